@@ -1,0 +1,133 @@
+/**
+ * The sync.conf schema: one source of truth for keys, types, defaults and descriptions.
+ * `sync.conf.example` is generated from it (and a test keeps the two in step).
+ */
+
+export interface SyncConfig {
+  NodeType: 'CSS' | 'ESS'
+  LogLevel: 'error' | 'warn' | 'info' | 'debug'
+  ListeningAddress: string
+  ListeningPort?: number
+  StorageProvider: 'local' | 'mongo' | 'memory'
+  PersistenceRootPath: string
+  MongoUri?: string
+  MongoDbName: string
+  BrokerMode: 'embedded' | 'external'
+  BrokerAddress?: string
+  BrokerUsername?: string
+  BrokerPassword?: string
+  MqttListeningAddress: string
+  MqttListeningPort: number
+  MqttWsPort: number
+  AdminKey?: string
+  AdminSecret?: string
+  OrgID?: string
+  DestinationType?: string
+  DestinationID?: string
+  NodeSecret?: string
+  NodeProperties: string
+  MaxInlineDataSize: number
+  MaxJsonBodySize: number
+  MaxDataSize: number
+  HistoryRetention: number
+  HeartbeatIntervalSeconds: number
+  NodeOfflineAfterSeconds: number
+  ResendIntervalSeconds: number
+  WebhookTimeoutMs: number
+}
+
+interface KeySchema {
+  type: 'string' | 'integer' | 'boolean'
+  description: string
+  default?: string | number | boolean
+  enum?: readonly string[]
+  minimum?: number
+  maximum?: number
+  /** Never logged; shown as `[redacted]` in the startup summary. */
+  secret?: boolean
+  /** Which node types read the key (documentation only). */
+  for: 'CSS' | 'ESS' | 'both'
+}
+
+export const CONFIG_KEYS: Readonly<Record<keyof SyncConfig, KeySchema>> = {
+  NodeType: { type: 'string', enum: ['CSS', 'ESS'], default: 'CSS', for: 'both', description: 'Which service this process runs: CSS (cloud) or ESS (edge)' },
+  LogLevel: { type: 'string', enum: ['error', 'warn', 'info', 'debug'], default: 'info', for: 'both', description: 'Lowest level written to the JSON log on stderr' },
+  ListeningAddress: { type: 'string', default: '127.0.0.1', for: 'both', description: 'Address the REST API listens on; use 0.0.0.0 to expose it beyond this machine' },
+  ListeningPort: { type: 'integer', minimum: 0, maximum: 65535, for: 'both', description: 'REST API port (0 = any free port); defaults to 8080 on a CSS and 8081 on an ESS' },
+  StorageProvider: { type: 'string', enum: ['local', 'mongo', 'memory'], default: 'local', for: 'both', description: 'Store backend: local (JSON + data files under PersistenceRootPath), mongo (CSS only) or memory (tests; lost on exit)' },
+  PersistenceRootPath: { type: 'string', default: './data', for: 'both', description: 'Folder for the local store, data files and generated bootstrap credentials' },
+  MongoUri: { type: 'string', secret: true, for: 'CSS', description: 'MongoDB connection string, required when StorageProvider is mongo' },
+  MongoDbName: { type: 'string', default: 'edgesync', for: 'CSS', description: 'MongoDB database name' },
+  BrokerMode: { type: 'string', enum: ['embedded', 'external'], default: 'embedded', for: 'CSS', description: 'embedded: the CSS runs its own MQTT broker (Aedes); external: connect to BrokerAddress' },
+  BrokerAddress: { type: 'string', for: 'both', description: 'MQTT URL of the broker (mqtt://host:port); required on an ESS and with an external broker' },
+  BrokerUsername: { type: 'string', for: 'CSS', description: 'Username of the CSS on an external broker' },
+  BrokerPassword: { type: 'string', secret: true, for: 'CSS', description: 'Password of the CSS on an external broker' },
+  MqttListeningAddress: { type: 'string', default: '127.0.0.1', for: 'CSS', description: 'Address the embedded broker listens on' },
+  MqttListeningPort: { type: 'integer', default: 1883, minimum: 0, maximum: 65535, for: 'CSS', description: 'TCP port of the embedded broker (0 = any free port)' },
+  MqttWsPort: { type: 'integer', default: -1, minimum: -1, maximum: 65535, for: 'CSS', description: 'WebSocket port of the embedded broker (-1 = off, 0 = any free port)' },
+  AdminKey: { type: 'string', for: 'both', description: 'App key of the bootstrap admin (sync admin on a CSS, local admin on an ESS); generated into PersistenceRootPath when unset' },
+  AdminSecret: { type: 'string', secret: true, for: 'both', description: 'Secret of the bootstrap admin; generated with AdminKey when unset' },
+  OrgID: { type: 'string', for: 'ESS', description: 'Organization of this edge node' },
+  DestinationType: { type: 'string', for: 'ESS', description: 'Destination type of this edge node' },
+  DestinationID: { type: 'string', for: 'ESS', description: 'Destination ID of this edge node' },
+  NodeSecret: { type: 'string', secret: true, for: 'ESS', description: 'Secret of this node on the broker, as printed when the node was enrolled' },
+  NodeProperties: { type: 'string', default: '', for: 'ESS', description: 'Properties for selector addressing, as comma-separated name=value pairs (site=A,region=north)' },
+  MaxInlineDataSize: { type: 'integer', default: 262144, minimum: 0, for: 'CSS', description: 'Objects with at most this many bytes of data travel inside the update message' },
+  MaxJsonBodySize: { type: 'integer', default: 16777216, minimum: 1024, for: 'both', description: 'Largest JSON request body accepted, in bytes' },
+  MaxDataSize: { type: 'integer', default: 4294967296, minimum: 1, for: 'both', description: 'Largest object data accepted, in bytes' },
+  HistoryRetention: { type: 'integer', default: 10, minimum: 1, for: 'CSS', description: 'How many instances of each object are kept for history and rollback' },
+  HeartbeatIntervalSeconds: { type: 'integer', default: 30, minimum: 1, for: 'ESS', description: 'How often an ESS sends a heartbeat' },
+  NodeOfflineAfterSeconds: { type: 'integer', default: 90, minimum: 1, for: 'CSS', description: 'A node with no heartbeat for this long is shown offline' },
+  ResendIntervalSeconds: { type: 'integer', default: 10, minimum: 1, for: 'both', description: 'How long an unacknowledged message waits before it is sent again' },
+  WebhookTimeoutMs: { type: 'integer', default: 5000, minimum: 100, for: 'ESS', description: 'Timeout of one webhook call to a local app' }
+}
+
+/** JSON Schema (draft-07) of a whole config, built from CONFIG_KEYS. */
+export function configJsonSchema (): Record<string, unknown> {
+  const properties: Record<string, unknown> = {}
+  for (const [key, k] of Object.entries(CONFIG_KEYS)) {
+    const p: Record<string, unknown> = { type: k.type, description: k.description }
+    if (k.default !== undefined) p.default = k.default
+    if (k.enum !== undefined) p.enum = k.enum
+    if (k.minimum !== undefined) p.minimum = k.minimum
+    if (k.maximum !== undefined) p.maximum = k.maximum
+    properties[key] = p
+  }
+  return {
+    $id: 'https://edgesync.dev/schemas/sync-conf.json',
+    type: 'object',
+    additionalProperties: false,
+    properties,
+    allOf: [
+      {
+        if: { properties: { NodeType: { const: 'ESS' } } },
+        then: { required: ['OrgID', 'DestinationType', 'DestinationID', 'BrokerAddress'] }
+      },
+      {
+        if: { properties: { StorageProvider: { const: 'mongo' } } },
+        then: { required: ['MongoUri'] }
+      },
+      {
+        if: { properties: { BrokerMode: { const: 'external' }, NodeType: { const: 'CSS' } } },
+        then: { required: ['BrokerAddress'] }
+      }
+    ]
+  }
+}
+
+/** Text of sync.conf.example: every key, its description and default, commented out. */
+export function configExampleText (): string {
+  const lines = [
+    '# edgesync configuration (sync.conf). Format: one "Key value" per line, # starts a comment.',
+    '# Every key can also be set by an environment variable: NodeType -> NODE_TYPE.',
+    '# Generated from src/common/config/schema.ts; a test keeps the two in step.',
+    ''
+  ]
+  for (const [key, k] of Object.entries(CONFIG_KEYS)) {
+    const extra = k.enum !== undefined ? ` One of: ${k.enum.join(', ')}.` : ''
+    lines.push(`# ${k.description}.${extra} [${k.for}]${k.secret === true ? ' [secret]' : ''}`)
+    lines.push(`# ${key} ${k.default !== undefined ? String(k.default) : ''}`.trimEnd())
+    lines.push('')
+  }
+  return lines.join('\n')
+}

@@ -1,0 +1,26 @@
+/** Storage: narrow interfaces per concern and three backends (memory, local, mongo). */
+import path from 'node:path'
+import type { SyncConfig } from '../common/config/schema.js'
+import { openLocalStore } from './local/local-store.js'
+import { createMemoryStore } from './memory/memory-store.js'
+import { openMongoStore } from './mongo/mongo-store.js'
+import type { Store } from './types.js'
+
+export type {
+  AuditLog, BlobInfo, BlobStore, ByteRange, DeliveryStore, NodeQuery, NodeStore, ObjectDraft, ObjectDraftWithState,
+  ObjectQuery, ObjectStore, PutObjectOptions, Store, StoreOptions, UserStore
+} from './types.js'
+export { createMemoryStore } from './memory/memory-store.js'
+export { openLocalStore } from './local/local-store.js'
+export { openMongoStore } from './mongo/mongo-store.js'
+export { nodeMatches } from './memory/node-table.js'
+
+/** Opens the store the config names; `sub` separates CSS and ESS data under one root. */
+export async function openStore (cfg: Readonly<SyncConfig>, sub: string): Promise<Store> {
+  const opts = { historyRetention: cfg.HistoryRetention }
+  switch (cfg.StorageProvider) {
+    case 'memory': return createMemoryStore(opts)
+    case 'local': return await openLocalStore(path.join(cfg.PersistenceRootPath, sub, 'store'), opts)
+    case 'mongo': return await openMongoStore({ ...opts, uri: cfg.MongoUri ?? '', dbName: cfg.MongoDbName })
+  }
+}

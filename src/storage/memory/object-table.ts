@@ -1,0 +1,139 @@
+/**
+ * Reference logic of ObjectStore over plain JSON-able data. The memory backend uses it as is; the
+ * local backend hands it lowdb's data and a `commit` that makes the change durable.
+ */
+import { SyncError, SyncErrorCode } from '../../common/errors.js'
+import type { ObjectKey, Page, StoredObject } from '../../common/model.js'
+import { decodeCursor, encodeCursor, joinKey, nowIso, objectId, pageLimit, preconditionFailed } from '../common.js'
+import type { ObjectDraftWithState, ObjectQuery, ObjectStore, PutObjectOptions, StoreOptions } from '../types.js'
+
+export interface ObjectTableData {
+  /** Highest instanceID ever assigned by this store. */
+  seq: number
+  current: Record<string, StoredObject>
+  /** Older retained instances, newest first. */
+  history: Record<string, StoredObject[]>
+}
+
+export function emptyObjectTable (): ObjectTableData {
+  return { seq: 0, current: {}, history: {} }
+}
+
+function sortKey (o: StoredObject): string { return joinKey(o.key.objectType, o.key.objectId) }
+
+function clone<T> (v: T): T { return structuredClone(v) }
+
+export class ObjectTable implements ObjectStore {
+  readonly #data: () => ObjectTableData
+  readonly #commit: () => Promise<void>
+  readonly #opts: StoreOptions
+  readonly #release: (refs: string[]) => Promise<void>
+
+  constructor (data: () => ObjectTableData, commit: () => Promise<void>, opts: StoreOptions, release: (refs: string[]) => Promise<void>) {
+    this.#data = data
+    this.#commit = commit
+    this.#opts = opts
+    this.#release = release
+  }
+
+  async put (key: ObjectKey, build: (current: StoredObject | undefined) => ObjectDraftWithState, opts: PutObjectOptions = {}): Promise<StoredObject> {
+    // Synchronous from read to mutation: in one process no other writer can interleave.
+    const data = this.#data()
+    const id = objectId(key)
+    const current = data.current[id]
+    const currentInstance = current?.meta.instanceID ?? 0
+    if (opts.expectInstanceId !== undefined && opts.expectInstanceId !== currentInstance) {
+      throw preconditionFailed(opts.expectInstanceId, currentInstance)
+    }
+    const draft = build(current === undefined ? undefined : clone(current))
+    const now = nowIso()
+    data.seq += 1
+    const next: StoredObject = {
+      key: { ...key },
+      meta: { ...draft.meta, instanceID: data.seq, created: current?.meta.created ?? draft.meta.created ?? now, lastUpdate: now },
+      status: draft.status
+    }
+    if (draft.dataRef !== undefined) next.dataRef = draft.dataRef
+    const older = current === undefined ? [] : [current, ...(data.history[id] ?? [])]
+    const kept = older.slice(0, this.#opts.historyRetention - 1)
+    const dropped = older.slice(this.#opts.historyRetention - 1)
+    data.current[id] = next
+    data.history[id] = kept
+    await this.#commit()
+    const live = new Set([next, ...kept].map((o) => o.dataRef))
+    const orphans = [...new Set(dropped.map((o) => o.dataRef))].filter((r): r is string => r !== undefined && !live.has(r))
+    if (orphans.length > 0) await this.#release(orphans)
+    return clone(next)
+  }
+
+  async setStatus (key: ObjectKey, status: StoredObject['status'], expectInstanceId?: number): Promise<StoredObject | undefined> {
+    const data = this.#data()
+    const cur = data.current[objectId(key)]
+    if (cur === undefined) return undefined
+    if (expectInstanceId !== undefined && cur.meta.instanceID !== expectInstanceId) {
+      throw preconditionFailed(expectInstanceId, cur.meta.instanceID)
+    }
+    if (cur.status !== status) {
+      cur.status = status
+      await this.#commit()
+    }
+    return clone(cur)
+  }
+
+  async get (key: ObjectKey): Promise<StoredObject | undefined> {
+    const cur = this.#data().current[objectId(key)]
+    return cur === undefined ? undefined : clone(cur)
+  }
+
+  async getInstance (key: ObjectKey, instanceId: number): Promise<StoredObject | undefined> {
+    const all = await this.history(key)
+    return all.find((o) => o.meta.instanceID === instanceId)
+  }
+
+  async history (key: ObjectKey): Promise<StoredObject[]> {
+    const data = this.#data()
+    const id = objectId(key)
+    const cur = data.current[id]
+    if (cur === undefined) return []
+    return clone([cur, ...(data.history[id] ?? [])])
+  }
+
+  async list (q: ObjectQuery): Promise<Page<StoredObject>> {
+    const after = decodeCursor(q.cursor)
+    const limit = pageLimit(q.limit)
+    const matches = Object.values(this.#data().current)
+      .filter((o) => o.key.orgId === q.orgId &&
+        (q.objectType === undefined || o.key.objectType === q.objectType) &&
+        (q.statuses === undefined || q.statuses.includes(o.status)) &&
+        (q.since === undefined || (o.meta.lastUpdate ?? '') >= q.since) &&
+        (q.destinationType === undefined || o.meta.destinationType === q.destinationType) &&
+        (q.destinationId === undefined || o.meta.destinationID === q.destinationId) &&
+        (q.deleted === undefined || (o.meta.deleted === true) === q.deleted) &&
+        (after === undefined || sortKey(o) > after))
+      .sort((a, b) => sortKey(a) < sortKey(b) ? -1 : 1)
+    const items = matches.slice(0, limit)
+    const last = items.at(-1)
+    const page: Page<StoredObject> = { items: clone(items) }
+    if (matches.length > limit && last !== undefined) page.next = encodeCursor(sortKey(last))
+    return page
+  }
+
+  async remove (key: ObjectKey): Promise<string[]> {
+    const data = this.#data()
+    const id = objectId(key)
+    const all = [data.current[id], ...(data.history[id] ?? [])].filter((o): o is StoredObject => o !== undefined)
+    if (all.length === 0) return []
+    // eslint-disable-next-line @typescript-eslint/no-dynamic-delete
+    delete data.current[id]
+    // eslint-disable-next-line @typescript-eslint/no-dynamic-delete
+    delete data.history[id]
+    await this.#commit()
+    return [...new Set(all.map((o) => o.dataRef).filter((r): r is string => r !== undefined))]
+  }
+}
+
+export function assertSeqSane (data: ObjectTableData): void {
+  if (!Number.isSafeInteger(data.seq) || data.seq < 0) {
+    throw new SyncError(SyncErrorCode.STORAGE, 'Object table has a corrupt sequence counter')
+  }
+}

@@ -1,0 +1,46 @@
+/** The mongo backend (CSS at scale). The only `mongodb` import folder. */
+import { MongoClient } from 'mongodb'
+import { StorageError } from '../../common/errors.js'
+import type { Store, StoreOptions } from '../types.js'
+import { MongoBlobStore } from './mongo-blob-store.js'
+import { MongoObjectStore } from './mongo-objects.js'
+import { MongoAuditLog, MongoDeliveryStore, MongoNodeStore, MongoUserStore } from './mongo-tables.js'
+
+export interface MongoStoreOptions extends StoreOptions {
+  uri: string
+  dbName: string
+  serverSelectionTimeoutMS?: number
+}
+
+export async function openMongoStore (opts: MongoStoreOptions): Promise<Store> {
+  const client = new MongoClient(opts.uri, { serverSelectionTimeoutMS: opts.serverSelectionTimeoutMS ?? 10_000 })
+  try {
+    await client.connect()
+    const db = client.db(opts.dbName)
+    const blobs = new MongoBlobStore(db)
+    const objects = new MongoObjectStore(db, opts, async (refs) => { for (const r of refs) await blobs.remove(r) })
+    const deliveries = new MongoDeliveryStore(db)
+    const nodes = new MongoNodeStore(db)
+    const users = new MongoUserStore(db)
+    const audit = new MongoAuditLog(db)
+    await Promise.all([blobs.init(), objects.init(), deliveries.init(), nodes.init(), users.init(), audit.init()])
+    let closed = false
+    return {
+      kind: 'mongo',
+      objects,
+      blobs,
+      deliveries,
+      nodes,
+      users,
+      audit,
+      close: async () => {
+        if (closed) return
+        closed = true
+        await client.close()
+      }
+    }
+  } catch (err) {
+    await client.close().catch(() => {})
+    throw new StorageError('Cannot open the mongo store', { cause: err })
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * The storage contract, as narrow interfaces per concern. `test/conformance/store-suite.ts` states
+ * it as tests and runs it against every backend; the memory backend is the reference.
+ */
+import type { Readable } from 'node:stream'
+import type {
+  AclEntry, AclKind, AuditEntry, DeliveryRecord, DeliveryUpdate, DestinationKey, NodeRecord,
+  ObjectKey, ObjectMetadata, ObjectStatus, Page, StoredObject, UserRecord
+} from '../common/model.js'
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  start: number
+  /** Last byte, inclusive (HTTP Range semantics). */
+  end: number
+}
+
+export interface BlobInfo {
+  ref: string
+  size: number
+  /** sha256, hex. */
+  sha256: string
+}
+
+/** Object data, written once and read in ranges. Never held whole in memory by file/mongo backends. */
+export interface BlobStore {
+  /** Streams `source` into a new blob; resolves once it is durable. */
+  write: (source: AsyncIterable<Uint8Array>, opts?: { maxSize?: number }) => Promise<BlobInfo>
+  /** Streams a blob or a byte range of it; `undefined` when the blob does not exist. */
+  read: (ref: string, range?: ByteRange) => Promise<Readable | undefined>
+  size: (ref: string) => Promise<number | undefined>
+  /** Idempotent. */
+  remove: (ref: string) => Promise<void>
+}
+
+/** What a writer supplies for a new instance; the store assigns instanceID and timestamps. */
+export type ObjectDraft = Omit<ObjectMetadata, 'instanceID' | 'created' | 'lastUpdate'> & { created?: string }
+
+export interface PutObjectOptions {
+  /** Optimistic concurrency: fail with PRECONDITION_FAILED unless the current instance is this one (0 = must not exist). */
+  expectInstanceId?: number
+}
+
+export interface ObjectQuery {
+  orgId: string
+  objectType?: string
+  /** Only objects whose status is one of these. */
+  statuses?: readonly ObjectStatus[]
+  /** Only objects changed at or after this time (ISO). */
+  since?: string
+  destinationType?: string
+  destinationId?: string
+  deleted?: boolean
+  limit?: number
+  cursor?: string
+}
+
+export interface ObjectStore {
+  /**
+   * Writes a new instance of an object. `build` receives the current instance (or undefined) and
+   * returns the next one; it may be called again if a concurrent writer got in first. The stored
+   * instanceID strictly increases per object, also across delete and re-create, and no two
+   * writes ever get the same one. Older instances go to history (see `retention`).
+   */
+  put: (key: ObjectKey, build: (current: StoredObject | undefined) => ObjectDraftWithState, opts?: PutObjectOptions) => Promise<StoredObject>
+  /** Changes only the status of the current instance (no new instance); undefined if absent. */
+  setStatus: (key: ObjectKey, status: ObjectStatus, expectInstanceId?: number) => Promise<StoredObject | undefined>
+  get: (key: ObjectKey) => Promise<StoredObject | undefined>
+  /** The current or an earlier retained instance. */
+  getInstance: (key: ObjectKey, instanceId: number) => Promise<StoredObject | undefined>
+  /** Retained instances, newest first (the current one included). */
+  history: (key: ObjectKey) => Promise<StoredObject[]>
+  /** Sorted by (objectType, objectID). */
+  list: (query: ObjectQuery) => Promise<Page<StoredObject>>
+  /** Removes the object and its history; returns the blob refs no longer referenced. */
+  remove: (key: ObjectKey) => Promise<string[]>
+}
+
+export interface ObjectDraftWithState {
+  meta: ObjectDraft
+  status: ObjectStatus
+  dataRef?: string
+}
+
+export interface DeliveryStore {
+  /**
+   * Applies many updates in one batch. An update only lands if it moves the record forward
+   * (`deliveryMovesForward`): a stale or duplicate update is ignored, never an error.
+   */
+  upsertMany: (updates: readonly DeliveryUpdate[]) => Promise<void>
+  get: (obj: ObjectKey, dest: DestinationKey) => Promise<DeliveryRecord | undefined>
+  listByObject: (obj: ObjectKey, page?: { limit?: number, cursor?: string }) => Promise<Page<DeliveryRecord>>
+  listByDestination: (dest: DestinationKey, page?: { limit?: number, cursor?: string }) => Promise<Page<DeliveryRecord>>
+  removeByObject: (obj: ObjectKey) => Promise<void>
+  removeByDestination: (dest: DestinationKey) => Promise<void>
+}
+
+export interface NodeQuery {
+  orgId: string
+  destinationType?: string
+  /** Every property must match. */
+  properties?: Record<string, string>
+  limit?: number
+  cursor?: string
+}
+
+export interface NodeStore {
+  /** Inserts or replaces a node (keyed by org/type/id). */
+  upsert: (node: NodeRecord) => Promise<void>
+  /** Sets lastHeartbeat/online for many nodes in one batch; unknown nodes are skipped. */
+  touchMany: (updates: ReadonlyArray<{ node: DestinationKey, at: string, online: boolean }>) => Promise<void>
+  get: (key: DestinationKey) => Promise<NodeRecord | undefined>
+  /** Sorted by (destinationType, destinationId). */
+  list: (query: NodeQuery) => Promise<Page<NodeRecord>>
+  remove: (key: DestinationKey) => Promise<boolean>
+}
+
+export interface UserStore {
+  put: (user: UserRecord) => Promise<void>
+  get: (appKey: string) => Promise<UserRecord | undefined>
+  list: (orgId?: string) => Promise<UserRecord[]>
+  remove: (appKey: string) => Promise<boolean>
+  /** Adds entries; an entry for the same (org, kind, key, username, userType) is replaced. */
+  putAcl: (entries: readonly AclEntry[]) => Promise<void>
+  removeAcl: (orgId: string, kind: AclKind, key: string, userType: AclEntry['userType'], username: string) => Promise<boolean>
+  listAcl: (orgId: string, kind: AclKind, key?: string) => Promise<AclEntry[]>
+}
+
+export interface AuditLog {
+  /** Appends once durable; entries are never changed or removed. */
+  append: (entry: AuditEntry) => Promise<void>
+  /** Oldest first. */
+  list: (query: { orgId?: string, since?: string, limit?: number }) => Promise<AuditEntry[]>
+}
+
+export interface Store {
+  readonly kind: 'memory' | 'local' | 'mongo'
+  readonly objects: ObjectStore
+  readonly blobs: BlobStore
+  readonly deliveries: DeliveryStore
+  readonly nodes: NodeStore
+  readonly users: UserStore
+  readonly audit: AuditLog
+  /** Flushes and releases resources; idempotent. */
+  close: () => Promise<void>
+}
+
+export interface StoreOptions {
+  /** How many instances per object are kept (current included). */
+  historyRetention: number
+}
