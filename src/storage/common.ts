@@ -66,3 +66,7 @@ export class HashingCounter {
 }
 
 export function nowIso (): string { return new Date().toISOString() }
+
+export function staleInstance (given: number, current: number): SyncError {
+  return new SyncError(SyncErrorCode.CONFLICT, `Instance ${given} is not newer than the current ${current}`)
+}

@@ -25,7 +25,7 @@ export interface BlobInfo {
 /** Object data, written once and read in ranges. Never held whole in memory by file/mongo backends. */
 export interface BlobStore {
   /** Streams `source` into a new blob; resolves once it is durable. */
-  write: (source: AsyncIterable<Uint8Array>, opts?: { maxSize?: number }) => Promise<BlobInfo>
+  write: (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts?: { maxSize?: number }) => Promise<BlobInfo>
   /** Streams a blob or a byte range of it; `undefined` when the blob does not exist. */
   read: (ref: string, range?: ByteRange) => Promise<Readable | undefined>
   size: (ref: string) => Promise<number | undefined>
@@ -39,6 +39,8 @@ export type ObjectDraft = Omit<ObjectMetadata, 'instanceID' | 'created' | 'lastU
 export interface PutObjectOptions {
   /** Optimistic concurrency: fail with PRECONDITION_FAILED unless the current instance is this one (0 = must not exist). */
   expectInstanceId?: number
+  /** Keep this instanceID instead of assigning one (a replica such as the ESS stores the CSS's). Must exceed the current one, else CONFLICT. */
+  instanceId?: number
 }
 
 export interface ObjectQuery {

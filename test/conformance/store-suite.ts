@@ -74,6 +74,16 @@ export function storeConformance (t: Test, name: string, make: MakeStore): void 
     tt.equal((await s.objects.get(k))?.meta.instanceID, i2, 'setStatus makes no new instance')
   })
 
+  t.test(`${name} - a replica keeps the instanceID it is given, and only newer ones`, async (tt) => {
+    const s = await open(tt)
+    const k = key('replica')
+    const o = await s.objects.put(k, () => ({ meta: draft(k), status: 'completelyReceived' }), { instanceId: 40 })
+    tt.equal(o.meta.instanceID, 40)
+    await tt.rejects(s.objects.put(k, () => ({ meta: draft(k), status: 'completelyReceived' }), { instanceId: 40 }), { code: 'SYNC_ERR_CONFLICT' })
+    tt.equal((await s.objects.put(k, () => ({ meta: draft(k), status: 'completelyReceived' }), { instanceId: 45 })).meta.instanceID, 45)
+    tt.ok((await putSimple(s, k)) > 45, 'assigned instances continue above')
+  })
+
   t.test(`${name} - history keeps the configured number of instances, newest first`, async (tt) => {
     const s = await open(tt, 3)
     const k = key('d')

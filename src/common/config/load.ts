@@ -49,7 +49,7 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Readonly<Sync
   return buildConfig(fromFile, opts.env ?? process.env, opts.overrides ?? {})
 }
 
-const validate = createAjv({ coerceTypes: true, useDefaults: true }).compile(configJsonSchema())
+const validate = createAjv({ coerceTypes: true, useDefaults: true, strictRequired: false }).compile(configJsonSchema())
 
 export function buildConfig (
   fromFile: Record<string, string>,

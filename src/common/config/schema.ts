@@ -18,7 +18,6 @@ export interface SyncConfig {
   BrokerPassword?: string
   MqttListeningAddress: string
   MqttListeningPort: number
-  MqttWsPort: number
   AdminKey?: string
   AdminSecret?: string
   OrgID?: string
@@ -64,7 +63,6 @@ export const CONFIG_KEYS: Readonly<Record<keyof SyncConfig, KeySchema>> = {
   BrokerPassword: { type: 'string', secret: true, for: 'CSS', description: 'Password of the CSS on an external broker' },
   MqttListeningAddress: { type: 'string', default: '127.0.0.1', for: 'CSS', description: 'Address the embedded broker listens on' },
   MqttListeningPort: { type: 'integer', default: 1883, minimum: 0, maximum: 65535, for: 'CSS', description: 'TCP port of the embedded broker (0 = any free port)' },
-  MqttWsPort: { type: 'integer', default: -1, minimum: -1, maximum: 65535, for: 'CSS', description: 'WebSocket port of the embedded broker (-1 = off, 0 = any free port)' },
   AdminKey: { type: 'string', for: 'both', description: 'App key of the bootstrap admin (sync admin on a CSS, local admin on an ESS); generated into PersistenceRootPath when unset' },
   AdminSecret: { type: 'string', secret: true, for: 'both', description: 'Secret of the bootstrap admin; generated with AdminKey when unset' },
   OrgID: { type: 'string', for: 'ESS', description: 'Organization of this edge node' },
@@ -100,15 +98,15 @@ export function configJsonSchema (): Record<string, unknown> {
     properties,
     allOf: [
       {
-        if: { properties: { NodeType: { const: 'ESS' } } },
+        if: { required: ['NodeType'], properties: { NodeType: { const: 'ESS' } } },
         then: { required: ['OrgID', 'DestinationType', 'DestinationID', 'BrokerAddress'] }
       },
       {
-        if: { properties: { StorageProvider: { const: 'mongo' } } },
+        if: { required: ['StorageProvider'], properties: { StorageProvider: { const: 'mongo' } } },
         then: { required: ['MongoUri'] }
       },
       {
-        if: { properties: { BrokerMode: { const: 'external' }, NodeType: { const: 'CSS' } } },
+        if: { required: ['BrokerMode', 'NodeType'], properties: { BrokerMode: { const: 'external' }, NodeType: { const: 'CSS' } } },
         then: { required: ['BrokerAddress'] }
       }
     ]

@@ -28,7 +28,7 @@ export class FileBlobStore implements BlobStore {
     return path.join(this.#dir, ref)
   }
 
-  async write (source: AsyncIterable<Uint8Array>, opts: { maxSize?: number } = {}): Promise<BlobInfo> {
+  async write (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: { maxSize?: number } = {}): Promise<BlobInfo> {
     const ref = newBlobRef()
     const tmp = path.join(this.#tmp, ref)
     const counter = new HashingCounter(opts.maxSize)

@@ -11,7 +11,7 @@ import { UserTable, type UserTableData } from './user-table.js'
 export class MemoryBlobStore implements BlobStore {
   readonly #blobs = new Map<string, Buffer[]>()
 
-  async write (source: AsyncIterable<Uint8Array>, opts: { maxSize?: number } = {}): Promise<BlobInfo> {
+  async write (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: { maxSize?: number } = {}): Promise<BlobInfo> {
     const counter = new HashingCounter(opts.maxSize)
     const parts: Buffer[] = []
     for await (const chunk of source) {

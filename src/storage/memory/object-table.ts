@@ -4,7 +4,7 @@
  */
 import { SyncError, SyncErrorCode } from '../../common/errors.js'
 import type { ObjectKey, Page, StoredObject } from '../../common/model.js'
-import { decodeCursor, encodeCursor, joinKey, nowIso, objectId, pageLimit, preconditionFailed } from '../common.js'
+import { decodeCursor, encodeCursor, joinKey, nowIso, objectId, pageLimit, preconditionFailed, staleInstance } from '../common.js'
 import type { ObjectDraftWithState, ObjectQuery, ObjectStore, PutObjectOptions, StoreOptions } from '../types.js'
 
 export interface ObjectTableData {
@@ -45,15 +45,18 @@ export class ObjectTable implements ObjectStore {
     if (opts.expectInstanceId !== undefined && opts.expectInstanceId !== currentInstance) {
       throw preconditionFailed(opts.expectInstanceId, currentInstance)
     }
+    if (opts.instanceId !== undefined && opts.instanceId <= currentInstance) throw staleInstance(opts.instanceId, currentInstance)
     const draft = build(current === undefined ? undefined : clone(current))
     const now = nowIso()
-    data.seq += 1
+    const instanceID = opts.instanceId ?? data.seq + 1
+    data.seq = Math.max(data.seq, instanceID)
     const next: StoredObject = {
       key: { ...key },
-      meta: { ...draft.meta, instanceID: data.seq, created: current?.meta.created ?? draft.meta.created ?? now, lastUpdate: now },
+      meta: { ...draft.meta, instanceID, created: current?.meta.created ?? draft.meta.created ?? now, lastUpdate: now },
       status: draft.status
     }
     if (draft.dataRef !== undefined) next.dataRef = draft.dataRef
+    next.meta.dataID = dataIdFor(draft.dataRef, current, instanceID)
     const older = current === undefined ? [] : [current, ...(data.history[id] ?? [])]
     const kept = older.slice(0, this.#opts.historyRetention - 1)
     const dropped = older.slice(this.#opts.historyRetention - 1)
@@ -136,4 +139,11 @@ export function assertSeqSane (data: ObjectTableData): void {
   if (!Number.isSafeInteger(data.seq) || data.seq < 0) {
     throw new SyncError(SyncErrorCode.STORAGE, 'Object table has a corrupt sequence counter')
   }
+}
+
+/** dataID is the instanceID of the last instance that changed the data (0 = no data). */
+export function dataIdFor (dataRef: string | undefined, current: StoredObject | undefined, instanceID: number): number {
+  if (dataRef === undefined) return 0
+  if (current !== undefined && current.dataRef === dataRef) return current.meta.dataID
+  return instanceID
 }

@@ -23,7 +23,7 @@ export class MongoBlobStore implements BlobStore {
     await this.#chunks.createIndex({ ref: 1, n: 1 }, { unique: true })
   }
 
-  async write (source: AsyncIterable<Uint8Array>, opts: { maxSize?: number } = {}): Promise<BlobInfo> {
+  async write (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: { maxSize?: number } = {}): Promise<BlobInfo> {
     const ref = newBlobRef()
     const counter = new HashingCounter(opts.maxSize)
     let pending: Buffer[] = []

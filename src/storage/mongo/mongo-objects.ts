@@ -1,7 +1,8 @@
 import type { Collection, Db, Filter } from 'mongodb'
 import type { ObjectKey, ObjectStatus, Page, StoredObject } from '../../common/model.js'
 import { StorageError } from '../../common/errors.js'
-import { decodeCursor, encodeCursor, joinKey, nowIso, objectId, pageLimit, preconditionFailed } from '../common.js'
+import { decodeCursor, encodeCursor, joinKey, nowIso, objectId, pageLimit, preconditionFailed, staleInstance } from '../common.js'
+import { dataIdFor } from '../memory/object-table.js'
 import type { ObjectDraftWithState, ObjectQuery, ObjectStore, PutObjectOptions, StoreOptions } from '../types.js'
 
 interface ObjectDoc extends StoredObject { _id: string, sk: string }
@@ -57,7 +58,8 @@ export class MongoObjectStore implements ObjectStore {
       // Per-object sequence: the claim below makes (object, instance) unique, and a tombstone keeps
       // it increasing across delete and re-create. No shared counter: FerretDB's $inc is not atomic.
       const base = current === undefined ? ((await this.#tombstones.findOne({ _id: id }))?.last ?? 0) : currentInstance
-      const seq = base + 1
+      if (opts.instanceId !== undefined && opts.instanceId <= currentInstance) throw staleInstance(opts.instanceId, currentInstance)
+      const seq = opts.instanceId ?? base + 1
       const now = nowIso()
       const next: StoredObject = {
         key: { ...key },
@@ -65,6 +67,7 @@ export class MongoObjectStore implements ObjectStore {
         status: draft.status
       }
       if (draft.dataRef !== undefined) next.dataRef = draft.dataRef
+      next.meta.dataID = dataIdFor(draft.dataRef, current, seq)
       const doc: ObjectDoc = { _id: id, sk: joinKey(key.objectType, key.objectId), ...next }
       if (current === undefined) {
         try {

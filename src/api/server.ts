@@ -1,0 +1,121 @@
+/**
+ * Fastify base shared by the CSS and ESS APIs: Basic auth on every route but health, problem+json
+ * errors carrying SYNC_ERR_* codes, streamed binary bodies, an OpenAPI document.
+ */
+import swagger from '@fastify/swagger'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { ERROR_TITLES, isSyncError, SyncError, SyncErrorCode } from '../common/errors.js'
+import type { Logger } from '../common/log.js'
+import { parseBasicAuth, type Authenticator, type Identity } from '../security/index.js'
+
+declare module 'fastify' {
+  interface FastifyRequest { identity?: Identity }
+}
+
+/** The one code -> HTTP status table. */
+export const HTTP_STATUS: Readonly<Record<SyncErrorCode, number>> = {
+  SYNC_ERR_CONFIG_INVALID: 500,
+  SYNC_ERR_VALIDATION: 400,
+  SYNC_ERR_BAD_JSON: 400,
+  SYNC_ERR_BODY_TOO_LARGE: 413,
+  SYNC_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
+  SYNC_ERR_NOT_FOUND: 404,
+  SYNC_ERR_CONFLICT: 409,
+  SYNC_ERR_PRECONDITION_FAILED: 412,
+  SYNC_ERR_RANGE_NOT_SATISFIABLE: 416,
+  SYNC_ERR_UNAUTHENTICATED: 401,
+  SYNC_ERR_FORBIDDEN: 403,
+  SYNC_ERR_RATE_LIMITED: 429,
+  SYNC_ERR_PROTOCOL: 400,
+  SYNC_ERR_STORAGE: 503,
+  SYNC_ERR_TRANSPORT: 503,
+  SYNC_ERR_UNAVAILABLE: 503,
+  SYNC_ERR_INTERNAL: 500
+}
+
+const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/api/v1/openapi.json', '/api/v1/docs'])
+
+export interface ApiServerOptions {
+  log: Logger
+  auth: Authenticator
+  bodyLimit: number
+  title: string
+}
+
+function sendProblem (reply: FastifyReply, code: SyncErrorCode, detail: string, extra: Record<string, unknown> = {}): FastifyReply {
+  const status = HTTP_STATUS[code]
+  return reply.code(status).type('application/problem+json').send({ type: 'about:blank', title: ERROR_TITLES[code], status, detail, code, ...extra })
+}
+
+function mapFastifyError (err: { code?: string, statusCode?: number, validation?: unknown }): SyncErrorCode | undefined {
+  if (err.validation !== undefined) return SyncErrorCode.VALIDATION
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': return SyncErrorCode.BODY_TOO_LARGE
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY': return SyncErrorCode.BAD_JSON
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return SyncErrorCode.UNSUPPORTED_MEDIA_TYPE
+    default: break
+  }
+  if (err.statusCode === 400) return SyncErrorCode.VALIDATION
+  return undefined
+}
+
+export async function createApiServer (opts: ApiServerOptions): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, bodyLimit: opts.bodyLimit, ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } }, return503OnClosing: true, forceCloseConnections: true })
+  const log = opts.log
+  await app.register(swagger, { openapi: { info: { title: opts.title, version: '1' }, components: { securitySchemes: { basic: { type: 'http', scheme: 'basic' } } }, security: [{ basic: [] }] } })
+
+  // Binary bodies stay streams: route handlers pipe them into the store, never buffer them.
+  app.addContentTypeParser(['application/octet-stream', '*'], (_req, payload, done) => { done(null, payload) })
+
+  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    if (PUBLIC_PATHS.has(req.url.split('?')[0] ?? '')) return
+    const cred = parseBasicAuth(req.headers.authorization)
+    const who = cred === undefined ? undefined : await opts.auth.check(cred.key, cred.secret)
+    if (who === undefined) {
+      void reply.header('www-authenticate', 'Basic realm="edgesync"')
+      return sendProblem(reply, SyncErrorCode.UNAUTHENTICATED, 'Use Basic auth with a valid app key and secret')
+    }
+    req.identity = who
+    return undefined
+  })
+
+  app.setErrorHandler((err: Error & { code?: string, statusCode?: number, validation?: unknown }, req, reply) => {
+    if (isSyncError(err)) {
+      if (HTTP_STATUS[err.code] >= 500) log.error('Request failed', { err, method: req.method, url: req.url })
+      return sendProblem(reply, err.code, err.message, err.details === undefined ? {} : { errors: err.details })
+    }
+    const code = mapFastifyError(err)
+    if (code !== undefined) return sendProblem(reply, code, err.message)
+    log.error('Unexpected error in a request', { err, method: req.method, url: req.url })
+    return sendProblem(reply, SyncErrorCode.INTERNAL, 'Unexpected internal error')
+  })
+
+  app.setNotFoundHandler((req, reply) => sendProblem(reply, SyncErrorCode.NOT_FOUND, `No route ${req.method} ${req.url.split('?')[0] ?? ''}`))
+
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  app.get('/api/v1/docs', { schema: { hide: true } }, async (_req, reply) => {
+    const spec = app.swagger() as { paths?: Record<string, Record<string, { summary?: string }>> }
+    const rows = Object.entries(spec.paths ?? {}).flatMap(([p, ops]) => Object.entries(ops).map(([m, op]) =>
+      `<tr><td>${m.toUpperCase()}</td><td><code>${p}</code></td><td>${op.summary ?? ''}</td></tr>`))
+    return await reply.type('text/html').send(`<!doctype html><title>${opts.title}</title><h1>${opts.title}</h1><p>Machine-readable: <a href="/api/v1/openapi.json">openapi.json</a>. All routes use Basic auth.</p><table>${rows.join('')}</table>`)
+  })
+  return app
+}
+
+export function forbidden (message: string): SyncError {
+  return new SyncError(SyncErrorCode.FORBIDDEN, message)
+}
+
+/** Parses `Range: bytes=a-b` (single range; `a-` and `-n` forms). */
+export function parseRange (header: string | undefined, size: number): { start: number, end: number } | undefined {
+  if (header === undefined) return undefined
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim())
+  if (m === null) throw new SyncError(SyncErrorCode.RANGE_NOT_SATISFIABLE, `Unsupported Range header ${header}`)
+  const [, a = '', b = ''] = m
+  if (a === '' && b === '') throw new SyncError(SyncErrorCode.RANGE_NOT_SATISFIABLE, 'Empty range')
+  if (a === '') return { start: Math.max(size - Number(b), 0), end: size - 1 }
+  return { start: Number(a), end: b === '' ? size - 1 : Math.min(Number(b), size - 1) }
+}
+
+export const nameSchema = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.@:+-]{0,127}$' } as const

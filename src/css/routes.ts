@@ -1,0 +1,220 @@
+/** CSS REST routes, Open Horizon paths and shapes plus our additive endpoints. */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Readable } from 'node:stream'
+import { NotFoundError, ValidationError } from '../common/errors.js'
+import type { DeliveryRecord, NodeRecord, ObjectKey, StoredObject } from '../common/model.js'
+import { nodeUsername } from '../common/protocol/topics.js'
+import { forbidden, nameSchema, parseRange } from '../api/server.js'
+import { generateSecret, hashSecret, type Identity } from '../security/index.js'
+import type { Store } from '../storage/index.js'
+import type { ObjectService } from './objects.js'
+
+interface Deps { store: Store, objects: ObjectService, startedAt: number, counters: () => Record<string, number>, ready: () => boolean }
+
+type Params = Record<string, string>
+const orgParams = { type: 'object', properties: { orgID: nameSchema }, required: ['orgID'] } as const
+const objParams = { type: 'object', properties: { orgID: nameSchema, objectType: nameSchema, objectID: nameSchema }, required: ['orgID', 'objectType', 'objectID'] } as const
+const destParams = { type: 'object', properties: { orgID: nameSchema, destType: nameSchema, destID: nameSchema }, required: ['orgID', 'destType', 'destID'] } as const
+
+/** Until the full ACL model lands, an identity may act within its own org; a sync admin in every org; nodes not at all. */
+function allow (req: FastifyRequest, orgId: string, admin = false): Identity {
+  const who = req.identity
+  if (who === undefined) throw forbidden('Not authenticated')
+  if (who.role === 'syncAdmin') return who
+  if (who.role === 'node') throw forbidden('Edge node credentials cannot use the application API')
+  if (who.orgId !== orgId) throw forbidden(`No access to org ${orgId}`)
+  if (admin && who.role !== 'orgAdmin') throw forbidden('Needs an org admin')
+  return who
+}
+
+function objKey (p: Params): ObjectKey {
+  return { orgId: p.orgID ?? '', objectType: p.objectType ?? '', objectId: p.objectID ?? '' }
+}
+
+function ifMatch (req: FastifyRequest): number | undefined {
+  const h = req.headers['if-match']
+  if (h === undefined || h === '*') return undefined
+  const m = /^(?:W\/)?"(\d+)"$/.exec(String(h).trim())
+  if (m === null) throw new ValidationError('If-Match must be an ETag from this API, e.g. "12"')
+  return Number(m[1])
+}
+
+function etag (o: StoredObject): string { return `"${o.meta.instanceID}"` }
+
+async function mustGet (store: Store, key: ObjectKey): Promise<StoredObject> {
+  const o = await store.objects.get(key)
+  if (o === undefined || o.meta.deleted === true) throw new NotFoundError(`Object ${key.objectType}/${key.objectId} not found`)
+  return o
+}
+
+export function destinationView (d: DeliveryRecord): Record<string, unknown> {
+  return { destinationOrgID: d.orgId, destinationType: d.destinationType, destinationID: d.destinationId, status: d.status, message: d.message ?? '', instanceID: d.instanceId, detail: d.detail ?? '', times: d.times, lastUpdate: d.updatedAt }
+}
+
+export function nodeView (n: NodeRecord): Record<string, unknown> {
+  return { destinationOrgID: n.orgId, destinationType: n.destinationType, destinationID: n.destinationId, communication: n.protocol.toUpperCase(), codeVersion: n.codeVersion ?? '', lastPingTime: n.lastHeartbeat ?? '', online: n.online, properties: n.properties, registeredAt: n.registeredAt }
+}
+
+async function allPages<T> (fetch: (cursor?: string) => Promise<{ items: T[], next?: string }>): Promise<T[]> {
+  const out: T[] = []
+  let cursor: string | undefined
+  do {
+    const p = await fetch(cursor)
+    out.push(...p.items)
+    cursor = p.next
+  } while (cursor !== undefined)
+  return out
+}
+
+export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
+  const { store, objects } = d
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }))
+  app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => d.ready() ? { status: 'ready' } : await reply.code(503).send({ status: 'starting' }))
+  app.get('/api/v1/health', { schema: { summary: 'Health report (Open Horizon shape plus counters)' } }, async () => ({
+    general: { nodeType: 'CSS', healthStatus: 'green', upTime: Math.round((Date.now() - d.startedAt) / 1000), counters: d.counters() },
+    dbHealth: { dbStatus: 'green', store: store.kind },
+    mqttHealth: { mqttStatus: 'green' }
+  }))
+
+  app.put('/api/v1/objects/:orgID/:objectType/:objectID', {
+    schema: { summary: 'Create or update an object ({meta, data})', params: objParams, body: { type: 'object', required: ['meta'], properties: { meta: { type: 'object' }, data: { type: 'string', contentEncoding: 'base64' } } } }
+  }, async (req, reply) => {
+    const key = objKey(req.params as Params)
+    const who = allow(req, key.orgId)
+    const body = req.body as { meta: Record<string, unknown>, data?: string }
+    const data = body.data === undefined ? undefined : Buffer.from(body.data, 'base64')
+    const obj = await objects.put(key, body.meta, data, `${who.orgId}/${who.appKey}`, ifMatch(req))
+    return await reply.code(204).header('etag', etag(obj)).header('x-sync-instance-id', String(obj.meta.instanceID)).send()
+  })
+
+  app.get('/api/v1/objects/:orgID/:objectType/:objectID', { schema: { summary: 'Object metadata', params: objParams } }, async (req, reply) => {
+    const key = objKey(req.params as Params)
+    allow(req, key.orgId)
+    const o = await mustGet(store, key)
+    if (req.headers['if-none-match'] === etag(o)) return await reply.code(304).send()
+    return await reply.header('etag', etag(o)).send({ ...o.meta, status: o.status })
+  })
+
+  app.delete('/api/v1/objects/:orgID/:objectType/:objectID', { schema: { summary: 'Delete an object (propagates to destinations)', params: objParams } }, async (req, reply) => {
+    const key = objKey(req.params as Params)
+    allow(req, key.orgId)
+    await objects.delete(key)
+    return await reply.code(204).send()
+  })
+
+  app.put('/api/v1/objects/:orgID/:objectType/:objectID/data', { schema: { summary: 'Upload object data (binary body, streamed)', params: objParams } }, async (req, reply) => {
+    const key = objKey(req.params as Params)
+    allow(req, key.orgId)
+    if (req.headers['content-range'] !== undefined) throw new ValidationError('Content-Range uploads are not supported yet; send the whole data in one request')
+    const obj = await objects.putData(key, req.body as Readable | Buffer, ifMatch(req))
+    return await reply.code(204).header('etag', etag(obj)).send()
+  })
+
+  app.get('/api/v1/objects/:orgID/:objectType/:objectID/data', { schema: { summary: 'Object data; Range supported', params: objParams } }, async (req, reply) => {
+    const key = objKey(req.params as Params)
+    allow(req, key.orgId)
+    const o = await mustGet(store, key)
+    if (o.dataRef === undefined) throw new NotFoundError('Object has no data')
+    const size = o.meta.objectSize
+    const range = parseRange(req.headers.range, size)
+    const stream = await store.blobs.read(o.dataRef, range)
+    if (stream === undefined) throw new NotFoundError('Object data is missing')
+    void reply.header('etag', `"d${o.meta.dataID}"`).header('accept-ranges', 'bytes').type('application/octet-stream')
+    if (range !== undefined) {
+      return await reply.code(206).header('content-range', `bytes ${range.start}-${Math.min(range.end, size - 1)}/${size}`).header('content-length', String(Math.min(range.end, size - 1) - range.start + 1)).send(stream)
+    }
+    return await reply.header('content-length', String(size)).send(stream)
+  })
+
+  app.get('/api/v1/objects/:orgID/:objectType/:objectID/status', { schema: { summary: 'Object status string', params: objParams } }, async (req, reply) => {
+    const key = objKey(req.params as Params)
+    allow(req, key.orgId)
+    const o = await mustGet(store, key)
+    return await reply.type('text/plain').send(o.status)
+  })
+
+  app.put('/api/v1/objects/:orgID/:objectType/:objectID/activate', { schema: { summary: 'Activate an inactive object', params: objParams } }, async (req, reply) => {
+    const key = objKey(req.params as Params)
+    allow(req, key.orgId)
+    await objects.activate(key)
+    return await reply.code(204).send()
+  })
+
+  app.get('/api/v1/objects/:orgID/:objectType/:objectID/destinations', { schema: { summary: 'Delivery status per destination', params: objParams } }, async (req) => {
+    const key = objKey(req.params as Params)
+    allow(req, key.orgId)
+    await mustGet(store, key)
+    const recs = await allPages(async (cursor) => await store.deliveries.listByObject(key, { limit: 1000, ...(cursor === undefined ? {} : { cursor }) }))
+    return recs.map(destinationView)
+  })
+
+  app.get('/api/v1/objects/:orgID/:objectType/:objectID/history', { schema: { summary: 'Retained instances, newest first (edgesync)', params: objParams } }, async (req) => {
+    const key = objKey(req.params as Params)
+    allow(req, key.orgId)
+    const h = await store.objects.history(key)
+    if (h.length === 0) throw new NotFoundError(`Object ${key.objectType}/${key.objectId} not found`)
+    return h.map((o) => ({ ...o.meta, status: o.status }))
+  })
+
+  app.get('/api/v1/objects/:orgID/:objectType/:objectID/instances/:instanceID', {
+    schema: { summary: 'One retained instance (edgesync)', params: { type: 'object', properties: { ...objParams.properties, instanceID: { type: 'integer', minimum: 1 } }, required: [...objParams.required, 'instanceID'] } }
+  }, async (req) => {
+    const p = req.params as Params & { instanceID: number }
+    const key = objKey(p)
+    allow(req, key.orgId)
+    const o = await store.objects.getInstance(key, Number(p.instanceID))
+    if (o === undefined) throw new NotFoundError(`Instance ${p.instanceID} is not retained`)
+    return { ...o.meta, status: o.status }
+  })
+
+  app.post('/api/v1/objects/:orgID/:objectType/:objectID/instances/:instanceID/restore', {
+    schema: { summary: 'Rollback: publish an earlier instance again as a new instance (edgesync)', params: { type: 'object', properties: { ...objParams.properties, instanceID: { type: 'integer', minimum: 1 } }, required: [...objParams.required, 'instanceID'] } }
+  }, async (req) => {
+    const p = req.params as Params & { instanceID: number }
+    const key = objKey(p)
+    allow(req, key.orgId)
+    const o = await objects.restore(key, Number(p.instanceID))
+    return { ...o.meta, status: o.status }
+  })
+
+  app.get('/api/v1/objects/:orgID/:objectType', {
+    schema: { summary: 'Objects of a type (all_objects=true) with cursor paging', params: { type: 'object', properties: { orgID: nameSchema, objectType: nameSchema }, required: ['orgID', 'objectType'] }, querystring: { type: 'object', properties: { all_objects: { type: 'boolean' }, received: { type: 'boolean' }, limit: { type: 'integer', minimum: 1, maximum: 1000 }, cursor: { type: 'string', maxLength: 512 } } } }
+  }, async (req, reply) => {
+    const p = req.params as Params
+    const q = req.query as { all_objects?: boolean, limit?: number, cursor?: string }
+    allow(req, p.orgID ?? '')
+    // Without all_objects, Open Horizon lists objects that came from edges; edge-to-cloud objects are not built yet.
+    if (q.all_objects !== true) return await reply.code(404).send()
+    const page = await store.objects.list({ orgId: p.orgID ?? '', objectType: p.objectType ?? '', deleted: false, ...(q.limit === undefined ? {} : { limit: q.limit }), ...(q.cursor === undefined ? {} : { cursor: q.cursor }) })
+    if (page.next !== undefined) void reply.header('x-next-cursor', page.next)
+    if (page.items.length === 0 && q.cursor === undefined) return await reply.code(404).send()
+    return page.items.map((o) => ({ ...o.meta, status: o.status }))
+  })
+
+  app.get('/api/v1/destinations/:orgID', { schema: { summary: 'Registered edge nodes', params: orgParams } }, async (req) => {
+    const orgId = (req.params as Params).orgID ?? ''
+    allow(req, orgId)
+    const nodes = await allPages(async (cursor) => await store.nodes.list({ orgId, limit: 1000, ...(cursor === undefined ? {} : { cursor }) }))
+    return nodes.map(nodeView)
+  })
+
+  app.get('/api/v1/destinations/:orgID/:destType/:destID/objects', { schema: { summary: "A node's objects and their delivery states", params: destParams } }, async (req) => {
+    const p = req.params as Params
+    const dest = { orgId: p.orgID ?? '', destinationType: p.destType ?? '', destinationId: p.destID ?? '' }
+    allow(req, dest.orgId)
+    const recs = await allPages(async (cursor) => await store.deliveries.listByDestination(dest, { limit: 1000, ...(cursor === undefined ? {} : { cursor }) }))
+    return recs.map((r) => ({ objectID: r.objectId, objectType: r.objectType, status: r.status, instanceID: r.instanceId, detail: r.detail ?? '', message: r.message ?? '', lastUpdate: r.updatedAt }))
+  })
+
+  app.post('/api/v1/nodes/:orgID/:destType/:destID/enroll', { schema: { summary: 'Create broker credentials for an edge node (edgesync)', params: destParams } }, async (req, reply: FastifyReply) => {
+    const p = req.params as Params
+    const dest = { orgId: p.orgID ?? '', destinationType: p.destType ?? '', destinationId: p.destID ?? '' }
+    const who = allow(req, dest.orgId, true)
+    const appKey = nodeUsername(dest)
+    const secret = generateSecret()
+    await store.users.put({ appKey, orgId: dest.orgId, role: 'node', secretHash: await hashSecret(secret), disabled: false, created: new Date().toISOString() })
+    await store.audit.append({ at: new Date().toISOString(), orgId: dest.orgId, actor: who.appKey, action: 'node.enroll', target: appKey })
+    return await reply.code(201).send({ appKey, secret, orgID: dest.orgId, destinationType: dest.destinationType, destinationID: dest.destinationId })
+  })
+}

@@ -1,0 +1,94 @@
+/** Composition root of the Cloud Sync Service. */
+import { randomUUID } from 'node:crypto'
+import path from 'node:path'
+import type { SyncConfig } from '../common/config/schema.js'
+import type { Logger } from '../common/log.js'
+import { essSubscriptions, parseNodeUsername, upTopic } from '../common/protocol/topics.js'
+import { createApiServer } from '../api/server.js'
+import { Authenticator, verifySecret } from '../security/index.js'
+import { openStore, type Store } from '../storage/index.js'
+import { connectExternalBroker, startEmbeddedBroker, type BrokerAuth, type CloudTransport } from '../transport/index.js'
+import { ensureBootstrapAdmin } from './bootstrap.js'
+import { ObjectService } from './objects.js'
+import { registerCssRoutes } from './routes.js'
+import { StatusWriter } from './status-writer.js'
+import { CloudSync } from './sync.js'
+
+export interface CssHandle {
+  restUrl: string
+  mqttUrls: string[]
+  store: Store
+  sync: CloudSync
+  adminKey: string
+  close: () => Promise<void>
+}
+
+function brokerAuth (store: Store): BrokerAuth {
+  return {
+    authenticate: async (username, password) => {
+      const node = parseNodeUsername(username)
+      if (node === undefined || password === undefined || username === undefined) return undefined
+      const user = await store.users.get(username)
+      if (user === undefined || user.disabled || user.role !== 'node' || user.orgId !== node.orgId) return undefined
+      return await verifySecret(password.toString('utf8'), user.secretHash) ? username : undefined
+    },
+    mayPublish: (username, topic) => {
+      const node = parseNodeUsername(username)
+      return node !== undefined && topic === upTopic(node)
+    },
+    maySubscribe: (username, topic) => {
+      const node = parseNodeUsername(username)
+      return node !== undefined && essSubscriptions(node).includes(topic)
+    }
+  }
+}
+
+export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Logger): Promise<CssHandle> {
+  const startedAt = Date.now()
+  const store = await openStore(cfg, 'css')
+  const cleanups: Array<() => Promise<void>> = [async () => { await store.close() }]
+  const closeAll = async (): Promise<void> => { for (const c of cleanups.reverse()) await c().catch((err: unknown) => { log.error('Error while closing', { err }) }) }
+  try {
+    const boot = await ensureBootstrapAdmin(store, { key: cfg.AdminKey, secret: cfg.AdminSecret, dir: path.join(cfg.PersistenceRootPath, 'css'), orgId: '*', role: 'syncAdmin', log })
+    const transport: CloudTransport = cfg.BrokerMode === 'embedded'
+      ? await startEmbeddedBroker({ host: cfg.MqttListeningAddress, port: cfg.MqttListeningPort, auth: brokerAuth(store), log: log.child({ component: 'css.broker' }) })
+      : await connectExternalBroker({ url: cfg.BrokerAddress ?? '', ...(cfg.BrokerUsername === undefined ? {} : { username: cfg.BrokerUsername }), ...(cfg.BrokerPassword === undefined ? {} : { password: cfg.BrokerPassword }), instanceId: randomUUID().slice(0, 8), log: log.child({ component: 'css.mqtt' }) })
+    cleanups.push(async () => { await transport.close() })
+    const status = new StatusWriter(store, log.child({ component: 'css.status' }))
+    cleanups.push(async () => { await status.drain() })
+    const sync = new CloudSync(store, transport, status, cfg, log.child({ component: 'css.sync' }))
+    transport.onMessage(async (topic, payload) => { await sync.onMessage(topic, payload) })
+    transport.onPresence((username, online) => {
+      const node = parseNodeUsername(username)
+      if (node !== undefined) status.touch(node, online).catch(() => {})
+    })
+    const objects = new ObjectService(store, sync, cfg.MaxDataSize)
+    const app = await createApiServer({ log: log.child({ component: 'css.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, title: 'edgesync Cloud Sync Service' })
+    let ready = false
+    registerCssRoutes(app, { store, objects, startedAt, counters: () => ({ ...sync.counters }), ready: () => ready })
+    await app.listen({ host: cfg.ListeningAddress, port: cfg.ListeningPort ?? 8080 })
+    cleanups.push(async () => { await app.close() })
+    const addr = app.server.address()
+    const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.ListeningPort
+    const restUrl = `http://${cfg.ListeningAddress}:${port}`
+    ready = true
+    log.info('CSS listening', { rest: restUrl, mqtt: transport.urls, store: store.kind, broker: cfg.BrokerMode, adminKey: boot.appKey, ...(boot.file === undefined ? {} : { adminCredentialsFile: boot.file }) })
+    let closed = false
+    return {
+      restUrl,
+      mqttUrls: transport.urls,
+      store,
+      sync,
+      adminKey: boot.appKey,
+      close: async () => {
+        if (closed) return
+        closed = true
+        await closeAll()
+        log.info('CSS stopped')
+      }
+    }
+  } catch (err) {
+    await closeAll()
+    throw err
+  }
+}

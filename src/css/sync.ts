@@ -1,0 +1,201 @@
+/**
+ * The CSS side of the protocol: publishing object instances to their destinations and handling
+ * every ESS message kind. Handlers are idempotent: the delivery store ignores anything that would
+ * move a record backwards, and an edge's register report is the source of truth on reconnect.
+ */
+import type { SyncConfig } from '../common/config/schema.js'
+import { isSyncError } from '../common/errors.js'
+import type { Logger } from '../common/log.js'
+import type { DeliveryUpdate, DestinationKey, NodeRecord, ObjectKey, StoredObject } from '../common/model.js'
+import { decodeUp, encode, type DownMessage, type Holding, type UpMessage } from '../common/protocol/messages.js'
+import { downTopic, parseUpTopic } from '../common/protocol/topics.js'
+import type { Store } from '../storage/index.js'
+import type { CloudTransport } from '../transport/index.js'
+import { broadcastTopic, isAddressedTo } from './addressing.js'
+import type { StatusWriter } from './status-writer.js'
+
+export interface SyncCounters {
+  received: number
+  dropped: number
+  published: number
+}
+
+const HOLDING_TO_STATUS = { received: 'delivered', consumed: 'consumed', deleted: 'deleted' } as const
+
+export class CloudSync {
+  readonly counters: SyncCounters = { received: 0, dropped: 0, published: 0 }
+  readonly #store: Store
+  readonly #transport: CloudTransport
+  readonly #status: StatusWriter
+  readonly #cfg: Readonly<SyncConfig>
+  readonly #log: Logger
+
+  constructor (store: Store, transport: CloudTransport, status: StatusWriter, cfg: Readonly<SyncConfig>, log: Logger) {
+    this.#store = store
+    this.#transport = transport
+    this.#status = status
+    this.#cfg = cfg
+    this.#log = log
+  }
+
+  /** Every node of the org the object is addressed to (paged through the node store). */
+  async targets (obj: StoredObject): Promise<NodeRecord[]> {
+    const out: NodeRecord[] = []
+    const m = obj.meta
+    const query = { orgId: obj.key.orgId, ...(m.destinationType !== undefined && m.destinationType !== '' && (m.destinationsList ?? []).length === 0 ? { destinationType: m.destinationType } : {}) }
+    let cursor: string | undefined
+    do {
+      const page = await this.#store.nodes.list({ ...query, limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
+      for (const n of page.items) if (isAddressedTo(m, obj.key.orgId, n)) out.push(n)
+      cursor = page.next
+    } while (cursor !== undefined)
+    return out
+  }
+
+  async #updateMessage (obj: StoredObject): Promise<{ msg?: DownMessage, error?: string }> {
+    const m = obj.meta
+    if (obj.dataRef === undefined || m.objectSize === 0) return { msg: { v: 1, kind: 'update', meta: m } }
+    if (m.objectSize > this.#cfg.MaxInlineDataSize) {
+      return { error: `Data of ${m.objectSize} bytes is over MaxInlineDataSize (${this.#cfg.MaxInlineDataSize}); chunked transfer is not available yet` }
+    }
+    const stream = await this.#store.blobs.read(obj.dataRef)
+    if (stream === undefined) return { error: 'Object data is missing from the store' }
+    const parts: Buffer[] = []
+    for await (const c of stream) parts.push(Buffer.from(c as Uint8Array))
+    return { msg: { v: 1, kind: 'update', meta: m, data: Buffer.concat(parts).toString('base64') } }
+  }
+
+  /** Sends the current instance of an object to every destination it is addressed to. */
+  async publish (obj: StoredObject): Promise<number> {
+    const key = obj.key
+    const targets = await this.targets(obj)
+    const rec = (n: DestinationKey, status: DeliveryUpdate['status'], detail?: string, message?: string): DeliveryUpdate => ({
+      ...key, destinationType: n.destinationType, destinationId: n.destinationId, instanceId: obj.meta.instanceID, status,
+      ...(detail === undefined ? {} : { detail }), ...(message === undefined ? {} : { message })
+    })
+    if (obj.meta.deleted === true) {
+      await this.#sendAll(obj, targets, encode({ v: 1, kind: 'delete', objectType: key.objectType, objectId: key.objectId, instanceId: obj.meta.instanceID }))
+      return targets.length
+    }
+    if (obj.meta.inactive === true || obj.status !== 'ready') {
+      await this.#status.deliveries(targets.map((n) => rec(n, 'pending', obj.meta.inactive === true ? 'inactive' : 'waiting for data')))
+      return targets.length
+    }
+    const { msg, error } = await this.#updateMessage(obj)
+    if (msg === undefined) {
+      await this.#status.deliveries(targets.map((n) => rec(n, 'error', 'rejected: too large', error)))
+      return targets.length
+    }
+    await this.#status.deliveries(targets.map((n) => rec(n, 'delivering', 'sent')))
+    await this.#sendAll(obj, targets, encode(msg))
+    return targets.length
+  }
+
+  async #sendAll (obj: StoredObject, targets: NodeRecord[], payload: Buffer): Promise<void> {
+    // One publish per destination type or org when addressing allows; the broker fans out.
+    const topic = broadcastTopic(obj.meta, obj.key.orgId)
+    if (topic !== undefined) {
+      await this.#transport.publish(topic, payload)
+      this.counters.published++
+      return
+    }
+    for (const n of targets) {
+      await this.#transport.publish(downTopic(n), payload)
+      this.counters.published++
+    }
+  }
+
+  /** Entry point for every ESS message; never throws. */
+  async onMessage (topic: string, payload: Buffer): Promise<void> {
+    this.counters.received++
+    const node = parseUpTopic(topic)
+    let msg: UpMessage
+    try {
+      if (node === undefined) throw new Error('Unknown topic')
+      msg = decodeUp(payload)
+    } catch (err) {
+      this.counters.dropped++
+      this.#log.warn('Dropped a malformed ESS message', { err, topic: topic.slice(0, 200), bytes: payload.length })
+      return
+    }
+    const log = this.#log.child({ node: `${node.orgId}/${node.destinationType}/${node.destinationId}`, kind: msg.kind })
+    try {
+      switch (msg.kind) {
+        case 'register': await this.#onRegister(node, msg.properties, msg.codeVersion, msg.holdings, log); break
+        case 'heartbeat': await this.#status.touch(node, true); break
+        case 'ack': await this.#onAck(node, msg, log); break
+      }
+    } catch (err) {
+      if (isSyncError(err) && err.code === 'SYNC_ERR_PROTOCOL') this.counters.dropped++
+      log.error('Cannot handle an ESS message', { err })
+    }
+  }
+
+  async #onRegister (node: DestinationKey, properties: Record<string, string>, codeVersion: string, holdings: Holding[], log: Logger): Promise<void> {
+    const prev = await this.#store.nodes.get(node)
+    const now = new Date().toISOString()
+    await this.#store.nodes.upsert({ ...node, properties, codeVersion, protocol: 'mqtt', online: true, registeredAt: prev?.registeredAt ?? now, lastHeartbeat: now })
+    const held = new Map(holdings.map((h) => [`${h.objectType}/${h.objectId}`, h]))
+    // What the edge reports it holds is the truth: it rebuilds any status a crash lost.
+    await this.#status.deliveries(holdings.map((h) => ({ ...node, objectType: h.objectType, objectId: h.objectId, instanceId: h.instanceId, status: HOLDING_TO_STATUS[h.state] })))
+    let resent = 0
+    const nodeRec = { ...node, properties }
+    let cursor: string | undefined
+    do {
+      const page = await this.#store.objects.list({ orgId: node.orgId, limit: 500, ...(cursor === undefined ? {} : { cursor }) })
+      for (const obj of page.items) {
+        if (!isAddressedTo(obj.meta, node.orgId, nodeRec)) continue
+        const h = held.get(`${obj.key.objectType}/${obj.key.objectId}`)
+        if (obj.meta.deleted === true) {
+          if (h !== undefined && h.state !== 'deleted') {
+            await this.#transport.publish(downTopic(node), encode({ v: 1, kind: 'delete', objectType: obj.key.objectType, objectId: obj.key.objectId, instanceId: obj.meta.instanceID }))
+            resent++
+          }
+          continue
+        }
+        if (obj.status !== 'ready' || obj.meta.inactive === true) continue
+        if (h !== undefined && h.instanceId >= obj.meta.instanceID) continue
+        const { msg, error } = await this.#updateMessage(obj)
+        const base = { ...obj.key, ...node, instanceId: obj.meta.instanceID }
+        if (msg === undefined) {
+          await this.#status.deliveries([{ ...base, status: 'error', detail: 'rejected: too large', ...(error === undefined ? {} : { message: error }) }])
+          continue
+        }
+        await this.#status.deliveries([{ ...base, status: 'delivering', detail: 'resent on register' }])
+        await this.#transport.publish(downTopic(node), encode(msg))
+        resent++
+      }
+      cursor = page.next
+    } while (cursor !== undefined)
+    await this.#transport.publish(downTopic(node), encode({ v: 1, kind: 'registered', resent }))
+    log.info('Node registered', { holdings: holdings.length, resent })
+  }
+
+  async #onAck (node: DestinationKey, msg: Extract<UpMessage, { kind: 'ack' }>, log: Logger): Promise<void> {
+    const key: ObjectKey = { orgId: node.orgId, objectType: msg.objectType, objectId: msg.objectId }
+    const status = msg.state === 'received' ? 'delivered' : msg.state
+    await this.#status.deliveries([{ ...key, ...node, instanceId: msg.instanceId, status, ...(msg.state === 'error' ? { detail: 'rejected', message: msg.message ?? 'error' } : {}) }])
+    if (msg.state === 'error') log.warn('Edge reported a delivery error', { objectId: msg.objectId, message: msg.message })
+    if (msg.state === 'deleted') await this.#removeIfAllDeleted(key)
+  }
+
+  /** A deleted object leaves the CSS once every destination confirmed (no lingering, unlike Open Horizon #71). */
+  async #removeIfAllDeleted (key: ObjectKey): Promise<void> {
+    const obj = await this.#store.objects.get(key)
+    if (obj?.meta.deleted !== true) return
+    await this.#status.drain()
+    let cursor: string | undefined
+    do {
+      const page = await this.#store.deliveries.listByObject(key, { limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
+      if (page.items.some((d) => d.status !== 'deleted' || d.instanceId < obj.meta.instanceID)) return
+      cursor = page.next
+    } while (cursor !== undefined)
+    await this.removeObject(key)
+  }
+
+  async removeObject (key: ObjectKey): Promise<void> {
+    const refs = await this.#store.objects.remove(key)
+    await this.#store.deliveries.removeByObject(key)
+    for (const r of refs) await this.#store.blobs.remove(r)
+  }
+}

@@ -1,0 +1,245 @@
+/**
+ * Composition root of the Edge Sync Service: an MQTT session with the CSS (clean: false), the local
+ * store, and the local REST API for edge apps (Open Horizon's ESS paths, without the org).
+ */
+import path from 'node:path'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { SyncConfig } from '../common/config/schema.js'
+import { NotFoundError } from '../common/errors.js'
+import type { Logger } from '../common/log.js'
+import type { DestinationKey, ObjectKey, StoredObject } from '../common/model.js'
+import { decodeDown, encode, type DownMessage, type Holding, type UpMessage } from '../common/protocol/messages.js'
+import { essSubscriptions, upTopic } from '../common/protocol/topics.js'
+import { createApiServer, forbidden, nameSchema, parseRange } from '../api/server.js'
+import { Authenticator } from '../security/index.js'
+import { openStore, type Store } from '../storage/index.js'
+import { connectMqtt, type MqttConnection } from '../transport/index.js'
+import { ensureBootstrapAdmin } from '../css/bootstrap.js'
+
+export interface EssHandle {
+  restUrl: string
+  node: DestinationKey
+  store: Store
+  adminKey: string
+  close: () => Promise<void>
+}
+
+const STATE_OF: Partial<Record<StoredObject['status'], Holding['state']>> = {
+  completelyReceived: 'received', objreceived: 'received', objconsumed: 'consumed'
+}
+
+function parseProperties (s: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const pair of s.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const i = pair.indexOf('=')
+    if (i > 0) out[pair.slice(0, i).trim()] = pair.slice(i + 1).trim()
+  }
+  return out
+}
+
+class EdgeSync {
+  dropped = 0
+  conn: MqttConnection | undefined
+  readonly #store: Store
+  readonly #node: DestinationKey
+  readonly #log: Logger
+  constructor (store: Store, node: DestinationKey, log: Logger) {
+    this.#store = store
+    this.#node = node
+    this.#log = log
+  }
+
+  key (objectType: string, objectId: string): ObjectKey { return { orgId: this.#node.orgId, objectType, objectId } }
+
+  async send (msg: UpMessage): Promise<void> {
+    await this.conn?.publish(upTopic(this.#node), encode(msg))
+  }
+
+  async holdings (): Promise<Holding[]> {
+    const out: Holding[] = []
+    let cursor: string | undefined
+    do {
+      const page = await this.#store.objects.list({ orgId: this.#node.orgId, limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
+      for (const o of page.items) {
+        const state = o.meta.deleted === true ? undefined : STATE_OF[o.status]
+        if (state !== undefined) out.push({ objectType: o.key.objectType, objectId: o.key.objectId, instanceId: o.meta.instanceID, state })
+      }
+      cursor = page.next
+    } while (cursor !== undefined)
+    return out
+  }
+
+  async onMessage (_topic: string, payload: Buffer): Promise<void> {
+    let msg: DownMessage
+    try {
+      msg = decodeDown(payload)
+    } catch (err) {
+      this.dropped++
+      this.#log.warn('Dropped a malformed CSS message', { err, bytes: payload.length })
+      return
+    }
+    switch (msg.kind) {
+      case 'registered': this.#log.info('Registered with the CSS', { resent: msg.resent }); return
+      case 'update': await this.#onUpdate(msg); return
+      case 'delete': await this.#onDelete(msg); return
+    }
+  }
+
+  async #onUpdate (msg: Extract<DownMessage, { kind: 'update' }>): Promise<void> {
+    const meta = msg.meta
+    const key = this.key(meta.objectType, meta.objectID)
+    const cur = await this.#store.objects.get(key)
+    if (cur !== undefined && cur.meta.instanceID >= meta.instanceID) {
+      // Duplicate or reordered: never move backwards, but tell the CSS what we hold.
+      const state = STATE_OF[cur.status]
+      if (state !== undefined) await this.send({ v: 1, kind: 'ack', state, objectType: key.objectType, objectId: key.objectId, instanceId: cur.meta.instanceID })
+      return
+    }
+    let dataRef: string | undefined
+    if (msg.data !== undefined) {
+      const blob = await this.#store.blobs.write([Buffer.from(msg.data, 'base64')])
+      if (meta.dataHash !== undefined && blob.sha256 !== meta.dataHash) {
+        await this.#store.blobs.remove(blob.ref)
+        await this.send({ v: 1, kind: 'ack', state: 'error', objectType: key.objectType, objectId: key.objectId, instanceId: meta.instanceID, message: 'rejected: data hash mismatch' })
+        return
+      }
+      dataRef = blob.ref
+    } else if (meta.dataID !== 0 && cur?.dataRef !== undefined && cur.meta.dataID === meta.dataID) {
+      dataRef = cur.dataRef // metadata-only change: the data we hold is still current
+    }
+    try {
+      await this.#store.objects.put(key, () => ({ meta: { ...meta }, status: 'completelyReceived', ...(dataRef === undefined ? {} : { dataRef }) }), { instanceId: meta.instanceID })
+    } catch (err) {
+      if (dataRef !== undefined && dataRef !== cur?.dataRef) await this.#store.blobs.remove(dataRef)
+      if ((err as { code?: string }).code === 'SYNC_ERR_CONFLICT') return // a newer instance landed meanwhile
+      throw err
+    }
+    await this.send({ v: 1, kind: 'ack', state: 'received', objectType: key.objectType, objectId: key.objectId, instanceId: meta.instanceID })
+  }
+
+  async #onDelete (msg: Extract<DownMessage, { kind: 'delete' }>): Promise<void> {
+    const key = this.key(msg.objectType, msg.objectId)
+    const cur = await this.#store.objects.get(key)
+    if (cur !== undefined && cur.meta.instanceID < msg.instanceId) {
+      await this.#store.objects.put(key, (c) => ({ meta: { ...(c ?? cur).meta, deleted: true }, status: 'objdeleted' }), { instanceId: msg.instanceId })
+    }
+    await this.send({ v: 1, kind: 'ack', state: 'deleted', objectType: key.objectType, objectId: key.objectId, instanceId: msg.instanceId })
+  }
+}
+
+function registerEssRoutes (app: FastifyInstance, store: Store, sync: EdgeSync, startedAt: number): void {
+  const typeParams = { type: 'object', properties: { objectType: nameSchema }, required: ['objectType'] } as const
+  const objParams = { type: 'object', properties: { objectType: nameSchema, objectID: nameSchema }, required: ['objectType', 'objectID'] } as const
+  const key = (req: FastifyRequest): ObjectKey => {
+    if (req.identity?.role === 'node') throw forbidden('Edge node credentials cannot use the application API')
+    const p = req.params as Record<string, string>
+    return sync.key(p.objectType ?? '', p.objectID ?? '')
+  }
+  const mustGet = async (k: ObjectKey): Promise<StoredObject> => {
+    const o = await store.objects.get(k)
+    if (o === undefined) throw new NotFoundError(`Object ${k.objectType}/${k.objectId} not found`)
+    return o
+  }
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }))
+  app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => sync.conn?.connected === true ? { status: 'ready' } : await reply.code(503).send({ status: 'disconnected' }))
+  app.get('/api/v1/health', async () => ({ general: { nodeType: 'ESS', healthStatus: sync.conn?.connected === true ? 'green' : 'red', upTime: Math.round((Date.now() - startedAt) / 1000), dropped: sync.dropped } }))
+
+  app.get('/api/v1/objects/:objectType', { schema: { summary: 'New or updated objects of a type (poll)', params: typeParams, querystring: { type: 'object', properties: { received: { type: 'boolean' } } } } }, async (req, reply) => {
+    const k = key(req)
+    const q = req.query as { received?: boolean }
+    const statuses: StoredObject['status'][] = q.received === true ? ['completelyReceived', 'objdeleted', 'objreceived'] : ['completelyReceived', 'objdeleted']
+    const page = await store.objects.list({ orgId: k.orgId, objectType: k.objectType, statuses, limit: 1000 })
+    if (page.items.length === 0) return await reply.code(404).send()
+    return page.items.map((o) => ({ ...o.meta, status: o.status }))
+  })
+  app.get('/api/v1/objects/:objectType/:objectID', { schema: { summary: 'Object metadata', params: objParams } }, async (req) => {
+    const o = await mustGet(key(req))
+    return { ...o.meta, status: o.status }
+  })
+  app.get('/api/v1/objects/:objectType/:objectID/status', { schema: { params: objParams } }, async (req, reply) => {
+    return await reply.type('text/plain').send((await mustGet(key(req))).status)
+  })
+  app.get('/api/v1/objects/:objectType/:objectID/data', { schema: { summary: 'Object data; Range supported', params: objParams } }, async (req, reply) => {
+    const o = await mustGet(key(req))
+    if (o.dataRef === undefined || o.meta.deleted === true) throw new NotFoundError('Object has no data')
+    const size = o.meta.objectSize
+    const range = parseRange(req.headers.range, size)
+    const stream = await store.blobs.read(o.dataRef, range)
+    if (stream === undefined) throw new NotFoundError('Object data is missing')
+    void reply.type('application/octet-stream').header('accept-ranges', 'bytes')
+    if (range !== undefined) return await reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`).send(stream)
+    return await reply.header('content-length', String(size)).send(stream)
+  })
+  const mark = (suffix: string, status: StoredObject['status'], ack: 'consumed' | undefined): void => {
+    app.put(`/api/v1/objects/:objectType/:objectID/${suffix}`, { schema: { summary: `Mark the object ${suffix}`, params: objParams } }, async (req, reply) => {
+      const k = key(req)
+      const o = await mustGet(k)
+      if (suffix === 'deleted') {
+        if (o.meta.deleted !== true) throw new NotFoundError('Object was not deleted by the CSS')
+        const refs = await store.objects.remove(k)
+        for (const r of refs) await store.blobs.remove(r)
+        return await reply.code(204).send()
+      }
+      if (o.meta.deleted === true) throw new NotFoundError('Object was deleted')
+      await store.objects.setStatus(k, status, o.meta.instanceID)
+      if (ack !== undefined) await sync.send({ v: 1, kind: 'ack', state: ack, objectType: k.objectType, objectId: k.objectId, instanceId: o.meta.instanceID })
+      return await reply.code(204).send()
+    })
+  }
+  mark('consumed', 'objconsumed', 'consumed')
+  mark('received', 'objreceived', undefined)
+  mark('deleted', 'objdeleted', undefined)
+}
+
+export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logger): Promise<EssHandle> {
+  const startedAt = Date.now()
+  const node: DestinationKey = { orgId: cfg.OrgID ?? '', destinationType: cfg.DestinationType ?? '', destinationId: cfg.DestinationID ?? '' }
+  const sub = path.join('ess', `${node.orgId}-${node.destinationType}-${node.destinationId}`)
+  const store = await openStore(cfg, sub)
+  const cleanups: Array<() => Promise<void>> = [async () => { await store.close() }]
+  const closeAll = async (): Promise<void> => { for (const c of cleanups.reverse()) await c().catch((err: unknown) => { log.error('Error while closing', { err }) }) }
+  try {
+    const boot = await ensureBootstrapAdmin(store, { key: cfg.AdminKey, secret: cfg.AdminSecret, dir: path.join(cfg.PersistenceRootPath, sub), orgId: node.orgId, role: 'orgAdmin', log })
+    const sync = new EdgeSync(store, node, log.child({ component: 'ess.sync' }))
+    const properties = parseProperties(cfg.NodeProperties)
+    const app = await createApiServer({ log: log.child({ component: 'ess.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, title: 'edgesync Edge Sync Service' })
+    registerEssRoutes(app, store, sync, startedAt)
+    await app.listen({ host: cfg.ListeningAddress, port: cfg.ListeningPort ?? 8081 })
+    cleanups.push(async () => { await app.close() })
+    sync.conn = await connectMqtt({
+      url: cfg.BrokerAddress ?? '',
+      clientId: `ess:${node.orgId}:${node.destinationType}:${node.destinationId}`,
+      username: `${node.orgId}/${node.destinationType}/${node.destinationId}`,
+      ...(cfg.NodeSecret === undefined ? {} : { password: cfg.NodeSecret }),
+      subscriptions: essSubscriptions(node),
+      onMessage: async (topic, payload) => { await sync.onMessage(topic, payload) },
+      // Register (with what we hold) on every connect: the CSS resends whatever we miss.
+      onConnect: async () => { await sync.send({ v: 1, kind: 'register', properties, codeVersion: '0.1.0', holdings: await sync.holdings() }) },
+      log: log.child({ component: 'ess.mqtt' })
+    })
+    cleanups.push(async () => { await sync.conn?.close() })
+    const beat = setInterval(() => {
+      sync.send({ v: 1, kind: 'heartbeat', objects: 0, errors: sync.dropped }).catch((err: unknown) => { log.debug('Heartbeat not sent', { err }) })
+    }, cfg.HeartbeatIntervalSeconds * 1000)
+    beat.unref()
+    cleanups.push(async () => { clearInterval(beat) })
+    const addr = app.server.address()
+    const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.ListeningPort
+    const restUrl = `http://${cfg.ListeningAddress}:${port}`
+    log.info('ESS listening', { rest: restUrl, broker: cfg.BrokerAddress, node, store: store.kind, adminKey: boot.appKey, ...(boot.file === undefined ? {} : { adminCredentialsFile: boot.file }) })
+    let closed = false
+    return {
+      restUrl, node, store, adminKey: boot.appKey,
+      close: async () => {
+        if (closed) return
+        closed = true
+        await closeAll()
+        log.info('ESS stopped')
+      }
+    }
+  } catch (err) {
+    await closeAll()
+    throw err
+  }
+}

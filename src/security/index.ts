@@ -1,0 +1,2 @@
+export { hashSecret, verifySecret, generateSecret } from './secrets.js'
+export { Authenticator, parseBasicAuth, type Identity } from './authenticator.js'

@@ -1,0 +1,97 @@
+/** The embedded MQTT broker (Aedes, MQTT 3.1.1): the only `aedes` import. ESS traffic is handled in-process. */
+import net from 'node:net'
+import { Aedes, type AedesPublishPacket, type Client } from 'aedes'
+import { TransportError } from '../common/errors.js'
+import type { Logger } from '../common/log.js'
+import { UP_WILDCARD } from '../common/protocol/topics.js'
+import type { BrokerAuth, CloudTransport } from './types.js'
+
+export interface EmbeddedBrokerOptions {
+  host: string
+  port: number
+  auth: BrokerAuth
+  log: Logger
+}
+
+// Aedes's AuthErrorCode is an ambient const enum, unusable with isolatedModules: use the numbers.
+const BAD_USERNAME_OR_PASSWORD = 4
+
+export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise<CloudTransport & { port: number }> {
+  const { auth, log } = opts
+  const identities = new Map<string, string>() // client id -> authenticated username
+  let presence: (username: string, online: boolean) => void = () => {}
+  const broker = await Aedes.createBroker({
+    authenticate: (client: Client, username, password, done) => {
+      auth.authenticate(username, password).then((who) => {
+        if (who === undefined) {
+          log.warn('MQTT client refused', { clientId: client.id, username })
+          const err = Object.assign(new Error('Bad username or password'), { returnCode: BAD_USERNAME_OR_PASSWORD })
+          done(err, false)
+          return
+        }
+        identities.set(client.id, who)
+        done(null, true)
+      }, (err: unknown) => {
+        log.error('MQTT authentication failed', { err })
+        done(Object.assign(new Error('Server unavailable'), { returnCode: 3 }), false)
+      })
+    },
+    authorizePublish: (client, packet, done) => {
+      const who = client === null ? undefined : identities.get(client.id)
+      if (who !== undefined && auth.mayPublish(who, packet.topic)) { done(null); return }
+      log.warn('MQTT publish refused', { clientId: client?.id, username: who, topic: packet.topic })
+      done(new Error('Not authorized'))
+    },
+    authorizeSubscribe: (client, sub, done) => {
+      const who = identities.get(client.id)
+      if (who !== undefined && auth.maySubscribe(who, sub.topic)) { done(null, sub); return }
+      log.warn('MQTT subscribe refused', { clientId: client.id, username: who, topic: sub.topic })
+      done(new Error('Not authorized'))
+    }
+  })
+  broker.on('client', (client: Client) => {
+    const who = identities.get(client.id)
+    if (who !== undefined) presence(who, true)
+  })
+  broker.on('clientDisconnect', (client: Client) => {
+    const who = identities.get(client.id)
+    identities.delete(client.id)
+    if (who !== undefined) presence(who, false)
+  })
+  const server = net.createServer(broker.handle)
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new TransportError(`Cannot listen on ${opts.host}:${opts.port}`, { cause: err })))
+    server.listen(opts.port, opts.host, () => resolve())
+  })
+  const addr = server.address()
+  const port = typeof addr === 'object' && addr !== null ? addr.port : opts.port
+  let closed = false
+  return {
+    port,
+    urls: [`mqtt://${opts.host}:${port}`],
+    publish: async (topic, payload) => {
+      await new Promise<void>((resolve, reject) => {
+        broker.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (err) => {
+          err === undefined || err === null ? resolve() : reject(new TransportError('Publish failed', { cause: err }))
+        })
+      })
+    },
+    onMessage: (handler) => {
+      // The callback gates the PUBACK to the edge: it is sent once our handler has finished.
+      const deliver = (packet: AedesPublishPacket, cb: () => void): void => {
+        handler(packet.topic, Buffer.from(packet.payload)).then(cb, (err: unknown) => {
+          log.error('Handler failed on an ESS message', { err, topic: packet.topic })
+          cb()
+        })
+      }
+      broker.subscribe(UP_WILDCARD, deliver, () => {})
+    },
+    onPresence: (handler) => { presence = handler },
+    close: async () => {
+      if (closed) return
+      closed = true
+      await new Promise<void>((resolve) => broker.close(() => resolve()))
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  }
+}

@@ -1,0 +1,107 @@
+/** MQTT client side (mqtt.js): the only `mqtt` import. Used by the ESS, and by the CSS on an external broker. */
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import { TransportError } from '../common/errors.js'
+import type { Logger } from '../common/log.js'
+import { UP_WILDCARD } from '../common/protocol/topics.js'
+import type { CloudTransport } from './types.js'
+
+export interface MqttConnection {
+  publish: (topic: string, payload: Buffer) => Promise<void>
+  close: () => Promise<void>
+  readonly connected: boolean
+}
+
+export interface ClientOptions {
+  url: string
+  clientId: string
+  username?: string
+  password?: string
+  /** Topics to (re)subscribe at QoS 1 on every connect. */
+  subscriptions: string[]
+  /** Called for each message; the PUBACK waits for its promise. */
+  onMessage: (topic: string, payload: Buffer) => Promise<void>
+  /** Called after every successful (re)connect and subscribe. */
+  onConnect?: () => Promise<void>
+  log: Logger
+}
+
+export async function connectMqtt (opts: ClientOptions): Promise<MqttConnection> {
+  const options: IClientOptions = {
+    clientId: opts.clientId,
+    protocolVersion: 4,
+    clean: false, // persistent session: the broker queues QoS 1 messages while we are away
+    reconnectPeriod: 1000,
+    connectTimeout: 10_000,
+    keepalive: 30,
+    resubscribe: false
+  }
+  if (opts.username !== undefined) options.username = opts.username
+  if (opts.password !== undefined) options.password = opts.password
+  const client: MqttClient = mqtt.connect(opts.url, options)
+  // mqtt.js sends the PUBACK only when this callback runs.
+  client.handleMessage = (packet, done) => {
+    opts.onMessage(packet.topic, Buffer.from(packet.payload as Buffer)).then(() => { done() }, (err: unknown) => {
+      opts.log.error('Message handler failed', { err, topic: packet.topic })
+      done()
+    })
+  }
+  let firstConnect = true
+  client.on('connect', () => {
+    client.subscribeAsync(opts.subscriptions.map((t) => ({ topic: t, qos: 1 as const })).reduce<Record<string, { qos: 1 }>>((m, s) => { m[s.topic] = { qos: 1 }; return m }, {}))
+      .then(async (granted) => {
+        const refused = granted.filter((g) => g.qos === 128)
+        if (refused.length > 0) opts.log.error('Broker refused subscriptions', { topics: refused.map((g) => g.topic) })
+        if (!firstConnect) opts.log.info('Reconnected to broker', { url: opts.url })
+        firstConnect = false
+        await opts.onConnect?.()
+      })
+      .catch((err: unknown) => { opts.log.warn('Subscribe after connect failed', { err }) })
+  })
+  client.on('error', (err) => { opts.log.warn('MQTT client error', { err, url: opts.url }) })
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new TransportError(`Cannot connect to ${opts.url} within 15 s`)), 15_000)
+    client.once('connect', () => { clearTimeout(timer); resolve() })
+    client.once('error', (err) => {
+      if ((err as { code?: number }).code === 4 || (err as { code?: number }).code === 5) {
+        clearTimeout(timer)
+        client.end(true)
+        reject(new TransportError(`Broker refused the credentials of ${opts.username ?? 'anonymous'}`, { cause: err }))
+      }
+    })
+  })
+  return {
+    get connected () { return client.connected },
+    publish: async (topic, payload) => {
+      try {
+        await client.publishAsync(topic, payload, { qos: 1 })
+      } catch (err) {
+        throw new TransportError('Publish failed', { cause: err })
+      }
+    },
+    close: async () => { await client.endAsync() }
+  }
+}
+
+/** The CSS on an external broker: one shared subscription so several CSS processes share the load. */
+export async function connectExternalBroker (opts: { url: string, username?: string, password?: string, instanceId: string, log: Logger }): Promise<CloudTransport> {
+  let handler: ((topic: string, payload: Buffer) => Promise<void>) | undefined
+  // Messages queued in our persistent session may arrive before the CSS registers its handler.
+  let setReady: () => void = () => {}
+  const ready = new Promise<void>((resolve) => { setReady = resolve })
+  const conn = await connectMqtt({
+    url: opts.url,
+    clientId: `css-${opts.instanceId}`,
+    ...(opts.username === undefined ? {} : { username: opts.username }),
+    ...(opts.password === undefined ? {} : { password: opts.password }),
+    subscriptions: [`$share/css/${UP_WILDCARD}`],
+    onMessage: async (topic, payload) => { await ready; await handler?.(topic, payload) },
+    log: opts.log
+  })
+  return {
+    urls: [opts.url],
+    publish: conn.publish,
+    onMessage: (h) => { handler = h; setReady() },
+    onPresence: () => {},
+    close: conn.close
+  }
+}

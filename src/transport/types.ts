@@ -1,0 +1,22 @@
+/** The CSS's view of the broker, whichever it is (embedded Aedes or an external broker). */
+export interface CloudTransport {
+  /** QoS 1 publish; resolves when the broker accepted it. */
+  publish: (topic: string, payload: Buffer) => Promise<void>
+  /**
+   * Receives every ESS message. The handler's promise settles before the message is acknowledged,
+   * so an acknowledged message has been processed durably.
+   */
+  onMessage: (handler: (topic: string, payload: Buffer, clientUsername?: string) => Promise<void>) => void
+  /** Node connect/disconnect as the broker sees them (embedded only; external brokers report none). */
+  onPresence: (handler: (username: string, online: boolean) => void) => void
+  /** Where ESSs connect, for logs and tests. */
+  readonly urls: string[]
+  close: () => Promise<void>
+}
+
+export interface BrokerAuth {
+  /** Resolves the client's identity (its username) or undefined to refuse it. */
+  authenticate: (username: string | undefined, password: Buffer | undefined) => Promise<string | undefined>
+  mayPublish: (username: string, topic: string) => boolean
+  maySubscribe: (username: string, topic: string) => boolean
+}
