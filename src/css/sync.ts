@@ -70,8 +70,13 @@ export class CloudSync {
     const key = obj.key
     const targets = await this.targets(obj)
     const rec = (n: DestinationKey, status: DeliveryUpdate['status'], detail?: string, message?: string): DeliveryUpdate => ({
-      ...key, destinationType: n.destinationType, destinationId: n.destinationId, instanceId: obj.meta.instanceID, status,
-      ...(detail === undefined ? {} : { detail }), ...(message === undefined ? {} : { message })
+      ...key,
+      destinationType: n.destinationType,
+      destinationId: n.destinationId,
+      instanceId: obj.meta.instanceID,
+      status,
+      ...(detail === undefined ? {} : { detail }),
+      ...(message === undefined ? {} : { message })
     })
     if (obj.meta.deleted === true) {
       await this.#sendAll(obj, targets, encode({ v: 1, kind: 'delete', objectType: key.objectType, objectId: key.objectId, instanceId: obj.meta.instanceID }))

@@ -55,6 +55,15 @@ class EdgeSync {
     await this.conn?.publish(upTopic(this.#node), encode(msg))
   }
 
+  /**
+   * Sends without waiting for the PUBACK. Used inside message handlers: mqtt.js delivers no further
+   * packets (PUBACKs included) until the handler returns, so awaiting there would deadlock. The
+   * state is already durable locally, and the register report on reconnect repeats it.
+   */
+  sendSoon (msg: UpMessage): void {
+    this.send(msg).catch((err: unknown) => { this.#log.warn('Ack not sent; the next register report repeats it', { err }) })
+  }
+
   async holdings (): Promise<Holding[]> {
     const out: Holding[] = []
     let cursor: string | undefined
@@ -81,7 +90,7 @@ class EdgeSync {
     switch (msg.kind) {
       case 'registered': this.#log.info('Registered with the CSS', { resent: msg.resent }); return
       case 'update': await this.#onUpdate(msg); return
-      case 'delete': await this.#onDelete(msg); return
+      case 'delete': await this.#onDelete(msg)
     }
   }
 
@@ -92,7 +101,7 @@ class EdgeSync {
     if (cur !== undefined && cur.meta.instanceID >= meta.instanceID) {
       // Duplicate or reordered: never move backwards, but tell the CSS what we hold.
       const state = STATE_OF[cur.status]
-      if (state !== undefined) await this.send({ v: 1, kind: 'ack', state, objectType: key.objectType, objectId: key.objectId, instanceId: cur.meta.instanceID })
+      if (state !== undefined) this.sendSoon({ v: 1, kind: 'ack', state, objectType: key.objectType, objectId: key.objectId, instanceId: cur.meta.instanceID })
       return
     }
     let dataRef: string | undefined
@@ -100,7 +109,7 @@ class EdgeSync {
       const blob = await this.#store.blobs.write([Buffer.from(msg.data, 'base64')])
       if (meta.dataHash !== undefined && blob.sha256 !== meta.dataHash) {
         await this.#store.blobs.remove(blob.ref)
-        await this.send({ v: 1, kind: 'ack', state: 'error', objectType: key.objectType, objectId: key.objectId, instanceId: meta.instanceID, message: 'rejected: data hash mismatch' })
+        this.sendSoon({ v: 1, kind: 'ack', state: 'error', objectType: key.objectType, objectId: key.objectId, instanceId: meta.instanceID, message: 'rejected: data hash mismatch' })
         return
       }
       dataRef = blob.ref
@@ -114,7 +123,7 @@ class EdgeSync {
       if ((err as { code?: string }).code === 'SYNC_ERR_CONFLICT') return // a newer instance landed meanwhile
       throw err
     }
-    await this.send({ v: 1, kind: 'ack', state: 'received', objectType: key.objectType, objectId: key.objectId, instanceId: meta.instanceID })
+    this.sendSoon({ v: 1, kind: 'ack', state: 'received', objectType: key.objectType, objectId: key.objectId, instanceId: meta.instanceID })
   }
 
   async #onDelete (msg: Extract<DownMessage, { kind: 'delete' }>): Promise<void> {
@@ -123,7 +132,7 @@ class EdgeSync {
     if (cur !== undefined && cur.meta.instanceID < msg.instanceId) {
       await this.#store.objects.put(key, (c) => ({ meta: { ...(c ?? cur).meta, deleted: true }, status: 'objdeleted' }), { instanceId: msg.instanceId })
     }
-    await this.send({ v: 1, kind: 'ack', state: 'deleted', objectType: key.objectType, objectId: key.objectId, instanceId: msg.instanceId })
+    this.sendSoon({ v: 1, kind: 'ack', state: 'deleted', objectType: key.objectType, objectId: key.objectId, instanceId: msg.instanceId })
   }
 }
 
@@ -230,7 +239,10 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
     log.info('ESS listening', { rest: restUrl, broker: cfg.BrokerAddress, node, store: store.kind, adminKey: boot.appKey, ...(boot.file === undefined ? {} : { adminCredentialsFile: boot.file }) })
     let closed = false
     return {
-      restUrl, node, store, adminKey: boot.appKey,
+      restUrl,
+      node,
+      store,
+      adminKey: boot.appKey,
       close: async () => {
         if (closed) return
         closed = true

@@ -21,7 +21,7 @@ export async function waitForPort (port: number, timeoutMs: number): Promise<voi
       s.once('error', () => resolve(false))
     })
     if (ok) return
-    await new Promise((r) => setTimeout(r, 50))
+    await new Promise((resolve) => setTimeout(resolve, 50))
   }
   throw new Error(`Port ${port} did not open within ${timeoutMs} ms`)
 }

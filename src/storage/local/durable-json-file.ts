@@ -12,7 +12,7 @@ interface Deferred { promise: Promise<void>, resolve: () => void, reject: (e: un
 function deferred (): Deferred {
   let resolve!: () => void
   let reject!: (e: unknown) => void
-  const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej })
+  const promise = new Promise<void>((_resolve, _reject) => { resolve = _resolve; reject = _reject })
   return { promise, resolve, reject }
 }
 

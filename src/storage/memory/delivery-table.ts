@@ -86,7 +86,6 @@ export class DeliveryTable implements DeliveryStore {
     const data = this.#data()
     let changed = false
     for (const [id, r] of Object.entries(data)) {
-      // eslint-disable-next-line @typescript-eslint/no-dynamic-delete
       if (pred(r)) { delete data[id]; changed = true }
     }
     if (changed) await this.#commit()

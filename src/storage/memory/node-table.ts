@@ -61,7 +61,7 @@ export class NodeTable implements NodeStore {
     const data = this.#data()
     const id = nodeId(key)
     if (data[id] === undefined) return false
-    // eslint-disable-next-line @typescript-eslint/no-dynamic-delete
+
     delete data[id]
     await this.#commit()
     return true

@@ -126,9 +126,9 @@ export class ObjectTable implements ObjectStore {
     const id = objectId(key)
     const all = [data.current[id], ...(data.history[id] ?? [])].filter((o): o is StoredObject => o !== undefined)
     if (all.length === 0) return []
-    // eslint-disable-next-line @typescript-eslint/no-dynamic-delete
+
     delete data.current[id]
-    // eslint-disable-next-line @typescript-eslint/no-dynamic-delete
+
     delete data.history[id]
     await this.#commit()
     return [...new Set(all.map((o) => o.dataRef).filter((r): r is string => r !== undefined))]

@@ -39,7 +39,7 @@ export class UserTable implements UserStore {
   async remove (appKey: string): Promise<boolean> {
     const users = this.#data().users
     if (users[appKey] === undefined) return false
-    // eslint-disable-next-line @typescript-eslint/no-dynamic-delete
+
     delete users[appKey]
     await this.#commit()
     return true
@@ -55,7 +55,7 @@ export class UserTable implements UserStore {
     const acls = this.#data().acls
     const id = aclId({ orgId, kind, key, userType, username })
     if (acls[id] === undefined) return false
-    // eslint-disable-next-line @typescript-eslint/no-dynamic-delete
+
     delete acls[id]
     await this.#commit()
     return true

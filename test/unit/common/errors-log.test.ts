@@ -30,7 +30,7 @@ t.test('log - JSON lines with child bindings, err with cause chain, secrets reda
   const log = createLogger({ level: 'debug', stream: out }).child({ component: 'test' })
   log.error('Failed to deliver', { err: new StorageError('outer', { cause: new Error('inner') }), objectId: 'o1', password: 'hunter2', nested: { secret: 'x', ok: 1 } })
   log.debug('dbg')
-  await new Promise((r) => setImmediate(r))
+  await new Promise((resolve) => setImmediate(resolve))
   t.equal(lines.length, 2)
   const rec = JSON.parse(lines[0]!)
   t.equal(rec.level, 'error')

@@ -1,0 +1,46 @@
+/** Starts a real CSS and ESSs in this process (real Aedes broker on loopback, real stores, real HTTP). */
+import type { Test } from 'tap'
+import { buildConfig } from '../../src/common/config/load.js'
+import { silentLogger } from '../../src/common/log.js'
+import { startCloudSyncService, type CssHandle } from '../../src/css/service.js'
+import { startEdgeSyncService, type EssHandle } from '../../src/ess/service.js'
+
+export const ADMIN = { key: 'root', secret: 'root-secret' }
+export const APP = { key: 'app', secret: 'app-secret' }
+
+export function basic (c: { key: string, secret: string }): string {
+  return `Basic ${Buffer.from(`${c.key}:${c.secret}`).toString('base64')}`
+}
+
+export async function startCss (t: Test, root: string, extra: Record<string, string | number> = {}): Promise<CssHandle> {
+  const cfg = buildConfig({}, {}, { PersistenceRootPath: root, ListeningPort: 0, MqttListeningPort: 0, AdminKey: ADMIN.key, AdminSecret: ADMIN.secret, ...extra })
+  const css = await startCloudSyncService(cfg, silentLogger)
+  t.teardown(() => css.close())
+  return css
+}
+
+export async function enroll (css: CssHandle, org: string, type: string, id: string): Promise<string> {
+  const res = await fetch(`${css.restUrl}/api/v1/nodes/${org}/${type}/${id}/enroll`, { method: 'POST', headers: { authorization: basic(ADMIN) } })
+  return ((await res.json()) as { secret: string }).secret
+}
+
+export async function startEss (t: Test, css: CssHandle, root: string, node: { org: string, type: string, id: string, props?: string }, secret?: string): Promise<EssHandle> {
+  const s = secret ?? await enroll(css, node.org, node.type, node.id)
+  const cfg = buildConfig({}, {}, {
+    NodeType: 'ESS', OrgID: node.org, DestinationType: node.type, DestinationID: node.id, NodeSecret: s, NodeProperties: node.props ?? '',
+    BrokerAddress: css.mqttUrls[0] ?? '', PersistenceRootPath: root, ListeningPort: 0, AdminKey: APP.key, AdminSecret: APP.secret
+  })
+  const ess = await startEdgeSyncService(cfg, silentLogger)
+  t.teardown(() => ess.close())
+  return ess
+}
+
+export async function waitFor<T> (what: string, fn: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await fn()
+    if (v !== undefined) return v
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}
