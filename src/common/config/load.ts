@@ -11,7 +11,7 @@ export function parseConfText (text: string, source = 'sync.conf'): Record<strin
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim()
     if (line === '' || line.startsWith('#')) return
-    const m = /^(\S+)\s*(.*)$/.exec(line)
+    const m = /^([A-Za-z][A-Za-z0-9]*)(?:\s+(.*))?$/.exec(line)
     if (m === null || m[1] === undefined) { bad.push(`${source}:${i + 1}: cannot parse "${line}"`); return }
     out[m[1]] = (m[2] ?? '').trim()
   })

@@ -8,7 +8,7 @@ import { openLocalStore } from '../../../src/storage/index.js'
 
 const writer = `
 import { openLocalStore } from ${JSON.stringify(new URL('../../../src/storage/index.ts', import.meta.url).pathname)}
-const s = await openLocalStore(process.argv[2], { historyRetention: 3 })
+const s = await openLocalStore(process.env.CRASH_DIR, { historyRetention: 3 })
 let i = 0
 for (;;) {
   const k = { orgId: 'org1', objectType: 'conf', objectId: 'o' + (i % 50) }
@@ -21,7 +21,7 @@ for (;;) {
 
 t.test('local-store - every acknowledged write survives SIGKILL mid-write', async (t) => {
   const dir = t.testdir()
-  const child = spawn(process.execPath, [...process.execArgv, '--input-type=module', '-e', writer, dir], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [...process.execArgv, '--input-type=module', '-e', writer], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, CRASH_DIR: dir } })
   const acked: Array<{ i: number, objectId: string, instanceId: number }> = []
   let buf = ''
   child.stdout.on('data', (d: Buffer) => {
@@ -33,8 +33,9 @@ t.test('local-store - every acknowledged write survives SIGKILL mid-write', asyn
       acked.push({ i: Number(i), objectId: objectId ?? '', instanceId: Number(inst) })
     }
   })
-  await new Promise<void>((resolve) => {
+  await new Promise<void>((resolve, reject) => {
     const timer = setInterval(() => { if (acked.length >= 300) { clearInterval(timer); resolve() } }, 5)
+    child.once('exit', (code) => { clearInterval(timer); reject(new Error(`writer exited early with ${String(code)}`)) })
   })
   child.kill('SIGKILL')
   await new Promise((resolve) => child.once('exit', resolve))
