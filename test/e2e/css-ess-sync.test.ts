@@ -19,7 +19,8 @@ await waitFor('3 nodes registered', async () => {
 
 async function put (id: string, meta: Record<string, unknown>, data = 'hello'): Promise<Response> {
   return await fetch(`${css.restUrl}/api/v1/objects/org1/conf/${id}`, {
-    method: 'PUT', headers: { authorization: basic(ADMIN), 'content-type': 'application/json' },
+    method: 'PUT',
+    headers: { authorization: basic(ADMIN), 'content-type': 'application/json' },
     body: JSON.stringify({ meta: { objectID: id, objectType: 'conf', ...meta }, data: Buffer.from(data).toString('base64') })
   })
 }

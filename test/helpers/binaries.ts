@@ -2,25 +2,9 @@
  * Finding external binaries (ferretdb, mosquitto, chromium). Missing on a laptop: the test skips
  * with a loud reason. Missing under CI=true: the test fails, because CI installs them.
  */
-import { accessSync, constants } from 'node:fs'
-import { homedir } from 'node:os'
-import path from 'node:path'
+import { findBinary } from '../../bench/lib/find-binary.js'
 
-const SEARCH = [
-  process.env.SYNC_TOOLS_DIR,
-  path.join(homedir(), '.cache', 'edgesync', 'bin'),
-  ...(process.env.PATH ?? '').split(':'),
-  '/usr/sbin',
-  '/usr/bin'
-].filter((p): p is string => p !== undefined && p !== '')
-
-export function findBinary (name: string): string | undefined {
-  for (const dir of SEARCH) {
-    const p = path.join(dir, name)
-    try { accessSync(p, constants.X_OK); return p } catch {}
-  }
-  return undefined
-}
+export { findBinary }
 
 export interface NeedsBinary {
   pass: (message: string, extra: { skip: string }) => unknown

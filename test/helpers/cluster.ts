@@ -27,8 +27,17 @@ export async function enroll (css: CssHandle, org: string, type: string, id: str
 export async function startEss (t: Test, css: CssHandle, root: string, node: { org: string, type: string, id: string, props?: string }, secret?: string): Promise<EssHandle> {
   const s = secret ?? await enroll(css, node.org, node.type, node.id)
   const cfg = buildConfig({}, {}, {
-    NodeType: 'ESS', OrgID: node.org, DestinationType: node.type, DestinationID: node.id, NodeSecret: s, NodeProperties: node.props ?? '',
-    BrokerAddress: css.mqttUrls[0] ?? '', PersistenceRootPath: root, ListeningPort: 0, AdminKey: APP.key, AdminSecret: APP.secret
+    NodeType: 'ESS',
+    OrgID: node.org,
+    DestinationType: node.type,
+    DestinationID: node.id,
+    NodeSecret: s,
+    NodeProperties: node.props ?? '',
+    BrokerAddress: css.mqttUrls[0] ?? '',
+    PersistenceRootPath: root,
+    ListeningPort: 0,
+    AdminKey: APP.key,
+    AdminSecret: APP.secret
   })
   const ess = await startEdgeSyncService(cfg, silentLogger)
   t.teardown(() => ess.close())

@@ -1,0 +1,39 @@
+/** Starts a real FerretDB (MongoDB wire protocol, SQLite backend) on a free loopback port. */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { freePort, waitForPort } from './ports.js'
+
+export interface FerretDb {
+  uri: string
+  stop: () => Promise<void>
+}
+
+export async function startFerretDb (bin: string): Promise<FerretDb> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'edgesync-ferret-'))
+  const port = await freePort()
+  const child: ChildProcess = spawn(bin, [
+    '--handler=sqlite', `--sqlite-url=file:${dir}/`, `--listen-addr=127.0.0.1:${port}`,
+    `--state-dir=${dir}`, '--debug-addr=-', '--telemetry=disable', '--log-level=error'
+  ], { env: { ...process.env, FERRETDB_TELEMETRY: 'disable', DO_NOT_TRACK: '1' }, stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString() })
+  try {
+    await waitForPort(port, 15_000)
+  } catch (err) {
+    child.kill('SIGKILL')
+    throw new Error(`FerretDB did not start: ${stderr}`, { cause: err })
+  }
+  return {
+    uri: `mongodb://127.0.0.1:${port}/`,
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve))
+        child.kill('SIGTERM')
+        await exited
+      }
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+}

@@ -1,0 +1,16 @@
+/** `npm run bench [-- <name> ...]`: runs the named benchmarks (default: all). */
+import { runStoreBench } from './store.js'
+
+const BENCHES: Record<string, () => Promise<void>> = {
+  store: async () => { await runStoreBench(['local', 'mongo']) }
+}
+
+const names = process.argv.slice(2)
+for (const n of names.length === 0 ? Object.keys(BENCHES) : names) {
+  const b = BENCHES[n]
+  if (b === undefined) {
+    process.stderr.write(`Unknown benchmark "${n}". Known: ${Object.keys(BENCHES).join(', ')}\n`)
+    process.exit(2)
+  }
+  await b()
+}

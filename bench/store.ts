@@ -1,0 +1,114 @@
+/**
+ * Storage benchmark, per backend (local; mongo on FerretDB): puts/s and gets/s over 10,000 small
+ * objects, delivery-record bulk upserts for a 10,000-destination fan-out, and a 256 MiB data put
+ * plus ranged reads with the process's peak RSS. Each backend runs in its own child process so
+ * peak RSS is its own.
+ */
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { openLocalStore, openMongoStore, type Store } from '../src/storage/index.js'
+import { findBinary } from './lib/find-binary.js'
+import { startFerretDb } from './lib/ferretdb.js'
+import { printTable, writeResult } from './lib/report.js'
+
+const OBJECTS = 10_000
+const DESTINATIONS = 10_000
+const BIG = 256 * 1024 * 1024
+const CONCURRENCY = 64
+
+async function pool (n: number, conc: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0
+  await Promise.all(Array.from({ length: conc }, async () => {
+    while (next < n) await fn(next++)
+  }))
+}
+
+async function * bytes (size: number): AsyncGenerator<Buffer> {
+  const chunk = Buffer.alloc(1024 * 1024, 7)
+  for (let off = 0; off < size; off += chunk.length) yield chunk.subarray(0, Math.min(chunk.length, size - off))
+}
+
+async function measure (store: Store): Promise<Record<string, number>> {
+  const key = (i: number): { orgId: string, objectType: string, objectId: string } => ({ orgId: 'bench', objectType: 'conf', objectId: `o${i}` })
+  let t0 = performance.now()
+  await pool(OBJECTS, CONCURRENCY, async (i) => {
+    await store.objects.put(key(i), () => ({ meta: { objectID: `o${i}`, objectType: 'conf', destinationOrgID: 'bench', dataID: 0, objectSize: 0, description: 'x'.repeat(100) }, status: 'ready' }))
+  })
+  const putsPerS = OBJECTS / ((performance.now() - t0) / 1000)
+  t0 = performance.now()
+  for (let i = 0; i < OBJECTS; i++) await store.objects.get(key(i % OBJECTS))
+  const getsPerS = OBJECTS / ((performance.now() - t0) / 1000)
+  const deliveries = (status: 'delivering' | 'consumed'): Parameters<Store['deliveries']['upsertMany']>[0] => Array.from({ length: DESTINATIONS }, (_, i) => ({ orgId: 'bench', objectType: 'conf', objectId: 'o1', destinationType: 'edge', destinationId: `e${i}`, instanceId: 1, status }))
+  t0 = performance.now()
+  await store.deliveries.upsertMany(deliveries('delivering'))
+  const insertS = (performance.now() - t0) / 1000
+  t0 = performance.now()
+  await store.deliveries.upsertMany(deliveries('consumed'))
+  const updateS = (performance.now() - t0) / 1000
+  t0 = performance.now()
+  const blob = await store.blobs.write(bytes(BIG))
+  const bigPutS = (performance.now() - t0) / 1000
+  t0 = performance.now()
+  let read = 0
+  for (let i = 0; i < 64; i++) {
+    const start = Math.floor((BIG - 65536) * (i / 64))
+    for await (const c of (await store.blobs.read(blob.ref, { start, end: start + 65535 }))!) read += (c as Buffer).length
+  }
+  const rangedReadMs = (performance.now() - t0) / 64
+  t0 = performance.now()
+  for await (const c of (await store.blobs.read(blob.ref))!) read += (c as Buffer).length
+  const bigReadS = (performance.now() - t0) / 1000
+  return {
+    objectPutsPerS: Math.round(putsPerS),
+    objectGetsPerS: Math.round(getsPerS),
+    deliveryInsertsPerS: Math.round(DESTINATIONS / insertS),
+    deliveryUpdatesPerS: Math.round(DESTINATIONS / updateS),
+    bigPutMBps: Math.round(BIG / 1048576 / bigPutS),
+    bigReadMBps: Math.round(BIG / 1048576 / bigReadS),
+    rangedRead64KiBMs: Number(rangedReadMs.toFixed(2)),
+    peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024)
+  }
+}
+
+async function child (backend: string): Promise<void> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'edgesync-bench-'))
+  let store: Store
+  let stopDb = async (): Promise<void> => {}
+  if (backend === 'local') {
+    store = await openLocalStore(dir, { historyRetention: 2 })
+  } else {
+    const bin = findBinary('ferretdb')
+    if (bin === undefined) throw new Error('ferretdb not found: run .ci/install-ferretdb.sh')
+    const db = await startFerretDb(bin)
+    stopDb = db.stop
+    store = await openMongoStore({ uri: db.uri, dbName: 'bench', historyRetention: 2 })
+  }
+  try {
+    process.stdout.write(JSON.stringify(await measure(store)) + '\n')
+  } finally {
+    await store.close()
+    await stopDb()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+export async function runStoreBench (backends: string[]): Promise<void> {
+  const rows: Array<Record<string, string | number>> = []
+  for (const backend of backends) {
+    process.stderr.write(`store bench: ${backend}...\n`)
+    const out = await new Promise<string>((resolve, reject) => {
+      const c = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', backend], { stdio: ['ignore', 'pipe', 'inherit'] })
+      let text = ''
+      c.stdout.on('data', (d: Buffer) => { text += d.toString() })
+      c.on('exit', (code) => { code === 0 ? resolve(text) : reject(new Error(`${backend} bench exited with ${String(code)}`)) })
+    })
+    rows.push({ backend: backend === 'mongo' ? 'mongo (FerretDB/SQLite)' : backend, ...JSON.parse(out) as Record<string, number> })
+  }
+  printTable(`store: ${OBJECTS} objects (puts ${CONCURRENCY} in flight), ${DESTINATIONS}-destination delivery batch, ${BIG / 1048576} MiB blob`, rows)
+  await writeResult('store', { objects: OBJECTS, destinations: DESTINATIONS, bigBytes: BIG, putConcurrency: CONCURRENCY, rows })
+}
+
+if (process.argv[2] === '--child') await child(process.argv[3] ?? 'local')
