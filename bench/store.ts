@@ -61,6 +61,7 @@ async function measure (store: Store): Promise<Record<string, number>> {
   t0 = performance.now()
   for await (const c of (await store.blobs.read(blob.ref))!) read += (c as Buffer).length
   const bigReadS = (performance.now() - t0) / 1000
+  if (read !== 64 * 65536 + BIG) throw new Error(`Read ${read} bytes, expected ${64 * 65536 + BIG}`)
   return {
     objectPutsPerS: Math.round(putsPerS),
     objectGetsPerS: Math.round(getsPerS),
