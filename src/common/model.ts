@@ -168,6 +168,14 @@ export interface AclEntry {
   role: 'aclReader' | 'aclWriter' | 'na'
 }
 
+export interface WebhookRecord {
+  orgId: string
+  objectType: string
+  /** http(s) URL called with the object's metadata when an object of the type arrives or is deleted. */
+  url: string
+  created: string
+}
+
 export interface AuditEntry {
   at: string
   orgId: string

@@ -15,6 +15,10 @@ import { Authenticator } from '../security/index.js'
 import { openStore, type Store } from '../storage/index.js'
 import { connectMqtt, type MqttConnection } from '../transport/index.js'
 import { ensureBootstrapAdmin } from '../css/bootstrap.js'
+import { ValidationError } from '../common/errors.js'
+import { generateSecret } from '../security/index.js'
+import { Notifier } from './notifier.js'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 
 export interface EssHandle {
   restUrl: string
@@ -40,6 +44,7 @@ function parseProperties (s: string): Record<string, string> {
 class EdgeSync {
   dropped = 0
   conn: MqttConnection | undefined
+  notifier: Notifier | undefined
   readonly #store: Store
   readonly #node: DestinationKey
   readonly #log: Logger
@@ -124,13 +129,15 @@ class EdgeSync {
       throw err
     }
     this.sendSoon({ v: 1, kind: 'ack', state: 'received', objectType: key.objectType, objectId: key.objectId, instanceId: meta.instanceID })
+    this.notifier?.notify('update', meta)
   }
 
   async #onDelete (msg: Extract<DownMessage, { kind: 'delete' }>): Promise<void> {
     const key = this.key(msg.objectType, msg.objectId)
     const cur = await this.#store.objects.get(key)
     if (cur !== undefined && cur.meta.instanceID < msg.instanceId) {
-      await this.#store.objects.put(key, (c) => ({ meta: { ...(c ?? cur).meta, deleted: true }, status: 'objdeleted' }), { instanceId: msg.instanceId })
+      const gone = await this.#store.objects.put(key, (c) => ({ meta: { ...(c ?? cur).meta, deleted: true }, status: 'objdeleted' }), { instanceId: msg.instanceId })
+      this.notifier?.notify('delete', gone.meta)
     }
     this.sendSoon({ v: 1, kind: 'ack', state: 'deleted', objectType: key.objectType, objectId: key.objectId, instanceId: msg.instanceId })
   }
@@ -196,9 +203,40 @@ function registerEssRoutes (app: FastifyInstance, store: Store, sync: EdgeSync, 
       return await reply.code(204).send()
     })
   }
+  app.put('/api/v1/objects/:objectType', {
+    schema: { summary: 'Register or delete a webhook for a type', params: typeParams, body: { type: 'object', required: ['action', 'url'], properties: { action: { enum: ['register', 'delete'] }, url: { type: 'string', maxLength: 2048 } } } }
+  }, async (req, reply) => {
+    const k = key(req)
+    const body = req.body as { action: 'register' | 'delete', url: string }
+    let url: URL
+    try { url = new URL(body.url) } catch { throw new ValidationError('/url: not a URL') }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ValidationError('/url: only http and https webhooks')
+    if (body.action === 'register') await store.webhooks.put({ orgId: k.orgId, objectType: k.objectType, url: url.href, created: new Date().toISOString() })
+    else await store.webhooks.remove(k.orgId, k.objectType, url.href)
+    return await reply.code(204).send()
+  })
+  app.get('/api/v1/events', { schema: { summary: 'Server-sent events: update and delete notices (edgesync)', querystring: { type: 'object', properties: { objectType: nameSchema } } } }, async (req, reply) => {
+    key(req)
+    const q = req.query as { objectType?: string }
+    reply.hijack()
+    sync.notifier?.attach(reply.raw, q.objectType)
+  })
   mark('consumed', 'objconsumed', 'consumed')
   mark('received', 'objreceived', undefined)
   mark('deleted', 'objdeleted', undefined)
+}
+
+/** The key webhook signatures are made with, generated once per ESS (file `webhook-secret`, mode 0600). */
+async function webhookSecret (dir: string): Promise<string> {
+  const file = path.join(dir, 'webhook-secret')
+  try {
+    return (await readFile(file, 'utf8')).trim()
+  } catch {
+    const secret = generateSecret()
+    await mkdir(dir, { recursive: true, mode: 0o700 })
+    await writeFile(file, secret + '\n', { mode: 0o600 })
+    return secret
+  }
 }
 
 export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logger): Promise<EssHandle> {
@@ -211,6 +249,8 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
   try {
     const boot = await ensureBootstrapAdmin(store, { key: cfg.AdminKey, secret: cfg.AdminSecret, dir: path.join(cfg.PersistenceRootPath, sub), orgId: node.orgId, role: 'orgAdmin', log })
     const sync = new EdgeSync(store, node, log.child({ component: 'ess.sync' }))
+    sync.notifier = new Notifier({ hooks: store.webhooks, orgId: node.orgId, secret: await webhookSecret(path.join(cfg.PersistenceRootPath, sub)), timeoutMs: cfg.WebhookTimeoutMs, log: log.child({ component: 'ess.notify' }) })
+    cleanups.push(async () => { sync.notifier?.close() })
     const properties = parseProperties(cfg.NodeProperties)
     const app = await createApiServer({ log: log.child({ component: 'ess.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, title: 'edgesync Edge Sync Service' })
     registerEssRoutes(app, store, sync, startedAt)

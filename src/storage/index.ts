@@ -8,7 +8,7 @@ import type { Store } from './types.js'
 
 export type {
   AuditLog, BlobInfo, BlobStore, ByteRange, DeliveryStore, NodeQuery, NodeStore, ObjectDraft, ObjectDraftWithState,
-  ObjectQuery, ObjectStore, PutObjectOptions, Store, StoreOptions, UserStore
+  ObjectQuery, ObjectStore, PutObjectOptions, Store, StoreOptions, UserStore, WebhookStore
 } from './types.js'
 export { createMemoryStore } from './memory/memory-store.js'
 export { openLocalStore } from './local/local-store.js'

@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream'
 import type {
   AclEntry, AclKind, AuditEntry, DeliveryRecord, DeliveryUpdate, DestinationKey, NodeRecord,
-  ObjectKey, ObjectMetadata, ObjectStatus, Page, StoredObject, UserRecord
+  ObjectKey, ObjectMetadata, ObjectStatus, Page, StoredObject, UserRecord, WebhookRecord
 } from '../common/model.js'
 
 export interface ByteRange {
@@ -128,6 +128,13 @@ export interface UserStore {
   listAcl: (orgId: string, kind: AclKind, key?: string) => Promise<AclEntry[]>
 }
 
+export interface WebhookStore {
+  /** Registers a webhook; registering the same (org, type, url) again is a no-op. */
+  put: (hook: WebhookRecord) => Promise<void>
+  remove: (orgId: string, objectType: string, url: string) => Promise<boolean>
+  list: (orgId: string, objectType: string) => Promise<WebhookRecord[]>
+}
+
 export interface AuditLog {
   /** Appends once durable; entries are never changed or removed. */
   append: (entry: AuditEntry) => Promise<void>
@@ -143,6 +150,7 @@ export interface Store {
   readonly nodes: NodeStore
   readonly users: UserStore
   readonly audit: AuditLog
+  readonly webhooks: WebhookStore
   /** Flushes and releases resources; idempotent. */
   close: () => Promise<void>
 }

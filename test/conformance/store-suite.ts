@@ -294,6 +294,19 @@ export function storeConformance (t: Test, name: string, make: MakeStore): void 
     tt.equal(await s.users.get('alice'), undefined)
   })
 
+  t.test(`${name} - webhooks: register once per url, list per type, remove`, async (tt) => {
+    const s = await open(tt)
+    const h = { orgId: 'org1', objectType: 'conf', url: 'http://127.0.0.1:9/a', created: new Date().toISOString() }
+    await s.webhooks.put(h)
+    await s.webhooks.put(h)
+    await s.webhooks.put({ ...h, url: 'http://127.0.0.1:9/b' })
+    await s.webhooks.put({ ...h, objectType: 'other' })
+    tt.same((await s.webhooks.list('org1', 'conf')).map((x) => x.url), ['http://127.0.0.1:9/a', 'http://127.0.0.1:9/b'])
+    tt.equal(await s.webhooks.remove('org1', 'conf', 'http://127.0.0.1:9/a'), true)
+    tt.equal(await s.webhooks.remove('org1', 'conf', 'http://127.0.0.1:9/a'), false)
+    tt.equal((await s.webhooks.list('org1', 'conf')).length, 1)
+  })
+
   t.test(`${name} - audit log appends in order`, async (tt) => {
     const s = await open(tt)
     for (let i = 0; i < 5; i++) {

@@ -1,4 +1,7 @@
 /** CSS (embedded Aedes) + 3 ESS: addressing, delivery status to consumed, offline catch-up, bad input. */
+import { createHmac } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import http from 'node:http'
 import t from 'tap'
 import { ADMIN, APP, basic, startCss, startEss, waitFor } from '../helpers/cluster.js'
 
@@ -101,6 +104,44 @@ t.test('core-sync - delete propagates and the object leaves the CSS once confirm
   await waitFor('object removed from the CSS store after the edge confirmed', async () =>
     (await css.store.objects.get({ orgId: 'org1', objectType: 'conf', objectId: 'gone' })) === undefined ? true : undefined)
   t.equal((await fetch(`${css.restUrl}/api/v1/objects/org1/conf/gone`, { headers: { authorization: basic(ADMIN) } })).status, 404)
+})
+
+t.test('core-sync - edge apps get signed webhooks (retried) and server-sent events', async (t) => {
+  const n2 = ess.get('n2')!
+  const calls: Array<{ body: string, sig: string, event: string }> = []
+  let failures = 1
+  const hook = http.createServer((req, res) => {
+    let body = ''
+    req.on('data', (d: Buffer) => { body += d.toString() })
+    req.on('end', () => {
+      if (failures-- > 0) { res.writeHead(500).end(); return }
+      calls.push({ body, sig: String(req.headers['x-sync-signature']), event: String(req.headers['x-sync-event']) })
+      res.writeHead(204).end()
+    })
+  })
+  await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { hook.close() })
+  const port = (hook.address() as { port: number }).port
+  const reg = await fetch(`${n2.restUrl}/api/v1/objects/hooked`, { method: 'PUT', headers: { authorization: basic(APP), 'content-type': 'application/json' }, body: JSON.stringify({ action: 'register', url: `http://127.0.0.1:${port}/hook` }) })
+  t.equal(reg.status, 204)
+  const badUrl = await fetch(`${n2.restUrl}/api/v1/objects/hooked`, { method: 'PUT', headers: { authorization: basic(APP), 'content-type': 'application/json' }, body: JSON.stringify({ action: 'register', url: 'file:///etc/passwd' }) })
+  t.equal(badUrl.status, 400)
+  const ac = new AbortController()
+  t.teardown(() => ac.abort())
+  const sse = await fetch(`${n2.restUrl}/api/v1/events?objectType=hooked`, { headers: { authorization: basic(APP) }, signal: ac.signal })
+  t.equal(sse.headers.get('content-type'), 'text/event-stream')
+  const reader = sse.body!.getReader()
+  const put = await fetch(`${css.restUrl}/api/v1/objects/org1/hooked/h1`, { method: 'PUT', headers: { authorization: basic(ADMIN), 'content-type': 'application/json' }, body: JSON.stringify({ meta: { destinationType: 'edge', destinationID: 'n2' }, data: 'aGk=' }) })
+  t.equal(put.status, 204)
+  let text = ''
+  while (!text.includes('event: update')) text += new TextDecoder().decode((await reader.read()).value)
+  t.match(text, /"objectID":"h1"/, 'SSE carries the metadata')
+  await waitFor('webhook delivered after one failed attempt', async () => calls.length > 0 ? true : undefined)
+  const secret = (await readFile(`${root}/ess/ess/org1-edge-n2/webhook-secret`, 'utf8')).trim()
+  const call = calls[0]!
+  t.equal(call.event, 'update')
+  t.equal(call.sig, `sha256=${createHmac('sha256', secret).update(call.body).digest('hex')}`, 'HMAC signature verifies')
+  t.equal((JSON.parse(call.body) as { objectID: string }).objectID, 'h1')
 })
 
 t.test('core-sync - bad input gets a clear 4xx with a code', async (t) => {

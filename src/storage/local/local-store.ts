@@ -13,6 +13,7 @@ import { DeliveryTable, type DeliveryTableData } from '../memory/delivery-table.
 import { NodeTable, type NodeTableData } from '../memory/node-table.js'
 import { assertSeqSane, emptyObjectTable, ObjectTable, type ObjectTableData } from '../memory/object-table.js'
 import { UserTable, type UserTableData } from '../memory/user-table.js'
+import { WebhookTable, type WebhookTableData } from '../memory/webhook-table.js'
 import { DurableJsonFile } from './durable-json-file.js'
 import { FileBlobStore } from './file-blob-store.js'
 
@@ -66,6 +67,7 @@ export async function openLocalStore (root: string, opts: StoreOptions): Promise
     const deliveries = await openTable<DeliveryTableData>(root, 'deliveries', {})
     const nodes = await openTable<NodeTableData>(root, 'nodes', {})
     const users = await openTable<UserTableData>(root, 'users', { users: {}, acls: {} })
+    const webhooks = await openTable<WebhookTableData>(root, 'webhooks', {})
     let closed = false
     const commit = (db: { write: () => Promise<void> }) => async (): Promise<void> => {
       if (closed) throw new StorageError('Store is closed')
@@ -79,11 +81,12 @@ export async function openLocalStore (root: string, opts: StoreOptions): Promise
       nodes: new NodeTable(() => nodes.data, commit(nodes)),
       users: new UserTable(() => users.data, commit(users)),
       audit: new FileAuditLog(path.join(root, 'audit.jsonl')),
+      webhooks: new WebhookTable(() => webhooks.data, commit(webhooks)),
       close: async () => {
         if (closed) return
         closed = true
         // Writes already acknowledged are on disk; this only settles any in flight.
-        await Promise.allSettled([objects.write(), deliveries.write(), nodes.write(), users.write()])
+        await Promise.allSettled([objects.write(), deliveries.write(), nodes.write(), users.write(), webhooks.write()])
       }
     }
   } catch (err) {

@@ -7,6 +7,7 @@ import { DeliveryTable, type DeliveryTableData } from './delivery-table.js'
 import { NodeTable, type NodeTableData } from './node-table.js'
 import { emptyObjectTable, ObjectTable } from './object-table.js'
 import { UserTable, type UserTableData } from './user-table.js'
+import { WebhookTable, type WebhookTableData } from './webhook-table.js'
 
 export class MemoryBlobStore implements BlobStore {
   readonly #blobs = new Map<string, Buffer[]>()
@@ -63,6 +64,7 @@ export function createMemoryStore (opts: StoreOptions): Store {
   const deliveries: DeliveryTableData = {}
   const nodes: NodeTableData = {}
   const users: UserTableData = { users: {}, acls: {} }
+  const webhooks: WebhookTableData = {}
   const noCommit = async (): Promise<void> => {}
   const blobs = new MemoryBlobStore()
   return {
@@ -73,6 +75,7 @@ export function createMemoryStore (opts: StoreOptions): Store {
     nodes: new NodeTable(() => nodes, noCommit),
     users: new UserTable(() => users, noCommit),
     audit: new MemoryAuditLog(),
+    webhooks: new WebhookTable(() => webhooks, noCommit),
     close: async () => {}
   }
 }

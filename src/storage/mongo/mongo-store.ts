@@ -4,7 +4,7 @@ import { StorageError } from '../../common/errors.js'
 import type { Store, StoreOptions } from '../types.js'
 import { MongoBlobStore } from './mongo-blob-store.js'
 import { MongoObjectStore } from './mongo-objects.js'
-import { MongoAuditLog, MongoDeliveryStore, MongoNodeStore, MongoUserStore } from './mongo-tables.js'
+import { MongoAuditLog, MongoDeliveryStore, MongoNodeStore, MongoUserStore, MongoWebhookStore } from './mongo-tables.js'
 
 export interface MongoStoreOptions extends StoreOptions {
   uri: string
@@ -23,7 +23,8 @@ export async function openMongoStore (opts: MongoStoreOptions): Promise<Store> {
     const nodes = new MongoNodeStore(db)
     const users = new MongoUserStore(db)
     const audit = new MongoAuditLog(db)
-    await Promise.all([blobs.init(), objects.init(), deliveries.init(), nodes.init(), users.init(), audit.init()])
+    const webhooks = new MongoWebhookStore(db)
+    await Promise.all([blobs.init(), objects.init(), deliveries.init(), nodes.init(), users.init(), audit.init(), webhooks.init()])
     let closed = false
     return {
       kind: 'mongo',
@@ -33,6 +34,7 @@ export async function openMongoStore (opts: MongoStoreOptions): Promise<Store> {
       nodes,
       users,
       audit,
+      webhooks,
       close: async () => {
         if (closed) return
         closed = true

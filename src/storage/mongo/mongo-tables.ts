@@ -1,11 +1,11 @@
 /** Mongo collections for deliveries, nodes, users/ACLs and the audit log. */
 import type { AnyBulkWriteOperation, Collection, Db, Filter } from 'mongodb'
-import type { AclEntry, AclKind, AuditEntry, DeliveryRecord, DeliveryUpdate, DestinationKey, NodeRecord, ObjectKey, Page, UserRecord } from '../../common/model.js'
+import type { WebhookRecord, AclEntry, AclKind, AuditEntry, DeliveryRecord, DeliveryUpdate, DestinationKey, NodeRecord, ObjectKey, Page, UserRecord } from '../../common/model.js'
 import { StorageError } from '../../common/errors.js'
 import { decodeCursor, deliveryId, encodeCursor, joinKey, nodeId, pageLimit } from '../common.js'
 import { applyDelivery } from '../memory/delivery-table.js'
 import { aclId } from '../memory/user-table.js'
-import type { AuditLog, DeliveryStore, NodeQuery, NodeStore, UserStore } from '../types.js'
+import type { AuditLog, DeliveryStore, NodeQuery, NodeStore, UserStore, WebhookStore } from '../types.js'
 
 type WithId<T> = T & { _id: string }
 interface DeliveryDoc extends DeliveryRecord { _id: string, skObj: string, skDest: string }
@@ -225,5 +225,29 @@ export class MongoAuditLog implements AuditLog {
     if (q.since !== undefined) filter.at = { $gte: q.since }
     const docs = await this.#c.find(filter).sort({ _id: 1 }).limit(q.limit ?? 1000).toArray()
     return docs.map((d) => without<AuditEntry>(d))
+  }
+}
+
+export class MongoWebhookStore implements WebhookStore {
+  readonly #c: Collection<WithId<WebhookRecord>>
+  constructor (db: Db) { this.#c = db.collection<WithId<WebhookRecord>>('webhooks') }
+  async init (): Promise<void> { await this.#c.createIndex({ orgId: 1, objectType: 1 }) }
+
+  async put (hook: WebhookRecord): Promise<void> {
+    const id = joinKey(hook.orgId, hook.objectType, hook.url)
+    try {
+      await this.#c.insertOne({ _id: id, ...hook })
+    } catch (err) {
+      if ((err as { code?: number }).code !== 11000) throw new StorageError('Cannot store webhook', { cause: err })
+    }
+  }
+
+  async remove (orgId: string, objectType: string, url: string): Promise<boolean> {
+    return (await this.#c.deleteOne({ _id: joinKey(orgId, objectType, url) })).deletedCount > 0
+  }
+
+  async list (orgId: string, objectType: string): Promise<WebhookRecord[]> {
+    const docs = await this.#c.find({ orgId, objectType }).sort({ url: 1 }).toArray()
+    return docs.map((d) => without<WebhookRecord>(d))
   }
 }

@@ -1,0 +1,85 @@
+/**
+ * Change notices for edge apps: a server-sent-events stream and webhooks. Webhook calls carry an
+ * HMAC-SHA256 of the body (header `x-sync-signature: sha256=<hex>`, key in the ESS's
+ * webhook-secret file) and are retried with backoff; they never block the sync path.
+ */
+import { createHmac } from 'node:crypto'
+import type { ServerResponse } from 'node:http'
+import type { Logger } from '../common/log.js'
+import type { ObjectMetadata } from '../common/model.js'
+import type { WebhookStore } from '../storage/index.js'
+
+export type NoticeKind = 'update' | 'delete'
+const RETRY_DELAYS_MS = [500, 2000, 8000]
+
+interface SseClient { res: ServerResponse, objectType?: string }
+
+export class Notifier {
+  readonly #clients = new Set<SseClient>()
+  readonly #hooks: WebhookStore
+  readonly #orgId: string
+  readonly #secret: string
+  readonly #timeoutMs: number
+  readonly #log: Logger
+  #closed = false
+  /** Webhook calls made, for health and tests. */
+  delivered = 0
+  failed = 0
+
+  constructor (opts: { hooks: WebhookStore, orgId: string, secret: string, timeoutMs: number, log: Logger }) {
+    this.#hooks = opts.hooks
+    this.#orgId = opts.orgId
+    this.#secret = opts.secret
+    this.#timeoutMs = opts.timeoutMs
+    this.#log = opts.log
+  }
+
+  /** Attaches an SSE stream; `objectType` narrows it to one type. */
+  attach (res: ServerResponse, objectType?: string): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
+    res.write(': connected\n\n')
+    const c: SseClient = objectType === undefined ? { res } : { res, objectType }
+    this.#clients.add(c)
+    res.on('close', () => this.#clients.delete(c))
+  }
+
+  notify (kind: NoticeKind, meta: ObjectMetadata): void {
+    const body = JSON.stringify({ event: kind, ...meta })
+    for (const c of this.#clients) {
+      if (c.objectType === undefined || c.objectType === meta.objectType) c.res.write(`event: ${kind}\ndata: ${body}\n\n`)
+    }
+    this.#hooks.list(this.#orgId, meta.objectType).then((hooks) => {
+      for (const h of hooks) void this.#call(h.url, kind, body)
+    }, (err: unknown) => { this.#log.error('Cannot read webhooks', { err }) })
+  }
+
+  signature (body: string): string {
+    return `sha256=${createHmac('sha256', this.#secret).update(body).digest('hex')}`
+  }
+
+  async #call (url: string, kind: NoticeKind, body: string): Promise<void> {
+    for (let attempt = 0; attempt <= RETRY_DELAYS_MS.length && !this.#closed; attempt++) {
+      try {
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-sync-event': kind, 'x-sync-signature': this.signature(body) },
+          body,
+          signal: AbortSignal.timeout(this.#timeoutMs)
+        })
+        if (res.ok) { this.delivered++; return }
+        this.#log.warn('Webhook answered with an error', { url, status: res.status, attempt })
+      } catch (err) {
+        this.#log.warn('Webhook call failed', { url, err, attempt })
+      }
+      const delay = RETRY_DELAYS_MS[attempt]
+      if (delay !== undefined) await new Promise((resolve) => setTimeout(resolve, delay).unref())
+    }
+    this.failed++
+  }
+
+  close (): void {
+    this.#closed = true
+    for (const c of this.#clients) c.res.end()
+    this.#clients.clear()
+  }
+}
