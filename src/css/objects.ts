@@ -110,6 +110,23 @@ export class ObjectService {
     await this.#pub.publish(obj)
   }
 
+  /** Replaces an object's destinations list (Open Horizon's PUT/POST .../destinations) as a new instance. */
+  async setDestinations (key: ObjectKey, change: (current: string[]) => string[]): Promise<StoredObject> {
+    const cur = await this.#store.objects.get(key)
+    if (cur === undefined || cur.meta.deleted === true) throw new NotFoundError(`Object ${key.objectType}/${key.objectId} not found`)
+    const next = change(cur.meta.destinationsList ?? [])
+    checkMeta(key, { destinationsList: next })
+    const obj = await this.#store.objects.put(key, (c) => {
+      const base = c ?? cur
+      const meta = { ...base.meta, destinationsList: next }
+      delete meta.destinationID
+      delete meta.destinationType
+      return { meta, status: base.status, ...(base.dataRef === undefined ? {} : { dataRef: base.dataRef }) }
+    })
+    await this.#pub.publish(obj)
+    return obj
+  }
+
   /** Rollback: publishes an earlier instance's metadata and data as a new instance. */
   async restore (key: ObjectKey, instanceId: number): Promise<StoredObject> {
     const old = await this.#store.objects.getInstance(key, instanceId)

@@ -4,8 +4,9 @@ import type { Readable } from 'node:stream'
 import { NotFoundError, ValidationError } from '../common/errors.js'
 import type { DeliveryRecord, NodeRecord, ObjectKey, StoredObject } from '../common/model.js'
 import { nodeUsername } from '../common/protocol/topics.js'
-import { forbidden, nameSchema, parseRange } from '../api/server.js'
-import { generateSecret, hashSecret, type Identity } from '../security/index.js'
+import { nameSchema, parseRange } from '../api/server.js'
+import { requireObjectAccess, requireOrg } from './acl.js'
+import { generateSecret, hashSecret } from '../security/index.js'
 import type { Store } from '../storage/index.js'
 import type { ObjectService } from './objects.js'
 
@@ -15,17 +16,6 @@ type Params = Record<string, string>
 const orgParams = { type: 'object', properties: { orgID: nameSchema }, required: ['orgID'] } as const
 const objParams = { type: 'object', properties: { orgID: nameSchema, objectType: nameSchema, objectID: nameSchema }, required: ['orgID', 'objectType', 'objectID'] } as const
 const destParams = { type: 'object', properties: { orgID: nameSchema, destType: nameSchema, destID: nameSchema }, required: ['orgID', 'destType', 'destID'] } as const
-
-/** Until the full ACL model lands, an identity may act within its own org; a sync admin in every org; nodes not at all. */
-function allow (req: FastifyRequest, orgId: string, admin = false): Identity {
-  const who = req.identity
-  if (who === undefined) throw forbidden('Not authenticated')
-  if (who.role === 'syncAdmin') return who
-  if (who.role === 'node') throw forbidden('Edge node credentials cannot use the application API')
-  if (who.orgId !== orgId) throw forbidden(`No access to org ${orgId}`)
-  if (admin && who.role !== 'orgAdmin') throw forbidden('Needs an org admin')
-  return who
-}
 
 function objKey (p: Params): ObjectKey {
   return { orgId: p.orgID ?? '', objectType: p.objectType ?? '', objectId: p.objectID ?? '' }
@@ -81,8 +71,8 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     schema: { summary: 'Create or update an object ({meta, data})', params: objParams, body: { type: 'object', required: ['meta'], properties: { meta: { type: 'object' }, data: { type: 'string', contentEncoding: 'base64' } } } }
   }, async (req, reply) => {
     const key = objKey(req.params as Params)
-    const who = allow(req, key.orgId)
     const body = req.body as { meta: Record<string, unknown>, data?: string }
+    const who = await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true, body.meta)
     const data = body.data === undefined ? undefined : Buffer.from(body.data, 'base64')
     const obj = await objects.put(key, body.meta, data, `${who.orgId}/${who.appKey}`, ifMatch(req))
     return await reply.code(204).header('etag', etag(obj)).header('x-sync-instance-id', String(obj.meta.instanceID)).send()
@@ -90,7 +80,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
 
   app.get('/api/v1/objects/:orgID/:objectType/:objectID', { schema: { summary: 'Object metadata', params: objParams } }, async (req, reply) => {
     const key = objKey(req.params as Params)
-    allow(req, key.orgId)
+    await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, false)
     const o = await mustGet(store, key)
     if (req.headers['if-none-match'] === etag(o)) return await reply.code(304).send()
     return await reply.header('etag', etag(o)).send({ ...o.meta, status: o.status })
@@ -98,14 +88,14 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
 
   app.delete('/api/v1/objects/:orgID/:objectType/:objectID', { schema: { summary: 'Delete an object (propagates to destinations)', params: objParams } }, async (req, reply) => {
     const key = objKey(req.params as Params)
-    allow(req, key.orgId)
+    await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true, (await mustGet(store, key)).meta)
     await objects.delete(key)
     return await reply.code(204).send()
   })
 
   app.put('/api/v1/objects/:orgID/:objectType/:objectID/data', { schema: { summary: 'Upload object data (binary body, streamed)', params: objParams } }, async (req, reply) => {
     const key = objKey(req.params as Params)
-    allow(req, key.orgId)
+    await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true, (await mustGet(store, key)).meta)
     if (req.headers['content-range'] !== undefined) throw new ValidationError('Content-Range uploads are not supported yet; send the whole data in one request')
     const obj = await objects.putData(key, req.body as Readable | Buffer, ifMatch(req))
     return await reply.code(204).header('etag', etag(obj)).send()
@@ -113,7 +103,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
 
   app.get('/api/v1/objects/:orgID/:objectType/:objectID/data', { schema: { summary: 'Object data; Range supported', params: objParams } }, async (req, reply) => {
     const key = objKey(req.params as Params)
-    allow(req, key.orgId)
+    await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, false)
     const o = await mustGet(store, key)
     if (o.dataRef === undefined) throw new NotFoundError('Object has no data')
     const size = o.meta.objectSize
@@ -129,21 +119,21 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
 
   app.get('/api/v1/objects/:orgID/:objectType/:objectID/status', { schema: { summary: 'Object status string', params: objParams } }, async (req, reply) => {
     const key = objKey(req.params as Params)
-    allow(req, key.orgId)
+    await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, false)
     const o = await mustGet(store, key)
     return await reply.type('text/plain').send(o.status)
   })
 
   app.put('/api/v1/objects/:orgID/:objectType/:objectID/activate', { schema: { summary: 'Activate an inactive object', params: objParams } }, async (req, reply) => {
     const key = objKey(req.params as Params)
-    allow(req, key.orgId)
+    await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true)
     await objects.activate(key)
     return await reply.code(204).send()
   })
 
   app.get('/api/v1/objects/:orgID/:objectType/:objectID/destinations', { schema: { summary: 'Delivery status per destination', params: objParams } }, async (req) => {
     const key = objKey(req.params as Params)
-    allow(req, key.orgId)
+    await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, false)
     await mustGet(store, key)
     const recs = await allPages(async (cursor) => await store.deliveries.listByObject(key, { limit: 1000, ...(cursor === undefined ? {} : { cursor }) }))
     return recs.map(destinationView)
@@ -151,7 +141,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
 
   app.get('/api/v1/objects/:orgID/:objectType/:objectID/history', { schema: { summary: 'Retained instances, newest first (edgesync)', params: objParams } }, async (req) => {
     const key = objKey(req.params as Params)
-    allow(req, key.orgId)
+    await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, false)
     const h = await store.objects.history(key)
     if (h.length === 0) throw new NotFoundError(`Object ${key.objectType}/${key.objectId} not found`)
     return h.map((o) => ({ ...o.meta, status: o.status }))
@@ -162,7 +152,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
   }, async (req) => {
     const p = req.params as Params & { instanceID: number }
     const key = objKey(p)
-    allow(req, key.orgId)
+    await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, false)
     const o = await store.objects.getInstance(key, Number(p.instanceID))
     if (o === undefined) throw new NotFoundError(`Instance ${p.instanceID} is not retained`)
     return { ...o.meta, status: o.status }
@@ -173,7 +163,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
   }, async (req) => {
     const p = req.params as Params & { instanceID: number }
     const key = objKey(p)
-    allow(req, key.orgId)
+    await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true)
     const o = await objects.restore(key, Number(p.instanceID))
     return { ...o.meta, status: o.status }
   })
@@ -183,7 +173,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
   }, async (req, reply) => {
     const p = req.params as Params
     const q = req.query as { all_objects?: boolean, limit?: number, cursor?: string }
-    allow(req, p.orgID ?? '')
+    await requireObjectAccess(store.users, req.identity, p.orgID ?? '', p.objectType ?? '', false)
     // Without all_objects, Open Horizon lists objects that came from edges; edge-to-cloud objects are not built yet.
     if (q.all_objects !== true) return await reply.code(404).send()
     const page = await store.objects.list({ orgId: p.orgID ?? '', objectType: p.objectType ?? '', deleted: false, ...(q.limit === undefined ? {} : { limit: q.limit }), ...(q.cursor === undefined ? {} : { cursor: q.cursor }) })
@@ -194,7 +184,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
 
   app.get('/api/v1/destinations/:orgID', { schema: { summary: 'Registered edge nodes', params: orgParams } }, async (req) => {
     const orgId = (req.params as Params).orgID ?? ''
-    allow(req, orgId)
+    requireOrg(req.identity, orgId)
     const nodes = await allPages(async (cursor) => await store.nodes.list({ orgId, limit: 1000, ...(cursor === undefined ? {} : { cursor }) }))
     return nodes.map(nodeView)
   })
@@ -202,7 +192,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
   app.get('/api/v1/destinations/:orgID/:destType/:destID/objects', { schema: { summary: "A node's objects and their delivery states", params: destParams } }, async (req) => {
     const p = req.params as Params
     const dest = { orgId: p.orgID ?? '', destinationType: p.destType ?? '', destinationId: p.destID ?? '' }
-    allow(req, dest.orgId)
+    requireOrg(req.identity, dest.orgId)
     const recs = await allPages(async (cursor) => await store.deliveries.listByDestination(dest, { limit: 1000, ...(cursor === undefined ? {} : { cursor }) }))
     return recs.map((r) => ({ objectID: r.objectId, objectType: r.objectType, status: r.status, instanceID: r.instanceId, detail: r.detail ?? '', message: r.message ?? '', lastUpdate: r.updatedAt }))
   })
@@ -210,7 +200,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
   app.post('/api/v1/nodes/:orgID/:destType/:destID/enroll', { schema: { summary: 'Create broker credentials for an edge node (edgesync)', params: destParams } }, async (req, reply: FastifyReply) => {
     const p = req.params as Params
     const dest = { orgId: p.orgID ?? '', destinationType: p.destType ?? '', destinationId: p.destID ?? '' }
-    const who = allow(req, dest.orgId, true)
+    const who = requireOrg(req.identity, dest.orgId, true)
     const appKey = nodeUsername(dest)
     const secret = generateSecret()
     await store.users.put({ appKey, orgId: dest.orgId, role: 'node', secretHash: await hashSecret(secret), disabled: false, created: new Date().toISOString() })

@@ -11,6 +11,7 @@ import { connectExternalBroker, startEmbeddedBroker, type BrokerAuth, type Cloud
 import { ensureBootstrapAdmin } from './bootstrap.js'
 import { ObjectService } from './objects.js'
 import { registerCssRoutes } from './routes.js'
+import { registerAdminRoutes } from './admin-routes.js'
 import { StatusWriter } from './status-writer.js'
 import { CloudSync } from './sync.js'
 
@@ -66,6 +67,7 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
     const app = await createApiServer({ log: log.child({ component: 'css.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, title: 'edgesync Cloud Sync Service' })
     let ready = false
     registerCssRoutes(app, { store, objects, startedAt, counters: () => ({ ...sync.counters }), ready: () => ready })
+    registerAdminRoutes(app, store, objects)
     await app.listen({ host: cfg.ListeningAddress, port: cfg.ListeningPort ?? 8080 })
     cleanups.push(async () => { await app.close() })
     const addr = app.server.address()

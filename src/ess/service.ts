@@ -28,6 +28,8 @@ export interface EssHandle {
   close: () => Promise<void>
 }
 
+const CODE_VERSION = '0.1.0'
+
 const STATE_OF: Partial<Record<StoredObject['status'], Holding['state']>> = {
   completelyReceived: 'received', objreceived: 'received', objconsumed: 'consumed'
 }
@@ -45,6 +47,7 @@ class EdgeSync {
   dropped = 0
   conn: MqttConnection | undefined
   notifier: Notifier | undefined
+  properties: Record<string, string> = {}
   readonly #store: Store
   readonly #node: DestinationKey
   readonly #log: Logger
@@ -67,6 +70,11 @@ class EdgeSync {
    */
   sendSoon (msg: UpMessage): void {
     this.send(msg).catch((err: unknown) => { this.#log.warn('Ack not sent; the next register report repeats it', { err }) })
+  }
+
+  /** Tells the CSS who we are and what we hold; it answers with whatever we miss. */
+  async register (): Promise<void> {
+    await this.send({ v: 1, kind: 'register', properties: this.properties, codeVersion: CODE_VERSION, holdings: await this.holdings() })
   }
 
   async holdings (): Promise<Holding[]> {
@@ -221,6 +229,17 @@ function registerEssRoutes (app: FastifyInstance, store: Store, sync: EdgeSync, 
     reply.hijack()
     sync.notifier?.attach(reply.raw, q.objectType)
   })
+  app.post('/api/v1/resend', { schema: { summary: 'Show every held object to apps again and re-register with the CSS' } }, async (req, reply) => {
+    key(req)
+    let cursor: string | undefined
+    do {
+      const page = await store.objects.list({ orgId: sync.key('x', 'x').orgId, statuses: ['objreceived', 'objconsumed'], limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
+      for (const o of page.items) await store.objects.setStatus(o.key, 'completelyReceived', o.meta.instanceID)
+      cursor = page.next
+    } while (cursor !== undefined)
+    await sync.register()
+    return await reply.code(204).send()
+  })
   mark('consumed', 'objconsumed', 'consumed')
   mark('received', 'objreceived', undefined)
   mark('deleted', 'objdeleted', undefined)
@@ -251,7 +270,7 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
     const sync = new EdgeSync(store, node, log.child({ component: 'ess.sync' }))
     sync.notifier = new Notifier({ hooks: store.webhooks, orgId: node.orgId, secret: await webhookSecret(path.join(cfg.PersistenceRootPath, sub)), timeoutMs: cfg.WebhookTimeoutMs, log: log.child({ component: 'ess.notify' }) })
     cleanups.push(async () => { sync.notifier?.close() })
-    const properties = parseProperties(cfg.NodeProperties)
+    sync.properties = parseProperties(cfg.NodeProperties)
     const app = await createApiServer({ log: log.child({ component: 'ess.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, title: 'edgesync Edge Sync Service' })
     registerEssRoutes(app, store, sync, startedAt)
     await app.listen({ host: cfg.ListeningAddress, port: cfg.ListeningPort ?? 8081 })
@@ -264,7 +283,7 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
       subscriptions: essSubscriptions(node),
       onMessage: async (topic, payload) => { await sync.onMessage(topic, payload) },
       // Register (with what we hold) on every connect: the CSS resends whatever we miss.
-      onConnect: async () => { await sync.send({ v: 1, kind: 'register', properties, codeVersion: '0.1.0', holdings: await sync.holdings() }) },
+      onConnect: async () => { await sync.register() },
       log: log.child({ component: 'ess.mqtt' })
     })
     cleanups.push(async () => { await sync.conn?.close() })

@@ -1,0 +1,129 @@
+/** CSS routes for ACLs (Open Horizon's security API), users, object destinations, webhooks and resend. */
+import type { FastifyInstance } from 'fastify'
+import { NotFoundError, SyncError, SyncErrorCode, ValidationError } from '../common/errors.js'
+import type { AclEntry, AclKind, ObjectKey, Role } from '../common/model.js'
+import { nameSchema } from '../api/server.js'
+import { generateSecret, hashSecret } from '../security/index.js'
+import type { Store } from '../storage/index.js'
+import { requireObjectAccess, requireOrg } from './acl.js'
+import type { ObjectService } from './objects.js'
+
+type Params = Record<string, string>
+const aclParams = { type: 'object', properties: { type: { enum: ['objects', 'destinations'] }, orgID: nameSchema, key: nameSchema }, required: ['type', 'orgID'] } as const
+const objParams = { type: 'object', properties: { orgID: nameSchema, objectType: nameSchema, objectID: nameSchema }, required: ['orgID', 'objectType', 'objectID'] } as const
+
+interface AclUserIn { ACLUserType?: string, aclUserType?: string, Username?: string, username?: string, ACLRole?: string, aclRole?: string }
+
+function toEntries (orgId: string, kind: AclKind, key: string, users: AclUserIn[]): AclEntry[] {
+  return users.map((u) => {
+    const userType = (u.ACLUserType ?? u.aclUserType ?? 'user') as AclEntry['userType']
+    const username = u.Username ?? u.username ?? ''
+    const role = (kind === 'destinations' ? 'na' : (u.ACLRole ?? u.aclRole ?? 'aclReader')) as AclEntry['role']
+    if (!['user', 'node'].includes(userType) || username === '' || !['aclReader', 'aclWriter', 'na'].includes(role)) {
+      throw new ValidationError('/users: each entry needs ACLUserType user|node, Username and (for objects) ACLRole aclReader|aclWriter')
+    }
+    return { orgId, kind, key, username, userType, role }
+  })
+}
+
+const aclBody = {
+  type: 'object',
+  required: ['action', 'users'],
+  properties: { action: { enum: ['add', 'remove'] }, users: { type: 'array', maxItems: 1000, items: { type: 'object' } } }
+} as const
+
+export function registerAdminRoutes (app: FastifyInstance, store: Store, objects: ObjectService): void {
+  const aclView = (e: AclEntry): Record<string, string> => ({ ACLUserType: e.userType, Username: e.username, ACLRole: e.role })
+
+  app.get('/api/v1/security/:type/:orgID', { schema: { summary: 'ACL keys, or the users of one key (?key=)', params: aclParams, querystring: { type: 'object', properties: { key: { type: 'string', maxLength: 128 }, all_keys: { type: 'boolean' }, acl_usertype: { enum: ['user', 'node'] } } } } }, async (req, reply) => {
+    const p = req.params as Params
+    requireOrg(req.identity, p.orgID ?? '', true)
+    const q = req.query as { key?: string, acl_usertype?: 'user' | 'node' }
+    const kind = p.type as AclKind
+    if (q.key !== undefined) {
+      const list = (await store.users.listAcl(p.orgID ?? '', kind, q.key)).filter((e) => q.acl_usertype === undefined || e.userType === q.acl_usertype)
+      if (list.length === 0) return await reply.code(404).send()
+      return list.map(aclView)
+    }
+    const keys = [...new Set((await store.users.listAcl(p.orgID ?? '', kind)).map((e) => e.key))]
+    if (keys.length === 0) return await reply.code(404).send()
+    return keys
+  })
+
+  const putAcl = async (orgId: string, kind: AclKind, key: string, body: { action: 'add' | 'remove', users: AclUserIn[] }): Promise<void> => {
+    const list = toEntries(orgId, kind, key, body.users)
+    if (body.action === 'add') await store.users.putAcl(list)
+    else for (const e of list) await store.users.removeAcl(orgId, kind, key, e.userType, e.username)
+  }
+  app.put('/api/v1/security/:type/:orgID/:key', { schema: { summary: 'Add or remove users on the ACL of one type', params: aclParams, body: aclBody } }, async (req, reply) => {
+    const p = req.params as Params
+    const who = requireOrg(req.identity, p.orgID ?? '', true)
+    await putAcl(p.orgID ?? '', p.type as AclKind, p.key ?? '', req.body as { action: 'add' | 'remove', users: AclUserIn[] })
+    await store.audit.append({ at: new Date().toISOString(), orgId: p.orgID ?? '', actor: who.appKey, action: 'acl.change', target: `${p.type ?? ''}/${p.key ?? ''}` })
+    return await reply.code(204).send()
+  })
+  app.put('/api/v1/security/:type/:orgID', { schema: { summary: 'Add or remove users on the all-types ACL', params: aclParams, body: aclBody } }, async (req, reply) => {
+    const p = req.params as Params
+    requireOrg(req.identity, p.orgID ?? '', true)
+    await putAcl(p.orgID ?? '', p.type as AclKind, '', req.body as { action: 'add' | 'remove', users: AclUserIn[] })
+    return await reply.code(204).send()
+  })
+  app.delete('/api/v1/security/:type/:orgID/:key/:aclUserType/:username', {
+    schema: { summary: 'Remove one user from an ACL', params: { type: 'object', properties: { ...aclParams.properties, aclUserType: { enum: ['user', 'node'] }, username: { type: 'string', maxLength: 256 } }, required: ['type', 'orgID', 'key', 'aclUserType', 'username'] } }
+  }, async (req, reply) => {
+    const p = req.params as Params
+    requireOrg(req.identity, p.orgID ?? '', true)
+    const gone = await store.users.removeAcl(p.orgID ?? '', p.type as AclKind, p.key ?? '', p.aclUserType as AclEntry['userType'], p.username ?? '')
+    if (!gone) throw new NotFoundError('No such ACL entry')
+    return await reply.code(204).send()
+  })
+
+  app.post('/api/v1/users/:orgID', {
+    schema: { summary: 'Create an app key in an org; the secret is shown once (edgesync)', params: { type: 'object', properties: { orgID: nameSchema }, required: ['orgID'] }, body: { type: 'object', required: ['appKey'], additionalProperties: false, properties: { appKey: nameSchema, role: { enum: ['orgAdmin', 'user'] } } } }
+  }, async (req, reply) => {
+    const orgId = (req.params as Params).orgID ?? ''
+    const who = requireOrg(req.identity, orgId, true)
+    const body = req.body as { appKey: string, role?: Role }
+    if (await store.users.get(body.appKey) !== undefined) throw new SyncError(SyncErrorCode.CONFLICT, `App key ${body.appKey} exists`)
+    const secret = generateSecret()
+    await store.users.put({ appKey: body.appKey, orgId, role: body.role ?? 'user', secretHash: await hashSecret(secret), disabled: false, created: new Date().toISOString() })
+    await store.audit.append({ at: new Date().toISOString(), orgId, actor: who.appKey, action: 'user.add', target: body.appKey })
+    return await reply.code(201).send({ appKey: body.appKey, secret, orgID: orgId, role: body.role ?? 'user' })
+  })
+
+  const objKey = (p: Params): ObjectKey => ({ orgId: p.orgID ?? '', objectType: p.objectType ?? '', objectId: p.objectID ?? '' })
+  app.put('/api/v1/objects/:orgID/:objectType/:objectID/destinations', { schema: { summary: 'Replace the destinations list', params: objParams, body: { type: 'array', maxItems: 100000, items: { type: 'string', maxLength: 300 } } } }, async (req, reply) => {
+    const key = objKey(req.params as Params)
+    const list = req.body as string[]
+    await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true, { destinationsList: list })
+    await objects.setDestinations(key, () => list)
+    return await reply.code(204).send()
+  })
+  app.post('/api/v1/objects/:orgID/:objectType/:objectID/destinations', {
+    schema: { summary: 'Add or remove destinations', params: objParams, body: { type: 'object', required: ['action', 'destinations'], properties: { action: { enum: ['add', 'remove'] }, destinations: { type: 'array', maxItems: 100000, items: { type: 'string', maxLength: 300 } } } } }
+  }, async (req, reply) => {
+    const key = objKey(req.params as Params)
+    const body = req.body as { action: 'add' | 'remove', destinations: string[] }
+    await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true, { destinationsList: body.destinations })
+    await objects.setDestinations(key, (cur) => body.action === 'add' ? [...new Set([...cur, ...body.destinations])] : cur.filter((d) => !body.destinations.includes(d)))
+    return await reply.code(204).send()
+  })
+
+  app.put('/api/v1/objects/:orgID/:objectType', {
+    schema: { summary: 'Register or delete a webhook for objects of a type arriving from edges', params: { type: 'object', properties: { orgID: nameSchema, objectType: nameSchema }, required: ['orgID', 'objectType'] }, body: { type: 'object', required: ['action', 'url'], properties: { action: { enum: ['register', 'delete'] }, url: { type: 'string', maxLength: 2048 } } } }
+  }, async (req, reply) => {
+    const p = req.params as Params
+    await requireObjectAccess(store.users, req.identity, p.orgID ?? '', p.objectType ?? '', true)
+    const body = req.body as { action: 'register' | 'delete', url: string }
+    let url: URL
+    try { url = new URL(body.url) } catch { throw new ValidationError('/url: not a URL') }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ValidationError('/url: only http and https webhooks')
+    if (body.action === 'register') await store.webhooks.put({ orgId: p.orgID ?? '', objectType: p.objectType ?? '', url: url.href, created: new Date().toISOString() })
+    else await store.webhooks.remove(p.orgID ?? '', p.objectType ?? '', url.href)
+    return await reply.code(204).send()
+  })
+
+  app.post('/api/v1/resend', { schema: { summary: 'Only meaningful on an ESS (400 on the CSS, as Open Horizon)' } }, async () => {
+    throw new ValidationError('Resend is an ESS call: the CSS resends to an edge whenever it registers')
+  })
+}
