@@ -1,2 +1,3 @@
 export { hashSecret, verifySecret, generateSecret } from './secrets.js'
 export { Authenticator, parseBasicAuth, type Identity } from './authenticator.js'
+export { mosquittoAclText, mosquittoPasswordLine } from './mosquitto.js'

@@ -88,6 +88,11 @@ export async function connectExternalBroker (opts: { url: string, username?: str
   // Messages queued in our persistent session may arrive before the CSS registers its handler.
   let setReady: () => void = () => {}
   const ready = new Promise<void>((resolve) => { setReady = resolve })
+  const creds = { ...(opts.username === undefined ? {} : { username: opts.username }), ...(opts.password === undefined ? {} : { password: opts.password }) }
+  // Publishing goes through its own connection: mqtt.js reads no packets (PUBACKs included) while a
+  // message handler runs, so a handler that publishes and awaits the PUBACK on the same connection
+  // would deadlock.
+  const pub = await connectMqtt({ url: opts.url, clientId: `css-${opts.instanceId}-pub`, ...creds, subscriptions: [], onMessage: async () => {}, log: opts.log })
   const conn = await connectMqtt({
     url: opts.url,
     clientId: `css-${opts.instanceId}`,
@@ -99,9 +104,9 @@ export async function connectExternalBroker (opts: { url: string, username?: str
   })
   return {
     urls: [opts.url],
-    publish: conn.publish,
+    publish: pub.publish,
     onMessage: (h) => { handler = h; setReady() },
     onPresence: () => {},
-    close: conn.close
+    close: async () => { await conn.close(); await pub.close() }
   }
 }

@@ -1,9 +1,12 @@
 /** Starts a real CSS and ESSs in this process (real Aedes broker on loopback, real stores, real HTTP). */
 import type { Test } from 'tap'
 import { buildConfig } from '../../src/common/config/load.js'
-import { silentLogger } from '../../src/common/log.js'
+import { createLogger, silentLogger, type Logger } from '../../src/common/log.js'
 import { startCloudSyncService, type CssHandle } from '../../src/css/service.js'
 import { startEdgeSyncService, type EssHandle } from '../../src/ess/service.js'
+
+/** Set SYNC_TEST_LOG=debug to see the services' logs while debugging a test. */
+const log: Logger = process.env.SYNC_TEST_LOG === undefined ? silentLogger : createLogger({ level: process.env.SYNC_TEST_LOG as 'debug' })
 
 export const ADMIN = { key: 'root', secret: 'root-secret' }
 export const APP = { key: 'app', secret: 'app-secret' }
@@ -14,7 +17,7 @@ export function basic (c: { key: string, secret: string }): string {
 
 export async function startCss (t: Test, root: string, extra: Record<string, string | number> = {}): Promise<CssHandle> {
   const cfg = buildConfig({}, {}, { PersistenceRootPath: root, ListeningPort: 0, MqttListeningPort: 0, AdminKey: ADMIN.key, AdminSecret: ADMIN.secret, ...extra })
-  const css = await startCloudSyncService(cfg, silentLogger)
+  const css = await startCloudSyncService(cfg, log.child({ svc: 'css' }))
   t.teardown(() => css.close())
   return css
 }
@@ -39,7 +42,7 @@ export async function startEss (t: Test, css: CssHandle, root: string, node: { o
     AdminKey: APP.key,
     AdminSecret: APP.secret
   })
-  const ess = await startEdgeSyncService(cfg, silentLogger)
+  const ess = await startEdgeSyncService(cfg, log.child({ svc: `ess ${node.id}` }))
   t.teardown(() => ess.close())
   return ess
 }
