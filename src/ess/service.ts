@@ -284,6 +284,7 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
       onMessage: async (topic, payload) => { await sync.onMessage(topic, payload) },
       // Register (with what we hold) on every connect: the CSS resends whatever we miss.
       onConnect: async () => { await sync.register() },
+      firstConnectWaitMs: 3000,
       log: log.child({ component: 'ess.mqtt' })
     })
     cleanups.push(async () => { await sync.conn?.close() })

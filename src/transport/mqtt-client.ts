@@ -22,6 +22,12 @@ export interface ClientOptions {
   onMessage: (topic: string, payload: Buffer) => Promise<void>
   /** Called after every successful (re)connect and subscribe. */
   onConnect?: () => Promise<void>
+  /**
+   * How long to wait for the first connection. `undefined`: wait up to 15 s and fail. A number:
+   * wait that long, then go on and keep reconnecting in the background (an edge must serve its
+   * apps while the cloud is unreachable). Refused credentials fail at once either way.
+   */
+  firstConnectWaitMs?: number
   log: Logger
 }
 
@@ -58,8 +64,13 @@ export async function connectMqtt (opts: ClientOptions): Promise<MqttConnection>
       .catch((err: unknown) => { opts.log.warn('Subscribe after connect failed', { err }) })
   })
   client.on('error', (err) => { opts.log.warn('MQTT client error', { err, url: opts.url }) })
+  const tolerant = opts.firstConnectWaitMs !== undefined
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new TransportError(`Cannot connect to ${opts.url} within 15 s`)), 15_000)
+    const timer = setTimeout(() => {
+      if (!tolerant) { client.end(true); reject(new TransportError(`Cannot connect to ${opts.url} within 15 s`)); return }
+      opts.log.warn('Broker not reachable yet; reconnecting in the background', { url: opts.url })
+      resolve()
+    }, opts.firstConnectWaitMs ?? 15_000)
     client.once('connect', () => { clearTimeout(timer); resolve() })
     client.once('error', (err) => {
       if ((err as { code?: number }).code === 4 || (err as { code?: number }).code === 5) {
@@ -78,7 +89,12 @@ export async function connectMqtt (opts: ClientOptions): Promise<MqttConnection>
         throw new TransportError('Publish failed', { cause: err })
       }
     },
-    close: async () => { await client.endAsync() }
+    close: async () => {
+      // A graceful end waits for in-flight messages, which never complete while disconnected.
+      if (!client.connected) { await client.endAsync(true); return }
+      const timer = setTimeout(() => { client.end(true) }, 2000)
+      try { await client.endAsync() } finally { clearTimeout(timer) }
+    }
   }
 }
 

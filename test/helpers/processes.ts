@@ -11,7 +11,7 @@ export async function startProcess (t: Test, which: 'css' | 'ess', env: Record<s
   let err = ''
   child.stderr?.on('data', (d: Buffer) => { err += d.toString() })
   t.teardown(async () => {
-    if (child.exitCode !== null) return
+    if (child.exitCode !== null || child.signalCode !== null) return
     const gone = new Promise((resolve) => child.once('exit', resolve))
     child.kill('SIGTERM')
     await gone
