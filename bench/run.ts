@@ -1,8 +1,10 @@
 /** `npm run bench [-- <name> ...]`: runs the named benchmarks (default: all). */
+import { runFanoutBench } from './fanout.js'
 import { runStoreBench } from './store.js'
 
 const BENCHES: Record<string, () => Promise<void>> = {
-  store: async () => { await runStoreBench(['local', 'mongo']) }
+  store: async () => { await runStoreBench(['local', 'mongo']) },
+  fanout: async () => { await runFanoutBench((process.env.FANOUT_SIZES ?? '100,1000').split(',').map(Number)) }
 }
 
 const names = process.argv.slice(2)

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { NotFoundError, SyncError, SyncErrorCode, ValidationError } from '../common/errors.js'
 import type { AclEntry, AclKind, ObjectKey, Role } from '../common/model.js'
 import { nameSchema } from '../api/server.js'
-import { generateSecret, hashSecret } from '../security/index.js'
+import { generateSecret, hashGeneratedSecret } from '../security/index.js'
 import type { Store } from '../storage/index.js'
 import { requireObjectAccess, requireOrg } from './acl.js'
 import type { ObjectService } from './objects.js'
@@ -86,7 +86,7 @@ export function registerAdminRoutes (app: FastifyInstance, store: Store, objects
     const body = req.body as { appKey: string, role?: Role }
     if (await store.users.get(body.appKey) !== undefined) throw new SyncError(SyncErrorCode.CONFLICT, `App key ${body.appKey} exists`)
     const secret = generateSecret()
-    await store.users.put({ appKey: body.appKey, orgId, role: body.role ?? 'user', secretHash: await hashSecret(secret), disabled: false, created: new Date().toISOString() })
+    await store.users.put({ appKey: body.appKey, orgId, role: body.role ?? 'user', secretHash: hashGeneratedSecret(secret), disabled: false, created: new Date().toISOString() })
     await store.audit.append({ at: new Date().toISOString(), orgId, actor: who.appKey, action: 'user.add', target: body.appKey })
     return await reply.code(201).send({ appKey: body.appKey, secret, orgID: orgId, role: body.role ?? 'user' })
   })

@@ -6,7 +6,7 @@ import type { DeliveryRecord, NodeRecord, ObjectKey, StoredObject } from '../com
 import { nodeUsername } from '../common/protocol/topics.js'
 import { nameSchema, parseRange } from '../api/server.js'
 import { requireObjectAccess, requireOrg } from './acl.js'
-import { generateSecret, hashSecret } from '../security/index.js'
+import { generateSecret, hashGeneratedSecret } from '../security/index.js'
 import type { Store } from '../storage/index.js'
 import type { ObjectService } from './objects.js'
 
@@ -203,7 +203,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     const who = requireOrg(req.identity, dest.orgId, true)
     const appKey = nodeUsername(dest)
     const secret = generateSecret()
-    await store.users.put({ appKey, orgId: dest.orgId, role: 'node', secretHash: await hashSecret(secret), disabled: false, created: new Date().toISOString() })
+    await store.users.put({ appKey, orgId: dest.orgId, role: 'node', secretHash: hashGeneratedSecret(secret), disabled: false, created: new Date().toISOString() })
     await store.audit.append({ at: new Date().toISOString(), orgId: dest.orgId, actor: who.appKey, action: 'node.enroll', target: appKey })
     return await reply.code(201).send({ appKey, secret, orgID: dest.orgId, destinationType: dest.destinationType, destinationID: dest.destinationId })
   })

@@ -1,3 +1,3 @@
-export { hashSecret, verifySecret, generateSecret } from './secrets.js'
+export { hashSecret, hashGeneratedSecret, verifySecret, generateSecret } from './secrets.js'
 export { Authenticator, parseBasicAuth, type Identity } from './authenticator.js'
 export { mosquittoAclText, mosquittoPasswordLine } from './mosquitto.js'
