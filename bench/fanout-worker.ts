@@ -14,15 +14,16 @@ const conns: MqttConnection[] = []
 
 async function startEdge (m: Start, n: { id: string, secret: string }): Promise<void> {
   const node = { orgId: m.org, destinationType: m.type, destinationId: n.id }
-  let conn: MqttConnection | undefined
-  const ack = (msg: Parameters<typeof encode>[0]): void => { conn?.publish(upTopic(node), encode(msg)).catch(() => {}) }
-  conn = await connectMqtt({
+  // The handlers below run only after connectMqtt resolved, so `ref.conn` is set by then.
+  const ref: { conn?: MqttConnection } = {}
+  const ack = (msg: Parameters<typeof encode>[0]): void => { ref.conn?.publish(upTopic(node), encode(msg)).catch(() => {}) }
+  ref.conn = await connectMqtt({
     url: m.url,
     clientId: m.mode === 'raw' ? `raw-${n.id}` : `ess:${m.org}:${m.type}:${n.id}`,
     ...(m.mode === 'raw' ? {} : { username: `${m.org}/${m.type}/${n.id}`, password: n.secret }),
     subscriptions: m.mode === 'raw' ? ['raw/down'] : essSubscriptions(node),
     onMessage: async (_topic, payload) => {
-      if (m.mode === 'raw') { conn?.publish('raw/up', Buffer.from(n.id)).catch(() => {}); return }
+      if (m.mode === 'raw') { ref.conn?.publish('raw/up', Buffer.from(n.id)).catch(() => {}); return }
       const msg = decodeDown(payload)
       if (msg.kind !== 'update') return
       const base = { v: 1 as const, kind: 'ack' as const, objectType: msg.meta.objectType, objectId: msg.meta.objectID, instanceId: msg.meta.instanceID }
@@ -34,13 +35,13 @@ async function startEdge (m: Start, n: { id: string, secret: string }): Promise<
     },
     log: silentLogger
   })
-  conns.push(conn)
+  conns.push(ref.conn)
 }
 
 process.on('message', (raw: unknown) => {
   const m = raw as Start | { cmd: 'stop' }
   if (m.cmd === 'stop') {
-    Promise.all(conns.map(async (c) => { await c.close() })).finally(() => process.exit(0))
+    void Promise.all(conns.map(async (c) => { await c.close() })).finally(() => process.exit(0))
     return
   }
   (async () => {
