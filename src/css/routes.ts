@@ -10,7 +10,7 @@ import { generateSecret, hashGeneratedSecret } from '../security/index.js'
 import type { Store } from '../storage/index.js'
 import type { ObjectService } from './objects.js'
 
-interface Deps { store: Store, objects: ObjectService, startedAt: number, counters: () => Record<string, number>, ready: () => boolean }
+interface Deps { offlineAfterMs: number, store: Store, objects: ObjectService, startedAt: number, counters: () => Record<string, number>, ready: () => boolean }
 
 type Params = Record<string, string>
 const orgParams = { type: 'object', properties: { orgID: nameSchema }, required: ['orgID'] } as const
@@ -41,8 +41,11 @@ export function destinationView (d: DeliveryRecord): Record<string, unknown> {
   return { destinationOrgID: d.orgId, destinationType: d.destinationType, destinationID: d.destinationId, status: d.status, message: d.message ?? '', instanceID: d.instanceId, detail: d.detail ?? '', times: d.times, lastUpdate: d.updatedAt }
 }
 
-export function nodeView (n: NodeRecord): Record<string, unknown> {
-  return { destinationOrgID: n.orgId, destinationType: n.destinationType, destinationID: n.destinationId, communication: n.protocol.toUpperCase(), codeVersion: n.codeVersion ?? '', lastPingTime: n.lastHeartbeat ?? '', online: n.online, properties: n.properties, registeredAt: n.registeredAt }
+/** A node is online while connected and heard from within NodeOfflineAfterSeconds. */
+export function nodeView (n: NodeRecord, offlineAfterMs: number, now = Date.now()): Record<string, unknown> {
+  const heard = n.lastHeartbeat === undefined ? 0 : Date.parse(n.lastHeartbeat)
+  const online = n.online && now - heard <= offlineAfterMs
+  return { destinationOrgID: n.orgId, destinationType: n.destinationType, destinationID: n.destinationId, communication: n.protocol.toUpperCase(), codeVersion: n.codeVersion ?? '', lastPingTime: n.lastHeartbeat ?? '', online, properties: n.properties, registeredAt: n.registeredAt }
 }
 
 async function allPages<T> (fetch: (cursor?: string) => Promise<{ items: T[], next?: string }>): Promise<T[]> {
@@ -186,7 +189,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     const orgId = (req.params as Params).orgID ?? ''
     requireOrg(req.identity, orgId)
     const nodes = await allPages(async (cursor) => await store.nodes.list({ orgId, limit: 1000, ...(cursor === undefined ? {} : { cursor }) }))
-    return nodes.map(nodeView)
+    return nodes.map((n) => nodeView(n, d.offlineAfterMs))
   })
 
   app.get('/api/v1/destinations/:orgID/:destType/:destID/objects', { schema: { summary: "A node's objects and their delivery states", params: destParams } }, async (req) => {

@@ -66,7 +66,7 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
     const objects = new ObjectService(store, sync, cfg.MaxDataSize)
     const app = await createApiServer({ log: log.child({ component: 'css.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, title: 'edgesync Cloud Sync Service' })
     let ready = false
-    registerCssRoutes(app, { store, objects, startedAt, counters: () => ({ ...sync.counters }), ready: () => ready })
+    registerCssRoutes(app, { offlineAfterMs: cfg.NodeOfflineAfterSeconds * 1000, store, objects, startedAt, counters: () => ({ ...sync.counters }), ready: () => ready })
     registerAdminRoutes(app, store, objects)
     await app.listen({ host: cfg.ListeningAddress, port: cfg.ListeningPort ?? 8080 })
     cleanups.push(async () => { await app.close() })

@@ -31,7 +31,6 @@ export interface SyncConfig {
   HistoryRetention: number
   HeartbeatIntervalSeconds: number
   NodeOfflineAfterSeconds: number
-  ResendIntervalSeconds: number
   WebhookTimeoutMs: number
 }
 
@@ -76,7 +75,6 @@ export const CONFIG_KEYS: Readonly<Record<keyof SyncConfig, KeySchema>> = {
   HistoryRetention: { type: 'integer', default: 10, minimum: 1, for: 'CSS', description: 'How many instances of each object are kept for history and rollback' },
   HeartbeatIntervalSeconds: { type: 'integer', default: 30, minimum: 1, for: 'ESS', description: 'How often an ESS sends a heartbeat' },
   NodeOfflineAfterSeconds: { type: 'integer', default: 90, minimum: 1, for: 'CSS', description: 'A node with no heartbeat for this long is shown offline' },
-  ResendIntervalSeconds: { type: 'integer', default: 10, minimum: 1, for: 'both', description: 'How long an unacknowledged message waits before it is sent again' },
   WebhookTimeoutMs: { type: 'integer', default: 5000, minimum: 100, for: 'ESS', description: 'Timeout of one webhook call to a local app' }
 }
 
