@@ -123,6 +123,57 @@ export function registerAdminRoutes (app: FastifyInstance, store: Store, objects
     return await reply.code(204).send()
   })
 
+  app.get('/api/v1/objects/:orgID', {
+    schema: {
+      summary: 'Filtered listing (filters=true) or the distinct object types (list_object_type=true)',
+      params: { type: 'object', properties: { orgID: nameSchema }, required: ['orgID'] },
+      querystring: {
+        type: 'object',
+        properties: {
+          filters: { type: 'boolean' },
+          list_object_type: { type: 'boolean' },
+          objectType: nameSchema,
+          objectID: nameSchema,
+          destinationType: nameSchema,
+          destinationID: nameSchema,
+          deleted: { type: 'boolean' },
+          since: { type: 'integer', minimum: 0 },
+          limit: { type: 'integer', minimum: 1, maximum: 1000 },
+          cursor: { type: 'string', maxLength: 512 }
+        }
+      }
+    }
+  }, async (req, reply) => {
+    const orgId = (req.params as Params).orgID ?? ''
+    const q = req.query as { filters?: boolean, list_object_type?: boolean, objectType?: string, objectID?: string, destinationType?: string, destinationID?: string, deleted?: boolean, since?: number, limit?: number, cursor?: string }
+    const who = requireOrg(req.identity, orgId)
+    if (q.filters !== true && q.list_object_type !== true) throw new ValidationError('Use filters=true or list_object_type=true')
+    // Open Horizon's `since` is in Unix nanoseconds.
+    const since = q.since === undefined ? undefined : new Date(Math.floor(q.since / 1e6)).toISOString()
+    const page = await store.objects.list({
+      orgId,
+      ...(q.objectType === undefined ? {} : { objectType: q.objectType }),
+      ...(q.destinationType === undefined ? {} : { destinationType: q.destinationType }),
+      ...(q.destinationID === undefined ? {} : { destinationId: q.destinationID }),
+      ...(since === undefined ? {} : { since }),
+      deleted: q.deleted ?? false,
+      limit: q.limit ?? 1000,
+      ...(q.cursor === undefined ? {} : { cursor: q.cursor })
+    })
+    // Org users see only the types their ACLs allow.
+    const visible = []
+    for (const o of page.items) {
+      if (q.objectID !== undefined && o.key.objectId !== q.objectID) continue
+      try { await requireObjectAccess(store.users, who, orgId, o.key.objectType, false); visible.push(o) } catch {}
+    }
+    if (page.next !== undefined) void reply.header('x-next-cursor', page.next)
+    if (q.list_object_type === true) {
+      const types = [...new Set(visible.map((o) => o.key.objectType))]
+      return types.length === 0 ? await reply.code(404).send() : types
+    }
+    return visible.length === 0 ? await reply.code(404).send() : visible.map((o) => ({ ...o.meta, status: o.status }))
+  })
+
   app.post('/api/v1/resend', { schema: { summary: 'Only meaningful on an ESS (400 on the CSS, as Open Horizon)' } }, async () => {
     throw new ValidationError('Resend is an ESS call: the CSS resends to an edge whenever it registers')
   })

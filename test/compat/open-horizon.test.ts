@@ -102,6 +102,16 @@ t.test('open-horizon - destinations list put/post', async (t) => {
   t.same(m.destinationsList, ['edge:n1', 'edge:n9'])
 })
 
+t.test('open-horizon - filtered listing and object types', async (t) => {
+  const list = await (await call(CSS, 'GET', '/api/v1/objects/org1?filters=true&destinationType=edge', admin)).json() as Array<Record<string, unknown>>
+  t.ok(list.some((o) => o.objectID === 'model1'), 'model1 is addressed to type edge')
+  t.notOk(list.some((o) => o.objectID === 'c1'), 'c1 uses a destinations list')
+  t.same(await (await call(CSS, 'GET', '/api/v1/objects/org1?list_object_type=true', admin)).json(), ['cfg', 'model'])
+  t.equal((await call(CSS, 'GET', '/api/v1/objects/org1?filters=true&objectType=none', admin)).status, 404)
+  const all = await (await call(CSS, 'GET', '/api/v1/objects/org1/model?all_objects=true', admin)).json() as unknown[]
+  t.equal(all.length, 1)
+})
+
 t.test('open-horizon - ACL calls', async (t) => {
   const users = [{ ACLUserType: 'user', Username: 'alice', ACLRole: 'aclReader' }]
   t.equal((await call(CSS, 'PUT', '/api/v1/security/objects/org1/model', admin, { action: 'add', users })).status, 204)
