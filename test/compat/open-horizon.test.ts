@@ -112,6 +112,20 @@ t.test('open-horizon - filtered listing and object types', async (t) => {
   t.equal(all.length, 1)
 })
 
+t.test('open-horizon - inactive objects wait for activate; received hides from the poll', async (t) => {
+  t.equal((await call(CSS, 'PUT', '/api/v1/objects/org1/sleepy/s1', admin, { meta: { objectID: 's1', objectType: 'sleepy', destinationType: 'edge', inactive: true, noData: true } })).status, 204)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal((await call(ESS, 'GET', '/api/v1/objects/sleepy', app)).status, 404, 'not delivered while inactive')
+  const pending = await (await call(CSS, 'GET', '/api/v1/objects/org1/sleepy/s1/destinations', admin)).json() as Array<{ status: string }>
+  t.equal(pending[0]?.status, 'pending')
+  t.equal((await call(CSS, 'PUT', '/api/v1/objects/org1/sleepy/s1/activate', admin)).status, 204)
+  await until('delivered after activation', async () => (await call(ESS, 'GET', '/api/v1/objects/sleepy', app)).status === 200 ? true : undefined)
+  t.equal((await call(ESS, 'PUT', '/api/v1/objects/sleepy/s1/received', app)).status, 204)
+  t.equal((await call(ESS, 'GET', '/api/v1/objects/sleepy', app)).status, 404, 'received objects leave the default poll')
+  const withReceived = await (await call(ESS, 'GET', '/api/v1/objects/sleepy?received=true', app)).json() as Array<{ objectID: string, status: string }>
+  t.match(withReceived, [{ objectID: 's1', status: 'objreceived' }])
+})
+
 t.test('open-horizon - ACL calls', async (t) => {
   const users = [{ ACLUserType: 'user', Username: 'alice', ACLRole: 'aclReader' }]
   t.equal((await call(CSS, 'PUT', '/api/v1/security/objects/org1/model', admin, { action: 'add', users })).status, 204)
