@@ -7,6 +7,8 @@ import type { BlobInfo, BlobStore, ByteRange } from '../types.js'
 
 export const BLOB_CHUNK_SIZE = 255 * 1024
 const INSERT_BATCH = 4
+/** Chunk lookups in flight while reading (about 1 MiB). */
+const READ_AHEAD = 4
 
 interface BlobDoc { _id: string, size: number, sha256: string, chunkSize: number, created: Date }
 interface ChunkDoc { _id: string, ref: string, n: number, data: Binary }
@@ -80,22 +82,26 @@ export class MongoBlobStore implements BlobStore {
     const cs = blob.chunkSize
     const first = Math.floor(start / cs)
     const last = Math.floor(end / cs)
-    const cursor = this.#chunks.find({ ref, n: { $gte: first, $lte: last } }).sort({ n: 1 }).batchSize(4)
+    const chunks = this.#chunks
+    // Each chunk is fetched by its exact _id: the one lookup every MongoDB-wire server serves from
+    // its primary index (FerretDB on SQLite scans the collection for range and $in filters). A few
+    // lookups run ahead so the stream is not one round trip per chunk; memory stays a few chunks.
     return Readable.from((async function * () {
-      let expected = first
-      try {
-        for await (const doc of cursor) {
-          if (doc.n !== expected) throw new StorageError(`Blob ${ref} is missing chunk ${expected}`)
-          expected++
-          const buf = Buffer.from(doc.data.buffer)
-          const base = doc.n * cs
-          const s = Math.max(start - base, 0)
-          const e = Math.min(end + 1 - base, buf.length)
-          if (s < e) yield buf.subarray(s, e)
-        }
-        if (expected !== last + 1) throw new StorageError(`Blob ${ref} is missing chunk ${expected}`)
-      } finally {
-        await cursor.close()
+      // Settled results, never rejected promises: a read-ahead failing while an earlier chunk is
+      // awaited must not become an unhandled rejection.
+      const fetch = async (n: number): Promise<ChunkDoc | Error | null> => await chunks.findOne({ _id: `${ref}:${n}` }).catch((err: unknown) => new StorageError(`Cannot read chunk ${n} of ${ref}`, { cause: err }))
+      const ahead: Array<Promise<ChunkDoc | Error | null>> = []
+      for (let n = first; n <= Math.min(first + READ_AHEAD - 1, last); n++) ahead.push(fetch(n))
+      for (let n = first; n <= last; n++) {
+        const doc = await ahead.shift()
+        if (doc instanceof Error) throw doc
+        if (n + READ_AHEAD <= last) ahead.push(fetch(n + READ_AHEAD))
+        if (doc?.n !== n) throw new StorageError(`Blob ${ref} is missing chunk ${n}`)
+        const buf = Buffer.from(doc.data.buffer)
+        const base = n * cs
+        const s = Math.max(start - base, 0)
+        const e = Math.min(end + 1 - base, buf.length)
+        if (s < e) yield buf.subarray(s, e)
       }
     })())
   }
