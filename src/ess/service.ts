@@ -14,7 +14,7 @@ import { createApiServer, forbidden, nameSchema, parseRange } from '../api/serve
 import { Authenticator } from '../security/index.js'
 import { openStore, type Store } from '../storage/index.js'
 import { connectMqtt, type MqttConnection } from '../transport/index.js'
-import { ensureBootstrapAdmin } from '../css/bootstrap.js'
+import { ensureBootstrapAdmin } from '../security/index.js'
 import { ValidationError } from '../common/errors.js'
 import { generateSecret } from '../security/index.js'
 import { Notifier } from './notifier.js'

@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from '../common/log.js'
 import type { Role } from '../common/model.js'
-import { generateSecret, hashSecret, verifySecret } from '../security/index.js'
+import { generateSecret, hashSecret, verifySecret } from './secrets.js'
 import type { Store } from '../storage/index.js'
 
 export interface BootstrapResult { appKey: string, file?: string }
