@@ -14,7 +14,6 @@ export const SyncErrorCode = {
   RANGE_NOT_SATISFIABLE: 'SYNC_ERR_RANGE_NOT_SATISFIABLE',
   UNAUTHENTICATED: 'SYNC_ERR_UNAUTHENTICATED',
   FORBIDDEN: 'SYNC_ERR_FORBIDDEN',
-  RATE_LIMITED: 'SYNC_ERR_RATE_LIMITED',
   PROTOCOL: 'SYNC_ERR_PROTOCOL',
   STORAGE: 'SYNC_ERR_STORAGE',
   TRANSPORT: 'SYNC_ERR_TRANSPORT',
@@ -36,7 +35,6 @@ export const ERROR_TITLES: Readonly<Record<SyncErrorCode, string>> = {
   SYNC_ERR_RANGE_NOT_SATISFIABLE: 'Requested byte range is outside the data',
   SYNC_ERR_UNAUTHENTICATED: 'Missing or wrong credentials',
   SYNC_ERR_FORBIDDEN: 'Authenticated identity may not do this',
-  SYNC_ERR_RATE_LIMITED: 'Too many requests',
   SYNC_ERR_PROTOCOL: 'Malformed or unexpected message from a peer',
   SYNC_ERR_STORAGE: 'The store failed',
   SYNC_ERR_TRANSPORT: 'The broker or network failed',
@@ -68,8 +66,6 @@ export class ValidationError extends SyncError {
 export class NotFoundError extends SyncError {
   constructor (message: string, options?: ErrorOptions) { super(SyncErrorCode.NOT_FOUND, message, options) }
 }
-export class ConflictError extends SyncError {}
-export class AuthError extends SyncError {}
 // The peer's fault: a malformed or forged message from the other side.
 export class ProtocolError extends SyncError {
   constructor (message: string, options?: ErrorOptions) { super(SyncErrorCode.PROTOCOL, message, options) }
@@ -84,9 +80,4 @@ export class TransportError extends SyncError {
 
 export function isSyncError (err: unknown): err is SyncError {
   return err instanceof SyncError
-}
-
-/** Wraps a raw dependency error at an adapter boundary so driver errors never leak upward. */
-export function wrapStorage (message: string, err: unknown): SyncError {
-  return isSyncError(err) ? err : new StorageError(message, { cause: err })
 }

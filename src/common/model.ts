@@ -191,14 +191,6 @@ export interface Page<T> {
   next?: string
 }
 
-export function objectKeyString (k: ObjectKey): string {
-  return `${k.orgId}/${k.objectType}/${k.objectId}`
-}
-
-export function destinationKeyString (d: DestinationKey): string {
-  return `${d.orgId}/${d.destinationType}/${d.destinationId}`
-}
-
 /** Names used in topics and paths: no slashes, wildcards or control characters. */
 export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.@:+-]{0,127}$'
 const NAME_RE = new RegExp(NAME_PATTERN)

@@ -289,7 +289,7 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
     })
     cleanups.push(async () => { await sync.conn?.close() })
     const beat = setInterval(() => {
-      sync.send({ v: 1, kind: 'heartbeat', objects: 0, errors: sync.dropped }).catch((err: unknown) => { log.debug('Heartbeat not sent', { err }) })
+      sync.send({ v: 1, kind: 'heartbeat', errors: sync.dropped }).catch((err: unknown) => { log.debug('Heartbeat not sent', { err }) })
     }, cfg.HeartbeatIntervalSeconds * 1000)
     beat.unref()
     cleanups.push(async () => { clearInterval(beat) })

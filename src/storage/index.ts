@@ -13,7 +13,6 @@ export type {
 export { createMemoryStore } from './memory/memory-store.js'
 export { openLocalStore } from './local/local-store.js'
 export { openMongoStore } from './mongo/mongo-store.js'
-export { nodeMatches } from './memory/node-table.js'
 
 /** Opens the store the config names; `sub` separates CSS and ESS data under one root. */
 export async function openStore (cfg: Readonly<SyncConfig>, sub: string): Promise<Store> {

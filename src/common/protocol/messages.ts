@@ -19,7 +19,8 @@ export interface Holding {
 
 export type UpMessage =
   | { v: 1, kind: 'register', properties: Record<string, string>, codeVersion: string, holdings: Holding[] }
-  | { v: 1, kind: 'heartbeat', objects: number, errors: number }
+  /** `errors`: malformed CSS messages this edge dropped since it started. */
+  | { v: 1, kind: 'heartbeat', errors: number }
   | { v: 1, kind: 'ack', state: 'received' | 'consumed' | 'deleted' | 'error', objectType: string, objectId: string, instanceId: number, message?: string }
 
 export type DownMessage =
@@ -55,8 +56,8 @@ const upSchema = {
       additionalProperties: false
     },
     {
-      properties: { v: true, kind: { const: 'heartbeat' }, objects: { type: 'integer', minimum: 0 }, errors: { type: 'integer', minimum: 0 } },
-      required: ['objects', 'errors'],
+      properties: { v: true, kind: { const: 'heartbeat' }, errors: { type: 'integer', minimum: 0 } },
+      required: ['errors'],
       additionalProperties: false
     },
     {

@@ -6,7 +6,7 @@ export type NodeTableData = Record<string, NodeRecord>
 
 const sortKey = (n: NodeRecord): string => joinKey(n.destinationType, n.destinationId)
 
-export function nodeMatches (n: NodeRecord, q: NodeQuery): boolean {
+function nodeMatches (n: NodeRecord, q: NodeQuery): boolean {
   if (n.orgId !== q.orgId) return false
   if (q.destinationType !== undefined && n.destinationType !== q.destinationType) return false
   for (const [k, v] of Object.entries(q.properties ?? {})) {
