@@ -20,6 +20,8 @@ export interface SyncCounters {
   published: number
 }
 
+const ENCODED_CACHE_ENTRIES = 256
+
 const HOLDING_TO_STATUS = { received: 'delivered', consumed: 'consumed', deleted: 'deleted' } as const
 
 export class CloudSync {
@@ -29,6 +31,7 @@ export class CloudSync {
   readonly #status: StatusWriter
   readonly #cfg: Readonly<SyncConfig>
   readonly #log: Logger
+  readonly #encoded = new Map<string, Buffer>()
 
   constructor (store: Store, transport: CloudTransport, status: StatusWriter, cfg: Readonly<SyncConfig>, log: Logger) {
     this.#store = store
@@ -52,17 +55,33 @@ export class CloudSync {
     return out
   }
 
-  async #updateMessage (obj: StoredObject): Promise<{ msg?: DownMessage, error?: string }> {
+  /**
+   * The encoded update for an object instance, or why it cannot be sent. Encoded once per instance:
+   * a reconnect storm would otherwise read and encode the same data once per registering node.
+   */
+  async #updatePayload (obj: StoredObject): Promise<{ payload?: Buffer, error?: string }> {
+    const cacheKey = `${obj.key.orgId}/${obj.key.objectType}/${obj.key.objectId}#${obj.meta.instanceID}`
+    const cached = this.#encoded.get(cacheKey)
+    if (cached !== undefined) return { payload: cached }
     const m = obj.meta
-    if (obj.dataRef === undefined || m.objectSize === 0) return { msg: { v: 1, kind: 'update', meta: m } }
-    if (m.objectSize > this.#cfg.MaxInlineDataSize) {
-      return { error: `Data of ${m.objectSize} bytes is over MaxInlineDataSize (${this.#cfg.MaxInlineDataSize}); chunked transfer is not available yet` }
+    let msg: DownMessage
+    if (obj.dataRef === undefined || m.objectSize === 0) {
+      msg = { v: 1, kind: 'update', meta: m }
+    } else {
+      if (m.objectSize > this.#cfg.MaxInlineDataSize) {
+        return { error: `Data of ${m.objectSize} bytes is over MaxInlineDataSize (${this.#cfg.MaxInlineDataSize}); chunked transfer is not available yet` }
+      }
+      const stream = await this.#store.blobs.read(obj.dataRef)
+      if (stream === undefined) return { error: 'Object data is missing from the store' }
+      const parts: Buffer[] = []
+      for await (const c of stream) parts.push(Buffer.from(c as Uint8Array))
+      msg = { v: 1, kind: 'update', meta: m, data: Buffer.concat(parts).toString('base64') }
     }
-    const stream = await this.#store.blobs.read(obj.dataRef)
-    if (stream === undefined) return { error: 'Object data is missing from the store' }
-    const parts: Buffer[] = []
-    for await (const c of stream) parts.push(Buffer.from(c as Uint8Array))
-    return { msg: { v: 1, kind: 'update', meta: m, data: Buffer.concat(parts).toString('base64') } }
+    const payload = encode(msg)
+    // Inline payloads are small (MaxInlineDataSize), so a bounded map is enough; oldest out first.
+    if (this.#encoded.size >= ENCODED_CACHE_ENTRIES) this.#encoded.delete(this.#encoded.keys().next().value as string)
+    this.#encoded.set(cacheKey, payload)
+    return { payload }
   }
 
   /** Sends the current instance of an object to every destination it is addressed to. */
@@ -86,13 +105,13 @@ export class CloudSync {
       await this.#status.deliveries(targets.map((n) => rec(n, 'pending', obj.meta.inactive === true ? 'inactive' : 'waiting for data')))
       return targets.length
     }
-    const { msg, error } = await this.#updateMessage(obj)
-    if (msg === undefined) {
+    const { payload, error } = await this.#updatePayload(obj)
+    if (payload === undefined) {
       await this.#status.deliveries(targets.map((n) => rec(n, 'error', 'rejected: too large', error)))
       return targets.length
     }
     await this.#status.deliveries(targets.map((n) => rec(n, 'delivering', 'sent')))
-    await this.#sendAll(obj, targets, encode(msg))
+    await this.#sendAll(obj, targets, payload)
     return targets.length
   }
 
@@ -143,7 +162,10 @@ export class CloudSync {
     const held = new Map(holdings.map((h) => [`${h.objectType}/${h.objectId}`, h]))
     // What the edge reports it holds is the truth: it rebuilds any status a crash lost.
     await this.#status.deliveries(holdings.map((h) => ({ ...node, objectType: h.objectType, objectId: h.objectId, instanceId: h.instanceId, status: HOLDING_TO_STATUS[h.state] })))
-    let resent = 0
+    // Collect first, then one status batch and the publishes: awaiting a group commit per resent
+    // object would make a node with many missing objects wait a commit window for each.
+    const updates: DeliveryUpdate[] = []
+    const sends: Buffer[] = []
     const nodeRec = { ...node, properties }
     let cursor: string | undefined
     do {
@@ -152,26 +174,25 @@ export class CloudSync {
         if (!isAddressedTo(obj.meta, node.orgId, nodeRec)) continue
         const h = held.get(`${obj.key.objectType}/${obj.key.objectId}`)
         if (obj.meta.deleted === true) {
-          if (h !== undefined && h.state !== 'deleted') {
-            await this.#transport.publish(downTopic(node), encode({ v: 1, kind: 'delete', objectType: obj.key.objectType, objectId: obj.key.objectId, instanceId: obj.meta.instanceID }))
-            resent++
-          }
+          if (h !== undefined && h.state !== 'deleted') sends.push(encode({ v: 1, kind: 'delete', objectType: obj.key.objectType, objectId: obj.key.objectId, instanceId: obj.meta.instanceID }))
           continue
         }
         if (obj.status !== 'ready' || obj.meta.inactive === true) continue
         if (h !== undefined && h.instanceId >= obj.meta.instanceID) continue
-        const { msg, error } = await this.#updateMessage(obj)
+        const { payload, error } = await this.#updatePayload(obj)
         const base = { ...obj.key, ...node, instanceId: obj.meta.instanceID }
-        if (msg === undefined) {
-          await this.#status.deliveries([{ ...base, status: 'error', detail: 'rejected: too large', ...(error === undefined ? {} : { message: error }) }])
+        if (payload === undefined) {
+          updates.push({ ...base, status: 'error', detail: 'rejected: too large', ...(error === undefined ? {} : { message: error }) })
           continue
         }
-        await this.#status.deliveries([{ ...base, status: 'delivering', detail: 'resent on register' }])
-        await this.#transport.publish(downTopic(node), encode(msg))
-        resent++
+        updates.push({ ...base, status: 'delivering', detail: 'resent on register' })
+        sends.push(payload)
       }
       cursor = page.next
     } while (cursor !== undefined)
+    await this.#status.deliveries(updates)
+    for (const p of sends) await this.#transport.publish(downTopic(node), p)
+    const resent = sends.length
     await this.#transport.publish(downTopic(node), encode({ v: 1, kind: 'registered', resent }))
     log.info('Node registered', { holdings: holdings.length, resent })
   }
