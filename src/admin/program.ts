@@ -1,6 +1,7 @@
 /** syncctl: the admin CLI over the CSS REST API. The only `commander` import. */
 import { Command } from 'commander'
 import { configExampleText, configJsonSchema } from '../common/config/schema.js'
+import { addCertsCommand } from './certs-command.js'
 
 export interface Io {
   stdout: (s: string) => void
@@ -55,5 +56,6 @@ export function createProgram (io: Io): Command {
     if (o.json === true) { io.stdout(JSON.stringify(list, null, 2) + '\n'); return }
     for (const d of list) io.stdout(`${String(d.destinationType)}/${String(d.destinationID)}\t${String(d.status)}\t${String(d.instanceID)}\t${String(d.detail)}\n`)
   })
+  addCertsCommand(program, io)
   return program
 }

@@ -39,6 +39,8 @@ export interface ApiServerOptions {
   auth: Authenticator
   bodyLimit: number
   title: string
+  /** Serve HTTPS with this certificate. */
+  https?: { cert: string, key: string }
 }
 
 function sendProblem (reply: FastifyReply, code: SyncErrorCode, detail: string, extra: Record<string, unknown> = {}): FastifyReply {
@@ -60,7 +62,11 @@ function mapFastifyError (err: { code?: string, statusCode?: number, validation?
 }
 
 export async function createApiServer (opts: ApiServerOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: opts.bodyLimit, ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } }, return503OnClosing: true, forceCloseConnections: true })
+  const base = { logger: false, bodyLimit: opts.bodyLimit, ajv: { customOptions: { coerceTypes: 'array' as const, removeAdditional: false } }, return503OnClosing: true, forceCloseConnections: true }
+  // The HTTPS instance differs only in its server type; routes and hooks are the same.
+  const app = opts.https === undefined
+    ? Fastify(base)
+    : Fastify({ ...base, https: { cert: opts.https.cert, key: opts.https.key, minVersion: 'TLSv1.2' as const } }) as unknown as FastifyInstance
   const log = opts.log
   await app.register(swagger, { openapi: { info: { title: opts.title, version: '1' }, components: { securitySchemes: { basic: { type: 'http', scheme: 'basic' } } }, security: [{ basic: [] }] } })
 

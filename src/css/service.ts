@@ -8,7 +8,7 @@ import { createApiServer } from '../api/server.js'
 import { Authenticator, verifySecret } from '../security/index.js'
 import { openStore, type Store } from '../storage/index.js'
 import { connectExternalBroker, startEmbeddedBroker, type BrokerAuth, type CloudTransport } from '../transport/index.js'
-import { ensureBootstrapAdmin } from '../security/index.js'
+import { ensureBootstrapAdmin, serverTls } from '../security/index.js'
 import { ObjectService } from './objects.js'
 import { registerCssRoutes } from './routes.js'
 import { registerAdminRoutes } from './admin-routes.js'
@@ -26,12 +26,17 @@ export interface CssHandle {
 
 function brokerAuth (store: Store): BrokerAuth {
   return {
-    authenticate: async (username, password) => {
-      const node = parseNodeUsername(username)
-      if (node === undefined || password === undefined || username === undefined) return undefined
-      const user = await store.users.get(username)
+    authenticate: async (username, password, certificateName) => {
+      // A verified client certificate names the node; a username, if also given, must agree.
+      const claimed = certificateName ?? username
+      if (certificateName !== undefined && username !== undefined && username !== certificateName) return undefined
+      const node = parseNodeUsername(claimed)
+      if (node === undefined || claimed === undefined) return undefined
+      const user = await store.users.get(claimed)
+      // The user record is checked on certificate logins too: removing or disabling a node locks it out.
       if (user === undefined || user.disabled || user.role !== 'node' || user.orgId !== node.orgId) return undefined
-      return await verifySecret(password.toString('utf8'), user.secretHash) ? username : undefined
+      if (certificateName !== undefined) return claimed
+      return password !== undefined && await verifySecret(password.toString('utf8'), user.secretHash) ? claimed : undefined
     },
     mayPublish: (username, topic) => {
       const node = parseNodeUsername(username)
@@ -51,8 +56,17 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
   const closeAll = async (): Promise<void> => { for (const c of cleanups.reverse()) await c().catch((err: unknown) => { log.error('Error while closing', { err }) }) }
   try {
     const boot = await ensureBootstrapAdmin(store, { key: cfg.AdminKey, secret: cfg.AdminSecret, dir: path.join(cfg.PersistenceRootPath, 'css'), orgId: '*', role: 'syncAdmin', log })
+    const tls = serverTls(cfg)
     const transport: CloudTransport = cfg.BrokerMode === 'embedded'
-      ? await startEmbeddedBroker({ host: cfg.MqttListeningAddress, port: cfg.MqttListeningPort, auth: brokerAuth(store), log: log.child({ component: 'css.broker' }) })
+      ? await startEmbeddedBroker({
+        host: cfg.MqttListeningAddress,
+        ...(cfg.RequireTls ? {} : { port: cfg.MqttListeningPort }),
+        ...(cfg.MqttTlsListeningPort === undefined ? {} : { tlsPort: cfg.MqttTlsListeningPort }),
+        ...(cfg.MqttWsListeningPort === undefined ? {} : { wsPort: cfg.MqttWsListeningPort }),
+        ...(tls === undefined ? {} : { tls }),
+        auth: brokerAuth(store),
+        log: log.child({ component: 'css.broker' })
+      })
       : await connectExternalBroker({ url: cfg.BrokerAddress ?? '', ...(cfg.BrokerUsername === undefined ? {} : { username: cfg.BrokerUsername }), ...(cfg.BrokerPassword === undefined ? {} : { password: cfg.BrokerPassword }), instanceId: randomUUID().slice(0, 8), log: log.child({ component: 'css.mqtt' }) })
     cleanups.push(async () => { await transport.close() })
     const status = new StatusWriter(store, log.child({ component: 'css.status' }))
@@ -64,7 +78,7 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
       if (node !== undefined) status.touch(node, online).catch(() => {})
     })
     const objects = new ObjectService(store, sync, cfg.MaxDataSize)
-    const app = await createApiServer({ log: log.child({ component: 'css.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, title: 'edgesync Cloud Sync Service' })
+    const app = await createApiServer({ log: log.child({ component: 'css.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, title: 'edgesync Cloud Sync Service', ...(tls === undefined ? {} : { https: tls }) })
     let ready = false
     registerCssRoutes(app, { offlineAfterMs: cfg.NodeOfflineAfterSeconds * 1000, store, objects, startedAt, counters: () => ({ ...sync.counters }), ready: () => ready })
     registerAdminRoutes(app, store, objects)
@@ -72,7 +86,7 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
     cleanups.push(async () => { await app.close() })
     const addr = app.server.address()
     const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.ListeningPort
-    const restUrl = `http://${cfg.ListeningAddress}:${port}`
+    const restUrl = `${tls === undefined ? 'http' : 'https'}://${cfg.ListeningAddress}:${port}`
     ready = true
     log.info('CSS listening', { rest: restUrl, mqtt: transport.urls, store: store.kind, broker: cfg.BrokerMode, adminKey: boot.appKey, ...(boot.file === undefined ? {} : { adminCredentialsFile: boot.file }) })
     let closed = false

@@ -11,12 +11,10 @@ import type { DestinationKey, ObjectKey, StoredObject } from '../common/model.js
 import { decodeDown, encode, type DownMessage, type Holding, type UpMessage } from '../common/protocol/messages.js'
 import { essSubscriptions, upTopic } from '../common/protocol/topics.js'
 import { createApiServer, forbidden, nameSchema, parseRange } from '../api/server.js'
-import { Authenticator } from '../security/index.js'
+import { Authenticator, clientTls, ensureBootstrapAdmin, generateSecret, serverTls } from '../security/index.js'
 import { openStore, type Store } from '../storage/index.js'
 import { connectMqtt, type MqttConnection } from '../transport/index.js'
-import { ensureBootstrapAdmin } from '../security/index.js'
 import { ValidationError } from '../common/errors.js'
-import { generateSecret } from '../security/index.js'
 import { Notifier } from './notifier.js'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 
@@ -271,7 +269,8 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
     sync.notifier = new Notifier({ hooks: store.webhooks, orgId: node.orgId, secret: await webhookSecret(path.join(cfg.PersistenceRootPath, sub)), timeoutMs: cfg.WebhookTimeoutMs, log: log.child({ component: 'ess.notify' }) })
     cleanups.push(async () => { sync.notifier?.close() })
     sync.properties = parseProperties(cfg.NodeProperties)
-    const app = await createApiServer({ log: log.child({ component: 'ess.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, title: 'edgesync Edge Sync Service' })
+    const tls = serverTls(cfg)
+    const app = await createApiServer({ log: log.child({ component: 'ess.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, title: 'edgesync Edge Sync Service', ...(tls === undefined ? {} : { https: tls }) })
     registerEssRoutes(app, store, sync, startedAt)
     await app.listen({ host: cfg.ListeningAddress, port: cfg.ListeningPort ?? 8081 })
     cleanups.push(async () => { await app.close() })
@@ -280,6 +279,7 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
       clientId: `ess:${node.orgId}:${node.destinationType}:${node.destinationId}`,
       username: `${node.orgId}/${node.destinationType}/${node.destinationId}`,
       ...(cfg.NodeSecret === undefined ? {} : { password: cfg.NodeSecret }),
+      tls: clientTls(cfg),
       subscriptions: essSubscriptions(node),
       onMessage: async (topic, payload) => { await sync.onMessage(topic, payload) },
       // Register (with what we hold) on every connect: the CSS resends whatever we miss.
@@ -295,7 +295,7 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
     cleanups.push(async () => { clearInterval(beat) })
     const addr = app.server.address()
     const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.ListeningPort
-    const restUrl = `http://${cfg.ListeningAddress}:${port}`
+    const restUrl = `${tls === undefined ? 'http' : 'https'}://${cfg.ListeningAddress}:${port}`
     log.info('ESS listening', { rest: restUrl, broker: cfg.BrokerAddress, node, store: store.kind, adminKey: boot.appKey, ...(boot.file === undefined ? {} : { adminCredentialsFile: boot.file }) })
     let closed = false
     return {

@@ -1,16 +1,31 @@
 /** The embedded MQTT broker (Aedes, MQTT 3.1.1): the only `aedes` import. ESS traffic is handled in-process. */
-import net from 'node:net'
+import tls from 'node:tls'
 import { Aedes, type AedesPublishPacket, type Client } from 'aedes'
 import { TransportError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
 import { UP_WILDCARD } from '../common/protocol/topics.js'
+import { listenTcp, listenTls, listenWebSocket, type Listener, type StreamHandler, type TlsMaterial } from './listeners.js'
 import type { BrokerAuth, CloudTransport } from './types.js'
 
 export interface EmbeddedBrokerOptions {
   host: string
-  port: number
+  /** Plain TCP port; undefined for no plain-text listener (TLS required). */
+  port?: number
+  tlsPort?: number
+  wsPort?: number
+  /** Server certificate for the TLS and wss listeners (and the client CA, for certificate login). */
+  tls?: TlsMaterial
   auth: BrokerAuth
   log: Logger
+}
+
+/** The common name of a verified client certificate, if the client presented one. */
+function certificateIdentity (client: Client): string | undefined {
+  const conn: unknown = client.conn
+  const socket = conn instanceof tls.TLSSocket ? conn : client.req?.socket
+  if (!(socket instanceof tls.TLSSocket) || !socket.authorized) return undefined
+  const cn = socket.getPeerCertificate().subject?.CN
+  return typeof cn === 'string' ? cn : undefined
 }
 
 // Aedes's AuthErrorCode is an ambient const enum, unusable with isolatedModules: use the numbers.
@@ -22,7 +37,7 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
   let presence: (username: string, online: boolean) => void = () => {}
   const broker = await Aedes.createBroker({
     authenticate: (client: Client, username, password, done) => {
-      auth.authenticate(username, password).then((who) => {
+      auth.authenticate(username, password, certificateIdentity(client)).then((who) => {
         if (who === undefined) {
           log.warn('MQTT client refused', { clientId: client.id, username })
           const err = Object.assign(new Error('Bad username or password'), { returnCode: BAD_USERNAME_OR_PASSWORD })
@@ -58,17 +73,26 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
     identities.delete(client.id)
     if (who !== undefined) presence(who, false)
   })
-  const server = net.createServer(broker.handle)
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new TransportError(`Cannot listen on ${opts.host}:${opts.port}`, { cause: err })))
-    server.listen(opts.port, opts.host, () => resolve())
-  })
-  const addr = server.address()
-  const port = typeof addr === 'object' && addr !== null ? addr.port : opts.port
+  const handle: StreamHandler = (stream, req) => { broker.handle(stream, req) }
+  const listeners: Listener[] = []
+  const closeListeners = async (): Promise<void> => { for (const l of listeners) await l.close() }
+  try {
+    if (opts.port !== undefined) listeners.push(await listenTcp(opts.host, opts.port, handle))
+    if (opts.tlsPort !== undefined) {
+      if (opts.tls === undefined) throw new TransportError('A TLS listener needs a server certificate and key')
+      listeners.push(await listenTls(opts.host, opts.tlsPort, opts.tls, handle))
+    }
+    if (opts.wsPort !== undefined) listeners.push(await listenWebSocket(opts.host, opts.wsPort, opts.tls, handle))
+    if (listeners.length === 0) throw new TransportError('The embedded broker has no listener: set MqttListeningPort or MqttTlsListeningPort')
+  } catch (err) {
+    await closeListeners()
+    await new Promise<void>((resolve) => broker.close(() => resolve()))
+    throw err
+  }
   let closed = false
   return {
-    port,
-    urls: [`mqtt://${opts.host}:${port}`],
+    port: listeners[0]?.port ?? 0,
+    urls: listeners.map((l) => l.url),
     publish: async (topic, payload) => {
       await new Promise<void>((resolve, reject) => {
         broker.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (err) => {
@@ -91,7 +115,7 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
       if (closed) return
       closed = true
       await new Promise<void>((resolve) => broker.close(() => resolve()))
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await closeListeners()
     }
   }
 }

@@ -16,6 +16,8 @@ export interface ClientOptions {
   clientId: string
   username?: string
   password?: string
+  /** For mqtts/wss: the CA to trust instead of the system's (pinning), and a client certificate. */
+  tls?: { ca?: string, cert?: string, key?: string }
   /** Topics to (re)subscribe at QoS 1 on every connect. */
   subscriptions: string[]
   /** Called for each message; the PUBACK waits for its promise. */
@@ -31,6 +33,11 @@ export interface ClientOptions {
   log: Logger
 }
 
+const TLS_TRUST_ERRORS = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_SIGNATURE_FAILURE', 'ERR_TLS_CERT_ALTNAME_INVALID'
+])
+
 export async function connectMqtt (opts: ClientOptions): Promise<MqttConnection> {
   const options: IClientOptions = {
     clientId: opts.clientId,
@@ -43,6 +50,10 @@ export async function connectMqtt (opts: ClientOptions): Promise<MqttConnection>
   }
   if (opts.username !== undefined) options.username = opts.username
   if (opts.password !== undefined) options.password = opts.password
+  if (opts.tls?.ca !== undefined) options.ca = opts.tls.ca
+  if (opts.tls?.cert !== undefined) options.cert = opts.tls.cert
+  if (opts.tls?.key !== undefined) options.key = opts.tls.key
+  options.rejectUnauthorized = true
   const client: MqttClient = mqtt.connect(opts.url, options)
   // mqtt.js sends the PUBACK only when this callback runs.
   client.handleMessage = (packet, done) => {
@@ -73,10 +84,16 @@ export async function connectMqtt (opts: ClientOptions): Promise<MqttConnection>
     }, opts.firstConnectWaitMs ?? 15_000)
     client.once('connect', () => { clearTimeout(timer); resolve() })
     client.once('error', (err) => {
-      if ((err as { code?: number }).code === 4 || (err as { code?: number }).code === 5) {
+      const code = (err as { code?: number | string }).code
+      if (code === 4 || code === 5) {
         clearTimeout(timer)
         client.end(true)
         reject(new TransportError(`Broker refused the credentials of ${opts.username ?? 'anonymous'}`, { cause: err }))
+      } else if (typeof code === 'string' && TLS_TRUST_ERRORS.has(code)) {
+        // An untrusted certificate will not become trusted by retrying: fail at once, loudly.
+        clearTimeout(timer)
+        client.end(true)
+        reject(new TransportError(`The broker's TLS certificate is not trusted (${code}); check CaCertificate and the broker's host name`, { cause: err }))
       }
     })
   })

@@ -15,8 +15,11 @@ export interface CloudTransport {
 }
 
 export interface BrokerAuth {
-  /** Resolves the client's identity (its username) or undefined to refuse it. */
-  authenticate: (username: string | undefined, password: Buffer | undefined) => Promise<string | undefined>
+  /**
+   * Resolves the client's identity (its username) or undefined to refuse it. `certificateName` is
+   * the common name of a client certificate the broker verified against its CA.
+   */
+  authenticate: (username: string | undefined, password: Buffer | undefined, certificateName?: string) => Promise<string | undefined>
   mayPublish: (username: string, topic: string) => boolean
   maySubscribe: (username: string, topic: string) => boolean
 }

@@ -15,7 +15,7 @@ export function basic (c: { key: string, secret: string }): string {
   return `Basic ${Buffer.from(`${c.key}:${c.secret}`).toString('base64')}`
 }
 
-export async function startCss (t: Test, root: string, extra: Record<string, string | number> = {}): Promise<CssHandle> {
+export async function startCss (t: Test, root: string, extra: Record<string, string | number | boolean> = {}): Promise<CssHandle> {
   const cfg = buildConfig({}, {}, { PersistenceRootPath: root, ListeningPort: 0, MqttListeningPort: 0, AdminKey: ADMIN.key, AdminSecret: ADMIN.secret, ...extra })
   const css = await startCloudSyncService(cfg, log.child({ svc: 'css' }))
   t.teardown(() => css.close())
@@ -27,20 +27,21 @@ export async function enroll (css: CssHandle, org: string, type: string, id: str
   return ((await res.json()) as { secret: string }).secret
 }
 
-export async function startEss (t: Test, css: CssHandle, root: string, node: { org: string, type: string, id: string, props?: string }, secret?: string): Promise<EssHandle> {
+export async function startEss (t: Test, css: CssHandle, root: string, node: { org: string, type: string, id: string, props?: string }, secret?: string, extra: Record<string, string | number | boolean> = {}): Promise<EssHandle> {
   const s = secret ?? await enroll(css, node.org, node.type, node.id)
   const cfg = buildConfig({}, {}, {
     NodeType: 'ESS',
     OrgID: node.org,
     DestinationType: node.type,
     DestinationID: node.id,
-    NodeSecret: s,
+    ...(s === '' ? {} : { NodeSecret: s }), // '' = no secret (certificate login)
     NodeProperties: node.props ?? '',
     BrokerAddress: css.mqttUrls[0] ?? '',
     PersistenceRootPath: root,
     ListeningPort: 0,
     AdminKey: APP.key,
-    AdminSecret: APP.secret
+    AdminSecret: APP.secret,
+    ...extra
   })
   const ess = await startEdgeSyncService(cfg, log.child({ svc: `ess ${node.id}` }))
   t.teardown(() => ess.close())

@@ -18,6 +18,14 @@ export interface SyncConfig {
   BrokerPassword?: string
   MqttListeningAddress: string
   MqttListeningPort: number
+  MqttTlsListeningPort?: number
+  MqttWsListeningPort?: number
+  ServerCertificate?: string
+  ServerKey?: string
+  CaCertificate?: string
+  ClientCertificate?: string
+  ClientKey?: string
+  RequireTls: boolean
   AdminKey?: string
   AdminSecret?: string
   OrgID?: string
@@ -62,6 +70,14 @@ export const CONFIG_KEYS: Readonly<Record<keyof SyncConfig, KeySchema>> = {
   BrokerPassword: { type: 'string', secret: true, for: 'CSS', description: 'Password of the CSS on an external broker' },
   MqttListeningAddress: { type: 'string', default: '127.0.0.1', for: 'CSS', description: 'Address the embedded broker listens on' },
   MqttListeningPort: { type: 'integer', default: 1883, minimum: 0, maximum: 65535, for: 'CSS', description: 'TCP port of the embedded broker (0 = any free port)' },
+  MqttTlsListeningPort: { type: 'integer', minimum: 0, maximum: 65535, for: 'CSS', description: 'TLS (mqtts) port of the embedded broker, usually 8883; needs ServerCertificate and ServerKey' },
+  MqttWsListeningPort: { type: 'integer', minimum: 0, maximum: 65535, for: 'CSS', description: 'WebSocket port of the embedded broker (path /mqtt); wss when ServerCertificate is set' },
+  ServerCertificate: { type: 'string', for: 'both', description: 'PEM file of the server certificate (syncctl certs server): turns on HTTPS for the REST API and serves the broker TLS and wss listeners' },
+  ServerKey: { type: 'string', for: 'both', description: 'PEM file of the private key of ServerCertificate' },
+  CaCertificate: { type: 'string', for: 'both', description: 'PEM file of the CA (syncctl certs ca). ESS: the only CA trusted for the broker (pinned). CSS: nodes may log in to the embedded broker with a client certificate it signed' },
+  ClientCertificate: { type: 'string', for: 'ESS', description: 'PEM file of this node\'s client certificate (syncctl certs client), used on mqtts/wss instead of NodeSecret' },
+  ClientKey: { type: 'string', for: 'ESS', description: 'PEM file of the private key of ClientCertificate' },
+  RequireTls: { type: 'boolean', default: false, for: 'both', description: 'Refuse plain text: the CSS needs ServerCertificate and opens no plain MQTT listener; the ESS only accepts an mqtts:// or wss:// BrokerAddress' },
   AdminKey: { type: 'string', for: 'both', description: 'App key of the bootstrap admin (sync admin on a CSS, local admin on an ESS); generated into PersistenceRootPath when unset' },
   AdminSecret: { type: 'string', secret: true, for: 'both', description: 'Secret of the bootstrap admin; generated with AdminKey when unset' },
   OrgID: { type: 'string', for: 'ESS', description: 'Organization of this edge node' },
@@ -102,6 +118,18 @@ export function configJsonSchema (): Record<string, unknown> {
       {
         if: { required: ['StorageProvider'], properties: { StorageProvider: { const: 'mongo' } } },
         then: { required: ['MongoUri'] }
+      },
+      { if: { required: ['ServerCertificate'] }, then: { required: ['ServerKey'] } },
+      { if: { required: ['ServerKey'] }, then: { required: ['ServerCertificate'] } },
+      { if: { required: ['ClientCertificate'] }, then: { required: ['ClientKey', 'CaCertificate'] } },
+      { if: { required: ['MqttTlsListeningPort'] }, then: { required: ['ServerCertificate'] } },
+      {
+        if: { required: ['RequireTls', 'NodeType'], properties: { RequireTls: { const: true }, NodeType: { const: 'CSS' } } },
+        then: { required: ['ServerCertificate', 'MqttTlsListeningPort'] }
+      },
+      {
+        if: { required: ['RequireTls', 'NodeType'], properties: { RequireTls: { const: true }, NodeType: { const: 'ESS' } } },
+        then: { properties: { BrokerAddress: { type: 'string', pattern: '^(mqtts|wss)://' } } }
       },
       {
         if: { required: ['BrokerMode', 'NodeType'], properties: { BrokerMode: { const: 'external' }, NodeType: { const: 'CSS' } } },

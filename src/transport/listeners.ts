@@ -1,0 +1,79 @@
+/**
+ * The embedded broker's listeners: plain TCP, TLS (mqtts) and WebSocket (ws, or wss with a
+ * certificate). The only `ws` import. Each listener hands the connection's stream to Aedes.
+ */
+import http from 'node:http'
+import https from 'node:https'
+import net from 'node:net'
+import tls from 'node:tls'
+import type { Duplex } from 'node:stream'
+import { createWebSocketStream, WebSocketServer } from 'ws'
+import { TransportError } from '../common/errors.js'
+
+export interface TlsMaterial {
+  cert: string
+  key: string
+  /** CA of client certificates: when set, clients are asked for a certificate (password login still works). */
+  ca?: string
+}
+
+export type StreamHandler = (stream: Duplex, req?: http.IncomingMessage) => void
+
+export interface Listener {
+  url: string
+  port: number
+  close: () => Promise<void>
+}
+
+async function listen (server: net.Server, host: string, port: number, what: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new TransportError(`Cannot listen on ${host}:${port} (${what})`, { cause: err })))
+    server.listen(port, host, () => resolve())
+  })
+  const addr = server.address()
+  return typeof addr === 'object' && addr !== null ? addr.port : port
+}
+
+function closer (server: net.Server): () => Promise<void> {
+  return async () => { await new Promise<void>((resolve) => server.close(() => resolve())) }
+}
+
+function tlsOptions (t: TlsMaterial): tls.TlsOptions {
+  // rejectUnauthorized false: a client without a certificate may still log in with a password;
+  // the broker's authenticate hook trusts a certificate only when `socket.authorized` is true.
+  return { cert: t.cert, key: t.key, minVersion: 'TLSv1.2', ...(t.ca === undefined ? {} : { ca: t.ca, requestCert: true, rejectUnauthorized: false }) }
+}
+
+export async function listenTcp (host: string, port: number, handle: StreamHandler): Promise<Listener> {
+  const server = net.createServer((socket) => { handle(socket) })
+  const bound = await listen(server, host, port, 'MQTT')
+  return { url: `mqtt://${host}:${bound}`, port: bound, close: closer(server) }
+}
+
+export async function listenTls (host: string, port: number, material: TlsMaterial, handle: StreamHandler): Promise<Listener> {
+  const server = tls.createServer(tlsOptions(material), (socket) => { handle(socket) })
+  // A failed handshake (plain-text client, wrong CA) only concerns that socket.
+  server.on('tlsClientError', (_err, socket) => { socket.destroy() })
+  const bound = await listen(server, host, port, 'MQTT over TLS')
+  return { url: `mqtts://${host}:${bound}`, port: bound, close: closer(server) }
+}
+
+export async function listenWebSocket (host: string, port: number, material: TlsMaterial | undefined, handle: StreamHandler): Promise<Listener> {
+  const server = material === undefined ? http.createServer() : https.createServer(tlsOptions(material))
+  const wss = new WebSocketServer({ server, path: '/mqtt' })
+  wss.on('connection', (socket, req) => {
+    const stream = createWebSocketStream(socket)
+    stream.on('error', () => { socket.terminate() })
+    handle(stream, req)
+  })
+  const bound = await listen(server, host, port, 'MQTT over WebSocket')
+  return {
+    url: `${material === undefined ? 'ws' : 'wss'}://${host}:${bound}/mqtt`,
+    port: bound,
+    close: async () => {
+      for (const c of wss.clients) c.terminate()
+      await new Promise<void>((resolve) => wss.close(() => resolve()))
+      await closer(server)()
+    }
+  }
+}
