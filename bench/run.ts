@@ -3,7 +3,7 @@ import { runFanoutBench } from './fanout.js'
 import { runStoreBench } from './store.js'
 
 const BENCHES: Record<string, () => Promise<void>> = {
-  store: async () => { await runStoreBench(['local', 'mongo']) },
+  store: async () => { await runStoreBench((process.env.STORE_BACKENDS ?? 'local,mongo').split(',')) },
   fanout: async () => { await runFanoutBench((process.env.FANOUT_SIZES ?? '100,1000').split(',').map(Number)) }
 }
 

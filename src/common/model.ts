@@ -91,12 +91,14 @@ const DELIVERY_RANK: Readonly<Record<DeliveryStatus, number>> = {
  * replaced by a later success, and a retry may clear an error back to delivering).
  */
 export function deliveryMovesForward (
-  current: { instanceId: number, status: DeliveryStatus } | undefined,
-  next: { instanceId: number, status: DeliveryStatus }
+  current: { instanceId: number, status: DeliveryStatus, bytes?: number } | undefined,
+  next: { instanceId: number, status: DeliveryStatus, bytes?: number }
 ): boolean {
   if (current === undefined || next.instanceId > current.instanceId) return true
   if (next.instanceId < current.instanceId) return false
   if (current.status === 'error' && next.status !== 'pending') return true
+  // Transfer progress moves a delivering record forward by its byte count alone.
+  if (next.status === 'delivering' && current.status === 'delivering') return (next.bytes ?? 0) > (current.bytes ?? 0)
   return DELIVERY_RANK[next.status] >= DELIVERY_RANK[current.status] && next.status !== current.status
 }
 
@@ -119,6 +121,8 @@ export interface DeliveryRecord {
   /** Finer state than `status`, e.g. `queued`, `sent`, `receiving 40%`, `rejected: bad hash`. */
   detail?: string
   message?: string
+  /** During a chunked transfer: bytes the destination holds durably (progress). */
+  bytes?: number
   /** When each status was first reached in this instance, ISO 8601. */
   times: Partial<Record<DeliveryStatus, string>>
   updatedAt: string

@@ -38,7 +38,7 @@ async function mustGet (store: Store, key: ObjectKey): Promise<StoredObject> {
 }
 
 export function destinationView (d: DeliveryRecord): Record<string, unknown> {
-  return { destinationOrgID: d.orgId, destinationType: d.destinationType, destinationID: d.destinationId, status: d.status, message: d.message ?? '', instanceID: d.instanceId, detail: d.detail ?? '', times: d.times, lastUpdate: d.updatedAt }
+  return { destinationOrgID: d.orgId, destinationType: d.destinationType, destinationID: d.destinationId, status: d.status, message: d.message ?? '', instanceID: d.instanceId, detail: d.detail ?? '', ...(d.bytes === undefined ? {} : { bytesReceived: d.bytes }), times: d.times, lastUpdate: d.updatedAt }
 }
 
 /** A node is online while connected and heard from within NodeOfflineAfterSeconds. */

@@ -13,6 +13,7 @@ import type { Store } from '../storage/index.js'
 import type { CloudTransport } from '../transport/index.js'
 import { broadcastTopic, isAddressedTo } from './addressing.js'
 import type { StatusWriter } from './status-writer.js'
+import { ChunkServer } from './transfers.js'
 
 export interface SyncCounters {
   received: number
@@ -32,8 +33,10 @@ export class CloudSync {
   readonly #cfg: Readonly<SyncConfig>
   readonly #log: Logger
   readonly #encoded = new Map<string, Buffer>()
+  readonly chunks: ChunkServer
 
   constructor (store: Store, transport: CloudTransport, status: StatusWriter, cfg: Readonly<SyncConfig>, log: Logger) {
+    this.chunks = new ChunkServer(store, transport, { maxConcurrent: cfg.MaxConcurrentTransfers, idleMs: 30_000 }, log.child({ component: 'css.transfers' }))
     this.#store = store
     this.#transport = transport
     this.#status = status
@@ -67,10 +70,9 @@ export class CloudSync {
     let msg: DownMessage
     if (obj.dataRef === undefined || m.objectSize === 0) {
       msg = { v: 1, kind: 'update', meta: m }
+    } else if (m.objectSize > this.#cfg.MaxInlineDataSize) {
+      msg = { v: 1, kind: 'update', meta: m, chunkSize: this.#cfg.ChunkSize } // the edge pulls the data
     } else {
-      if (m.objectSize > this.#cfg.MaxInlineDataSize) {
-        return { error: `Data of ${m.objectSize} bytes is over MaxInlineDataSize (${this.#cfg.MaxInlineDataSize}); chunked transfer is not available yet` }
-      }
       const stream = await this.#store.blobs.read(obj.dataRef)
       if (stream === undefined) return { error: 'Object data is missing from the store' }
       const parts: Buffer[] = []
@@ -107,7 +109,7 @@ export class CloudSync {
     }
     const { payload, error } = await this.#updatePayload(obj)
     if (payload === undefined) {
-      await this.#status.deliveries(targets.map((n) => rec(n, 'error', 'rejected: too large', error)))
+      await this.#status.deliveries(targets.map((n) => rec(n, 'error', 'rejected: data missing', error)))
       return targets.length
     }
     await this.#status.deliveries(targets.map((n) => rec(n, 'delivering', 'sent')))
@@ -148,6 +150,10 @@ export class CloudSync {
         case 'register': await this.#onRegister(node, msg.properties, msg.codeVersion, msg.holdings, log); break
         case 'heartbeat': await this.#status.touch(node, true); break
         case 'ack': await this.#onAck(node, msg, log); break
+        case 'fetch': await this.chunks.onFetch(node, msg); break
+        case 'progress':
+          await this.#status.deliveries([{ objectType: msg.objectType, objectId: msg.objectId, ...node, instanceId: msg.instanceId, status: 'delivering', detail: msg.detail ?? 'receiving', bytes: msg.bytes }])
+          break
       }
     } catch (err) {
       if (isSyncError(err) && err.code === 'SYNC_ERR_PROTOCOL') this.counters.dropped++
@@ -182,7 +188,7 @@ export class CloudSync {
         const { payload, error } = await this.#updatePayload(obj)
         const base = { ...obj.key, ...node, instanceId: obj.meta.instanceID }
         if (payload === undefined) {
-          updates.push({ ...base, status: 'error', detail: 'rejected: too large', ...(error === undefined ? {} : { message: error }) })
+          updates.push({ ...base, status: 'error', detail: 'rejected: data missing', ...(error === undefined ? {} : { message: error }) })
           continue
         }
         updates.push({ ...base, status: 'delivering', detail: 'resent on register' })
@@ -198,6 +204,7 @@ export class CloudSync {
   }
 
   async #onAck (node: DestinationKey, msg: Extract<UpMessage, { kind: 'ack' }>, log: Logger): Promise<void> {
+    this.chunks.finished(node, msg)
     const key: ObjectKey = { orgId: node.orgId, objectType: msg.objectType, objectId: msg.objectId }
     const status = msg.state === 'received' ? 'delivered' : msg.state
     await this.#status.deliveries([{ ...key, ...node, instanceId: msg.instanceId, status, ...(msg.state === 'error' ? { detail: 'rejected', message: msg.message ?? 'error' } : {}) }])

@@ -8,14 +8,14 @@ import type { SyncConfig } from '../common/config/schema.js'
 import { NotFoundError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
 import type { DestinationKey, ObjectKey, StoredObject } from '../common/model.js'
-import { decodeDown, encode, type DownMessage, type Holding, type UpMessage } from '../common/protocol/messages.js'
-import { essSubscriptions, upTopic } from '../common/protocol/topics.js'
+import { essSubscriptions } from '../common/protocol/topics.js'
 import { createApiServer, forbidden, nameSchema, parseRange } from '../api/server.js'
 import { Authenticator, clientTls, ensureBootstrapAdmin, generateSecret, serverTls } from '../security/index.js'
 import { openStore, type Store } from '../storage/index.js'
-import { connectMqtt, type MqttConnection } from '../transport/index.js'
+import { connectMqtt } from '../transport/index.js'
 import { ValidationError } from '../common/errors.js'
 import { Notifier } from './notifier.js'
+import { EdgeSync, parseProperties } from './sync.js'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 
 export interface EssHandle {
@@ -24,129 +24,6 @@ export interface EssHandle {
   store: Store
   adminKey: string
   close: () => Promise<void>
-}
-
-const CODE_VERSION = '0.1.0'
-
-const STATE_OF: Partial<Record<StoredObject['status'], Holding['state']>> = {
-  completelyReceived: 'received', objreceived: 'received', objconsumed: 'consumed'
-}
-
-function parseProperties (s: string): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const pair of s.split(',').map((p) => p.trim()).filter(Boolean)) {
-    const i = pair.indexOf('=')
-    if (i > 0) out[pair.slice(0, i).trim()] = pair.slice(i + 1).trim()
-  }
-  return out
-}
-
-class EdgeSync {
-  dropped = 0
-  conn: MqttConnection | undefined
-  notifier: Notifier | undefined
-  properties: Record<string, string> = {}
-  readonly #store: Store
-  readonly #node: DestinationKey
-  readonly #log: Logger
-  constructor (store: Store, node: DestinationKey, log: Logger) {
-    this.#store = store
-    this.#node = node
-    this.#log = log
-  }
-
-  key (objectType: string, objectId: string): ObjectKey { return { orgId: this.#node.orgId, objectType, objectId } }
-
-  async send (msg: UpMessage): Promise<void> {
-    await this.conn?.publish(upTopic(this.#node), encode(msg))
-  }
-
-  /**
-   * Sends without waiting for the PUBACK. Used inside message handlers: mqtt.js delivers no further
-   * packets (PUBACKs included) until the handler returns, so awaiting there would deadlock. The
-   * state is already durable locally, and the register report on reconnect repeats it.
-   */
-  sendSoon (msg: UpMessage): void {
-    this.send(msg).catch((err: unknown) => { this.#log.warn('Ack not sent; the next register report repeats it', { err }) })
-  }
-
-  /** Tells the CSS who we are and what we hold; it answers with whatever we miss. */
-  async register (): Promise<void> {
-    await this.send({ v: 1, kind: 'register', properties: this.properties, codeVersion: CODE_VERSION, holdings: await this.holdings() })
-  }
-
-  async holdings (): Promise<Holding[]> {
-    const out: Holding[] = []
-    let cursor: string | undefined
-    do {
-      const page = await this.#store.objects.list({ orgId: this.#node.orgId, limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
-      for (const o of page.items) {
-        const state = o.meta.deleted === true ? undefined : STATE_OF[o.status]
-        if (state !== undefined) out.push({ objectType: o.key.objectType, objectId: o.key.objectId, instanceId: o.meta.instanceID, state })
-      }
-      cursor = page.next
-    } while (cursor !== undefined)
-    return out
-  }
-
-  async onMessage (_topic: string, payload: Buffer): Promise<void> {
-    let msg: DownMessage
-    try {
-      msg = decodeDown(payload)
-    } catch (err) {
-      this.dropped++
-      this.#log.warn('Dropped a malformed CSS message', { err, bytes: payload.length })
-      return
-    }
-    switch (msg.kind) {
-      case 'registered': this.#log.info('Registered with the CSS', { resent: msg.resent }); return
-      case 'update': await this.#onUpdate(msg); return
-      case 'delete': await this.#onDelete(msg)
-    }
-  }
-
-  async #onUpdate (msg: Extract<DownMessage, { kind: 'update' }>): Promise<void> {
-    const meta = msg.meta
-    const key = this.key(meta.objectType, meta.objectID)
-    const cur = await this.#store.objects.get(key)
-    if (cur !== undefined && cur.meta.instanceID >= meta.instanceID) {
-      // Duplicate or reordered: never move backwards, but tell the CSS what we hold.
-      const state = STATE_OF[cur.status]
-      if (state !== undefined) this.sendSoon({ v: 1, kind: 'ack', state, objectType: key.objectType, objectId: key.objectId, instanceId: cur.meta.instanceID })
-      return
-    }
-    let dataRef: string | undefined
-    if (msg.data !== undefined) {
-      const blob = await this.#store.blobs.write([Buffer.from(msg.data, 'base64')])
-      if (meta.dataHash !== undefined && blob.sha256 !== meta.dataHash) {
-        await this.#store.blobs.remove(blob.ref)
-        this.sendSoon({ v: 1, kind: 'ack', state: 'error', objectType: key.objectType, objectId: key.objectId, instanceId: meta.instanceID, message: 'rejected: data hash mismatch' })
-        return
-      }
-      dataRef = blob.ref
-    } else if (meta.dataID !== 0 && cur?.dataRef !== undefined && cur.meta.dataID === meta.dataID) {
-      dataRef = cur.dataRef // metadata-only change: the data we hold is still current
-    }
-    try {
-      await this.#store.objects.put(key, () => ({ meta: { ...meta }, status: 'completelyReceived', ...(dataRef === undefined ? {} : { dataRef }) }), { instanceId: meta.instanceID })
-    } catch (err) {
-      if (dataRef !== undefined && dataRef !== cur?.dataRef) await this.#store.blobs.remove(dataRef)
-      if ((err as { code?: string }).code === 'SYNC_ERR_CONFLICT') return // a newer instance landed meanwhile
-      throw err
-    }
-    this.sendSoon({ v: 1, kind: 'ack', state: 'received', objectType: key.objectType, objectId: key.objectId, instanceId: meta.instanceID })
-    this.notifier?.notify('update', meta)
-  }
-
-  async #onDelete (msg: Extract<DownMessage, { kind: 'delete' }>): Promise<void> {
-    const key = this.key(msg.objectType, msg.objectId)
-    const cur = await this.#store.objects.get(key)
-    if (cur !== undefined && cur.meta.instanceID < msg.instanceId) {
-      const gone = await this.#store.objects.put(key, (c) => ({ meta: { ...(c ?? cur).meta, deleted: true }, status: 'objdeleted' }), { instanceId: msg.instanceId })
-      this.notifier?.notify('delete', gone.meta)
-    }
-    this.sendSoon({ v: 1, kind: 'ack', state: 'deleted', objectType: key.objectType, objectId: key.objectId, instanceId: msg.instanceId })
-  }
 }
 
 function registerEssRoutes (app: FastifyInstance, store: Store, sync: EdgeSync, startedAt: number): void {
@@ -165,7 +42,7 @@ function registerEssRoutes (app: FastifyInstance, store: Store, sync: EdgeSync, 
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }))
   app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => sync.conn?.connected === true ? { status: 'ready' } : await reply.code(503).send({ status: 'disconnected' }))
-  app.get('/api/v1/health', async () => ({ general: { nodeType: 'ESS', healthStatus: sync.conn?.connected === true ? 'green' : 'red', upTime: Math.round((Date.now() - startedAt) / 1000), dropped: sync.dropped } }))
+  app.get('/api/v1/health', async () => ({ general: { nodeType: 'ESS', healthStatus: sync.conn?.connected === true ? 'green' : 'red', upTime: Math.round((Date.now() - startedAt) / 1000), dropped: sync.dropped }, transfers: sync.transfers.stats }))
 
   app.get('/api/v1/objects/:objectType', { schema: { summary: 'New or updated objects of a type (poll)', params: typeParams, querystring: { type: 'object', properties: { received: { type: 'boolean' } } } } }, async (req, reply) => {
     const k = key(req)
@@ -265,7 +142,8 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
   const closeAll = async (): Promise<void> => { for (const c of cleanups.reverse()) await c().catch((err: unknown) => { log.error('Error while closing', { err }) }) }
   try {
     const boot = await ensureBootstrapAdmin(store, { key: cfg.AdminKey, secret: cfg.AdminSecret, dir: path.join(cfg.PersistenceRootPath, sub), orgId: node.orgId, role: 'orgAdmin', log })
-    const sync = new EdgeSync(store, node, log.child({ component: 'ess.sync' }))
+    const sync = new EdgeSync(store, node, { transferDir: path.join(cfg.PersistenceRootPath, sub, 'transfers'), window: cfg.TransferWindow, timeoutMs: cfg.TransferTimeoutSeconds * 1000 }, log.child({ component: 'ess.sync' }))
+    cleanups.push(async () => { await sync.transfers.close() })
     sync.notifier = new Notifier({ hooks: store.webhooks, orgId: node.orgId, secret: await webhookSecret(path.join(cfg.PersistenceRootPath, sub)), timeoutMs: cfg.WebhookTimeoutMs, log: log.child({ component: 'ess.notify' }) })
     cleanups.push(async () => { sync.notifier?.close() })
     sync.properties = parseProperties(cfg.NodeProperties)

@@ -93,9 +93,9 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
   return {
     port: listeners[0]?.port ?? 0,
     urls: listeners.map((l) => l.url),
-    publish: async (topic, payload) => {
+    publish: async (topic, payload, qos = 1) => {
       await new Promise<void>((resolve, reject) => {
-        broker.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (err) => {
+        broker.publish({ cmd: 'publish', topic, payload, qos, retain: false, dup: false }, (err) => {
           err === undefined || err === null ? resolve() : reject(new TransportError('Publish failed', { cause: err }))
         })
       })

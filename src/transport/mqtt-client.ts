@@ -6,7 +6,7 @@ import { UP_WILDCARD } from '../common/protocol/topics.js'
 import type { CloudTransport } from './types.js'
 
 export interface MqttConnection {
-  publish: (topic: string, payload: Buffer) => Promise<void>
+  publish: (topic: string, payload: Buffer, qos?: 0 | 1) => Promise<void>
   close: () => Promise<void>
   readonly connected: boolean
 }
@@ -99,9 +99,9 @@ export async function connectMqtt (opts: ClientOptions): Promise<MqttConnection>
   })
   return {
     get connected () { return client.connected },
-    publish: async (topic, payload) => {
+    publish: async (topic, payload, qos = 1) => {
       try {
-        await client.publishAsync(topic, payload, { qos: 1 })
+        await client.publishAsync(topic, payload, { qos })
       } catch (err) {
         throw new TransportError('Publish failed', { cause: err })
       }

@@ -1,7 +1,7 @@
 /** The CSS's view of the broker, whichever it is (embedded Aedes or an external broker). */
 export interface CloudTransport {
-  /** QoS 1 publish; resolves when the broker accepted it. */
-  publish: (topic: string, payload: Buffer) => Promise<void>
+  /** QoS 1 (default) publish resolves when the broker accepted it; QoS 0 when it was handed over. */
+  publish: (topic: string, payload: Buffer, qos?: 0 | 1) => Promise<void>
   /**
    * Receives every ESS message. The handler's promise settles before the message is acknowledged,
    * so an acknowledged message has been processed durably.

@@ -210,6 +210,18 @@ export function storeConformance (t: Test, name: string, make: MakeStore): void 
     tt.ok(one?.times.pending !== undefined)
   })
 
+  t.test(`${name} - transfer progress moves a delivering record forward by bytes only`, async (tt) => {
+    const s = await open(tt)
+    const dest = { orgId: 'org1', destinationType: 'edge', destinationId: 'n1' }
+    await s.deliveries.upsertMany([delivery('p', 'n1', 1, 'delivering')])
+    await s.deliveries.upsertMany([{ ...delivery('p', 'n1', 1, 'delivering'), bytes: 1000 }])
+    await s.deliveries.upsertMany([{ ...delivery('p', 'n1', 1, 'delivering'), bytes: 400 }, delivery('p', 'n1', 1, 'delivering')])
+    tt.equal((await s.deliveries.get(key('p'), dest))?.bytes, 1000, 'smaller or missing byte counts ignored')
+    await s.deliveries.upsertMany([delivery('p', 'n1', 1, 'delivered')])
+    await s.deliveries.upsertMany([{ ...delivery('p', 'n1', 1, 'delivering'), bytes: 5000 }])
+    tt.equal((await s.deliveries.get(key('p'), dest))?.status, 'delivered', 'late progress never moves a delivered record back')
+  })
+
   t.test(`${name} - delivery records never move backwards`, async (tt) => {
     const s = await open(tt)
     const dest = { orgId: 'org1', destinationType: 'edge', destinationId: 'n1' }

@@ -34,6 +34,10 @@ export interface SyncConfig {
   NodeSecret?: string
   NodeProperties: string
   MaxInlineDataSize: number
+  ChunkSize: number
+  MaxConcurrentTransfers: number
+  TransferWindow: number
+  TransferTimeoutSeconds: number
   MaxJsonBodySize: number
   MaxDataSize: number
   HistoryRetention: number
@@ -86,6 +90,10 @@ export const CONFIG_KEYS: Readonly<Record<keyof SyncConfig, KeySchema>> = {
   NodeSecret: { type: 'string', secret: true, for: 'ESS', description: 'Secret of this node on the broker, as printed when the node was enrolled' },
   NodeProperties: { type: 'string', default: '', for: 'ESS', description: 'Properties for selector addressing, as comma-separated name=value pairs (site=A,region=north)' },
   MaxInlineDataSize: { type: 'integer', default: 262144, minimum: 0, for: 'CSS', description: 'Objects with at most this many bytes of data travel inside the update message' },
+  ChunkSize: { type: 'integer', default: 262144, minimum: 1024, maximum: 4194304, for: 'CSS', description: 'Bytes per chunk when an edge pulls data larger than MaxInlineDataSize' },
+  MaxConcurrentTransfers: { type: 'integer', default: 32, minimum: 1, for: 'CSS', description: 'Chunked transfers served at once; other edges are told to wait (keeps CSS memory flat during a large fan-out)' },
+  TransferWindow: { type: 'integer', default: 4, minimum: 1, maximum: 64, for: 'ESS', description: 'Chunks an edge asks for ahead of what it has received' },
+  TransferTimeoutSeconds: { type: 'integer', default: 5, minimum: 1, for: 'ESS', description: 'A chunk not received this long after it was asked for is asked for again' },
   MaxJsonBodySize: { type: 'integer', default: 16777216, minimum: 1024, for: 'both', description: 'Largest JSON request body accepted, in bytes' },
   MaxDataSize: { type: 'integer', default: 4294967296, minimum: 1, for: 'both', description: 'Largest object data accepted, in bytes' },
   HistoryRetention: { type: 'integer', default: 10, minimum: 1, for: 'CSS', description: 'How many instances of each object are kept for history and rollback' },

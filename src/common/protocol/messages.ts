@@ -22,18 +22,47 @@ export type UpMessage =
   /** `errors`: malformed CSS messages this edge dropped since it started. */
   | { v: 1, kind: 'heartbeat', errors: number }
   | { v: 1, kind: 'ack', state: 'received' | 'consumed' | 'deleted' | 'error', objectType: string, objectId: string, instanceId: number, message?: string }
+  /** Asks for `length` bytes of an instance's data from `offset` (chunked transfer, pulled by the edge). */
+  | { v: 1, kind: 'fetch', objectType: string, objectId: string, instanceId: number, offset: number, length: number }
+  /** Bytes of a chunked transfer the edge holds durably; `detail` reports repairs (hash mismatch). */
+  | { v: 1, kind: 'progress', objectType: string, objectId: string, instanceId: number, bytes: number, detail?: string }
 
 export type DownMessage =
   | { v: 1, kind: 'registered', resent: number }
-  /** `data` is base64 of the whole data when it is small enough to travel inline. */
-  | { v: 1, kind: 'update', meta: ObjectMetadata, data?: string }
+  /**
+   * `data` is base64 of the whole data when it is small enough to travel inline; otherwise the
+   * edge pulls it in chunks of at most `chunkSize` bytes.
+   */
+  | { v: 1, kind: 'update', meta: ObjectMetadata, data?: string, chunkSize?: number }
   | { v: 1, kind: 'delete', objectType: string, objectId: string, instanceId: number }
+  /** The CSS is at its cap of concurrent transfers: ask again after `retryAfterMs`. */
+  | { v: 1, kind: 'busy', objectType: string, objectId: string, instanceId: number, retryAfterMs: number }
+  /** The instance asked for is no longer current (a newer one or a delete is on its way). */
+  | { v: 1, kind: 'gone', objectType: string, objectId: string, instanceId: number }
+  /** One chunk, sent as a binary frame (see encodeChunk), never as JSON. */
+  | ChunkMessage
+
+export interface ChunkMessage {
+  v: 1
+  kind: 'chunk'
+  objectType: string
+  objectId: string
+  instanceId: number
+  offset: number
+  /** sha256 (hex) of `data`: a chunk damaged on the way is detected and asked for again. */
+  sha256: string
+  data: Buffer
+}
+
+/** Largest chunk an edge may ask for. */
+export const MAX_CHUNK_SIZE = 4 * 1024 * 1024
 
 const name = { type: 'string', minLength: 1, maxLength: 128 }
+const instance = { v: true, objectType: name, objectId: name, instanceId: { type: 'integer', minimum: 1 } }
 const upSchema = {
   type: 'object',
   required: ['v', 'kind'],
-  properties: { v: { const: PROTOCOL_VERSION }, kind: { enum: ['register', 'heartbeat', 'ack'] } },
+  properties: { v: { const: PROTOCOL_VERSION }, kind: { enum: ['register', 'heartbeat', 'ack', 'fetch', 'progress'] } },
   oneOf: [
     {
       properties: {
@@ -72,6 +101,16 @@ const upSchema = {
       },
       required: ['state', 'objectType', 'objectId', 'instanceId'],
       additionalProperties: false
+    },
+    {
+      properties: { ...instance, kind: { const: 'fetch' }, offset: { type: 'integer', minimum: 0 }, length: { type: 'integer', minimum: 1, maximum: MAX_CHUNK_SIZE } },
+      required: ['objectType', 'objectId', 'instanceId', 'offset', 'length'],
+      additionalProperties: false
+    },
+    {
+      properties: { ...instance, kind: { const: 'progress' }, bytes: { type: 'integer', minimum: 0 }, detail: { type: 'string', maxLength: 256 } },
+      required: ['objectType', 'objectId', 'instanceId', 'bytes'],
+      additionalProperties: false
     }
   ]
 }
@@ -79,7 +118,7 @@ const upSchema = {
 const downSchema = {
   type: 'object',
   required: ['v', 'kind'],
-  properties: { v: { const: PROTOCOL_VERSION }, kind: { enum: ['registered', 'update', 'delete'] } },
+  properties: { v: { const: PROTOCOL_VERSION }, kind: { enum: ['registered', 'update', 'delete', 'busy', 'gone'] } },
   oneOf: [
     { properties: { v: true, kind: { const: 'registered' }, resent: { type: 'integer' } }, required: ['resent'], additionalProperties: false },
     {
@@ -87,22 +126,65 @@ const downSchema = {
         v: true,
         kind: { const: 'update' },
         meta: { type: 'object', required: ['objectID', 'objectType', 'instanceID', 'dataID', 'objectSize'], properties: { objectID: name, objectType: name, instanceID: { type: 'integer', minimum: 1 } } },
-        data: { type: 'string' }
+        data: { type: 'string' },
+        chunkSize: { type: 'integer', minimum: 1, maximum: MAX_CHUNK_SIZE }
       },
       required: ['meta'],
       additionalProperties: false
     },
     {
-      properties: { v: true, kind: { const: 'delete' }, objectType: name, objectId: name, instanceId: { type: 'integer', minimum: 1 } },
+      properties: { ...instance, kind: { const: 'delete' } },
+      required: ['objectType', 'objectId', 'instanceId'],
+      additionalProperties: false
+    },
+    {
+      properties: { ...instance, kind: { const: 'busy' }, retryAfterMs: { type: 'integer', minimum: 0, maximum: 600000 } },
+      required: ['objectType', 'objectId', 'instanceId', 'retryAfterMs'],
+      additionalProperties: false
+    },
+    {
+      properties: { ...instance, kind: { const: 'gone' } },
       required: ['objectType', 'objectId', 'instanceId'],
       additionalProperties: false
     }
   ]
 }
 
+const chunkHeaderSchema = {
+  type: 'object',
+  properties: { ...instance, kind: { const: 'chunk' }, offset: { type: 'integer', minimum: 0 }, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
+  required: ['v', 'kind', 'objectType', 'objectId', 'instanceId', 'offset', 'sha256'],
+  additionalProperties: false
+}
+
 const ajv = createAjv({ strict: false })
 const validateUp = ajv.compile<UpMessage>(upSchema)
 const validateDown = ajv.compile<DownMessage>(downSchema)
+const validateChunkHeader = ajv.compile<Omit<ChunkMessage, 'data'>>(chunkHeaderSchema)
+
+/**
+ * Chunk frame: byte 0x00 (JSON never starts with it), a 4-byte big-endian header length, the JSON
+ * header, then the raw bytes: no base64, so a chunk costs its own size on the wire.
+ */
+const FRAME_MARK = 0x00
+
+export function encodeChunk (msg: ChunkMessage): Buffer {
+  const { data, ...header } = msg
+  const h = Buffer.from(JSON.stringify(header))
+  const prefix = Buffer.alloc(5)
+  prefix[0] = FRAME_MARK
+  prefix.writeUInt32BE(h.length, 1)
+  return Buffer.concat([prefix, h, data])
+}
+
+function decodeChunk (payload: Buffer): ChunkMessage {
+  if (payload.length < 5) throw new ProtocolError('Truncated chunk frame')
+  const len = payload.readUInt32BE(1)
+  if (len > 4096 || 5 + len > payload.length) throw new ProtocolError('Chunk frame header length is out of bounds')
+  const header = parse(payload.subarray(5, 5 + len))
+  if (!validateChunkHeader(header)) throw new ProtocolError(`Invalid chunk header: ${describeErrors(validateChunkHeader.errors).slice(0, 5).join('; ')}`)
+  return { ...header, data: payload.subarray(5 + len) }
+}
 
 function parse (payload: Buffer | Uint8Array): unknown {
   try {
@@ -119,11 +201,12 @@ export function decodeUp (payload: Buffer | Uint8Array): UpMessage {
 }
 
 export function decodeDown (payload: Buffer | Uint8Array): DownMessage {
+  if (payload[0] === FRAME_MARK) return decodeChunk(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength))
   const msg = parse(payload)
   if (!validateDown(msg)) throw new ProtocolError(`Invalid message: ${describeErrors(validateDown.errors).slice(0, 5).join('; ')}`)
   return msg
 }
 
-export function encode (msg: UpMessage | DownMessage): Buffer {
+export function encode (msg: UpMessage | Exclude<DownMessage, ChunkMessage>): Buffer {
   return Buffer.from(JSON.stringify(msg))
 }

@@ -24,6 +24,7 @@ export function applyDelivery (current: DeliveryRecord | undefined, u: DeliveryU
   }
   if (u.detail !== undefined) next.detail = u.detail
   if (u.message !== undefined) next.message = u.message
+  if (u.bytes !== undefined) next.bytes = u.bytes
   return next
 }
 

@@ -1,0 +1,184 @@
+/**
+ * The ESS side of the protocol: registration with what it holds, updates (inline or pulled in
+ * chunks), deletes, and acks back to the CSS. Handlers are idempotent and never move an object
+ * backwards.
+ */
+import { createReadStream } from 'node:fs'
+import type { Logger } from '../common/log.js'
+import type { DestinationKey, ObjectKey, ObjectMetadata, StoredObject } from '../common/model.js'
+import { decodeDown, encode, type DownMessage, type Holding, type UpMessage } from '../common/protocol/messages.js'
+import { upTopic } from '../common/protocol/topics.js'
+import type { Store } from '../storage/index.js'
+import type { MqttConnection } from '../transport/index.js'
+import type { Notifier } from './notifier.js'
+import { TransferManager } from './transfer.js'
+
+const CODE_VERSION = '0.1.0'
+const DEFAULT_CHUNK_SIZE = 262144
+
+export const STATE_OF: Partial<Record<StoredObject['status'], Holding['state']>> = {
+  completelyReceived: 'received', objreceived: 'received', objconsumed: 'consumed'
+}
+
+export function parseProperties (s: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const pair of s.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const i = pair.indexOf('=')
+    if (i > 0) out[pair.slice(0, i).trim()] = pair.slice(i + 1).trim()
+  }
+  return out
+}
+
+export interface EdgeSyncOptions {
+  /** Folder of partial transfers (part files and checkpoints). */
+  transferDir: string
+  window: number
+  timeoutMs: number
+}
+
+export class EdgeSync {
+  dropped = 0
+  conn: MqttConnection | undefined
+  notifier: Notifier | undefined
+  properties: Record<string, string> = {}
+  readonly transfers: TransferManager
+  readonly #store: Store
+  readonly #node: DestinationKey
+  readonly #log: Logger
+
+  constructor (store: Store, node: DestinationKey, opts: EdgeSyncOptions, log: Logger) {
+    this.#store = store
+    this.#node = node
+    this.#log = log
+    this.transfers = new TransferManager({
+      dir: opts.transferDir,
+      window: opts.window,
+      timeoutMs: opts.timeoutMs,
+      maxConcurrent: 2,
+      send: (msg) => { this.sendSoon(msg) },
+      complete: async (meta, file) => { await this.#completeTransfer(meta, file) },
+      failed: (meta, message) => { this.sendSoon({ v: 1, kind: 'ack', state: 'error', objectType: meta.objectType, objectId: meta.objectID, instanceId: meta.instanceID, message }) },
+      log: log.child({ component: 'ess.transfer' })
+    })
+  }
+
+  key (objectType: string, objectId: string): ObjectKey { return { orgId: this.#node.orgId, objectType, objectId } }
+
+  async send (msg: UpMessage): Promise<void> {
+    await this.conn?.publish(upTopic(this.#node), encode(msg))
+  }
+
+  /**
+   * Sends without waiting for the PUBACK. Used inside message handlers: mqtt.js delivers no further
+   * packets (PUBACKs included) until the handler returns, so awaiting there would deadlock. The
+   * state is already durable locally, and the register report on reconnect repeats it.
+   */
+  sendSoon (msg: UpMessage): void {
+    this.send(msg).catch((err: unknown) => { this.#log.warn('Message to the CSS not sent; the next register report repeats it', { err, kind: msg.kind }) })
+  }
+
+  /** Tells the CSS who we are and what we hold; it answers with whatever we miss. */
+  async register (): Promise<void> {
+    await this.send({ v: 1, kind: 'register', properties: this.properties, codeVersion: CODE_VERSION, holdings: await this.holdings() })
+  }
+
+  async holdings (): Promise<Holding[]> {
+    const out: Holding[] = []
+    let cursor: string | undefined
+    do {
+      const page = await this.#store.objects.list({ orgId: this.#node.orgId, limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
+      for (const o of page.items) {
+        const state = o.meta.deleted === true ? undefined : STATE_OF[o.status]
+        if (state !== undefined) out.push({ objectType: o.key.objectType, objectId: o.key.objectId, instanceId: o.meta.instanceID, state })
+      }
+      cursor = page.next
+    } while (cursor !== undefined)
+    return out
+  }
+
+  async onMessage (_topic: string, payload: Buffer): Promise<void> {
+    let msg: DownMessage
+    try {
+      msg = decodeDown(payload)
+    } catch (err) {
+      this.dropped++
+      this.#log.warn('Dropped a malformed CSS message', { err, bytes: payload.length })
+      return
+    }
+    switch (msg.kind) {
+      case 'registered': this.#log.info('Registered with the CSS', { resent: msg.resent }); return
+      case 'update': await this.#onUpdate(msg); return
+      case 'delete': await this.#onDelete(msg); return
+      case 'chunk': await this.transfers.onChunk(msg); return
+      case 'busy': this.transfers.onBusy(msg); return
+      case 'gone': await this.transfers.onGone(msg)
+    }
+  }
+
+  async #onUpdate (msg: Extract<DownMessage, { kind: 'update' }>): Promise<void> {
+    const meta = msg.meta
+    const key = this.key(meta.objectType, meta.objectID)
+    const cur = await this.#store.objects.get(key)
+    if (cur !== undefined && cur.meta.instanceID >= meta.instanceID) {
+      // Duplicate or reordered: never move backwards, but tell the CSS what we hold.
+      const state = STATE_OF[cur.status]
+      if (state !== undefined) this.sendSoon({ v: 1, kind: 'ack', state, objectType: key.objectType, objectId: key.objectId, instanceId: cur.meta.instanceID })
+      return
+    }
+    let dataRef: string | undefined
+    if (msg.data !== undefined) {
+      const blob = await this.#store.blobs.write([Buffer.from(msg.data, 'base64')])
+      if (meta.dataHash !== undefined && blob.sha256 !== meta.dataHash) {
+        await this.#store.blobs.remove(blob.ref)
+        this.sendSoon({ v: 1, kind: 'ack', state: 'error', objectType: key.objectType, objectId: key.objectId, instanceId: meta.instanceID, message: 'rejected: data hash mismatch' })
+        return
+      }
+      dataRef = blob.ref
+    } else if (meta.dataID !== 0 && cur?.dataRef !== undefined && cur.meta.dataID === meta.dataID) {
+      dataRef = cur.dataRef // metadata-only change: the data we hold is still current
+    } else if (meta.objectSize > 0 && meta.noData !== true) {
+      // Too large to travel inline: pull it in chunks; the object is stored once the data is verified.
+      await this.transfers.start(meta, msg.chunkSize ?? DEFAULT_CHUNK_SIZE)
+      return
+    }
+    await this.#accept(cur, meta, dataRef)
+  }
+
+  async #completeTransfer (meta: ObjectMetadata, file: string): Promise<void> {
+    const key = this.key(meta.objectType, meta.objectID)
+    const cur = await this.#store.objects.get(key)
+    if (cur !== undefined && cur.meta.instanceID >= meta.instanceID) return
+    const blob = await this.#store.blobs.write(createReadStream(file, { start: 0, end: meta.objectSize - 1 }))
+    if (meta.dataHash !== undefined && blob.sha256 !== meta.dataHash) {
+      // The part file was verified a moment ago: a mismatch here means the local disk is failing.
+      await this.#store.blobs.remove(blob.ref)
+      this.sendSoon({ v: 1, kind: 'ack', state: 'error', objectType: key.objectType, objectId: key.objectId, instanceId: meta.instanceID, message: 'rejected: data changed while stored locally' })
+      return
+    }
+    await this.#accept(cur, meta, blob.ref)
+  }
+
+  async #accept (cur: StoredObject | undefined, meta: ObjectMetadata, dataRef: string | undefined): Promise<void> {
+    const key = this.key(meta.objectType, meta.objectID)
+    try {
+      await this.#store.objects.put(key, () => ({ meta: { ...meta }, status: 'completelyReceived', ...(dataRef === undefined ? {} : { dataRef }) }), { instanceId: meta.instanceID })
+    } catch (err) {
+      if (dataRef !== undefined && dataRef !== cur?.dataRef) await this.#store.blobs.remove(dataRef)
+      if ((err as { code?: string }).code === 'SYNC_ERR_CONFLICT') return // a newer instance landed meanwhile
+      throw err
+    }
+    this.sendSoon({ v: 1, kind: 'ack', state: 'received', objectType: key.objectType, objectId: key.objectId, instanceId: meta.instanceID })
+    this.notifier?.notify('update', meta)
+  }
+
+  async #onDelete (msg: Extract<DownMessage, { kind: 'delete' }>): Promise<void> {
+    const key = this.key(msg.objectType, msg.objectId)
+    await this.transfers.cancel(msg.objectType, msg.objectId)
+    const cur = await this.#store.objects.get(key)
+    if (cur !== undefined && cur.meta.instanceID < msg.instanceId) {
+      const gone = await this.#store.objects.put(key, (c) => ({ meta: { ...(c ?? cur).meta, deleted: true }, status: 'objdeleted' }), { instanceId: msg.instanceId })
+      this.notifier?.notify('delete', gone.meta)
+    }
+    this.sendSoon({ v: 1, kind: 'ack', state: 'deleted', objectType: key.objectType, objectId: key.objectId, instanceId: msg.instanceId })
+  }
+}
