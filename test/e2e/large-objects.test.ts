@@ -23,7 +23,7 @@ t.test('large objects - data above MaxInlineDataSize is pulled in chunks, byte-e
   await waitFor('3 nodes', async () => ((await (await fetch(`${css.restUrl}/api/v1/destinations/org1`, { headers: admin })).json()) as unknown[]).length === 3 ? true : undefined)
   const meta = { objectID: 'big', objectType: 'firmware', destinationType: 'edge' }
   t.equal((await fetch(`${css.restUrl}/api/v1/objects/org1/firmware/big`, { method: 'PUT', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ meta }) })).status, 204)
-  const up = await fetch(`${css.restUrl}/api/v1/objects/org1/firmware/big/data`, { method: 'PUT', headers: { ...admin, 'content-type': 'application/octet-stream' }, body: Readable.from(generateBytes(SIZE)) as unknown as BodyInit, duplex: 'half' } as RequestInit)
+  const up = await fetch(`${css.restUrl}/api/v1/objects/org1/firmware/big/data`, { method: 'PUT', headers: { ...admin, 'content-type': 'application/octet-stream' }, body: Readable.from(generateBytes(SIZE)) as unknown as RequestInit['body'], duplex: 'half' } as RequestInit)
   t.equal(up.status, 204)
   const seenProgress = new Set<string>()
   await waitFor('all three delivered', async () => {
