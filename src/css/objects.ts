@@ -57,6 +57,10 @@ export class ObjectService {
   async put (key: ObjectKey, meta: Record<string, unknown>, data: Buffer | undefined, owner: string, expectInstanceId?: number): Promise<StoredObject> {
     checkMeta(key, meta)
     const draft = draftFrom(key, meta, owner)
+    const now = Date.now()
+    if (draft.expiration !== undefined && Date.parse(draft.expiration) <= now) throw new ValidationError('/meta/expiration: is in the past')
+    // A future activation time holds the object back until then (the lifecycle timer activates it).
+    if (draft.activationTime !== undefined && Date.parse(draft.activationTime) > now) draft.inactive = true
     const blob = data === undefined || draft.noData === true ? undefined : await this.#store.blobs.write([data], { maxSize: this.#maxData })
     const obj = await this.#store.objects.put(key, (cur) => {
       const keepData = blob === undefined && draft.noData !== true && cur?.dataRef !== undefined && draft.metaOnly === true

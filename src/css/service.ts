@@ -14,6 +14,7 @@ import { registerCssRoutes } from './routes.js'
 import { registerAdminRoutes } from './admin-routes.js'
 import { StatusWriter } from './status-writer.js'
 import { CloudSync } from './sync.js'
+import { Lifecycle } from './lifecycle.js'
 
 export interface CssHandle {
   restUrl: string
@@ -77,7 +78,20 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
       const node = parseNodeUsername(username)
       if (node !== undefined) status.touch(node, online).catch(() => {})
     })
-    const objects = new ObjectService(store, sync, cfg.MaxDataSize)
+    let lifecycle: Lifecycle | undefined
+    // Every new instance passes through here on its way out, so its deadlines are always current.
+    const objects = new ObjectService(store, {
+      publish: async (obj) => { lifecycle?.consider(obj); return await sync.publish(obj) },
+      removeObject: async (key) => { await sync.removeObject(key) }
+    }, cfg.MaxDataSize)
+    lifecycle = new Lifecycle(store, {
+      delete: async (key) => { await objects.delete(key) },
+      activate: async (key) => { await objects.activate(key) },
+      remove: async (key) => { await sync.removeObject(key) }
+    }, { deletedGraceMs: cfg.DeletedRetentionSeconds * 1000 }, log.child({ component: 'css.lifecycle' }))
+    sync.onAllConsumed = async (key) => { await objects.delete(key) }
+    await lifecycle.start()
+    cleanups.push(async () => { lifecycle?.close() })
     const app = await createApiServer({ log: log.child({ component: 'css.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, title: 'edgesync Cloud Sync Service', ...(tls === undefined ? {} : { https: tls }) })
     let ready = false
     registerCssRoutes(app, { offlineAfterMs: cfg.NodeOfflineAfterSeconds * 1000, store, objects, startedAt, counters: () => ({ ...sync.counters }), ready: () => ready })

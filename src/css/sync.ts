@@ -34,6 +34,8 @@ export class CloudSync {
   readonly #log: Logger
   readonly #encoded = new Map<string, Buffer>()
   readonly chunks: ChunkServer
+  /** What delete-on-delivery does (set by the composition root: delete the object everywhere). */
+  onAllConsumed: (key: ObjectKey) => Promise<void> = async () => {}
 
   constructor (store: Store, transport: CloudTransport, status: StatusWriter, cfg: Readonly<SyncConfig>, log: Logger) {
     this.chunks = new ChunkServer(store, transport, { maxConcurrent: cfg.MaxConcurrentTransfers, idleMs: 30_000 }, log.child({ component: 'css.transfers' }))
@@ -210,6 +212,23 @@ export class CloudSync {
     await this.#status.deliveries([{ ...key, ...node, instanceId: msg.instanceId, status, ...(msg.state === 'error' ? { detail: 'rejected', message: msg.message ?? 'error' } : {}) }])
     if (msg.state === 'error') log.warn('Edge reported a delivery error', { objectId: msg.objectId, message: msg.message })
     if (msg.state === 'deleted') await this.#removeIfAllDeleted(key)
+    if (msg.state === 'consumed') await this.#deleteIfAllConsumed(key)
+  }
+
+  /** Delete-on-delivery (`autodelete`): once every destination consumed the current instance. */
+  async #deleteIfAllConsumed (key: ObjectKey): Promise<void> {
+    const obj = await this.#store.objects.get(key)
+    if (obj === undefined || obj.meta.autodelete !== true || obj.meta.deleted === true) return
+    await this.#status.drain()
+    let cursor: string | undefined
+    let any = false
+    do {
+      const page = await this.#store.deliveries.listByObject(key, { limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
+      if (page.items.some((d) => d.instanceId !== obj.meta.instanceID || d.status !== 'consumed')) return
+      any ||= page.items.length > 0
+      cursor = page.next
+    } while (cursor !== undefined)
+    if (any) await this.onAllConsumed(key)
   }
 
   /** A deleted object leaves the CSS once every destination confirmed (no lingering, unlike Open Horizon #71). */

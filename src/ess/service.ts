@@ -81,6 +81,7 @@ function registerEssRoutes (app: FastifyInstance, store: Store, sync: EdgeSync, 
         return await reply.code(204).send()
       }
       if (o.meta.deleted === true) throw new NotFoundError('Object was deleted')
+      if (suffix === 'consumed' && !sync.countConsumer(o)) return await reply.code(204).send() // more consumers expected
       await store.objects.setStatus(k, status, o.meta.instanceID)
       if (ack !== undefined) await sync.send({ v: 1, kind: 'ack', state: ack, objectType: k.objectType, objectId: k.objectId, instanceId: o.meta.instanceID })
       return await reply.code(204).send()

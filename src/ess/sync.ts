@@ -45,6 +45,7 @@ export class EdgeSync {
   readonly #store: Store
   readonly #node: DestinationKey
   readonly #log: Logger
+  readonly #consumers = new Map<string, number>()
 
   constructor (store: Store, node: DestinationKey, opts: EdgeSyncOptions, log: Logger) {
     this.#store = store
@@ -60,6 +61,20 @@ export class EdgeSync {
       failed: (meta, message) => { this.sendSoon({ v: 1, kind: 'ack', state: 'error', objectType: meta.objectType, objectId: meta.objectID, instanceId: meta.instanceID, message }) },
       log: log.child({ component: 'ess.transfer' })
     })
+  }
+
+  /**
+   * Counts one app's consumed mark; true once `consumers` apps (default 1) consumed this instance.
+   * The count is kept in memory: after an ESS restart the remaining apps' marks count again.
+   */
+  countConsumer (o: StoredObject): boolean {
+    const expected = o.meta.consumers ?? 1
+    if (expected <= 1) return true
+    const k = `${o.key.objectType}/${o.key.objectId}#${o.meta.instanceID}`
+    const n = (this.#consumers.get(k) ?? 0) + 1
+    if (n >= expected) { this.#consumers.delete(k); return true }
+    this.#consumers.set(k, n)
+    return false
   }
 
   key (objectType: string, objectId: string): ObjectKey { return { orgId: this.#node.orgId, objectType, objectId } }

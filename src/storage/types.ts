@@ -74,6 +74,8 @@ export interface ObjectStore {
   history: (key: ObjectKey) => Promise<StoredObject[]>
   /** Sorted by (objectType, objectID). */
   list: (query: ObjectQuery) => Promise<Page<StoredObject>>
+  /** Every org that has at least one object (for service-wide scans such as expiration timers). */
+  orgs: () => Promise<string[]>
   /** Removes the object and its history; returns the blob refs no longer referenced. */
   remove: (key: ObjectKey) => Promise<string[]>
 }

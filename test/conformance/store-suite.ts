@@ -129,6 +129,7 @@ export function storeConformance (t: Test, name: string, make: MakeStore): void 
     tt.same(seen, Array.from({ length: 25 }, (_, i) => `o${String(i).padStart(2, '0')}`), 'every object once, in order')
     tt.equal((await s.objects.list({ orgId: 'org1', deleted: true })).items.length, 5)
     tt.equal((await s.objects.list({ orgId: 'org1' })).items.length, 26, 'all types of the org, no other org')
+    tt.same(await s.objects.orgs(), ['org1', 'org2'], 'orgs with objects')
     await s.objects.setStatus(key('o01'), 'notReady')
     tt.same((await s.objects.list({ orgId: 'org1', statuses: ['notReady'] })).items.map((o) => o.key.objectId), ['o01'])
     await tt.rejects(s.objects.list({ orgId: 'org1', cursor: '%%%' }), { code: 'SYNC_ERR_VALIDATION' })

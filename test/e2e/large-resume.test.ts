@@ -63,9 +63,17 @@ for (const id of ['n1', 'n2', 'n3']) {
   const secret = ((await r.json()) as { secret: string }).secret
   const port = await freePort()
   const env = {
-    NODE_TYPE: 'ESS', ORG_ID: 'org1', DESTINATION_TYPE: 'edge', DESTINATION_ID: id, NODE_SECRET: secret,
+    NODE_TYPE: 'ESS',
+    ORG_ID: 'org1',
+    DESTINATION_TYPE: 'edge',
+    DESTINATION_ID: id,
+    NODE_SECRET: secret,
     BROKER_ADDRESS: `mqtt://127.0.0.1:${id === 'n3' ? proxyPort : mqttPort}`,
-    PERSISTENCE_ROOT_PATH: `${root}/ess`, LISTENING_PORT: String(port), ADMIN_KEY: APP.key, ADMIN_SECRET: APP.secret, TRANSFER_TIMEOUT_SECONDS: '2'
+    PERSISTENCE_ROOT_PATH: `${root}/ess`,
+    LISTENING_PORT: String(port),
+    ADMIN_KEY: APP.key,
+    ADMIN_SECRET: APP.secret,
+    TRANSFER_TIMEOUT_SECONDS: '2'
   }
   edges.set(id, { id, port, env, proc: await startProcess(t, 'ess', env) })
 }
@@ -121,7 +129,7 @@ t.test(`large objects - ${SIZE / 1048576} MiB to 3 edges: an ESS SIGKILLed halfw
   t.comment(`${SIZE / 1048576} MiB to 3 edges with one ESS restart: ${((Date.now() - started) / 1000).toFixed(1)} s`)
 })
 
-t.test(`large objects - the CSS and its embedded broker SIGKILLed mid-transfer: edges resume`, async (t) => {
+t.test('large objects - the CSS and its embedded broker SIGKILLed mid-transfer: edges resume', async (t) => {
   await publish('big2', SIZE2)
   const n2 = edge('n2')
   await waitFor('n2 at a third', async () => ((await destinations('big2')).find((d) => d.destinationID === 'n2')?.bytesReceived ?? 0) >= SIZE2 / 3 ? true : undefined, 240_000)

@@ -41,6 +41,7 @@ export interface SyncConfig {
   MaxJsonBodySize: number
   MaxDataSize: number
   HistoryRetention: number
+  DeletedRetentionSeconds: number
   HeartbeatIntervalSeconds: number
   NodeOfflineAfterSeconds: number
   WebhookTimeoutMs: number
@@ -97,6 +98,7 @@ export const CONFIG_KEYS: Readonly<Record<keyof SyncConfig, KeySchema>> = {
   MaxJsonBodySize: { type: 'integer', default: 16777216, minimum: 1024, for: 'both', description: 'Largest JSON request body accepted, in bytes' },
   MaxDataSize: { type: 'integer', default: 4294967296, minimum: 1, for: 'both', description: 'Largest object data accepted, in bytes' },
   HistoryRetention: { type: 'integer', default: 10, minimum: 1, for: 'CSS', description: 'How many instances of each object are kept for history and rollback' },
+  DeletedRetentionSeconds: { type: 'integer', default: 604800, minimum: 1, for: 'CSS', description: 'A deleted object is removed once every destination confirmed, or after this long at the latest' },
   HeartbeatIntervalSeconds: { type: 'integer', default: 30, minimum: 1, for: 'ESS', description: 'How often an ESS sends a heartbeat' },
   NodeOfflineAfterSeconds: { type: 'integer', default: 90, minimum: 1, for: 'CSS', description: 'A node with no heartbeat for this long is shown offline' },
   WebhookTimeoutMs: { type: 'integer', default: 5000, minimum: 100, for: 'ESS', description: 'Timeout of one webhook call to a local app' }

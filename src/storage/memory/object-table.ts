@@ -101,6 +101,10 @@ export class ObjectTable implements ObjectStore {
     return clone([cur, ...(data.history[id] ?? [])])
   }
 
+  async orgs (): Promise<string[]> {
+    return [...new Set(Object.values(this.#data().current).map((o) => o.key.orgId))].sort()
+  }
+
   async list (q: ObjectQuery): Promise<Page<StoredObject>> {
     const after = decodeCursor(q.cursor)
     const limit = pageLimit(q.limit)

@@ -146,6 +146,10 @@ export class MongoObjectStore implements ObjectStore {
     return [cur, ...old.map((h) => strip(h.obj))]
   }
 
+  async orgs (): Promise<string[]> {
+    return (await this.#objects.distinct('key.orgId')).sort()
+  }
+
   async list (q: ObjectQuery): Promise<Page<StoredObject>> {
     const after = decodeCursor(q.cursor)
     const limit = pageLimit(q.limit)
