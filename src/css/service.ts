@@ -78,20 +78,20 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
       const node = parseNodeUsername(username)
       if (node !== undefined) status.touch(node, online).catch(() => {})
     })
-    let lifecycle: Lifecycle | undefined
-    // Every new instance passes through here on its way out, so its deadlines are always current.
-    const objects = new ObjectService(store, {
-      publish: async (obj) => { lifecycle?.consider(obj); return await sync.publish(obj) },
-      removeObject: async (key) => { await sync.removeObject(key) }
-    }, cfg.MaxDataSize)
-    lifecycle = new Lifecycle(store, {
+    // The lifecycle's actions go through the object service; the service reports every new
+    // instance to the lifecycle, so deadlines are always current. (Closures: used only later.)
+    const lifecycle: Lifecycle = new Lifecycle(store, {
       delete: async (key) => { await objects.delete(key) },
       activate: async (key) => { await objects.activate(key) },
       remove: async (key) => { await sync.removeObject(key) }
     }, { deletedGraceMs: cfg.DeletedRetentionSeconds * 1000 }, log.child({ component: 'css.lifecycle' }))
+    const objects: ObjectService = new ObjectService(store, {
+      publish: async (obj) => { lifecycle.consider(obj); return await sync.publish(obj) },
+      removeObject: async (key) => { await sync.removeObject(key) }
+    }, cfg.MaxDataSize)
     sync.onAllConsumed = async (key) => { await objects.delete(key) }
     await lifecycle.start()
-    cleanups.push(async () => { lifecycle?.close() })
+    cleanups.push(async () => { lifecycle.close() })
     const app = await createApiServer({ log: log.child({ component: 'css.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, title: 'edgesync Cloud Sync Service', ...(tls === undefined ? {} : { https: tls }) })
     let ready = false
     registerCssRoutes(app, { offlineAfterMs: cfg.NodeOfflineAfterSeconds * 1000, store, objects, startedAt, counters: () => ({ ...sync.counters }), ready: () => ready })
