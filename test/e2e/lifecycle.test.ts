@@ -48,7 +48,7 @@ t.test('lifecycle - an object with a future activation time is delivered only on
   t.equal(await onEdge(n1, 'act'), undefined, 'not on the edge before its activation time')
   t.ok((await destinations('act')).every((d) => d.status === 'pending' && d.detail === 'inactive'), 'pending, inactive')
   await waitFor('act on the edge', async () => await onEdge(n1, 'act'), 10_000)
-  const d = (await destinations('act')).find((x) => x.destinationID === 'n1')
+  const d = await waitFor('delivered at the CSS', async () => (await destinations('act')).find((x) => x.destinationID === 'n1' && x.status === 'delivered'))
   t.ok(Date.parse(d?.times.delivered ?? '') >= at, 'delivered after the activation time')
 })
 
