@@ -1,5 +1,4 @@
 /** Object operations behind the CSS REST API: create/update, data upload, delete, activate, restore. */
-import type { Readable } from 'node:stream'
 import { NotFoundError, SyncError, SyncErrorCode, ValidationError } from '../common/errors.js'
 import { isValidName, type ObjectKey, type ObjectMetadata, type StoredObject } from '../common/model.js'
 import type { ObjectDraft, Store } from '../storage/index.js'
@@ -74,12 +73,14 @@ export class ObjectService {
   }
 
   /** PUT data: streams the body into the store, then makes a new instance that carries it. */
-  async putData (key: ObjectKey, body: Readable | Buffer, expectInstanceId?: number): Promise<StoredObject> {
-    const cur = await this.#store.objects.get(key)
-    if (cur === undefined || cur.meta.deleted === true) throw new NotFoundError(`Object ${key.objectType}/${key.objectId} not found`)
-    if (cur.meta.noData === true) throw new SyncError(SyncErrorCode.CONFLICT, 'Object is marked noData')
+  async putData (key: ObjectKey, body: AsyncIterable<Uint8Array> | Buffer, expectInstanceId?: number, expectSha256?: string): Promise<StoredObject> {
+    this.checkWritable(await this.#store.objects.get(key), key)
     const source = Buffer.isBuffer(body) ? [body] : body
     const blob = await this.#store.blobs.write(source, { maxSize: this.#maxData })
+    if (expectSha256 !== undefined && blob.sha256 !== expectSha256.toLowerCase()) {
+      await this.#store.blobs.remove(blob.ref)
+      throw new ValidationError(`Data sha256 is ${blob.sha256}, not the ${expectSha256} announced; nothing was stored`)
+    }
     let obj: StoredObject
     try {
       obj = await this.#store.objects.put(key, (c) => {
@@ -92,6 +93,12 @@ export class ObjectService {
     }
     await this.#pub.publish(obj)
     return obj
+  }
+
+  /** Data may be uploaded to an existing, undeleted object that is not marked noData. */
+  checkWritable (cur: StoredObject | undefined, key: ObjectKey): void {
+    if (cur === undefined || cur.meta.deleted === true) throw new NotFoundError(`Object ${key.objectType}/${key.objectId} not found`)
+    if (cur.meta.noData === true) throw new SyncError(SyncErrorCode.CONFLICT, 'Object is marked noData')
   }
 
   async delete (key: ObjectKey): Promise<void> {

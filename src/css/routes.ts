@@ -9,8 +9,9 @@ import { requireObjectAccess, requireOrg } from './acl.js'
 import { generateSecret, hashGeneratedSecret } from '../security/index.js'
 import type { Store } from '../storage/index.js'
 import type { ObjectService } from './objects.js'
+import { parseContentRange, type Uploads } from './uploads.js'
 
-interface Deps { offlineAfterMs: number, store: Store, objects: ObjectService, startedAt: number, counters: () => Record<string, number>, ready: () => boolean }
+interface Deps { offlineAfterMs: number, store: Store, objects: ObjectService, uploads: Uploads, startedAt: number, counters: () => Record<string, number>, ready: () => boolean }
 
 type Params = Record<string, string>
 const orgParams = { type: 'object', properties: { orgID: nameSchema }, required: ['orgID'] } as const
@@ -60,7 +61,7 @@ async function allPages<T> (fetch: (cursor?: string) => Promise<{ items: T[], ne
 }
 
 export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
-  const { store, objects } = d
+  const { store, objects, uploads } = d
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }))
   app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => d.ready() ? { status: 'ready' } : await reply.code(503).send({ status: 'starting' }))
@@ -99,9 +100,26 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
   app.put('/api/v1/objects/:orgID/:objectType/:objectID/data', { schema: { summary: 'Upload object data (binary body, streamed)', params: objParams } }, async (req, reply) => {
     const key = objKey(req.params as Params)
     await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true, (await mustGet(store, key)).meta)
-    if (req.headers['content-range'] !== undefined) throw new ValidationError('Content-Range uploads are not supported yet; send the whole data in one request')
-    const obj = await objects.putData(key, req.body as Readable | Buffer, ifMatch(req))
-    return await reply.code(204).header('etag', etag(obj)).send()
+    const sha = req.headers['x-data-sha256']
+    if (sha !== undefined && (typeof sha !== 'string' || !/^[0-9a-fA-F]{64}$/.test(sha))) throw new ValidationError('x-data-sha256 must be 64 hex digits')
+    const cr = req.headers['content-range']
+    if (cr === undefined) {
+      const obj = await objects.putData(key, req.body as Readable | Buffer, ifMatch(req), sha)
+      return await reply.code(204).header('etag', etag(obj)).send()
+    }
+    const body = Buffer.isBuffer(req.body) ? [req.body] : req.body as Readable
+    const r = await uploads.piece(key, parseContentRange(cr), body, sha, ifMatch(req))
+    if (r.obj !== undefined) return await reply.code(204).header('etag', etag(r.obj)).send()
+    // Incomplete: 202 with where to go on (the Range header, as resumable-upload protocols do).
+    return await reply.code(202).header('range', `bytes=0-${r.received - 1}`).send({ received: r.received, total: r.total })
+  })
+
+  app.get('/api/v1/objects/:orgID/:objectType/:objectID/upload', { schema: { summary: 'Progress of a Content-Range upload: bytes received so far (edgesync)', params: objParams } }, async (req) => {
+    const key = objKey(req.params as Params)
+    await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true, (await mustGet(store, key)).meta)
+    const st = uploads.status(key)
+    if (st === undefined) throw new NotFoundError('No upload under way for this object')
+    return st
   })
 
   app.get('/api/v1/objects/:orgID/:objectType/:objectID/data', { schema: { summary: 'Object data; Range supported', params: objParams } }, async (req, reply) => {

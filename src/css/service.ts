@@ -10,6 +10,7 @@ import { openStore, type Store } from '../storage/index.js'
 import { connectExternalBroker, startEmbeddedBroker, type BrokerAuth, type CloudTransport } from '../transport/index.js'
 import { ensureBootstrapAdmin, serverTls } from '../security/index.js'
 import { ObjectService } from './objects.js'
+import { Uploads } from './uploads.js'
 import { registerCssRoutes } from './routes.js'
 import { registerAdminRoutes } from './admin-routes.js'
 import { StatusWriter } from './status-writer.js'
@@ -94,7 +95,7 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
     cleanups.push(async () => { lifecycle.close() })
     const app = await createApiServer({ log: log.child({ component: 'css.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, title: 'edgesync Cloud Sync Service', ...(tls === undefined ? {} : { https: tls }) })
     let ready = false
-    registerCssRoutes(app, { offlineAfterMs: cfg.NodeOfflineAfterSeconds * 1000, store, objects, startedAt, counters: () => ({ ...sync.counters }), ready: () => ready })
+    registerCssRoutes(app, { offlineAfterMs: cfg.NodeOfflineAfterSeconds * 1000, store, objects, uploads: new Uploads(store, objects, cfg.MaxDataSize), startedAt, counters: () => ({ ...sync.counters }), ready: () => ready })
     registerAdminRoutes(app, store, objects)
     await app.listen({ host: cfg.ListeningAddress, port: cfg.ListeningPort ?? 8080 })
     cleanups.push(async () => { await app.close() })
