@@ -42,6 +42,8 @@ export interface ObjectMetadata {
   ownerID?: string
   originID?: string
   originType?: string
+  /** Edge-to-cloud objects: the instance number the originating edge gave it (edgesync). */
+  originInstanceID?: number
   deleted?: boolean
   /** Server-assigned, strictly increasing per object; never a timestamp. */
   instanceID: number

@@ -2,16 +2,17 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Readable } from 'node:stream'
 import { NotFoundError, ValidationError } from '../common/errors.js'
-import type { DeliveryRecord, NodeRecord, ObjectKey, StoredObject } from '../common/model.js'
+import type { NodeRecord, ObjectKey, StoredObject } from '../common/model.js'
 import { nodeUsername } from '../common/protocol/topics.js'
 import { nameSchema, parseRange } from '../api/server.js'
+import { destinationView } from '../api/views.js'
 import { requireObjectAccess, requireOrg } from './acl.js'
 import { generateSecret, hashGeneratedSecret } from '../security/index.js'
 import type { Store } from '../storage/index.js'
 import type { ObjectService } from './objects.js'
 import { parseContentRange, type Uploads } from './uploads.js'
 
-interface Deps { offlineAfterMs: number, store: Store, objects: ObjectService, uploads: Uploads, startedAt: number, counters: () => Record<string, number>, ready: () => boolean }
+interface Deps { offlineAfterMs: number, store: Store, objects: ObjectService, uploads: Uploads, sendState: (obj: StoredObject, state: 'consumed') => Promise<void>, startedAt: number, counters: () => Record<string, number>, ready: () => boolean }
 
 type Params = Record<string, string>
 const orgParams = { type: 'object', properties: { orgID: nameSchema }, required: ['orgID'] } as const
@@ -36,10 +37,6 @@ async function mustGet (store: Store, key: ObjectKey): Promise<StoredObject> {
   const o = await store.objects.get(key)
   if (o === undefined || o.meta.deleted === true) throw new NotFoundError(`Object ${key.objectType}/${key.objectId} not found`)
   return o
-}
-
-export function destinationView (d: DeliveryRecord): Record<string, unknown> {
-  return { destinationOrgID: d.orgId, destinationType: d.destinationType, destinationID: d.destinationId, status: d.status, message: d.message ?? '', instanceID: d.instanceId, detail: d.detail ?? '', ...(d.bytes === undefined ? {} : { bytesReceived: d.bytes }), times: d.times, lastUpdate: d.updatedAt }
 }
 
 /** A node is online while connected and heard from within NodeOfflineAfterSeconds. */
@@ -138,6 +135,18 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     return await reply.header('content-length', String(size)).send(stream)
   })
 
+  for (const [suffix, status] of [['consumed', 'objconsumed'], ['received', 'objreceived']] as const) {
+    app.put(`/api/v1/objects/:orgID/:objectType/:objectID/${suffix}`, { schema: { summary: `Mark an object that came from an edge ${suffix} (the edge is told when consumed)`, params: objParams } }, async (req, reply) => {
+      const key = objKey(req.params as Params)
+      await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, false)
+      const o = await mustGet(store, key)
+      if (o.meta.originInstanceID === undefined) throw new ValidationError('Only objects that came from an edge can be marked received or consumed on the CSS')
+      await store.objects.setStatus(key, status, o.meta.instanceID)
+      if (suffix === 'consumed') await d.sendState(o, 'consumed')
+      return await reply.code(204).send()
+    })
+  }
+
   app.get('/api/v1/objects/:orgID/:objectType/:objectID/status', { schema: { summary: 'Object status string', params: objParams } }, async (req, reply) => {
     const key = objKey(req.params as Params)
     await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, false)
@@ -195,9 +204,11 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     const p = req.params as Params
     const q = req.query as { all_objects?: boolean, limit?: number, cursor?: string }
     await requireObjectAccess(store.users, req.identity, p.orgID ?? '', p.objectType ?? '', false)
-    // Without all_objects, Open Horizon lists objects that came from edges; edge-to-cloud objects are not built yet.
-    if (q.all_objects !== true) return await reply.code(404).send()
-    const page = await store.objects.list({ orgId: p.orgID ?? '', objectType: p.objectType ?? '', deleted: false, ...(q.limit === undefined ? {} : { limit: q.limit }), ...(q.cursor === undefined ? {} : { cursor: q.cursor }) })
+    // Without all_objects, Open Horizon lists the objects that came from edges and no app has
+    // consumed yet (with received=true, also those marked received).
+    const q2 = q as { received?: boolean }
+    const statuses: StoredObject['status'][] | undefined = q.all_objects === true ? undefined : q2.received === true ? ['completelyReceived', 'objreceived'] : ['completelyReceived']
+    const page = await store.objects.list({ orgId: p.orgID ?? '', objectType: p.objectType ?? '', deleted: false, ...(statuses === undefined ? {} : { statuses }), ...(q.limit === undefined ? {} : { limit: q.limit }), ...(q.cursor === undefined ? {} : { cursor: q.cursor }) })
     if (page.next !== undefined) void reply.header('x-next-cursor', page.next)
     if (page.items.length === 0 && q.cursor === undefined) return await reply.code(404).send()
     return page.items.map((o) => ({ ...o.meta, status: o.status }))

@@ -73,7 +73,8 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
     cleanups.push(async () => { await transport.close() })
     const status = new StatusWriter(store, log.child({ component: 'css.status' }))
     cleanups.push(async () => { await status.drain() })
-    const sync = new CloudSync(store, transport, status, cfg, log.child({ component: 'css.sync' }))
+    const sync = new CloudSync(store, transport, status, cfg, log.child({ component: 'css.sync' }), path.join(cfg.PersistenceRootPath, 'css', 'transfers'))
+    cleanups.push(async () => { await sync.uplink.close() })
     transport.onMessage(async (topic, payload) => { await sync.onMessage(topic, payload) })
     transport.onPresence((username, online) => {
       const node = parseNodeUsername(username)
@@ -95,7 +96,7 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
     cleanups.push(async () => { lifecycle.close() })
     const app = await createApiServer({ log: log.child({ component: 'css.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, title: 'edgesync Cloud Sync Service', ...(tls === undefined ? {} : { https: tls }) })
     let ready = false
-    registerCssRoutes(app, { offlineAfterMs: cfg.NodeOfflineAfterSeconds * 1000, store, objects, uploads: new Uploads(store, objects, cfg.MaxDataSize), startedAt, counters: () => ({ ...sync.counters }), ready: () => ready })
+    registerCssRoutes(app, { offlineAfterMs: cfg.NodeOfflineAfterSeconds * 1000, store, objects, uploads: new Uploads(store, objects, cfg.MaxDataSize), sendState: async (o, st) => { await sync.sendState(o, st) }, startedAt, counters: () => ({ ...sync.counters }), ready: () => ready })
     registerAdminRoutes(app, store, objects)
     await app.listen({ host: cfg.ListeningAddress, port: cfg.ListeningPort ?? 8080 })
     cleanups.push(async () => { await app.close() })

@@ -6,14 +6,16 @@
 import type { SyncConfig } from '../common/config/schema.js'
 import { isSyncError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
-import type { DeliveryUpdate, DestinationKey, NodeRecord, ObjectKey, StoredObject } from '../common/model.js'
+import { createReadStream } from 'node:fs'
+import type { DeliveryUpdate, DestinationKey, NodeRecord, ObjectKey, ObjectMetadata, StoredObject } from '../common/model.js'
 import { decodeUp, encode, type DownMessage, type Holding, type UpMessage } from '../common/protocol/messages.js'
-import { downTopic, parseUpTopic } from '../common/protocol/topics.js'
+import { downTopic, nodeUsername, parseNodeUsername, parseUpTopic } from '../common/protocol/topics.js'
 import type { Store } from '../storage/index.js'
 import type { CloudTransport } from '../transport/index.js'
 import { broadcastTopic, isAddressedTo } from './addressing.js'
 import type { StatusWriter } from './status-writer.js'
-import { ChunkServer } from './transfers.js'
+import { ChunkServer } from '../transfer/chunk-server.js'
+import { TransferManager } from '../transfer/receiver.js'
 
 export interface SyncCounters {
   received: number
@@ -24,6 +26,14 @@ export interface SyncCounters {
 const ENCODED_CACHE_ENTRIES = 256
 
 const HOLDING_TO_STATUS = { received: 'delivered', consumed: 'consumed', deleted: 'deleted' } as const
+
+function fromNode (node: DestinationKey): { originType: string, originID: string } {
+  return { originType: node.destinationType, originID: node.destinationId }
+}
+
+function originOf (m: ObjectMetadata): DestinationKey {
+  return { orgId: m.destinationOrgID, destinationType: m.originType ?? '', destinationId: m.originID ?? '' }
+}
 
 export class CloudSync {
   readonly counters: SyncCounters = { received: 0, dropped: 0, published: 0 }
@@ -37,8 +47,32 @@ export class CloudSync {
   /** What delete-on-delivery does (set by the composition root: delete the object everywhere). */
   onAllConsumed: (key: ObjectKey) => Promise<void> = async () => {}
 
-  constructor (store: Store, transport: CloudTransport, status: StatusWriter, cfg: Readonly<SyncConfig>, log: Logger) {
-    this.chunks = new ChunkServer(store, transport, { maxConcurrent: cfg.MaxConcurrentTransfers, idleMs: 30_000 }, log.child({ component: 'css.transfers' }))
+  /** Pulls the data of objects that edges offer (edge to cloud). */
+  readonly uplink: TransferManager
+
+  constructor (store: Store, transport: CloudTransport, status: StatusWriter, cfg: Readonly<SyncConfig>, log: Logger, transferDir: string) {
+    this.chunks = new ChunkServer(store, {
+      maxConcurrent: cfg.MaxConcurrentTransfers,
+      idleMs: 30_000,
+      reply: async (peer, payload, qos) => {
+        const node = parseNodeUsername(peer)
+        if (node !== undefined) await transport.publish(downTopic(node), payload, qos)
+      }
+    }, log.child({ component: 'css.transfers' }))
+    this.uplink = new TransferManager({
+      dir: transferDir,
+      window: cfg.TransferWindow,
+      timeoutMs: cfg.TransferTimeoutSeconds * 1000,
+      maxConcurrent: cfg.MaxConcurrentTransfers,
+      // Never awaited: this may run inside a broker message handler.
+      send: (msg, meta) => { transport.publish(downTopic(originOf(meta)), encode(msg)).catch((err: unknown) => { log.warn('Fetch to an edge not sent; the timeout asks again', { err }) }) },
+      complete: async (meta, file) => {
+        const blob = await store.blobs.write(createReadStream(file, { start: 0, end: meta.objectSize - 1 }))
+        await this.#storeEdgeObject(meta, blob.ref)
+      },
+      failed: (meta, message) => { log.warn('An edge object failed its data check', { objectId: meta.objectID, origin: meta.originID, message }) },
+      log: log.child({ component: 'css.uplink' })
+    })
     this.#store = store
     this.#transport = transport
     this.#status = status
@@ -152,7 +186,11 @@ export class CloudSync {
         case 'register': await this.#onRegister(node, msg.properties, msg.codeVersion, msg.holdings, log); break
         case 'heartbeat': await this.#status.touch(node, true); break
         case 'ack': await this.#onAck(node, msg, log); break
-        case 'fetch': await this.chunks.onFetch(node, msg); break
+        case 'fetch': await this.chunks.onFetch(nodeUsername(node), node.orgId, msg); break
+        case 'offer': await this.#onOffer(node, msg, log); break
+        case 'chunk': await this.uplink.onChunk(node.orgId, msg, fromNode(node)); break
+        case 'busy': this.uplink.onBusy(node.orgId, msg, fromNode(node)); break
+        case 'gone': await this.uplink.onGone(node.orgId, msg, fromNode(node)); break
         case 'progress':
           await this.#status.deliveries([{ objectType: msg.objectType, objectId: msg.objectId, ...node, instanceId: msg.instanceId, status: 'delivering', detail: msg.detail ?? 'receiving', bytes: msg.bytes }])
           break
@@ -206,13 +244,59 @@ export class CloudSync {
   }
 
   async #onAck (node: DestinationKey, msg: Extract<UpMessage, { kind: 'ack' }>, log: Logger): Promise<void> {
-    this.chunks.finished(node, msg)
+    this.chunks.finished(nodeUsername(node), msg)
     const key: ObjectKey = { orgId: node.orgId, objectType: msg.objectType, objectId: msg.objectId }
     const status = msg.state === 'received' ? 'delivered' : msg.state
     await this.#status.deliveries([{ ...key, ...node, instanceId: msg.instanceId, status, ...(msg.state === 'error' ? { detail: 'rejected', message: msg.message ?? 'error' } : {}) }])
     if (msg.state === 'error') log.warn('Edge reported a delivery error', { objectId: msg.objectId, message: msg.message })
     if (msg.state === 'deleted') await this.#removeIfAllDeleted(key)
     if (msg.state === 'consumed') await this.#deleteIfAllConsumed(key)
+  }
+
+  /** Edge to cloud: an edge offers an object it created; small data inline, else we pull it. */
+  async #onOffer (node: DestinationKey, msg: Extract<UpMessage, { kind: 'offer' }>, log: Logger): Promise<void> {
+    const key: ObjectKey = { orgId: node.orgId, objectType: msg.meta.objectType, objectId: msg.meta.objectID }
+    const cur = await this.#store.objects.get(key)
+    const origin = fromNode(node)
+    if (cur !== undefined && cur.meta.deleted !== true && (cur.meta.originType !== origin.originType || cur.meta.originID !== origin.originID)) {
+      this.counters.dropped++
+      log.warn('Refused an edge object: an object of another origin has this name', { objectId: key.objectId })
+      return
+    }
+    if (cur !== undefined && (cur.meta.originInstanceID ?? 0) >= msg.meta.instanceID) {
+      await this.sendState(cur, 'stored') // a repeated offer: the edge missed our answer
+      return
+    }
+    // The edge names only its own org and itself as the origin; addressing fields are dropped.
+    const { destinationID: _d, destinationType: _t, destinationsList: _l, destinationSelector: _s, ...rest } = msg.meta
+    const meta = { ...rest, destinationOrgID: node.orgId, ...origin }
+    if (msg.data !== undefined) {
+      const blob = await this.#store.blobs.write([Buffer.from(msg.data, 'base64')], { maxSize: this.#cfg.MaxDataSize })
+      if (meta.dataHash !== undefined && blob.sha256 !== meta.dataHash) {
+        await this.#store.blobs.remove(blob.ref)
+        log.warn('Refused an edge object: inline data does not match its hash', { objectId: key.objectId })
+        return
+      }
+      await this.#storeEdgeObject(meta, blob.ref)
+    } else if (meta.objectSize === 0 || meta.noData === true) {
+      await this.#storeEdgeObject(meta, undefined)
+    } else {
+      await this.uplink.start(meta, msg.chunkSize ?? this.#cfg.ChunkSize)
+    }
+  }
+
+  async #storeEdgeObject (meta: ObjectMetadata, dataRef: string | undefined): Promise<void> {
+    const key: ObjectKey = { orgId: meta.destinationOrgID, objectType: meta.objectType, objectId: meta.objectID }
+    const { instanceID, created: _c, lastUpdate: _u, ...draft } = meta
+    const obj = await this.#store.objects.put(key, () => ({ meta: { ...draft, originInstanceID: instanceID }, status: 'completelyReceived', ...(dataRef === undefined ? {} : { dataRef }) }))
+    await this.sendState(obj, 'stored')
+  }
+
+  /** Tells the edge an object came from how the CSS side stands: stored, or consumed by an app. */
+  async sendState (obj: StoredObject, state: 'stored' | 'consumed'): Promise<void> {
+    const m = obj.meta
+    if (m.originType === undefined || m.originID === undefined || m.originInstanceID === undefined) return
+    await this.#transport.publish(downTopic(originOf(m)), encode({ v: 1, kind: 'state', state, objectType: m.objectType, objectId: m.objectID, instanceId: m.originInstanceID }))
   }
 
   /** Delete-on-delivery (`autodelete`): once every destination consumed the current instance. */

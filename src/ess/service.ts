@@ -16,6 +16,7 @@ import { connectMqtt } from '../transport/index.js'
 import { ValidationError } from '../common/errors.js'
 import { Notifier } from './notifier.js'
 import { EdgeSync, parseProperties } from './sync.js'
+import { registerEdgeObjectRoutes } from './edge-objects.js'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 
 export interface EssHandle {
@@ -143,7 +144,7 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
   const closeAll = async (): Promise<void> => { for (const c of cleanups.reverse()) await c().catch((err: unknown) => { log.error('Error while closing', { err }) }) }
   try {
     const boot = await ensureBootstrapAdmin(store, { key: cfg.AdminKey, secret: cfg.AdminSecret, dir: path.join(cfg.PersistenceRootPath, sub), orgId: node.orgId, role: 'orgAdmin', log })
-    const sync = new EdgeSync(store, node, { transferDir: path.join(cfg.PersistenceRootPath, sub, 'transfers'), window: cfg.TransferWindow, timeoutMs: cfg.TransferTimeoutSeconds * 1000 }, log.child({ component: 'ess.sync' }))
+    const sync = new EdgeSync(store, node, { transferDir: path.join(cfg.PersistenceRootPath, sub, 'transfers'), window: cfg.TransferWindow, timeoutMs: cfg.TransferTimeoutSeconds * 1000, maxInline: cfg.MaxInlineDataSize, chunkSize: cfg.ChunkSize }, log.child({ component: 'ess.sync' }))
     cleanups.push(async () => { await sync.transfers.close() })
     sync.notifier = new Notifier({ hooks: store.webhooks, orgId: node.orgId, secret: await webhookSecret(path.join(cfg.PersistenceRootPath, sub)), timeoutMs: cfg.WebhookTimeoutMs, log: log.child({ component: 'ess.notify' }) })
     cleanups.push(async () => { sync.notifier?.close() })
@@ -151,6 +152,7 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
     const tls = serverTls(cfg)
     const app = await createApiServer({ log: log.child({ component: 'ess.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, title: 'edgesync Edge Sync Service', ...(tls === undefined ? {} : { https: tls }) })
     registerEssRoutes(app, store, sync, startedAt)
+    registerEdgeObjectRoutes(app, store, sync, cfg.MaxDataSize)
     await app.listen({ host: cfg.ListeningAddress, port: cfg.ListeningPort ?? 8081 })
     cleanups.push(async () => { await app.close() })
     sync.conn = await connectMqtt({
@@ -162,7 +164,7 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
       subscriptions: essSubscriptions(node),
       onMessage: async (topic, payload) => { await sync.onMessage(topic, payload) },
       // Register (with what we hold) on every connect: the CSS resends whatever we miss.
-      onConnect: async () => { await sync.register() },
+      onConnect: async () => { await sync.register(); await sync.reoffer() },
       firstConnectWaitMs: 3000,
       log: log.child({ component: 'ess.mqtt' })
     })

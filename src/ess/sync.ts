@@ -6,12 +6,13 @@
 import { createReadStream } from 'node:fs'
 import type { Logger } from '../common/log.js'
 import type { DestinationKey, ObjectKey, ObjectMetadata, StoredObject } from '../common/model.js'
-import { decodeDown, encode, type DownMessage, type Holding, type UpMessage } from '../common/protocol/messages.js'
+import { decodeDown, encode, encodeChunk, type DownMessage, type Holding, type UpMessage } from '../common/protocol/messages.js'
 import { upTopic } from '../common/protocol/topics.js'
 import type { Store } from '../storage/index.js'
 import type { MqttConnection } from '../transport/index.js'
 import type { Notifier } from './notifier.js'
-import { TransferManager } from './transfer.js'
+import { ChunkServer } from '../transfer/chunk-server.js'
+import { TransferManager } from '../transfer/receiver.js'
 
 const CODE_VERSION = '0.1.0'
 const DEFAULT_CHUNK_SIZE = 262144
@@ -34,7 +35,13 @@ export interface EdgeSyncOptions {
   transferDir: string
   window: number
   timeoutMs: number
+  /** Edge-to-cloud objects with at most this much data go inline in the offer. */
+  maxInline: number
+  chunkSize: number
 }
+
+/** Where the delivery records of edge-to-cloud objects point. */
+export const CLOUD = { destinationType: 'cloud', destinationId: 'css' } as const
 
 export class EdgeSync {
   dropped = 0
@@ -42,8 +49,12 @@ export class EdgeSync {
   notifier: Notifier | undefined
   properties: Record<string, string> = {}
   readonly transfers: TransferManager
+  /** Serves the CSS the chunks of objects created on this edge. */
+  readonly chunks: ChunkServer
+  readonly #opts: EdgeSyncOptions
   readonly #store: Store
   readonly #node: DestinationKey
+  get node (): DestinationKey { return this.#node }
   readonly #log: Logger
   readonly #consumers = new Map<string, number>()
 
@@ -51,6 +62,8 @@ export class EdgeSync {
     this.#store = store
     this.#node = node
     this.#log = log
+    this.#opts = opts
+    this.chunks = new ChunkServer(store, { maxConcurrent: 8, idleMs: 30_000, reply: async (_peer, payload, qos) => { await this.conn?.publish(upTopic(node), payload, qos) } }, log.child({ component: 'ess.chunks' }))
     this.transfers = new TransferManager({
       dir: opts.transferDir,
       window: opts.window,
@@ -80,7 +93,8 @@ export class EdgeSync {
   key (objectType: string, objectId: string): ObjectKey { return { orgId: this.#node.orgId, objectType, objectId } }
 
   async send (msg: UpMessage): Promise<void> {
-    await this.conn?.publish(upTopic(this.#node), encode(msg))
+    if (msg.kind === 'chunk') await this.conn?.publish(upTopic(this.#node), encodeChunk(msg), 0)
+    else await this.conn?.publish(upTopic(this.#node), encode(msg))
   }
 
   /**
@@ -124,9 +138,11 @@ export class EdgeSync {
       case 'registered': this.#log.info('Registered with the CSS', { resent: msg.resent }); return
       case 'update': await this.#onUpdate(msg); return
       case 'delete': await this.#onDelete(msg); return
-      case 'chunk': await this.transfers.onChunk(msg); return
-      case 'busy': this.transfers.onBusy(msg); return
-      case 'gone': await this.transfers.onGone(msg)
+      case 'chunk': await this.transfers.onChunk(this.#node.orgId, msg); return
+      case 'busy': this.transfers.onBusy(this.#node.orgId, msg); return
+      case 'gone': await this.transfers.onGone(this.#node.orgId, msg); return
+      case 'fetch': await this.chunks.onFetch('css', this.#node.orgId, msg); return
+      case 'state': await this.#onState(msg)
     }
   }
 
@@ -186,9 +202,45 @@ export class EdgeSync {
     this.notifier?.notify('update', meta)
   }
 
+  /** Edge to cloud: offers an object created on this edge to the CSS (small data inline). */
+  async offer (obj: StoredObject): Promise<void> {
+    const m = obj.meta
+    let data: string | undefined
+    if (obj.dataRef !== undefined && m.objectSize > 0 && m.objectSize <= this.#opts.maxInline) {
+      const stream = await this.#store.blobs.read(obj.dataRef)
+      if (stream === undefined) throw new Error(`Data of ${m.objectType}/${m.objectID} is missing locally`)
+      const parts: Buffer[] = []
+      for await (const c of stream) parts.push(Buffer.from(c as Uint8Array))
+      data = Buffer.concat(parts).toString('base64')
+    }
+    await this.#store.deliveries.upsertMany([{ ...obj.key, ...CLOUD, instanceId: m.instanceID, status: 'delivering', detail: 'offered' }])
+    this.sendSoon({ v: 1, kind: 'offer', meta: m, ...(data === undefined ? {} : { data }), chunkSize: this.#opts.chunkSize })
+  }
+
+  /** After every (re)connect: offers again each edge object the CSS has not confirmed. */
+  async reoffer (): Promise<void> {
+    let cursor: string | undefined
+    do {
+      const page = await this.#store.objects.list({ orgId: this.#node.orgId, statuses: ['ready'], limit: 500, ...(cursor === undefined ? {} : { cursor }) })
+      for (const o of page.items) {
+        if (o.meta.originType !== this.#node.destinationType || o.meta.originID !== this.#node.destinationId) continue
+        const d = await this.#store.deliveries.get(o.key, { orgId: this.#node.orgId, ...CLOUD })
+        if (d !== undefined && d.instanceId === o.meta.instanceID && (d.status === 'delivered' || d.status === 'consumed')) continue
+        await this.offer(o)
+      }
+      cursor = page.next
+    } while (cursor !== undefined)
+  }
+
+  async #onState (msg: Extract<DownMessage, { kind: 'state' }>): Promise<void> {
+    const key = this.key(msg.objectType, msg.objectId)
+    this.chunks.finished('css', msg)
+    await this.#store.deliveries.upsertMany([{ ...key, ...CLOUD, instanceId: msg.instanceId, status: msg.state === 'stored' ? 'delivered' : 'consumed' }])
+  }
+
   async #onDelete (msg: Extract<DownMessage, { kind: 'delete' }>): Promise<void> {
     const key = this.key(msg.objectType, msg.objectId)
-    await this.transfers.cancel(msg.objectType, msg.objectId)
+    await this.transfers.cancel(this.#node.orgId, msg.objectType, msg.objectId)
     const cur = await this.#store.objects.get(key)
     if (cur !== undefined && cur.meta.instanceID < msg.instanceId) {
       const gone = await this.#store.objects.put(key, (c) => ({ meta: { ...(c ?? cur).meta, deleted: true }, status: 'objdeleted' }), { instanceId: msg.instanceId })

@@ -22,10 +22,13 @@ export type UpMessage =
   /** `errors`: malformed CSS messages this edge dropped since it started. */
   | { v: 1, kind: 'heartbeat', errors: number }
   | { v: 1, kind: 'ack', state: 'received' | 'consumed' | 'deleted' | 'error', objectType: string, objectId: string, instanceId: number, message?: string }
-  /** Asks for `length` bytes of an instance's data from `offset` (chunked transfer, pulled by the edge). */
-  | { v: 1, kind: 'fetch', objectType: string, objectId: string, instanceId: number, offset: number, length: number }
-  /** Bytes of a chunked transfer the edge holds durably; `detail` reports repairs (hash mismatch). */
-  | { v: 1, kind: 'progress', objectType: string, objectId: string, instanceId: number, bytes: number, detail?: string }
+  | FetchMessage
+  | BusyMessage
+  | GoneMessage
+  | ChunkMessage
+  /** Edge to cloud: an object created on the edge; small data inline (base64), else the CSS pulls it. */
+  | { v: 1, kind: 'offer', meta: ObjectMetadata, data?: string, chunkSize?: number }
+  | ProgressMessage
 
 export type DownMessage =
   | { v: 1, kind: 'registered', resent: number }
@@ -35,19 +38,26 @@ export type DownMessage =
    */
   | { v: 1, kind: 'update', meta: ObjectMetadata, data?: string, chunkSize?: number }
   | { v: 1, kind: 'delete', objectType: string, objectId: string, instanceId: number }
-  /** The CSS is at its cap of concurrent transfers: ask again after `retryAfterMs`. */
-  | { v: 1, kind: 'busy', objectType: string, objectId: string, instanceId: number, retryAfterMs: number }
-  /** The instance asked for is no longer current (a newer one or a delete is on its way). */
-  | { v: 1, kind: 'gone', objectType: string, objectId: string, instanceId: number }
-  /** One chunk, sent as a binary frame (see encodeChunk), never as JSON. */
+  | BusyMessage
+  | GoneMessage
   | ChunkMessage
+  | FetchMessage
+  /** Edge to cloud: the CSS stored (`stored`) or an app consumed (`consumed`) an object the edge offered. */
+  | { v: 1, kind: 'state', state: 'stored' | 'consumed', objectType: string, objectId: string, instanceId: number }
 
-export interface ChunkMessage {
-  v: 1
+interface InstanceRef { v: 1, objectType: string, objectId: string, instanceId: number }
+/** Asks for `length` bytes of an instance's data from `offset` (chunked transfer, pulled by the receiver). */
+export interface FetchMessage extends InstanceRef { kind: 'fetch', offset: number, length: number }
+/** Bytes of a chunked transfer the receiver holds durably; `detail` reports repairs (hash mismatch). */
+export interface ProgressMessage extends InstanceRef { kind: 'progress', bytes: number, detail?: string }
+/** The sender is at its cap of concurrent transfers: ask again after `retryAfterMs`. */
+export interface BusyMessage extends InstanceRef { kind: 'busy', retryAfterMs: number }
+/** The instance asked for is no longer current (a newer one or a delete is on its way). */
+export interface GoneMessage extends InstanceRef { kind: 'gone' }
+
+/** One chunk, sent as a binary frame (see encodeChunk), never as JSON. */
+export interface ChunkMessage extends InstanceRef {
   kind: 'chunk'
-  objectType: string
-  objectId: string
-  instanceId: number
   offset: number
   /** sha256 (hex) of `data`: a chunk damaged on the way is detected and asked for again. */
   sha256: string
@@ -59,10 +69,30 @@ export const MAX_CHUNK_SIZE = 4 * 1024 * 1024
 
 const name = { type: 'string', minLength: 1, maxLength: 128 }
 const instance = { v: true, objectType: name, objectId: name, instanceId: { type: 'integer', minimum: 1 } }
+const metaSchema = {
+  type: 'object',
+  required: ['objectID', 'objectType', 'instanceID', 'dataID', 'objectSize'],
+  properties: { objectID: name, objectType: name, instanceID: { type: 'integer', minimum: 1 }, dataID: { type: 'integer', minimum: 0 }, objectSize: { type: 'integer', minimum: 0 }, dataHash: { type: 'string', pattern: '^[0-9a-f]{64}$' } }
+}
+const fetchSchema = {
+  properties: { ...instance, kind: { const: 'fetch' }, offset: { type: 'integer', minimum: 0 }, length: { type: 'integer', minimum: 1, maximum: MAX_CHUNK_SIZE } },
+  required: ['objectType', 'objectId', 'instanceId', 'offset', 'length'],
+  additionalProperties: false
+}
+const busySchema = {
+  properties: { ...instance, kind: { const: 'busy' }, retryAfterMs: { type: 'integer', minimum: 0, maximum: 600000 } },
+  required: ['objectType', 'objectId', 'instanceId', 'retryAfterMs'],
+  additionalProperties: false
+}
+const goneSchema = {
+  properties: { ...instance, kind: { const: 'gone' } },
+  required: ['objectType', 'objectId', 'instanceId'],
+  additionalProperties: false
+}
 const upSchema = {
   type: 'object',
   required: ['v', 'kind'],
-  properties: { v: { const: PROTOCOL_VERSION }, kind: { enum: ['register', 'heartbeat', 'ack', 'fetch', 'progress'] } },
+  properties: { v: { const: PROTOCOL_VERSION }, kind: { enum: ['register', 'heartbeat', 'ack', 'fetch', 'progress', 'busy', 'gone', 'offer'] } },
   oneOf: [
     {
       properties: {
@@ -102,9 +132,12 @@ const upSchema = {
       required: ['state', 'objectType', 'objectId', 'instanceId'],
       additionalProperties: false
     },
+    fetchSchema,
+    busySchema,
+    goneSchema,
     {
-      properties: { ...instance, kind: { const: 'fetch' }, offset: { type: 'integer', minimum: 0 }, length: { type: 'integer', minimum: 1, maximum: MAX_CHUNK_SIZE } },
-      required: ['objectType', 'objectId', 'instanceId', 'offset', 'length'],
+      properties: { v: true, kind: { const: 'offer' }, meta: metaSchema, data: { type: 'string' }, chunkSize: { type: 'integer', minimum: 1, maximum: MAX_CHUNK_SIZE } },
+      required: ['meta'],
       additionalProperties: false
     },
     {
@@ -118,14 +151,14 @@ const upSchema = {
 const downSchema = {
   type: 'object',
   required: ['v', 'kind'],
-  properties: { v: { const: PROTOCOL_VERSION }, kind: { enum: ['registered', 'update', 'delete', 'busy', 'gone'] } },
+  properties: { v: { const: PROTOCOL_VERSION }, kind: { enum: ['registered', 'update', 'delete', 'busy', 'gone', 'fetch', 'state'] } },
   oneOf: [
     { properties: { v: true, kind: { const: 'registered' }, resent: { type: 'integer' } }, required: ['resent'], additionalProperties: false },
     {
       properties: {
         v: true,
         kind: { const: 'update' },
-        meta: { type: 'object', required: ['objectID', 'objectType', 'instanceID', 'dataID', 'objectSize'], properties: { objectID: name, objectType: name, instanceID: { type: 'integer', minimum: 1 } } },
+        meta: metaSchema,
         data: { type: 'string' },
         chunkSize: { type: 'integer', minimum: 1, maximum: MAX_CHUNK_SIZE }
       },
@@ -137,14 +170,12 @@ const downSchema = {
       required: ['objectType', 'objectId', 'instanceId'],
       additionalProperties: false
     },
+    busySchema,
+    goneSchema,
+    fetchSchema,
     {
-      properties: { ...instance, kind: { const: 'busy' }, retryAfterMs: { type: 'integer', minimum: 0, maximum: 600000 } },
-      required: ['objectType', 'objectId', 'instanceId', 'retryAfterMs'],
-      additionalProperties: false
-    },
-    {
-      properties: { ...instance, kind: { const: 'gone' } },
-      required: ['objectType', 'objectId', 'instanceId'],
+      properties: { ...instance, kind: { const: 'state' }, state: { enum: ['stored', 'consumed'] } },
+      required: ['objectType', 'objectId', 'instanceId', 'state'],
       additionalProperties: false
     }
   ]
@@ -195,6 +226,7 @@ function parse (payload: Buffer | Uint8Array): unknown {
 }
 
 export function decodeUp (payload: Buffer | Uint8Array): UpMessage {
+  if (payload[0] === FRAME_MARK) return decodeChunk(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength))
   const msg = parse(payload)
   if (!validateUp(msg)) throw new ProtocolError(`Invalid message: ${describeErrors(validateUp.errors).slice(0, 5).join('; ')}`)
   return msg
@@ -207,6 +239,6 @@ export function decodeDown (payload: Buffer | Uint8Array): DownMessage {
   return msg
 }
 
-export function encode (msg: UpMessage | Exclude<DownMessage, ChunkMessage>): Buffer {
+export function encode (msg: Exclude<UpMessage | DownMessage, ChunkMessage>): Buffer {
   return Buffer.from(JSON.stringify(msg))
 }

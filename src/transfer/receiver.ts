@@ -1,5 +1,6 @@
 /**
- * The edge side of chunked transfers. The edge pulls an instance's data in chunks (a window of
+ * The receiving side of chunked transfers (an edge pulling from the CSS, or the CSS pulling an
+ * edge's object). The receiver pulls an instance's data in chunks (a window of
  * requests in flight), writes each at its offset in a part file, and checkpoints the contiguous
  * prefix it holds durably (data fsynced first, then a small JSON record). A restart, a broker
  * restart or a lost connection resumes from the checkpoint, not from zero. A chunk whose sha256
@@ -11,7 +12,7 @@ import { mkdir, open, readdir, readFile, rename, rm, type FileHandle } from 'nod
 import path from 'node:path'
 import type { Logger } from '../common/log.js'
 import type { ObjectMetadata } from '../common/model.js'
-import type { ChunkMessage, UpMessage } from '../common/protocol/messages.js'
+import type { ChunkMessage, FetchMessage, ProgressMessage } from '../common/protocol/messages.js'
 
 export interface TransferOptions {
   dir: string
@@ -19,7 +20,8 @@ export interface TransferOptions {
   timeoutMs: number
   /** At most this many transfers run at once on one edge. */
   maxConcurrent: number
-  send: (msg: UpMessage) => void
+  /** Sends a fetch or progress message to the sender of `meta`'s data. Must not block. */
+  send: (msg: FetchMessage | ProgressMessage, meta: ObjectMetadata) => void
   /** Called with the verified part file; it must take the data (copy it) before resolving. */
   complete: (meta: ObjectMetadata, file: string) => Promise<void>
   /** The data failed its whole-object hash check too often, or the transfer cannot go on. */
@@ -40,9 +42,10 @@ export interface TransferStats {
 const CHECKPOINT_EVERY_MS = 500
 const MAX_HASH_FAILURES = 3
 
-function slug (m: { objectType: string, objectID: string }): string {
-  return `${encodeURIComponent(m.objectType)}~${encodeURIComponent(m.objectID)}`
+function slug (orgId: string, objectType: string, objectId: string): string {
+  return `${encodeURIComponent(orgId)}~${encodeURIComponent(objectType)}~${encodeURIComponent(objectId)}`
 }
+const metaSlug = (m: ObjectMetadata): string => slug(m.destinationOrgID, m.objectType, m.objectID)
 
 class Transfer {
   readonly chunks: number
@@ -90,12 +93,12 @@ export class TransferManager {
 
   /** Starts (or resumes, or re-kicks) the transfer of an instance. Idempotent. */
   async start (meta: ObjectMetadata, chunkSize: number): Promise<void> {
-    const s = slug(meta)
+    const s = metaSlug(meta)
     const cur = this.#active.get(s)
     if (cur !== undefined) {
       if (cur.meta.instanceID === meta.instanceID) { this.#rerequest(cur); return } // e.g. after a reconnect
       if (cur.meta.instanceID > meta.instanceID) return
-      await this.cancel(meta.objectType, meta.objectID)
+      await this.cancel(meta.destinationOrgID, meta.objectType, meta.objectID)
     }
     if (this.#active.size >= this.#opts.maxConcurrent) { this.#queue.set(s, { meta, chunkSize }); return }
     this.#queue.delete(s)
@@ -119,8 +122,8 @@ export class TransferManager {
   }
 
   /** A delete or a newer instance: drop the transfer and its files. */
-  async cancel (objectType: string, objectId: string): Promise<void> {
-    const s = slug({ objectType, objectID: objectId })
+  async cancel (orgId: string, objectType: string, objectId: string): Promise<void> {
+    const s = slug(orgId, objectType, objectId)
     this.#queue.delete(s)
     const t = this.#active.get(s)
     if (t === undefined) return
@@ -131,25 +134,33 @@ export class TransferManager {
     this.#startQueued()
   }
 
-  onBusy (m: { objectType: string, objectId: string, instanceId: number, retryAfterMs: number }): void {
-    const t = this.#active.get(slug({ objectType: m.objectType, objectID: m.objectId }))
-    if (t === undefined || t.meta.instanceID !== m.instanceId) return
+  /** The transfer `m` names in `orgId`, if its data comes from `from` (when given). */
+  #find (orgId: string, m: { objectType: string, objectId: string, instanceId: number }, from?: { originType?: string, originID?: string }): Transfer | undefined {
+    const t = this.#active.get(slug(orgId, m.objectType, m.objectId))
+    if (t === undefined || t.meta.instanceID !== m.instanceId) return undefined
+    // Only the node the data comes from may answer for it (the CSS pulling an edge's object).
+    if (from !== undefined && (t.meta.originType !== from.originType || t.meta.originID !== from.originID)) return undefined
+    return t
+  }
+
+  onBusy (orgId: string, m: { objectType: string, objectId: string, instanceId: number, retryAfterMs: number }, from?: { originType?: string, originID?: string }): void {
+    const t = this.#find(orgId, m, from)
+    if (t === undefined) return
     t.pausedUntil = Date.now() + m.retryAfterMs
     // Everything asked for was refused: ask again from the first chunk not yet held.
     t.requested.clear()
     t.next = t.done
   }
 
-  async onGone (m: { objectType: string, objectId: string, instanceId: number }): Promise<void> {
-    const t = this.#active.get(slug({ objectType: m.objectType, objectID: m.objectId }))
-    if (t !== undefined && t.meta.instanceID === m.instanceId) await this.cancel(m.objectType, m.objectId)
+  async onGone (orgId: string, m: { objectType: string, objectId: string, instanceId: number }, from?: { originType?: string, originID?: string }): Promise<void> {
+    if (this.#find(orgId, m, from) !== undefined) await this.cancel(orgId, m.objectType, m.objectId)
   }
 
-  async onChunk (c: ChunkMessage): Promise<void> {
-    const s = slug({ objectType: c.objectType, objectID: c.objectId })
-    const t = this.#active.get(s)
+  async onChunk (orgId: string, c: ChunkMessage, from?: { originType?: string, originID?: string }): Promise<void> {
+    const s = slug(orgId, c.objectType, c.objectId)
+    const t = this.#find(orgId, c, from)
     // Chunks of a transfer we dropped, or repeats, are simply ignored.
-    if (t === undefined || t.meta.instanceID !== c.instanceId || c.offset % t.cp.chunkSize !== 0) return
+    if (t === undefined || c.offset % t.cp.chunkSize !== 0) return
     const idx = c.offset / t.cp.chunkSize
     if (idx < t.done || t.received.has(idx) || idx >= t.chunks) return
     this.stats.bytesReceived += c.data.length
@@ -183,7 +194,7 @@ export class TransferManager {
   #request (t: Transfer, idx: number): void {
     t.requested.set(idx, Date.now())
     const offset = idx * t.cp.chunkSize
-    this.#opts.send({ v: 1, kind: 'fetch', ...t.ids, offset, length: Math.min(t.cp.chunkSize, t.meta.objectSize - offset) })
+    this.#opts.send({ v: 1, kind: 'fetch', ...t.ids, offset, length: Math.min(t.cp.chunkSize, t.meta.objectSize - offset) }, t.meta)
   }
 
   /** Keeps `window` chunks asked for ahead of what has arrived. */
@@ -219,7 +230,7 @@ export class TransferManager {
       await t.fd.datasync() // the data first: a checkpoint never claims bytes that are not on disk
       await writeJsonAtomic(`${t.base}.json`, { ...t.cp, done })
       t.lastCheckpoint = Date.now()
-      this.#opts.send({ v: 1, kind: 'progress', ...t.ids, bytes: Math.min(done * t.cp.chunkSize, t.meta.objectSize) })
+      this.#opts.send({ v: 1, kind: 'progress', ...t.ids, bytes: Math.min(done * t.cp.chunkSize, t.meta.objectSize) }, t.meta)
     } finally {
       t.checkpointing = false
     }
@@ -241,7 +252,7 @@ export class TransferManager {
         this.#opts.failed(t.meta, `rejected: data hash mismatch after ${failures} full transfers`)
       } else {
         this.#opts.log.warn('Data hash mismatch after a transfer; fetching again', { objectId: t.meta.objectID, failures })
-        this.#opts.send({ v: 1, kind: 'progress', ...t.ids, bytes: 0, detail: 'hash mismatch, fetching again' })
+        this.#opts.send({ v: 1, kind: 'progress', ...t.ids, bytes: 0, detail: 'hash mismatch, fetching again' }, t.meta)
         await mkdir(this.#opts.dir, { recursive: true })
         await writeJsonAtomic(`${t.base}.json`, { ...t.cp, done: 0, hashFailures: failures })
         await this.start(t.meta, t.cp.chunkSize)

@@ -1,0 +1,72 @@
+/**
+ * Edge to cloud, on the ESS's local API: an edge app creates an object (metadata, then optionally
+ * streamed data); the ESS stores it and offers it to the CSS, which pulls large data in chunks.
+ * `.../destinations` shows the cloud's side: delivered (stored in the CSS) and consumed.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { Readable } from 'node:stream'
+import { forbidden, nameSchema } from '../api/server.js'
+import { destinationView } from '../api/views.js'
+import { NotFoundError, SyncError, SyncErrorCode } from '../common/errors.js'
+import type { ObjectKey, ObjectMetadata, StoredObject } from '../common/model.js'
+import type { Store } from '../storage/index.js'
+import { CLOUD, type EdgeSync } from './sync.js'
+
+const objParams = { type: 'object', properties: { objectType: nameSchema, objectID: nameSchema }, required: ['objectType', 'objectID'] } as const
+/** Fields an edge app may set on an object it sends to the cloud. */
+const APP_FIELDS = ['version', 'description', 'contentType', 'expiration', 'noData', 'link'] as const
+
+export function registerEdgeObjectRoutes (app: FastifyInstance, store: Store, sync: EdgeSync, maxDataSize: number): void {
+  const key = (req: FastifyRequest): ObjectKey => {
+    if (req.identity?.role === 'node') throw forbidden('Edge node credentials cannot use the application API')
+    const p = req.params as Record<string, string>
+    return sync.key(p.objectType ?? '', p.objectID ?? '')
+  }
+  /** Edge apps may only write objects that originate here, never ones the cloud sent. */
+  const own = (cur: StoredObject | undefined): void => {
+    if (cur !== undefined && cur.meta.deleted !== true && !(cur.meta.originType === sync.node.destinationType && cur.meta.originID === sync.node.destinationId)) {
+      throw new SyncError(SyncErrorCode.CONFLICT, 'This object came from the cloud; edge apps cannot overwrite it')
+    }
+  }
+
+  app.put('/api/v1/objects/:objectType/:objectID', {
+    schema: { summary: 'Create or update an object to send to the cloud ({meta, data})', params: objParams, body: { type: 'object', required: ['meta'], properties: { meta: { type: 'object' }, data: { type: 'string', contentEncoding: 'base64' } } } }
+  }, async (req, reply) => {
+    const k = key(req)
+    const body = req.body as { meta: Record<string, unknown>, data?: string }
+    own(await store.objects.get(k))
+    const fields: Record<string, unknown> = {}
+    for (const f of APP_FIELDS) if (body.meta[f] !== undefined && body.meta[f] !== null) fields[f] = body.meta[f]
+    const data = body.data === undefined ? undefined : Buffer.from(body.data, 'base64')
+    const blob = data === undefined ? undefined : await store.blobs.write([data], { maxSize: maxDataSize })
+    const obj = await store.objects.put(k, () => ({
+      meta: { ...base(k, sync), ...fields, ...(blob === undefined ? {} : { objectSize: blob.size, dataHash: blob.sha256 }) } as unknown as ObjectMetadata,
+      status: 'ready',
+      ...(blob === undefined ? {} : { dataRef: blob.ref })
+    }))
+    await sync.offer(obj)
+    return await reply.code(204).header('x-sync-instance-id', String(obj.meta.instanceID)).send()
+  })
+
+  app.put('/api/v1/objects/:objectType/:objectID/data', { schema: { summary: 'Upload the data of an object to send to the cloud (binary body, streamed)', params: objParams } }, async (req, reply) => {
+    const k = key(req)
+    const cur = await store.objects.get(k)
+    if (cur === undefined || cur.meta.deleted === true) throw new NotFoundError(`Object ${k.objectType}/${k.objectId} not found: PUT its metadata first`)
+    own(cur)
+    const blob = await store.blobs.write(Buffer.isBuffer(req.body) ? [req.body] : req.body as Readable, { maxSize: maxDataSize })
+    const obj = await store.objects.put(k, (c) => ({ meta: { ...(c ?? cur).meta, objectSize: blob.size, dataHash: blob.sha256 }, status: 'ready', dataRef: blob.ref }))
+    await sync.offer(obj)
+    return await reply.code(204).header('x-sync-instance-id', String(obj.meta.instanceID)).send()
+  })
+
+  app.get('/api/v1/objects/:objectType/:objectID/destinations', { schema: { summary: 'Where an edge object stands in the cloud: delivered (stored) or consumed', params: objParams } }, async (req) => {
+    const k = key(req)
+    const d = await store.deliveries.get(k, { orgId: k.orgId, ...CLOUD })
+    if (d === undefined) throw new NotFoundError('No delivery to the cloud for this object')
+    return [destinationView(d)]
+  })
+}
+
+function base (k: ObjectKey, sync: EdgeSync): Record<string, unknown> {
+  return { objectID: k.objectId, objectType: k.objectType, destinationOrgID: k.orgId, dataID: 0, objectSize: 0, originType: sync.node.destinationType, originID: sync.node.destinationId }
+}

@@ -1,0 +1,92 @@
+/**
+ * Serves chunked transfers, in either direction (CSS to edge, edge to CSS): each `fetch` is
+ * answered with one chunk read by byte range from storage. Concurrent transfers are capped so a
+ * large object sent to many nodes keeps memory flat: at most `maxConcurrent` transfers × the
+ * receivers' windows × the chunk size are in flight; other receivers are told `busy` and ask again.
+ */
+import { createHash } from 'node:crypto'
+import type { Logger } from '../common/log.js'
+import type { ObjectKey } from '../common/model.js'
+import { encode, encodeChunk, type FetchMessage } from '../common/protocol/messages.js'
+import type { Store } from '../storage/index.js'
+
+export interface ChunkServerOptions {
+  maxConcurrent: number
+  /** A transfer with no fetch for this long no longer holds a slot (the receiver went away). */
+  idleMs: number
+  /** Sends a reply to whoever asked (`peer`), QoS 0 for chunks. */
+  reply: (peer: string, payload: Buffer, qos: 0 | 1) => Promise<void>
+}
+
+export class ChunkServer {
+  /** Bytes served since start, for health and benchmarks. */
+  bytesServed = 0
+  readonly #active = new Map<string, number>() // peer + object -> last fetch time
+  readonly #store: Store
+  readonly #opts: ChunkServerOptions
+  readonly #log: Logger
+
+  constructor (store: Store, opts: ChunkServerOptions, log: Logger) {
+    this.#store = store
+    this.#opts = opts
+    this.#log = log
+  }
+
+  get active (): number { return this.#active.size }
+
+  #slot (peer: string, m: { objectType: string, objectId: string }): string {
+    return `${peer}|${m.objectType}/${m.objectId}`
+  }
+
+  /** The transfer ended (received, error or deleted): free its slot at once. */
+  finished (peer: string, m: { objectType: string, objectId: string }): void {
+    this.#active.delete(this.#slot(peer, m))
+  }
+
+  #admit (slot: string): boolean {
+    const now = Date.now()
+    if (this.#active.has(slot) || this.#active.size < this.#opts.maxConcurrent) {
+      this.#active.set(slot, now)
+      return true
+    }
+    for (const [s, at] of this.#active) if (now - at > this.#opts.idleMs) this.#active.delete(s)
+    if (this.#active.size >= this.#opts.maxConcurrent) return false
+    this.#active.set(slot, now)
+    return true
+  }
+
+  /** `orgId`: the org of the asking peer; an instance of another org can never be named. */
+  async onFetch (peer: string, orgId: string, msg: FetchMessage): Promise<void> {
+    const key: ObjectKey = { orgId, objectType: msg.objectType, objectId: msg.objectId }
+    const ids = { objectType: msg.objectType, objectId: msg.objectId, instanceId: msg.instanceId }
+    const obj = await this.#store.objects.get(key)
+    if (obj === undefined || obj.meta.instanceID !== msg.instanceId || obj.meta.deleted === true || obj.dataRef === undefined) {
+      this.finished(peer, msg)
+      await this.#opts.reply(peer, encode({ v: 1, kind: 'gone', ...ids }), 1)
+      return
+    }
+    if (!this.#admit(this.#slot(peer, msg))) {
+      // Jitter spreads the retries of many waiting receivers.
+      await this.#opts.reply(peer, encode({ v: 1, kind: 'busy', ...ids, retryAfterMs: 500 + Math.floor(Math.random() * 1500) }), 1)
+      return
+    }
+    const size = obj.meta.objectSize
+    if (msg.offset >= size) {
+      this.#log.warn('Fetch beyond the end of the data', { objectId: msg.objectId, offset: msg.offset, size })
+      return
+    }
+    const end = Math.min(msg.offset + msg.length, size) - 1
+    const stream = await this.#store.blobs.read(obj.dataRef, { start: msg.offset, end })
+    if (stream === undefined) {
+      await this.#opts.reply(peer, encode({ v: 1, kind: 'gone', ...ids }), 1)
+      return
+    }
+    const parts: Buffer[] = []
+    for await (const c of stream) parts.push(Buffer.from(c as Uint8Array))
+    const data = Buffer.concat(parts)
+    this.bytesServed += data.length
+    // QoS 0: a broker never queues chunks for a receiver that went away (memory stays flat); the
+    // receiver asks again for whatever did not arrive.
+    await this.#opts.reply(peer, encodeChunk({ v: 1, kind: 'chunk', ...ids, offset: msg.offset, sha256: createHash('sha256').update(data).digest('hex'), data }), 0)
+  }
+}
