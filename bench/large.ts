@@ -1,0 +1,131 @@
+/**
+ * Large objects: one object of LARGE_BENCH_MB (default 1,024 MiB) to LARGE_BENCH_EDGES (default
+ * 10) ESS processes, with a CSS process on the embedded broker and the local store, then on the
+ * mongo store (FerretDB). Reports total time (upload done to last edge delivered), aggregate MB/s
+ * delivered, and peak RSS (VmHWM) of the CSS and of the largest ESS. Goal: CSS peak under 256 MB
+ * whatever the object size and node count.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { Readable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+import { findBinary } from './lib/find-binary.js'
+import { startFerretDb } from './lib/ferretdb.js'
+import { freePort } from './lib/ports.js'
+import { printTable, writeResult } from './lib/report.js'
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const ADMIN = 'Basic ' + Buffer.from('bench:bench-secret').toString('base64')
+const MB = Number(process.env.LARGE_BENCH_MB ?? 1024)
+const EDGES = Number(process.env.LARGE_BENCH_EDGES ?? 10)
+
+async function peakRssMB (pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  return Math.round(Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024)
+}
+
+async function start (which: 'css' | 'ess', env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [path.join(HERE, '..', 'cmd', `${which}.js`)], { env: { ...process.env, SYNC_CONF: '/nonexistent', LOG_LEVEL: 'error', ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve() })
+    child.once('exit', (code) => reject(new Error(`${which} exited with ${String(code)}`)))
+  })
+  return child
+}
+
+async function * data (size: number): AsyncGenerator<Buffer> {
+  const block = Buffer.alloc(1024 * 1024)
+  for (let i = 0; i < block.length; i++) block[i] = (i * 31) & 0xff
+  for (let off = 0; off < size; off += block.length) {
+    const b = Buffer.from(block.subarray(0, Math.min(block.length, size - off)))
+    b.writeUInt32BE(off / block.length, 0) // every block differs
+    yield b
+  }
+}
+
+async function run (storage: 'local' | 'mongo'): Promise<Record<string, string | number>> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'edgesync-large-'))
+  const procs: ChildProcess[] = []
+  let stopDb = async (): Promise<void> => {}
+  try {
+    const extra: Record<string, string> = {}
+    if (storage === 'mongo') {
+      const bin = findBinary('ferretdb')
+      if (bin === undefined) throw new Error('ferretdb not found: run .ci/install-ferretdb.sh')
+      const db = await startFerretDb(bin)
+      stopDb = db.stop
+      Object.assign(extra, { STORAGE_PROVIDER: 'mongo', MONGO_URI: db.uri, MONGO_DB_NAME: 'large' })
+    }
+    const restPort = await freePort()
+    const mqttPort = await freePort()
+    const css = await start('css', { PERSISTENCE_ROOT_PATH: path.join(dir, 'css'), LISTENING_PORT: String(restPort), MQTT_LISTENING_PORT: String(mqttPort), ADMIN_KEY: 'bench', ADMIN_SECRET: 'bench-secret', CHUNK_SIZE: String(1024 * 1024), ...extra })
+    procs.push(css)
+    const base = `http://127.0.0.1:${restPort}`
+    const edges: ChildProcess[] = []
+    for (let i = 0; i < EDGES; i++) {
+      const r = await fetch(`${base}/api/v1/nodes/bench/edge/e${i}/enroll`, { method: 'POST', headers: { authorization: ADMIN } })
+      const secret = ((await r.json()) as { secret: string }).secret
+      const e = await start('ess', { NODE_TYPE: 'ESS', ORG_ID: 'bench', DESTINATION_TYPE: 'edge', DESTINATION_ID: `e${i}`, NODE_SECRET: secret, BROKER_ADDRESS: `mqtt://127.0.0.1:${mqttPort}`, PERSISTENCE_ROOT_PATH: path.join(dir, 'ess'), LISTENING_PORT: String(await freePort()), ADMIN_KEY: 'app', ADMIN_SECRET: 'app-secret' })
+      edges.push(e)
+      procs.push(e)
+    }
+    const size = MB * 1024 * 1024
+    const meta = await fetch(`${base}/api/v1/objects/bench/firmware/fw`, { method: 'PUT', headers: { authorization: ADMIN, 'content-type': 'application/json' }, body: JSON.stringify({ meta: { destinationType: 'edge' } }) })
+    if (meta.status !== 204) throw new Error(`meta put: ${meta.status}`)
+    process.stderr.write(`large bench (${storage}): uploading ${MB} MiB...\n`)
+    const u0 = Date.now()
+    const up = await fetch(`${base}/api/v1/objects/bench/firmware/fw/data`, { method: 'PUT', headers: { authorization: ADMIN, 'content-type': 'application/octet-stream' }, body: Readable.from(data(size)) as unknown as RequestInit['body'], duplex: 'half' } as RequestInit)
+    if (up.status !== 204) throw new Error(`data put: ${up.status} ${await up.text()}`)
+    const uploadS = (Date.now() - u0) / 1000
+    const t0 = Date.now()
+    let lastReport = 0
+    for (;;) {
+      const list = await (await fetch(`${base}/api/v1/objects/bench/firmware/fw/destinations`, { headers: { authorization: ADMIN } })).json() as Array<{ status: string, bytesReceived?: number }>
+      const done = list.filter((d) => d.status === 'delivered').length
+      if (Date.now() - lastReport > 10_000) {
+        lastReport = Date.now()
+        const bytes = list.reduce((s, d) => s + (d.status === 'delivered' ? size : d.bytesReceived ?? 0), 0)
+        process.stderr.write(`  ${((Date.now() - t0) / 1000).toFixed(0)} s: ${done}/${EDGES} delivered, ${Math.round(bytes / 1048576)} MiB held by edges\n`)
+      }
+      if (list.length === EDGES && done === EDGES) break
+      if (Date.now() - t0 > 3_600_000) throw new Error('not delivered within an hour')
+      await new Promise((resolve) => setTimeout(resolve, 500))
+    }
+    const totalS = (Date.now() - t0) / 1000
+    const essPeaks = await Promise.all(edges.map(async (e) => await peakRssMB(e.pid ?? 0)))
+    return {
+      storage,
+      MiB: MB,
+      edges: EDGES,
+      uploadS: Number(uploadS.toFixed(1)),
+      deliverS: Number(totalS.toFixed(1)),
+      deliveredMBps: Math.round((MB * EDGES) / totalS),
+      cssPeakRssMB: await peakRssMB(css.pid ?? 0),
+      essPeakRssMB: Math.max(...essPeaks)
+    }
+  } finally {
+    for (const p of procs.reverse()) {
+      if (p.exitCode !== null) continue
+      const gone = new Promise((resolve) => p.once('exit', resolve))
+      p.kill('SIGTERM')
+      await gone
+    }
+    await stopDb()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+export async function runLargeBench (storages: Array<'local' | 'mongo'>): Promise<void> {
+  const rows: Array<Record<string, string | number>> = []
+  for (const s of storages) {
+    try {
+      rows.push(await run(s))
+    } catch (err) {
+      rows.push({ storage: s, error: (err as Error).message })
+    }
+  }
+  printTable(`Large object: ${MB} MiB to ${EDGES} edges (embedded broker)`, rows)
+  await writeResult('large', { rows })
+}
