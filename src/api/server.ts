@@ -6,7 +6,7 @@ import swagger from '@fastify/swagger'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { ERROR_TITLES, isSyncError, SyncError, SyncErrorCode } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
-import { parseBasicAuth, type Authenticator, type Identity } from '../security/index.js'
+import { LoginBackoff, parseBasicAuth, RateLimiter, type Authenticator, type Identity } from '../security/index.js'
 
 declare module 'fastify' {
   interface FastifyRequest { identity?: Identity }
@@ -25,6 +25,7 @@ export const HTTP_STATUS: Readonly<Record<SyncErrorCode, number>> = {
   SYNC_ERR_RANGE_NOT_SATISFIABLE: 416,
   SYNC_ERR_UNAUTHENTICATED: 401,
   SYNC_ERR_FORBIDDEN: 403,
+  SYNC_ERR_RATE_LIMITED: 429,
   SYNC_ERR_PROTOCOL: 400,
   SYNC_ERR_STORAGE: 503,
   SYNC_ERR_TRANSPORT: 503,
@@ -39,6 +40,8 @@ export interface ApiServerOptions {
   auth: Authenticator
   bodyLimit: number
   title: string
+  /** Requests per second per app key (with a burst of twice that). */
+  rateLimit: number
   /** Serve HTTPS with this certificate. */
   https?: { cert: string, key: string }
 }
@@ -73,14 +76,28 @@ export async function createApiServer (opts: ApiServerOptions): Promise<FastifyI
   // Binary bodies stay streams: route handlers pipe them into the store, never buffer them.
   app.addContentTypeParser(['application/octet-stream', '*'], (_req, payload, done) => { done(null, payload) })
 
+  const limiter = new RateLimiter(opts.rateLimit)
+  // Per key after 5 failures; per address only after 50, so one misconfigured client behind a
+  // shared address does not lock out its neighbours at once.
+  const keyBackoff = new LoginBackoff(5)
+  const ipBackoff = new LoginBackoff(50)
+  const tooMany = (reply: FastifyReply, seconds: number, detail: string): FastifyReply =>
+    sendProblem(reply.header('retry-after', String(seconds)), SyncErrorCode.RATE_LIMITED, detail)
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     if (PUBLIC_PATHS.has(req.url.split('?')[0] ?? '')) return
     const cred = parseBasicAuth(req.headers.authorization)
+    const checks: Array<[LoginBackoff, string]> = [[ipBackoff, req.ip], ...(cred === undefined ? [] : [[keyBackoff, cred.key] as [LoginBackoff, string]])]
+    const wait = Math.max(...checks.map(([b, id]) => b.blocked(id)))
+    if (wait > 0) return tooMany(reply, wait, 'Too many failed logins; wait before trying again')
     const who = cred === undefined ? undefined : await opts.auth.check(cred.key, cred.secret)
     if (who === undefined) {
+      if (cred !== undefined) for (const [b, id] of checks) b.failed(id)
       void reply.header('www-authenticate', 'Basic realm="edgesync"')
       return sendProblem(reply, SyncErrorCode.UNAUTHENTICATED, 'Use Basic auth with a valid app key and secret')
     }
+    for (const [b, id] of checks) b.succeeded(id)
+    const retry = limiter.take(who.appKey)
+    if (retry > 0) return tooMany(reply, retry, `More than ${opts.rateLimit} requests per second for ${who.appKey}`)
     req.identity = who
     return undefined
   })

@@ -1,9 +1,8 @@
 /** CSS routes for ACLs (Open Horizon's security API), users, object destinations, webhooks and resend. */
 import type { FastifyInstance } from 'fastify'
-import { NotFoundError, SyncError, SyncErrorCode, ValidationError } from '../common/errors.js'
-import type { AclEntry, AclKind, ObjectKey, Role } from '../common/model.js'
+import { NotFoundError, ValidationError } from '../common/errors.js'
+import type { AclEntry, AclKind, ObjectKey } from '../common/model.js'
 import { nameSchema } from '../api/server.js'
-import { generateSecret, hashGeneratedSecret } from '../security/index.js'
 import type { Store } from '../storage/index.js'
 import { requireObjectAccess, requireOrg } from './acl.js'
 import type { ObjectService } from './objects.js'
@@ -64,31 +63,20 @@ export function registerAdminRoutes (app: FastifyInstance, store: Store, objects
   })
   app.put('/api/v1/security/:type/:orgID', { schema: { summary: 'Add or remove users on the all-types ACL', params: aclParams, body: aclBody } }, async (req, reply) => {
     const p = req.params as Params
-    requireOrg(req.identity, p.orgID ?? '', true)
+    const who = requireOrg(req.identity, p.orgID ?? '', true)
     await putAcl(p.orgID ?? '', p.type as AclKind, '', req.body as { action: 'add' | 'remove', users: AclUserIn[] })
+    await store.audit.append({ at: new Date().toISOString(), orgId: p.orgID ?? '', actor: who.appKey, action: 'acl.change', target: `${p.type ?? ''}/*` })
     return await reply.code(204).send()
   })
   app.delete('/api/v1/security/:type/:orgID/:key/:aclUserType/:username', {
     schema: { summary: 'Remove one user from an ACL', params: { type: 'object', properties: { ...aclParams.properties, aclUserType: { enum: ['user', 'node'] }, username: { type: 'string', maxLength: 256 } }, required: ['type', 'orgID', 'key', 'aclUserType', 'username'] } }
   }, async (req, reply) => {
     const p = req.params as Params
-    requireOrg(req.identity, p.orgID ?? '', true)
+    const who = requireOrg(req.identity, p.orgID ?? '', true)
     const gone = await store.users.removeAcl(p.orgID ?? '', p.type as AclKind, p.key ?? '', p.aclUserType as AclEntry['userType'], p.username ?? '')
     if (!gone) throw new NotFoundError('No such ACL entry')
+    await store.audit.append({ at: new Date().toISOString(), orgId: p.orgID ?? '', actor: who.appKey, action: 'acl.remove', target: `${p.type ?? ''}/${p.key ?? ''}/${p.aclUserType ?? ''}/${p.username ?? ''}` })
     return await reply.code(204).send()
-  })
-
-  app.post('/api/v1/users/:orgID', {
-    schema: { summary: 'Create an app key in an org; the secret is shown once (edgesync)', params: { type: 'object', properties: { orgID: nameSchema }, required: ['orgID'] }, body: { type: 'object', required: ['appKey'], additionalProperties: false, properties: { appKey: nameSchema, role: { enum: ['orgAdmin', 'user'] } } } }
-  }, async (req, reply) => {
-    const orgId = (req.params as Params).orgID ?? ''
-    const who = requireOrg(req.identity, orgId, true)
-    const body = req.body as { appKey: string, role?: Role }
-    if (await store.users.get(body.appKey) !== undefined) throw new SyncError(SyncErrorCode.CONFLICT, `App key ${body.appKey} exists`)
-    const secret = generateSecret()
-    await store.users.put({ appKey: body.appKey, orgId, role: body.role ?? 'user', secretHash: hashGeneratedSecret(secret), disabled: false, created: new Date().toISOString() })
-    await store.audit.append({ at: new Date().toISOString(), orgId, actor: who.appKey, action: 'user.add', target: body.appKey })
-    return await reply.code(201).send({ appKey: body.appKey, secret, orgID: orgId, role: body.role ?? 'user' })
   })
 
   const objKey = (p: Params): ObjectKey => ({ orgId: p.orgID ?? '', objectType: p.objectType ?? '', objectId: p.objectID ?? '' })

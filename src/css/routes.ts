@@ -12,7 +12,7 @@ import type { Store } from '../storage/index.js'
 import type { ObjectService } from './objects.js'
 import { parseContentRange, type Uploads } from './uploads.js'
 
-interface Deps { offlineAfterMs: number, store: Store, objects: ObjectService, uploads: Uploads, sendState: (obj: StoredObject, state: 'consumed') => Promise<void>, startedAt: number, counters: () => Record<string, number>, ready: () => boolean }
+interface Deps { signingKey: (orgId: string) => Promise<string>, offlineAfterMs: number, store: Store, objects: ObjectService, uploads: Uploads, sendState: (obj: StoredObject, state: 'consumed') => Promise<void>, startedAt: number, counters: () => Record<string, number>, ready: () => boolean }
 
 type Params = Record<string, string>
 const orgParams = { type: 'object', properties: { orgID: nameSchema }, required: ['orgID'] } as const
@@ -237,6 +237,6 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     const secret = generateSecret()
     await store.users.put({ appKey, orgId: dest.orgId, role: 'node', secretHash: hashGeneratedSecret(secret), disabled: false, created: new Date().toISOString() })
     await store.audit.append({ at: new Date().toISOString(), orgId: dest.orgId, actor: who.appKey, action: 'node.enroll', target: appKey })
-    return await reply.code(201).send({ appKey, secret, orgID: dest.orgId, destinationType: dest.destinationType, destinationID: dest.destinationId })
+    return await reply.code(201).send({ appKey, secret, orgID: dest.orgId, destinationType: dest.destinationType, destinationID: dest.destinationId, signingKey: await d.signingKey(dest.orgId) })
   })
 }

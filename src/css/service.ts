@@ -5,7 +5,7 @@ import type { SyncConfig } from '../common/config/schema.js'
 import type { Logger } from '../common/log.js'
 import { essSubscriptions, parseNodeUsername, upTopic } from '../common/protocol/topics.js'
 import { createApiServer } from '../api/server.js'
-import { Authenticator, verifySecret } from '../security/index.js'
+import { Authenticator, LoginBackoff, OrgSigningKeys, verifySecret } from '../security/index.js'
 import { openStore, type Store } from '../storage/index.js'
 import { connectExternalBroker, startEmbeddedBroker, type BrokerAuth, type CloudTransport } from '../transport/index.js'
 import { ensureBootstrapAdmin, serverTls } from '../security/index.js'
@@ -13,6 +13,7 @@ import { ObjectService } from './objects.js'
 import { Uploads } from './uploads.js'
 import { registerCssRoutes } from './routes.js'
 import { registerAdminRoutes } from './admin-routes.js'
+import { registerUserRoutes } from './user-routes.js'
 import { StatusWriter } from './status-writer.js'
 import { CloudSync } from './sync.js'
 import { Lifecycle } from './lifecycle.js'
@@ -26,19 +27,30 @@ export interface CssHandle {
   close: () => Promise<void>
 }
 
+/** Checks a node's broker login: a password, or a client certificate the broker verified. */
+async function checkNode (store: Store, username: string | undefined, password: Buffer | undefined, certificateName: string | undefined): Promise<string | undefined> {
+  // A verified client certificate names the node; a username, if also given, must agree.
+  const claimed = certificateName ?? username
+  if (certificateName !== undefined && username !== undefined && username !== certificateName) return undefined
+  const node = parseNodeUsername(claimed)
+  if (node === undefined || claimed === undefined) return undefined
+  const user = await store.users.get(claimed)
+  // The user record is checked on certificate logins too: removing or disabling a node locks it out.
+  if (user === undefined || user.disabled || user.role !== 'node' || user.orgId !== node.orgId) return undefined
+  if (certificateName !== undefined) return claimed
+  return password !== undefined && await verifySecret(password.toString('utf8'), user.secretHash) ? claimed : undefined
+}
+
 function brokerAuth (store: Store): BrokerAuth {
+  const backoff = new LoginBackoff(5)
   return {
     authenticate: async (username, password, certificateName) => {
-      // A verified client certificate names the node; a username, if also given, must agree.
-      const claimed = certificateName ?? username
-      if (certificateName !== undefined && username !== undefined && username !== certificateName) return undefined
-      const node = parseNodeUsername(claimed)
-      if (node === undefined || claimed === undefined) return undefined
-      const user = await store.users.get(claimed)
-      // The user record is checked on certificate logins too: removing or disabling a node locks it out.
-      if (user === undefined || user.disabled || user.role !== 'node' || user.orgId !== node.orgId) return undefined
-      if (certificateName !== undefined) return claimed
-      return password !== undefined && await verifySecret(password.toString('utf8'), user.secretHash) ? claimed : undefined
+      const id = certificateName ?? username ?? ''
+      if (backoff.blocked(id) > 0) return undefined // a guesser waits; the real node retries every second
+      const who = await checkNode(store, username, password, certificateName)
+      if (who === undefined) backoff.failed(id)
+      else backoff.succeeded(id)
+      return who
     },
     mayPublish: (username, topic) => {
       const node = parseNodeUsername(username)
@@ -67,13 +79,14 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
         ...(cfg.MqttWsListeningPort === undefined ? {} : { wsPort: cfg.MqttWsListeningPort }),
         ...(tls === undefined ? {} : { tls }),
         auth: brokerAuth(store),
+        maxPayload: cfg.MqttMaxPayloadSize,
         log: log.child({ component: 'css.broker' })
       })
       : await connectExternalBroker({ url: cfg.BrokerAddress ?? '', ...(cfg.BrokerUsername === undefined ? {} : { username: cfg.BrokerUsername }), ...(cfg.BrokerPassword === undefined ? {} : { password: cfg.BrokerPassword }), instanceId: randomUUID().slice(0, 8), log: log.child({ component: 'css.mqtt' }) })
     cleanups.push(async () => { await transport.close() })
     const status = new StatusWriter(store, log.child({ component: 'css.status' }))
     cleanups.push(async () => { await status.drain() })
-    const sync = new CloudSync(store, transport, status, cfg, log.child({ component: 'css.sync' }), path.join(cfg.PersistenceRootPath, 'css', 'transfers'))
+    const sync = new CloudSync(store, transport, status, cfg, log.child({ component: 'css.sync' }), path.join(cfg.PersistenceRootPath, 'css', 'transfers'), new OrgSigningKeys(path.join(cfg.PersistenceRootPath, 'css', 'signing-keys')))
     cleanups.push(async () => { await sync.uplink.close() })
     transport.onMessage(async (topic, payload) => { await sync.onMessage(topic, payload) })
     transport.onPresence((username, online) => {
@@ -94,10 +107,11 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
     sync.onAllConsumed = async (key) => { await objects.delete(key) }
     await lifecycle.start()
     cleanups.push(async () => { lifecycle.close() })
-    const app = await createApiServer({ log: log.child({ component: 'css.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, title: 'edgesync Cloud Sync Service', ...(tls === undefined ? {} : { https: tls }) })
+    const app = await createApiServer({ log: log.child({ component: 'css.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, rateLimit: cfg.RateLimitPerSecond, title: 'edgesync Cloud Sync Service', ...(tls === undefined ? {} : { https: tls }) })
     let ready = false
-    registerCssRoutes(app, { offlineAfterMs: cfg.NodeOfflineAfterSeconds * 1000, store, objects, uploads: new Uploads(store, objects, cfg.MaxDataSize), sendState: async (o, st) => { await sync.sendState(o, st) }, startedAt, counters: () => ({ ...sync.counters }), ready: () => ready })
+    registerCssRoutes(app, { signingKey: async (org) => await sync.signer.publicKey(org), offlineAfterMs: cfg.NodeOfflineAfterSeconds * 1000, store, objects, uploads: new Uploads(store, objects, cfg.MaxDataSize), sendState: async (o, st) => { await sync.sendState(o, st) }, startedAt, counters: () => ({ ...sync.counters }), ready: () => ready })
     registerAdminRoutes(app, store, objects)
+    registerUserRoutes(app, { store, disconnect: (u) => { transport.disconnect(u) }, keys: sync.signer, rotateKey: async (org) => await sync.rotateKey(org) })
     await app.listen({ host: cfg.ListeningAddress, port: cfg.ListeningPort ?? 8080 })
     cleanups.push(async () => { await app.close() })
     const addr = app.server.address()

@@ -9,7 +9,8 @@ import type { Logger } from '../common/log.js'
 import { createReadStream } from 'node:fs'
 import type { DeliveryUpdate, DestinationKey, NodeRecord, ObjectKey, ObjectMetadata, StoredObject } from '../common/model.js'
 import { decodeUp, encode, type DownMessage, type Holding, type UpMessage } from '../common/protocol/messages.js'
-import { downTopic, nodeUsername, parseNodeUsername, parseUpTopic } from '../common/protocol/topics.js'
+import { downTopic, nodeUsername, orgDownTopic, parseNodeUsername, parseUpTopic } from '../common/protocol/topics.js'
+import type { OrgSigningKeys } from '../security/index.js'
 import type { Store } from '../storage/index.js'
 import type { CloudTransport } from '../transport/index.js'
 import { broadcastTopic, isAddressedTo } from './addressing.js'
@@ -50,7 +51,11 @@ export class CloudSync {
   /** Pulls the data of objects that edges offer (edge to cloud). */
   readonly uplink: TransferManager
 
-  constructor (store: Store, transport: CloudTransport, status: StatusWriter, cfg: Readonly<SyncConfig>, log: Logger, transferDir: string) {
+  /** Signs every instance sent to edges with its org's key. */
+  readonly signer: OrgSigningKeys
+
+  constructor (store: Store, transport: CloudTransport, status: StatusWriter, cfg: Readonly<SyncConfig>, log: Logger, transferDir: string, signer: OrgSigningKeys) {
+    this.signer = signer
     this.chunks = new ChunkServer(store, {
       maxConcurrent: cfg.MaxConcurrentTransfers,
       idleMs: 30_000,
@@ -103,7 +108,7 @@ export class CloudSync {
     const cached = this.#encoded.get(cacheKey)
     if (cached !== undefined) return { payload: cached }
     const m = obj.meta
-    let msg: DownMessage
+    let msg: Extract<DownMessage, { kind: 'update' }>
     if (obj.dataRef === undefined || m.objectSize === 0) {
       msg = { v: 1, kind: 'update', meta: m }
     } else if (m.objectSize > this.#cfg.MaxInlineDataSize) {
@@ -115,6 +120,7 @@ export class CloudSync {
       for await (const c of stream) parts.push(Buffer.from(c as Uint8Array))
       msg = { v: 1, kind: 'update', meta: m, data: Buffer.concat(parts).toString('base64') }
     }
+    msg.sig = await this.signer.sign(obj.key.orgId, m)
     const payload = encode(msg)
     // Inline payloads are small (MaxInlineDataSize), so a bounded map is enough; oldest out first.
     if (this.#encoded.size >= ENCODED_CACHE_ENTRIES) this.#encoded.delete(this.#encoded.keys().next().value as string)
@@ -237,6 +243,9 @@ export class CloudSync {
       cursor = page.next
     } while (cursor !== undefined)
     await this.#status.deliveries(updates)
+    // After a key rotation, a node that missed the announcement learns the new key first.
+    const trust = await this.signer.currentTrust(node.orgId)
+    if (trust.trustSig !== undefined) await this.#transport.publish(downTopic(node), encode({ v: 1, kind: 'trust', publicKey: trust.publicKey, sig: trust.trustSig }))
     for (const p of sends) await this.#transport.publish(downTopic(node), p)
     const resent = sends.length
     await this.#transport.publish(downTopic(node), encode({ v: 1, kind: 'registered', resent }))
@@ -290,6 +299,14 @@ export class CloudSync {
     const { instanceID, created: _c, lastUpdate: _u, ...draft } = meta
     const obj = await this.#store.objects.put(key, () => ({ meta: { ...draft, originInstanceID: instanceID }, status: 'completelyReceived', ...(dataRef === undefined ? {} : { dataRef }) }))
     await this.sendState(obj, 'stored')
+  }
+
+  /** Rotates an org's signing key and tells its nodes to trust the new one (signed by the old). */
+  async rotateKey (orgId: string): Promise<string> {
+    const r = await this.signer.rotate(orgId)
+    this.#encoded.clear()
+    await this.#transport.publish(orgDownTopic(orgId), encode({ v: 1, kind: 'trust', publicKey: r.publicKey, sig: r.trustSig }))
+    return r.publicKey
   }
 
   /** Tells the edge an object came from how the CSS side stands: stored, or consumed by an app. */

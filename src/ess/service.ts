@@ -17,6 +17,7 @@ import { ValidationError } from '../common/errors.js'
 import { Notifier } from './notifier.js'
 import { EdgeSync, parseProperties } from './sync.js'
 import { registerEdgeObjectRoutes } from './edge-objects.js'
+import { TrustStore } from './trust.js'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 
 export interface EssHandle {
@@ -144,13 +145,13 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
   const closeAll = async (): Promise<void> => { for (const c of cleanups.reverse()) await c().catch((err: unknown) => { log.error('Error while closing', { err }) }) }
   try {
     const boot = await ensureBootstrapAdmin(store, { key: cfg.AdminKey, secret: cfg.AdminSecret, dir: path.join(cfg.PersistenceRootPath, sub), orgId: node.orgId, role: 'orgAdmin', log })
-    const sync = new EdgeSync(store, node, { transferDir: path.join(cfg.PersistenceRootPath, sub, 'transfers'), window: cfg.TransferWindow, timeoutMs: cfg.TransferTimeoutSeconds * 1000, maxInline: cfg.MaxInlineDataSize, chunkSize: cfg.ChunkSize }, log.child({ component: 'ess.sync' }))
+    const sync = new EdgeSync(store, node, { transferDir: path.join(cfg.PersistenceRootPath, sub, 'transfers'), window: cfg.TransferWindow, timeoutMs: cfg.TransferTimeoutSeconds * 1000, maxInline: cfg.MaxInlineDataSize, chunkSize: cfg.ChunkSize, ...(cfg.SigningKey === undefined ? {} : { trust: await TrustStore.open(path.join(cfg.PersistenceRootPath, sub), cfg.SigningKey) }) }, log.child({ component: 'ess.sync' }))
     cleanups.push(async () => { await sync.transfers.close() })
     sync.notifier = new Notifier({ hooks: store.webhooks, orgId: node.orgId, secret: await webhookSecret(path.join(cfg.PersistenceRootPath, sub)), timeoutMs: cfg.WebhookTimeoutMs, log: log.child({ component: 'ess.notify' }) })
     cleanups.push(async () => { sync.notifier?.close() })
     sync.properties = parseProperties(cfg.NodeProperties)
     const tls = serverTls(cfg)
-    const app = await createApiServer({ log: log.child({ component: 'ess.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, title: 'edgesync Edge Sync Service', ...(tls === undefined ? {} : { https: tls }) })
+    const app = await createApiServer({ log: log.child({ component: 'ess.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, rateLimit: cfg.RateLimitPerSecond, title: 'edgesync Edge Sync Service', ...(tls === undefined ? {} : { https: tls }) })
     registerEssRoutes(app, store, sync, startedAt)
     registerEdgeObjectRoutes(app, store, sync, cfg.MaxDataSize)
     await app.listen({ host: cfg.ListeningAddress, port: cfg.ListeningPort ?? 8081 })
@@ -177,6 +178,7 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
     const addr = app.server.address()
     const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.ListeningPort
     const restUrl = `${tls === undefined ? 'http' : 'https'}://${cfg.ListeningAddress}:${port}`
+    if (cfg.SigningKey === undefined) log.warn('SigningKey is not set: objects from the CSS are accepted without a signature check')
     log.info('ESS listening', { rest: restUrl, broker: cfg.BrokerAddress, node, store: store.kind, adminKey: boot.appKey, ...(boot.file === undefined ? {} : { adminCredentialsFile: boot.file }) })
     let closed = false
     return {

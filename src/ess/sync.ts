@@ -13,6 +13,7 @@ import type { MqttConnection } from '../transport/index.js'
 import type { Notifier } from './notifier.js'
 import { ChunkServer } from '../transfer/chunk-server.js'
 import { TransferManager } from '../transfer/receiver.js'
+import type { TrustStore } from './trust.js'
 
 const CODE_VERSION = '0.1.0'
 const DEFAULT_CHUNK_SIZE = 262144
@@ -38,6 +39,8 @@ export interface EdgeSyncOptions {
   /** Edge-to-cloud objects with at most this much data go inline in the offer. */
   maxInline: number
   chunkSize: number
+  /** Verifies signatures when set (the enrolled org key plus keys learned on rotation). */
+  trust?: TrustStore
 }
 
 /** Where the delivery records of edge-to-cloud objects point. */
@@ -142,13 +145,27 @@ export class EdgeSync {
       case 'busy': this.transfers.onBusy(this.#node.orgId, msg); return
       case 'gone': await this.transfers.onGone(this.#node.orgId, msg); return
       case 'fetch': await this.chunks.onFetch('css', this.#node.orgId, msg); return
-      case 'state': await this.#onState(msg)
+      case 'state': await this.#onState(msg); return
+      case 'trust': await this.#onTrust(msg)
     }
+  }
+
+  async #onTrust (msg: Extract<DownMessage, { kind: 'trust' }>): Promise<void> {
+    const t = this.#opts.trust
+    if (t === undefined) return
+    if (await t.learn(this.#node.orgId, msg.publicKey, msg.sig)) this.#log.info('Trusting a new signing key (rotation)', { keyId: msg.publicKey.split(':')[0] })
+    else this.#log.warn('Refused a signing key announcement that no trusted key signed')
   }
 
   async #onUpdate (msg: Extract<DownMessage, { kind: 'update' }>): Promise<void> {
     const meta = msg.meta
     const key = this.key(meta.objectType, meta.objectID)
+    if (this.#opts.trust !== undefined && !this.#opts.trust.verify(meta, msg.sig)) {
+      // Nothing of a forged or tampered object reaches an app; the CSS sees why.
+      this.#log.warn('Rejected an object whose signature does not verify', { objectId: meta.objectID, instanceId: meta.instanceID, keyId: msg.sig?.keyId })
+      this.sendSoon({ v: 1, kind: 'ack', state: 'error', objectType: key.objectType, objectId: key.objectId, instanceId: meta.instanceID, message: 'rejected: bad signature' })
+      return
+    }
     const cur = await this.#store.objects.get(key)
     if (cur !== undefined && cur.meta.instanceID >= meta.instanceID) {
       // Duplicate or reordered: never move backwards, but tell the CSS what we hold.

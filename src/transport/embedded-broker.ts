@@ -16,6 +16,8 @@ export interface EmbeddedBrokerOptions {
   /** Server certificate for the TLS and wss listeners (and the client CA, for certificate login). */
   tls?: TlsMaterial
   auth: BrokerAuth
+  /** Largest publish payload accepted from a client. */
+  maxPayload?: number
   log: Logger
 }
 
@@ -53,6 +55,11 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
     },
     authorizePublish: (client, packet, done) => {
       const who = client === null ? undefined : identities.get(client.id)
+      if (opts.maxPayload !== undefined && packet.payload.length > opts.maxPayload) {
+        log.warn('MQTT publish refused: payload too large', { clientId: client?.id, username: who, bytes: packet.payload.length })
+        done(new Error('Payload too large'))
+        return
+      }
       if (who !== undefined && auth.mayPublish(who, packet.topic)) { done(null); return }
       log.warn('MQTT publish refused', { clientId: client?.id, username: who, topic: packet.topic })
       done(new Error('Not authorized'))
@@ -64,11 +71,14 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
       done(new Error('Not authorized'))
     }
   })
+  const clients = new Map<string, Client>()
   broker.on('client', (client: Client) => {
+    clients.set(client.id, client)
     const who = identities.get(client.id)
     if (who !== undefined) presence(who, true)
   })
   broker.on('clientDisconnect', (client: Client) => {
+    if (clients.get(client.id) === client) clients.delete(client.id)
     const who = identities.get(client.id)
     identities.delete(client.id)
     if (who !== undefined) presence(who, false)
@@ -111,6 +121,13 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
       broker.subscribe(UP_WILDCARD, deliver, () => {})
     },
     onPresence: (handler) => { presence = handler },
+    disconnect: (username) => {
+      for (const [clientId, who] of identities) {
+        if (who !== username) continue
+        log.info('Dropping the connection of a removed or disabled client', { clientId, username })
+        clients.get(clientId)?.close()
+      }
+    },
     close: async () => {
       if (closed) return
       closed = true

@@ -140,6 +140,7 @@ export async function connectExternalBroker (opts: { url: string, username?: str
     publish: pub.publish,
     onMessage: (h) => { handler = h; setReady() },
     onPresence: () => {},
+    disconnect: () => {},
     close: async () => { await conn.close(); await pub.close() }
   }
 }

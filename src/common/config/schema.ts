@@ -33,12 +33,15 @@ export interface SyncConfig {
   DestinationID?: string
   NodeSecret?: string
   NodeProperties: string
+  SigningKey?: string
   MaxInlineDataSize: number
   ChunkSize: number
   MaxConcurrentTransfers: number
   TransferWindow: number
   TransferTimeoutSeconds: number
   MaxJsonBodySize: number
+  RateLimitPerSecond: number
+  MqttMaxPayloadSize: number
   MaxDataSize: number
   HistoryRetention: number
   DeletedRetentionSeconds: number
@@ -89,12 +92,15 @@ export const CONFIG_KEYS: Readonly<Record<keyof SyncConfig, KeySchema>> = {
   DestinationType: { type: 'string', for: 'ESS', description: 'Destination type of this edge node' },
   DestinationID: { type: 'string', for: 'ESS', description: 'Destination ID of this edge node' },
   NodeSecret: { type: 'string', secret: true, for: 'ESS', description: 'Secret of this node on the broker, as printed when the node was enrolled' },
+  SigningKey: { type: 'string', for: 'ESS', description: 'The org\'s object-signing public key (keyId:base64) printed at enrollment: when set, the ESS accepts only objects signed by it (or by keys it announces on rotation)' },
   NodeProperties: { type: 'string', default: '', for: 'ESS', description: 'Properties for selector addressing, as comma-separated name=value pairs (site=A,region=north)' },
   MaxInlineDataSize: { type: 'integer', default: 262144, minimum: 0, for: 'both', description: 'Objects with at most this many bytes of data travel inside the update (or, from an edge, offer) message; larger data is pulled in chunks' },
   ChunkSize: { type: 'integer', default: 262144, minimum: 1024, maximum: 4194304, for: 'both', description: 'Bytes per chunk when an edge pulls data larger than MaxInlineDataSize' },
   MaxConcurrentTransfers: { type: 'integer', default: 32, minimum: 1, for: 'CSS', description: 'Chunked transfers served at once; other edges are told to wait (keeps CSS memory flat during a large fan-out)' },
   TransferWindow: { type: 'integer', default: 4, minimum: 1, maximum: 64, for: 'both', description: 'Chunks a receiver (an edge, or the CSS for edge objects) asks for ahead of what it has received' },
   TransferTimeoutSeconds: { type: 'integer', default: 5, minimum: 1, for: 'both', description: 'A chunk not received this long after it was asked for is asked for again' },
+  RateLimitPerSecond: { type: 'integer', default: 200, minimum: 1, for: 'both', description: 'REST requests per second per app key (bursts of twice that); beyond it 429 with Retry-After' },
+  MqttMaxPayloadSize: { type: 'integer', default: 8388608, minimum: 65536, for: 'CSS', description: 'Largest MQTT message the embedded broker accepts from a client, in bytes' },
   MaxJsonBodySize: { type: 'integer', default: 16777216, minimum: 1024, for: 'both', description: 'Largest JSON request body accepted, in bytes' },
   MaxDataSize: { type: 'integer', default: 4294967296, minimum: 1, for: 'both', description: 'Largest object data accepted, in bytes' },
   HistoryRetention: { type: 'integer', default: 10, minimum: 1, for: 'CSS', description: 'How many instances of each object are kept for history and rollback' },

@@ -36,7 +36,9 @@ export type DownMessage =
    * `data` is base64 of the whole data when it is small enough to travel inline; otherwise the
    * edge pulls it in chunks of at most `chunkSize` bytes.
    */
-  | { v: 1, kind: 'update', meta: ObjectMetadata, data?: string, chunkSize?: number }
+  | { v: 1, kind: 'update', meta: ObjectMetadata, data?: string, chunkSize?: number, sig?: Sig }
+  /** Key rotation: trust `publicKey` (keyId:base64) too; signed by a key the edge already trusts. */
+  | { v: 1, kind: 'trust', publicKey: string, sig: Sig }
   | { v: 1, kind: 'delete', objectType: string, objectId: string, instanceId: number }
   | BusyMessage
   | GoneMessage
@@ -44,6 +46,9 @@ export type DownMessage =
   | FetchMessage
   /** Edge to cloud: the CSS stored (`stored`) or an app consumed (`consumed`) an object the edge offered. */
   | { v: 1, kind: 'state', state: 'stored' | 'consumed', objectType: string, objectId: string, instanceId: number }
+
+/** An Ed25519 signature over the canonical JSON of the signed part (see security/signing.ts). */
+export interface Sig { keyId: string, value: string }
 
 interface InstanceRef { v: 1, objectType: string, objectId: string, instanceId: number }
 /** Asks for `length` bytes of an instance's data from `offset` (chunked transfer, pulled by the receiver). */
@@ -73,6 +78,12 @@ const metaSchema = {
   type: 'object',
   required: ['objectID', 'objectType', 'instanceID', 'dataID', 'objectSize'],
   properties: { objectID: name, objectType: name, instanceID: { type: 'integer', minimum: 1 }, dataID: { type: 'integer', minimum: 0 }, objectSize: { type: 'integer', minimum: 0 }, dataHash: { type: 'string', pattern: '^[0-9a-f]{64}$' } }
+}
+const sigSchema = {
+  type: 'object',
+  required: ['keyId', 'value'],
+  additionalProperties: false,
+  properties: { keyId: { type: 'string', maxLength: 64 }, value: { type: 'string', maxLength: 256 } }
 }
 const fetchSchema = {
   properties: { ...instance, kind: { const: 'fetch' }, offset: { type: 'integer', minimum: 0 }, length: { type: 'integer', minimum: 1, maximum: MAX_CHUNK_SIZE } },
@@ -151,7 +162,7 @@ const upSchema = {
 const downSchema = {
   type: 'object',
   required: ['v', 'kind'],
-  properties: { v: { const: PROTOCOL_VERSION }, kind: { enum: ['registered', 'update', 'delete', 'busy', 'gone', 'fetch', 'state'] } },
+  properties: { v: { const: PROTOCOL_VERSION }, kind: { enum: ['registered', 'update', 'delete', 'busy', 'gone', 'fetch', 'state', 'trust'] } },
   oneOf: [
     { properties: { v: true, kind: { const: 'registered' }, resent: { type: 'integer' } }, required: ['resent'], additionalProperties: false },
     {
@@ -160,7 +171,8 @@ const downSchema = {
         kind: { const: 'update' },
         meta: metaSchema,
         data: { type: 'string' },
-        chunkSize: { type: 'integer', minimum: 1, maximum: MAX_CHUNK_SIZE }
+        chunkSize: { type: 'integer', minimum: 1, maximum: MAX_CHUNK_SIZE },
+        sig: sigSchema
       },
       required: ['meta'],
       additionalProperties: false
@@ -173,6 +185,11 @@ const downSchema = {
     busySchema,
     goneSchema,
     fetchSchema,
+    {
+      properties: { v: true, kind: { const: 'trust' }, publicKey: { type: 'string', maxLength: 512 }, sig: sigSchema },
+      required: ['publicKey', 'sig'],
+      additionalProperties: false
+    },
     {
       properties: { ...instance, kind: { const: 'state' }, state: { enum: ['stored', 'consumed'] } },
       required: ['objectType', 'objectId', 'instanceId', 'state'],
