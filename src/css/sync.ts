@@ -71,8 +71,9 @@ export class CloudSync {
       maxConcurrent: cfg.MaxConcurrentTransfers,
       // Never awaited: this may run inside a broker message handler.
       send: (msg, meta) => { transport.publish(downTopic(originOf(meta)), encode(msg)).catch((err: unknown) => { log.warn('Fetch to an edge not sent; the timeout asks again', { err }) }) },
-      complete: async (meta, file) => {
-        const blob = await store.blobs.write(createReadStream(file, { start: 0, end: meta.objectSize - 1 }))
+      complete: async (meta, file, sha256) => {
+        const blob = await store.blobs.adopt?.(file, { size: meta.objectSize, sha256 }) ??
+          await store.blobs.write(createReadStream(file, { start: 0, end: meta.objectSize - 1 }))
         await this.#storeEdgeObject(meta, blob.ref)
       },
       failed: (meta, message) => { log.warn('An edge object failed its data check', { objectId: meta.objectID, origin: meta.originID, message }) },

@@ -73,7 +73,7 @@ export class EdgeSync {
       timeoutMs: opts.timeoutMs,
       maxConcurrent: 2,
       send: (msg) => { this.sendSoon(msg) },
-      complete: async (meta, file) => { await this.#completeTransfer(meta, file) },
+      complete: async (meta, file, sha256) => { await this.#completeTransfer(meta, file, sha256) },
       failed: (meta, message) => { this.sendSoon({ v: 1, kind: 'ack', state: 'error', objectType: meta.objectType, objectId: meta.objectID, instanceId: meta.instanceID, message }) },
       log: log.child({ component: 'ess.transfer' })
     })
@@ -192,11 +192,13 @@ export class EdgeSync {
     await this.#accept(cur, meta, dataRef)
   }
 
-  async #completeTransfer (meta: ObjectMetadata, file: string): Promise<void> {
+  async #completeTransfer (meta: ObjectMetadata, file: string, sha256: string): Promise<void> {
     const key = this.key(meta.objectType, meta.objectID)
     const cur = await this.#store.objects.get(key)
     if (cur !== undefined && cur.meta.instanceID >= meta.instanceID) return
-    const blob = await this.#store.blobs.write(createReadStream(file, { start: 0, end: meta.objectSize - 1 }))
+    // The verified part file becomes the object's data by a rename where the store can (no copy).
+    const blob = await this.#store.blobs.adopt?.(file, { size: meta.objectSize, sha256 }) ??
+      await this.#store.blobs.write(createReadStream(file, { start: 0, end: meta.objectSize - 1 }))
     if (meta.dataHash !== undefined && blob.sha256 !== meta.dataHash) {
       // The part file was verified a moment ago: a mismatch here means the local disk is failing.
       await this.#store.blobs.remove(blob.ref)

@@ -31,6 +31,12 @@ export interface BlobStore {
   size: (ref: string) => Promise<number | undefined>
   /** Idempotent. */
   remove: (ref: string) => Promise<void>
+  /**
+   * Takes ownership of a complete, fsynced file whose size and sha256 the caller verified, by
+   * renaming it into the store (no copy). Optional; undefined when the store cannot (another
+   * filesystem, a database backend): the caller then streams the file through `write`.
+   */
+  adopt?: (file: string, info: { size: number, sha256: string }) => Promise<BlobInfo | undefined>
 }
 
 /** What a writer supplies for a new instance; the store assigns instanceID and timestamps. */

@@ -7,7 +7,6 @@
  * does not match is asked for again; the whole data is hashed before it is accepted.
  */
 import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, rm, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from '../common/log.js'
@@ -22,8 +21,11 @@ export interface TransferOptions {
   maxConcurrent: number
   /** Sends a fetch or progress message to the sender of `meta`'s data. Must not block. */
   send: (msg: FetchMessage | ProgressMessage, meta: ObjectMetadata) => void
-  /** Called with the verified part file; it must take the data (copy it) before resolving. */
-  complete: (meta: ObjectMetadata, file: string) => Promise<void>
+  /**
+   * Called with the verified part file and its sha256; it must take the data (adopt or copy the
+   * file) before resolving. The file is removed afterwards if still there.
+   */
+  complete: (meta: ObjectMetadata, file: string, sha256: string) => Promise<void>
   /** The data failed its whole-object hash check too often, or the transfer cannot go on. */
   failed: (meta: ObjectMetadata, message: string) => void
   log: Logger
@@ -53,6 +55,9 @@ class Transfer {
   readonly requested = new Map<number, number>() // chunk index -> time asked
   next: number
   done: number
+  /** Running sha256 over chunks [0, hashed): the whole data is hashed as it arrives, not re-read. */
+  hash = createHash('sha256')
+  hashed = 0
   pausedUntil = 0
   lastCheckpoint = Date.now()
   checkpointing = false
@@ -176,6 +181,8 @@ export class TransferManager {
     t.requested.delete(idx)
     t.received.add(idx)
     while (t.received.has(t.done)) { t.received.delete(t.done); t.done++ }
+    if (idx === t.hashed) { t.hash.update(c.data); t.hashed++ } // in order: no read-back
+    await this.#advanceHash(t)
     if (t.done >= t.chunks) { await this.#finish(s, t); return }
     this.#fill(t)
     if (Date.now() - t.lastCheckpoint >= CHECKPOINT_EVERY_MS) await this.#checkpoint(t)
@@ -189,6 +196,19 @@ export class TransferManager {
       await t.fd.close().catch(() => {})
     }
     this.#active.clear()
+  }
+
+  /** Hashes chunks that are on disk but not yet hashed (they arrived out of order, or before a restart). */
+  async #advanceHash (t: Transfer): Promise<void> {
+    while (t.hashed < t.done && !t.cancelled) {
+      const offset = t.hashed * t.cp.chunkSize
+      const len = Math.min(t.cp.chunkSize, t.meta.objectSize - offset)
+      const buf = Buffer.allocUnsafe(len)
+      const { bytesRead } = await t.fd.read(buf, 0, len, offset)
+      if (bytesRead !== len) throw new Error(`Part file is short at byte ${offset}`)
+      t.hash.update(buf)
+      t.hashed++
+    }
   }
 
   #request (t: Transfer, idx: number): void {
@@ -239,10 +259,11 @@ export class TransferManager {
   async #finish (s: string, t: Transfer): Promise<void> {
     if (t.finishing) return
     t.finishing = true
+    await t.fd.truncate(t.meta.objectSize)
     await t.fd.datasync()
-    const hash = createHash('sha256')
-    for await (const c of createReadStream(`${t.base}.part`, { start: 0, end: t.meta.objectSize - 1 })) hash.update(c as Buffer)
-    const ok = t.meta.dataHash === undefined || hash.digest('hex') === t.meta.dataHash
+    await this.#advanceHash(t)
+    const digest = t.hash.digest('hex')
+    const ok = t.meta.dataHash === undefined || digest === t.meta.dataHash
     await t.fd.close()
     this.#active.delete(s)
     if (!ok) {
@@ -261,7 +282,7 @@ export class TransferManager {
       return
     }
     try {
-      await this.#opts.complete(t.meta, `${t.base}.part`)
+      await this.#opts.complete(t.meta, `${t.base}.part`, digest)
       this.stats.completed++
     } finally {
       await this.#removeFiles(t.base)

@@ -2,6 +2,10 @@
  * The storage contract, stated as tests. Every backend runs this same suite through a factory
  * (memory is the reference). Glossary: "instance" = one version of an object, "blob" = object data.
  */
+import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
+import path from 'node:path'
 import type { Test } from 'tap'
 import type { DeliveryUpdate, ObjectKey, ObjectMetadata } from '../../src/common/model.js'
 import type { ObjectDraft, Store } from '../../src/storage/index.js'
@@ -147,6 +151,19 @@ export function storeConformance (t: Test, name: string, make: MakeStore): void 
     tt.equal(cur?.meta.instanceID, Math.max(...ids), 'current is the highest instance')
     tt.equal(cur?.meta.version, String(writers), 'each build saw the instance before it (no lost update)')
     tt.equal((await s.objects.history(k)).length, writers)
+  })
+
+  t.test(`${name} - adopt (where offered) takes over a verified file without copying it`, async (tt) => {
+    const s = await open(tt)
+    if (s.blobs.adopt === undefined) { tt.pass(`${name} streams instead (no adopt)`); return }
+    const dir = tt.testdir()
+    const file = path.join(dir, 'part')
+    const data = expectedBytes(0, 99_999)
+    await writeFile(file, data)
+    const info = await s.blobs.adopt(file, { size: data.length, sha256: createHash('sha256').update(data).digest('hex') })
+    tt.ok(info !== undefined)
+    tt.same(await collect((await s.blobs.read(info?.ref ?? ''))!), data, 'the adopted data reads back')
+    tt.equal(existsSync(file), false, 'the file was moved, not copied')
   })
 
   t.test(`${name} - blobs stream in and out, ranged reads are byte-exact`, async (tt) => {

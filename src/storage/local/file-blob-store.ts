@@ -68,6 +68,18 @@ export class FileBlobStore implements BlobStore {
     }
   }
 
+  async adopt (file: string, info: { size: number, sha256: string }): Promise<BlobInfo | undefined> {
+    const ref = newBlobRef()
+    try {
+      await rename(file, this.#path(ref))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EXDEV') return undefined
+      throw new StorageError('Cannot take over a data file', { cause: err })
+    }
+    await fsyncDir(this.#dir)
+    return { ref, size: info.size, sha256: info.sha256 }
+  }
+
   async remove (ref: string): Promise<void> {
     await removeIfExists(this.#path(ref))
   }
