@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Command } from 'commander'
 import { createCa, createClientCert, createServerCert, type PemPair } from '../security/index.js'
-import type { Io } from './program.js'
+import type { Io } from './client.js'
 
 async function writePair (dir: string, name: string, pair: PemPair, force: boolean): Promise<{ cert: string, key: string }> {
   await mkdir(dir, { recursive: true })

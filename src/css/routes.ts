@@ -89,6 +89,8 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
 
   app.delete('/api/v1/objects/:orgID/:objectType/:objectID', { schema: { summary: 'Delete an object (propagates to destinations)', params: objParams } }, async (req, reply) => {
     const key = objKey(req.params as Params)
+    // Type access first: whether an object exists is itself not shown to those without access.
+    await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true)
     await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true, (await mustGet(store, key)).meta)
     await objects.delete(key)
     return await reply.code(204).send()
@@ -96,6 +98,8 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
 
   app.put('/api/v1/objects/:orgID/:objectType/:objectID/data', { schema: { summary: 'Upload object data (binary body, streamed)', params: objParams } }, async (req, reply) => {
     const key = objKey(req.params as Params)
+    // Type access first: whether an object exists is itself not shown to those without access.
+    await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true)
     await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true, (await mustGet(store, key)).meta)
     const sha = req.headers['x-data-sha256']
     if (sha !== undefined && (typeof sha !== 'string' || !/^[0-9a-fA-F]{64}$/.test(sha))) throw new ValidationError('x-data-sha256 must be 64 hex digits')
@@ -113,6 +117,8 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
 
   app.get('/api/v1/objects/:orgID/:objectType/:objectID/upload', { schema: { summary: 'Progress of a Content-Range upload: bytes received so far (edgesync)', params: objParams } }, async (req) => {
     const key = objKey(req.params as Params)
+    // Type access first: whether an object exists is itself not shown to those without access.
+    await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true)
     await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true, (await mustGet(store, key)).meta)
     const st = uploads.status(key)
     if (st === undefined) throw new NotFoundError('No upload under way for this object')

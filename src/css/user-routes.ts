@@ -56,10 +56,10 @@ export function registerUserRoutes (app: FastifyInstance, d: UserRouteDeps): voi
     return await reply.code(201).send({ appKey: body.appKey, secret, orgID: orgId, role: body.role ?? 'user' })
   })
 
-  app.get('/api/v1/users/:orgID', { schema: { summary: 'App keys of an org (never their secrets) (edgesync)', params: orgParams } }, async (req) => {
+  app.get('/api/v1/users/:orgID', { schema: { summary: 'App keys and node identities of an org (never their secrets) (edgesync)', params: orgParams } }, async (req) => {
     const orgId = (req.params as Params).orgID ?? ''
     requireOrg(req.identity, orgId, true)
-    return (await store.users.list(orgId)).filter((u) => u.role !== 'node').map(userView)
+    return (await store.users.list(orgId)).map(userView)
   })
 
   app.put('/api/v1/users/:orgID/:appKey', {

@@ -1,0 +1,92 @@
+/**
+ * syncctl's connection to the CSS: settings from flags, environment or a profile file, and HTTP
+ * errors turned into exit codes scripts can rely on.
+ */
+import { readFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import type { Command } from 'commander'
+
+export interface Io {
+  stdout: (s: string) => void
+  stderr: (s: string) => void
+  fetch: typeof fetch
+  env: NodeJS.ProcessEnv
+}
+
+/** Exit codes (also listed in `syncctl --help`). */
+export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, NOT_FOUND: 3, AUTH: 4, REJECTED: 5, UNAVAILABLE: 6 } as const
+
+export class CliError extends Error {
+  readonly exitCode: number
+  constructor (message: string, exitCode: number) {
+    super(message)
+    this.exitCode = exitCode
+  }
+}
+
+function exitFor (status: number): number {
+  if (status === 404) return EXIT.NOT_FOUND
+  if (status === 401 || status === 403) return EXIT.AUTH
+  if (status === 429 || status >= 500) return EXIT.UNAVAILABLE
+  return EXIT.REJECTED
+}
+
+interface Profile { url?: string, key?: string, secret?: string }
+
+/** `--profile NAME` (or SYNC_PROFILE) from SYNCCTL_CONFIG or ~/.config/edgesync/syncctl.json: `{ "profiles": { NAME: { url, key, secret } } }`. */
+function profile (io: Io, name: string | undefined): Profile {
+  if (name === undefined) return {}
+  const file = io.env.SYNCCTL_CONFIG ?? path.join(os.homedir(), '.config', 'edgesync', 'syncctl.json')
+  let all: { profiles?: Record<string, Profile> }
+  try {
+    all = JSON.parse(readFileSync(file, 'utf8')) as typeof all
+  } catch (err) {
+    throw new CliError(`Cannot read profile file ${file}: ${(err as Error).message}`, EXIT.USAGE)
+  }
+  const p = all.profiles?.[name]
+  if (p === undefined) throw new CliError(`No profile "${name}" in ${file}`, EXIT.USAGE)
+  return p
+}
+
+export function connection (cmd: Command, io: Io): { url: string, auth: string } {
+  const o = cmd.optsWithGlobals<{ url?: string, key?: string, secret?: string, profile?: string }>()
+  const p = profile(io, o.profile ?? io.env.SYNC_PROFILE)
+  const url = o.url ?? io.env.SYNC_URL ?? p.url ?? 'http://127.0.0.1:8080'
+  const key = o.key ?? io.env.SYNC_KEY ?? p.key ?? ''
+  const secret = o.secret ?? io.env.SYNC_SECRET ?? p.secret ?? ''
+  return { url: url.replace(/\/+$/, ''), auth: `Basic ${Buffer.from(`${key}:${secret}`).toString('base64')}` }
+}
+
+/** One REST call; JSON in and out unless `body` is a Buffer (sent as octet-stream) or `raw` is set. */
+export async function call (io: Io, cmd: Command, method: string, urlPath: string, body?: unknown, raw = false): Promise<unknown> {
+  const c = connection(cmd, io)
+  const headers: Record<string, string> = { authorization: c.auth }
+  let payload: string | Buffer | undefined
+  if (Buffer.isBuffer(body)) { headers['content-type'] = 'application/octet-stream'; payload = body } else if (body !== undefined) { headers['content-type'] = 'application/json'; payload = JSON.stringify(body) }
+  let res: Response
+  try {
+    res = await io.fetch(`${c.url}${urlPath}`, { method, headers, ...(payload === undefined ? {} : { body: payload }) })
+  } catch (err) {
+    throw new CliError(`Cannot reach ${c.url}: ${(err as Error).message}`, EXIT.UNAVAILABLE)
+  }
+  if (!res.ok) {
+    const text = await res.text()
+    let detail = text
+    try { const p = JSON.parse(text) as { code?: string, detail?: string }; if (p.code !== undefined) detail = `${p.code}: ${p.detail ?? ''}` } catch {}
+    throw new CliError(`${method} ${urlPath}: HTTP ${res.status} ${detail}`.trim(), exitFor(res.status))
+  }
+  if (raw) return Buffer.from(await res.arrayBuffer())
+  const text = await res.text()
+  return text === '' ? undefined : JSON.parse(text)
+}
+
+/** Prints rows as an aligned table, or JSON with --json. */
+export function print (io: Io, json: boolean | undefined, rows: Array<Record<string, unknown>>, columns: string[]): void {
+  if (json === true) { io.stdout(JSON.stringify(rows, null, 2) + '\n'); return }
+  const cell = (v: unknown): string => v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v)
+  const width = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)))
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(width[i] ?? 0)).join('  ').trimEnd() + '\n'
+  io.stdout(line(columns.map((c) => c.toUpperCase())))
+  for (const r of rows) io.stdout(line(columns.map((c) => cell(r[c]))))
+}

@@ -1,0 +1,106 @@
+/**
+ * Authorization matrix: every role against every CSS route. The route list comes from the served
+ * OpenAPI document, so a route added without a rule here fails this test.
+ */
+import t from 'tap'
+import { ADMIN, basic, enroll, startCss } from '../helpers/cluster.js'
+
+type Rule = 'any' | 'read' | 'write' | 'org' | 'admin'
+/** What each route needs, and a body valid enough to reach the authorization check. */
+const RULES: Record<string, { rule: Rule, body?: unknown }> = {
+  'GET /api/v1/health': { rule: 'any' },
+  'POST /api/v1/resend': { rule: 'any' },
+  'PUT /api/v1/objects/{orgID}/{objectType}/{objectID}': { rule: 'write', body: { meta: { destinationType: 'edge' } } },
+  'GET /api/v1/objects/{orgID}/{objectType}/{objectID}': { rule: 'read' },
+  'DELETE /api/v1/objects/{orgID}/{objectType}/{objectID}': { rule: 'write' },
+  'PUT /api/v1/objects/{orgID}/{objectType}/{objectID}/data': { rule: 'write', body: Buffer.from('x') },
+  'GET /api/v1/objects/{orgID}/{objectType}/{objectID}/data': { rule: 'read' },
+  'GET /api/v1/objects/{orgID}/{objectType}/{objectID}/upload': { rule: 'write' },
+  'PUT /api/v1/objects/{orgID}/{objectType}/{objectID}/consumed': { rule: 'read' },
+  'PUT /api/v1/objects/{orgID}/{objectType}/{objectID}/received': { rule: 'read' },
+  'GET /api/v1/objects/{orgID}/{objectType}/{objectID}/status': { rule: 'read' },
+  'PUT /api/v1/objects/{orgID}/{objectType}/{objectID}/activate': { rule: 'write' },
+  'GET /api/v1/objects/{orgID}/{objectType}/{objectID}/destinations': { rule: 'read' },
+  'PUT /api/v1/objects/{orgID}/{objectType}/{objectID}/destinations': { rule: 'write', body: ['edge:n1'] },
+  'POST /api/v1/objects/{orgID}/{objectType}/{objectID}/destinations': { rule: 'write', body: { action: 'add', destinations: ['edge:n1'] } },
+  'GET /api/v1/objects/{orgID}/{objectType}/{objectID}/history': { rule: 'read' },
+  'GET /api/v1/objects/{orgID}/{objectType}/{objectID}/instances/{instanceID}': { rule: 'read' },
+  'POST /api/v1/objects/{orgID}/{objectType}/{objectID}/instances/{instanceID}/restore': { rule: 'write' },
+  'GET /api/v1/objects/{orgID}/{objectType}': { rule: 'read' },
+  'PUT /api/v1/objects/{orgID}/{objectType}': { rule: 'write', body: { action: 'register', url: 'http://127.0.0.1:9/hook' } },
+  'GET /api/v1/destinations/{orgID}': { rule: 'org' },
+  'GET /api/v1/destinations/{orgID}/{destType}/{destID}/objects': { rule: 'org' },
+  'GET /api/v1/objects/{orgID}': { rule: 'org' },
+  'POST /api/v1/nodes/{orgID}/{destType}/{destID}/enroll': { rule: 'admin' },
+  'GET /api/v1/security/{type}/{orgID}': { rule: 'admin' },
+  'PUT /api/v1/security/{type}/{orgID}': { rule: 'admin', body: { action: 'add', users: [{ ACLUserType: 'user', Username: 'zed', ACLRole: 'aclReader' }] } },
+  'PUT /api/v1/security/{type}/{orgID}/{key}': { rule: 'admin', body: { action: 'add', users: [{ ACLUserType: 'user', Username: 'zed', ACLRole: 'aclReader' }] } },
+  'DELETE /api/v1/security/{type}/{orgID}/{key}/{aclUserType}/{username}': { rule: 'admin' },
+  'POST /api/v1/users/{orgID}': { rule: 'admin', body: { appKey: 'newkey' } },
+  'GET /api/v1/users/{orgID}': { rule: 'admin' },
+  'PUT /api/v1/users/{orgID}/{appKey}': { rule: 'admin', body: { disabled: false } },
+  'DELETE /api/v1/users/{orgID}/{appKey}': { rule: 'admin' },
+  'POST /api/v1/users/{orgID}/{appKey}/rotate': { rule: 'admin' },
+  'DELETE /api/v1/nodes/{orgID}/{destType}/{destID}': { rule: 'admin' },
+  'GET /api/v1/keys/{orgID}': { rule: 'admin' },
+  'POST /api/v1/keys/{orgID}/rotate': { rule: 'admin' },
+  'GET /api/v1/audit/{orgID}': { rule: 'admin' }
+}
+
+const PARAMS: Record<string, string> = { orgID: 'org1', objectType: 'conf', objectID: 'm1', instanceID: '1', destType: 'edge', destID: 'n9', type: 'objects', key: 'conf', aclUserType: 'user', username: 'zed', appKey: 'target' }
+
+const root = t.testdir()
+const css = await startCss(t, root)
+const admin = { authorization: basic(ADMIN) }
+async function newKey (org: string, appKey: string, role: 'orgAdmin' | 'user'): Promise<{ key: string, secret: string }> {
+  const r = await fetch(`${css.restUrl}/api/v1/users/${org}`, { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ appKey, role }) })
+  return { key: appKey, secret: ((await r.json()) as { secret: string }).secret }
+}
+const roles = {
+  syncAdmin: ADMIN,
+  orgAdmin: await newKey('org1', 'admin1', 'orgAdmin'),
+  otherOrgAdmin: await newKey('org2', 'admin2', 'orgAdmin'),
+  reader: await newKey('org1', 'reader1', 'user'),
+  noAcl: await newKey('org1', 'plain1', 'user'),
+  node: { key: 'org1/edge/n1', secret: await enroll(css, 'org1', 'edge', 'n1') }
+}
+await newKey('org1', 'target', 'user')
+await fetch(`${css.restUrl}/api/v1/security/objects/org1/conf`, { method: 'PUT', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ action: 'add', users: [{ ACLUserType: 'user', Username: 'reader1', ACLRole: 'aclReader' }] }) })
+await fetch(`${css.restUrl}/api/v1/objects/org1/conf/m1`, { method: 'PUT', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ meta: { destinationType: 'edge' }, data: 'eA==' }) })
+
+function allowed (role: keyof typeof roles, rule: Rule): boolean {
+  switch (rule) {
+    case 'any': return true
+    case 'org': return role !== 'otherOrgAdmin' && role !== 'node'
+    case 'read': return ['syncAdmin', 'orgAdmin', 'reader'].includes(role)
+    case 'write': return ['syncAdmin', 'orgAdmin'].includes(role)
+    case 'admin': return ['syncAdmin', 'orgAdmin'].includes(role)
+  }
+}
+
+const spec = await (await fetch(`${css.restUrl}/api/v1/openapi.json`)).json() as { paths: Record<string, Record<string, unknown>> }
+const routes = Object.entries(spec.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`))
+
+t.test('security - every route has an authorization rule', async (t) => {
+  t.same(routes.filter((r) => RULES[r] === undefined), [], 'routes without a rule in this matrix')
+  t.ok(routes.length >= 35, `${routes.length} routes`)
+})
+
+// Destructive routes last, so the earlier checks still find what they name.
+const ordered = [...routes].sort((a, b) => Number(a.startsWith('DELETE') || a.includes('rotate')) - Number(b.startsWith('DELETE') || b.includes('rotate')))
+t.test('security - authorization matrix: each role x each route', async (t) => {
+  for (const route of ordered) {
+    const rule = RULES[route]
+    if (rule === undefined) continue
+    const [method = 'GET', pattern = ''] = route.split(' ')
+    const url = css.restUrl + pattern.replace(/\{(\w+)\}/g, (_m, k: string) => PARAMS[k] ?? k)
+    const bodyInit = rule.body === undefined ? {} : Buffer.isBuffer(rule.body) ? { body: rule.body, headers: { 'content-type': 'application/octet-stream' } } : { body: JSON.stringify(rule.body), headers: { 'content-type': 'application/json' } }
+    const anon = await fetch(url, { method, ...bodyInit })
+    t.equal(anon.status, 401, `anonymous ${route}`)
+    for (const [role, cred] of Object.entries(roles) as Array<[keyof typeof roles, { key: string, secret: string }]>) {
+      const r = await fetch(url, { method, ...bodyInit, headers: { ...(bodyInit.headers ?? {}), authorization: basic(cred) } })
+      if (allowed(role, rule.rule)) t.ok(r.status !== 401 && r.status !== 403, `${role} may ${route} (got ${r.status})`)
+      else t.equal(r.status, 403, `${role} may not ${route}`)
+    }
+  }
+})
