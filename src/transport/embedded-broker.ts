@@ -68,7 +68,8 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
       const who = identities.get(client.id)
       if (who !== undefined && auth.maySubscribe(who, sub.topic)) { done(null, sub); return }
       log.warn('MQTT subscribe refused', { clientId: client.id, username: who, topic: sub.topic })
-      done(new Error('Not authorized'))
+      // A null subscription answers with the 0x80 failure code and keeps the client connected.
+      done(null, null)
     }
   })
   const clients = new Map<string, Client>()
