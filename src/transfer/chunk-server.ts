@@ -4,10 +4,9 @@
  * large object sent to many nodes keeps memory flat: at most `maxConcurrent` transfers × the
  * receivers' windows × the chunk size are in flight; other receivers are told `busy` and ask again.
  */
-import { createHash } from 'node:crypto'
 import type { Logger } from '../common/log.js'
 import type { ObjectKey } from '../common/model.js'
-import { encode, encodeChunk, type FetchMessage } from '../common/protocol/messages.js'
+import { allocChunkFrame, encode, type FetchMessage } from '../common/protocol/messages.js'
 import type { Store } from '../storage/index.js'
 
 export interface ChunkServerOptions {
@@ -81,12 +80,19 @@ export class ChunkServer {
       await this.#opts.reply(peer, encode({ v: 1, kind: 'gone', ...ids }), 1)
       return
     }
-    const parts: Buffer[] = []
-    for await (const c of stream) parts.push(Buffer.from(c as Uint8Array))
-    const data = Buffer.concat(parts)
-    this.bytesServed += data.length
+    const frame = allocChunkFrame(ids, msg.offset, end - msg.offset + 1)
+    let pos = 0
+    for await (const c of stream) {
+      const b = c as Uint8Array
+      if (pos + b.length > frame.data.length) throw new Error('Storage returned more bytes than the range asked for')
+      frame.data.set(b, pos)
+      pos += b.length
+    }
+    if (pos !== frame.data.length) throw new Error(`Storage returned ${pos} of ${frame.data.length} bytes`)
+    frame.seal()
+    this.bytesServed += pos
     // QoS 0: a broker never queues chunks for a receiver that went away (memory stays flat); the
     // receiver asks again for whatever did not arrive.
-    await this.#opts.reply(peer, encodeChunk({ v: 1, kind: 'chunk', ...ids, offset: msg.offset, sha256: createHash('sha256').update(data).digest('hex'), data }), 0)
+    await this.#opts.reply(peer, frame.frame, 0)
   }
 }

@@ -2,6 +2,7 @@
  * CSS <-> ESS messages: a small JSON envelope `{ v, kind, ... }`. Every message is validated on
  * receipt; anything malformed is a ProtocolError (dropped, logged, counted), never a crash.
  */
+import { createHash } from 'node:crypto'
 import { ProtocolError } from '../errors.js'
 import type { ObjectMetadata } from '../model.js'
 import { createAjv, describeErrors } from '../validate.js'
@@ -223,6 +224,21 @@ export function encodeChunk (msg: ChunkMessage): Buffer {
   prefix[0] = FRAME_MARK
   prefix.writeUInt32BE(h.length, 1)
   return Buffer.concat([prefix, h, data])
+}
+
+/**
+ * A chunk frame allocated once, for the sender to read the data straight into `data`; `seal()`
+ * then writes the data's sha256 into the header (a fixed-width slot). No copies of the data.
+ */
+export function allocChunkFrame (ids: { objectType: string, objectId: string, instanceId: number }, offset: number, length: number): { frame: Buffer, data: Buffer, seal: () => void } {
+  const header = Buffer.from(JSON.stringify({ v: 1, kind: 'chunk', ...ids, offset, sha256: '0'.repeat(64) }))
+  const frame = Buffer.allocUnsafe(5 + header.length + length)
+  frame[0] = FRAME_MARK
+  frame.writeUInt32BE(header.length, 1)
+  header.copy(frame, 5)
+  const data = frame.subarray(5 + header.length)
+  const slot = 5 + header.indexOf('"sha256":"') + 10
+  return { frame, data, seal: () => { frame.write(createHash('sha256').update(data).digest('hex'), slot, 'latin1') } }
 }
 
 function decodeChunk (payload: Buffer): ChunkMessage {
