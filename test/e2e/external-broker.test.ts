@@ -3,6 +3,7 @@
  * mongo store on a real FerretDB: delivery to consumed, and a node that forges another node's
  * identity is stopped by the broker's ACL.
  */
+import mqtt from 'mqtt'
 import t from 'tap'
 import { silentLogger } from '../../src/common/log.js'
 import { mosquittoAclText, mosquittoPasswordLine } from '../../src/security/index.js'
@@ -69,5 +70,18 @@ if (mosqBin !== undefined && ferretBin !== undefined) {
     const list = await (await fetch(`${css.restUrl}/api/v1/objects/org1/conf/x2/destinations`, { headers: { authorization: basic(ADMIN) } })).json() as Array<{ status: string }>
     t.equal(list[0]?.status, 'delivered', 'the forged consumed never reached the CSS')
     await t.rejects(connectMqtt({ url: mosq.url, clientId: 'bad', username: 'org1/edge/n1', password: 'wrong', subscriptions: [], onMessage: async () => {}, log: silentLogger }), { code: 'SYNC_ERR_TRANSPORT' }, 'wrong secret refused')
+  })
+
+  t.test('external-broker - a node cannot read another org\'s topics (Mosquitto ACL)', async (t) => {
+    const spy = await mqtt.connectAsync(mosq.url, { username: 'org1/edge/n1', password: secrets.get('n1') ?? '', clientId: 'spy', protocolVersion: 4, reconnectPeriod: 0 })
+    t.teardown(() => spy.endAsync(true))
+    // Mosquitto (MQTT 3.1.1) grants such subscriptions but checks its ACL on every message it
+    // would deliver: what matters is that nothing arrives.
+    await spy.subscribeAsync({ 'sync/v1/org2/edge/_all/down': { qos: 1 }, 'sync/v1/#': { qos: 1 } })
+    const seen: string[] = []
+    spy.on('message', (topic) => { seen.push(topic) })
+    t.equal((await fetch(`${css.restUrl}/api/v1/objects/org2/conf/secret`, { method: 'PUT', headers: { authorization: basic(ADMIN), 'content-type': 'application/json' }, body: JSON.stringify({ meta: { destinationType: 'edge' }, data: 'eA==' }) })).status, 204)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    t.same(seen, [], 'nothing of org2 reached an org1 node')
   })
 }
