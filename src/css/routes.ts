@@ -1,13 +1,13 @@
 /** CSS REST routes, Open Horizon paths and shapes plus our additive endpoints. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Readable } from 'node:stream'
-import { NotFoundError, ValidationError } from '../common/errors.js'
+import { isSyncError, NotFoundError, ValidationError } from '../common/errors.js'
 import type { NodeRecord, ObjectKey, StoredObject } from '../common/model.js'
 import { nodeUsername } from '../common/protocol/topics.js'
 import { nameSchema, parseRange } from '../api/server.js'
 import { destinationView } from '../api/views.js'
 import { requireObjectAccess, requireOrg } from './acl.js'
-import { generateSecret, hashGeneratedSecret } from '../security/index.js'
+import { generateSecret, hashGeneratedSecret, type Identity } from '../security/index.js'
 import type { Store } from '../storage/index.js'
 import type { ObjectService } from './objects.js'
 import { parseContentRange, type Uploads } from './uploads.js'
@@ -37,6 +37,20 @@ async function mustGet (store: Store, key: ObjectKey): Promise<StoredObject> {
   const o = await store.objects.get(key)
   if (o === undefined || o.meta.deleted === true) throw new NotFoundError(`Object ${key.objectType}/${key.objectId} not found`)
   return o
+}
+
+/**
+ * Read access to one object: the ACL rules, or any authenticated app of any org when the object is
+ * marked `public`. Other objects answer 403 whether they exist or not.
+ */
+async function readAccess (store: Store, who: Identity | undefined, key: ObjectKey): Promise<void> {
+  try {
+    await requireObjectAccess(store.users, who, key.orgId, key.objectType, false)
+  } catch (err) {
+    if (!isSyncError(err) || err.code !== 'SYNC_ERR_FORBIDDEN' || who?.role === 'node') throw err
+    const o = await store.objects.get(key)
+    if (o?.meta.public !== true || o.meta.deleted === true) throw err
+  }
 }
 
 /** A node is online while connected and heard from within NodeOfflineAfterSeconds. */
@@ -81,7 +95,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
 
   app.get('/api/v1/objects/:orgID/:objectType/:objectID', { schema: { summary: 'Object metadata', params: objParams } }, async (req, reply) => {
     const key = objKey(req.params as Params)
-    await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, false)
+    await readAccess(store, req.identity, key)
     const o = await mustGet(store, key)
     if (req.headers['if-none-match'] === etag(o)) return await reply.code(304).send()
     return await reply.header('etag', etag(o)).send({ ...o.meta, status: o.status })
@@ -127,7 +141,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
 
   app.get('/api/v1/objects/:orgID/:objectType/:objectID/data', { schema: { summary: 'Object data; Range supported', params: objParams } }, async (req, reply) => {
     const key = objKey(req.params as Params)
-    await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, false)
+    await readAccess(store, req.identity, key)
     const o = await mustGet(store, key)
     if (o.dataRef === undefined) throw new NotFoundError('Object has no data')
     const size = o.meta.objectSize

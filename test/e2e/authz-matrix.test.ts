@@ -104,3 +104,13 @@ t.test('security - authorization matrix: each role x each route', async (t) => {
     }
   }
 })
+
+t.test('security - a public object is readable by apps of other orgs; others stay 403', async (t) => {
+  await fetch(`${css.restUrl}/api/v1/objects/org1/conf/shared`, { method: 'PUT', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ meta: { destinationType: 'edge', public: true }, data: Buffer.from('for all').toString('base64') }) })
+  const other = { authorization: basic(roles.otherOrgAdmin) }
+  t.equal((await fetch(`${css.restUrl}/api/v1/objects/org1/conf/shared`, { headers: other })).status, 200)
+  t.equal(await (await fetch(`${css.restUrl}/api/v1/objects/org1/conf/shared/data`, { headers: other })).text(), 'for all')
+  t.equal((await fetch(`${css.restUrl}/api/v1/objects/org1/conf/shared`, { method: 'DELETE', headers: other })).status, 403, 'public means readable, not writable')
+  t.equal((await fetch(`${css.restUrl}/api/v1/objects/org1/conf/nothere`, { headers: other })).status, 403, 'a missing object is not revealed')
+  t.equal((await fetch(`${css.restUrl}/api/v1/objects/org1/conf/shared`, { headers: { authorization: basic(roles.node) } })).status, 403, 'never to node credentials')
+})
