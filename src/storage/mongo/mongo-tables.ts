@@ -11,6 +11,28 @@ type WithId<T> = T & { _id: string }
 interface DeliveryDoc extends DeliveryRecord { _id: string, skObj: string, skDest: string }
 interface NodeDoc extends NodeRecord { _id: string, sk: string }
 
+/**
+ * FerretDB 1.x (SQLite) never answers a write batch of 100 or more operations, so batches are sent
+ * in slices of BATCH. Write errors come back with indexes into the whole list.
+ */
+const BATCH = 64
+
+async function bulkWriteSliced<T extends { _id: string }> (c: Collection<T>, ops: Array<AnyBulkWriteOperation<T>>, ordered: boolean): Promise<{ counted: number, writeErrors: Array<{ index: number, code: number }> }> {
+  let counted = 0
+  const writeErrors: Array<{ index: number, code: number }> = []
+  for (let i = 0; i < ops.length; i += BATCH) {
+    try {
+      const r = await c.bulkWrite(ops.slice(i, i + BATCH), { ordered })
+      counted += r.matchedCount + r.insertedCount + r.upsertedCount
+    } catch (err) {
+      const we = (err as { writeErrors?: Array<{ index: number, code: number }> }).writeErrors
+      if (we === undefined || ordered) throw err
+      for (const w of we) writeErrors.push({ index: w.index + i, code: w.code })
+    }
+  }
+  return { counted, writeErrors }
+}
+
 /** Strips `_id` and our sort-key fields from a document. */
 function without<R> (doc: object, ...extra: string[]): R {
   const out: Record<string, unknown> = { ...doc }
@@ -70,28 +92,25 @@ export class MongoDeliveryStore implements DeliveryStore {
       }
       if (ops.length === 0) return
       const retry = new Map<string, DeliveryUpdate[]>()
-      try {
-        const res = await this.#c.bulkWrite(ops, { ordered: false })
-        if (res.matchedCount + res.insertedCount < ops.length) {
-          // Find which replaces missed: re-check those whose stored doc is not what we wrote.
-          const after = await this.#c.find({ _id: { $in: opIds } }, { projection: { _id: 1, updatedAt: 1, status: 1, instanceId: 1 } }).toArray()
-          const byId = new Map(after.map((d) => [d._id, d]))
-          ops.forEach((op, i) => {
-            const id = opIds[i] as string
-            const want = 'replaceOne' in op ? op.replaceOne.replacement : undefined
-            const got = byId.get(id)
-            if (want !== undefined && (got === undefined || got.updatedAt !== want.updatedAt || got.status !== want.status || got.instanceId !== want.instanceId)) {
-              retry.set(id, pending.get(id) ?? [])
-            }
-          })
-        }
-      } catch (err) {
-        const writeErrors = (err as { writeErrors?: Array<{ index: number, code: number }> }).writeErrors
-        if (writeErrors === undefined || writeErrors.some((w) => w.code !== 11000)) throw new StorageError('Cannot store delivery records', { cause: err })
-        for (const w of writeErrors) {
-          const id = opIds[w.index] as string
-          retry.set(id, pending.get(id) ?? [])
-        }
+      const res = await bulkWriteSliced(this.#c, ops, false).catch((err: unknown) => { throw new StorageError('Cannot store delivery records', { cause: err }) })
+      if (res.writeErrors.some((w) => w.code !== 11000)) throw new StorageError(`Cannot store delivery records (code ${res.writeErrors[0]?.code ?? 0})`)
+      // Inserts that lost a race (duplicate key) are retried against what is stored now.
+      for (const w of res.writeErrors) {
+        const id = opIds[w.index] as string
+        retry.set(id, pending.get(id) ?? [])
+      }
+      if (res.counted + res.writeErrors.length < ops.length) {
+        // Some compare-and-set replaces missed: re-check those whose stored doc is not what we wrote.
+        const after = await this.#c.find({ _id: { $in: opIds } }, { projection: { _id: 1, updatedAt: 1, status: 1, instanceId: 1 } }).toArray()
+        const byId = new Map(after.map((d) => [d._id, d]))
+        ops.forEach((op, i) => {
+          const id = opIds[i] as string
+          const want = 'replaceOne' in op ? op.replaceOne.replacement : undefined
+          const got = byId.get(id)
+          if (want !== undefined && (got === undefined || got.updatedAt !== want.updatedAt || got.status !== want.status || got.instanceId !== want.instanceId)) {
+            retry.set(id, pending.get(id) ?? [])
+          }
+        })
       }
       pending = retry
     }
@@ -136,7 +155,8 @@ export class MongoNodeStore implements NodeStore {
 
   async touchMany (updates: ReadonlyArray<{ node: DestinationKey, at: string, online: boolean }>): Promise<void> {
     if (updates.length === 0) return
-    await this.#c.bulkWrite(updates.map((u) => ({ updateOne: { filter: { _id: nodeId(u.node) }, update: { $set: { lastHeartbeat: u.at, online: u.online } } } })), { ordered: false })
+    const r = await bulkWriteSliced(this.#c, updates.map((u) => ({ updateOne: { filter: { _id: nodeId(u.node) }, update: { $set: { lastHeartbeat: u.at, online: u.online } } } })), false)
+    if (r.writeErrors.length > 0) throw new StorageError('Cannot record node heartbeats')
   }
 
   async get (key: DestinationKey): Promise<NodeRecord | undefined> {
@@ -191,7 +211,7 @@ export class MongoUserStore implements UserStore {
 
   async putAcl (entries: readonly AclEntry[]): Promise<void> {
     if (entries.length === 0) return
-    await this.#acls.bulkWrite(entries.map((e) => ({ replaceOne: { filter: { _id: aclId(e) }, replacement: { ...e }, upsert: true } })), { ordered: true })
+    await bulkWriteSliced(this.#acls, entries.map((e) => ({ replaceOne: { filter: { _id: aclId(e) }, replacement: { ...e }, upsert: true } })), true)
   }
 
   async removeAcl (orgId: string, kind: AclKind, key: string, userType: AclEntry['userType'], username: string): Promise<boolean> {
