@@ -4,6 +4,7 @@ import { Command, Option } from 'commander'
 import { configExampleText, configJsonSchema } from '../common/config/schema.js'
 import { mosquittoAclText, mosquittoPasswordLine } from '../security/index.js'
 import { addCertsCommand } from './certs-command.js'
+import { addEmsCommand } from './ems-command.js'
 import { call, CliError, EXIT, print, type Io } from './client.js'
 
 export type { Io } from './client.js'
@@ -40,6 +41,7 @@ export function createProgram (io: Io): Command {
   addUserCommands(program, io)
   addAclCommands(program, io)
   addCertsCommand(program, io)
+  addEmsCommand(program, io)
   return program
 }
 
