@@ -4,6 +4,8 @@ import { ALL, downTopic, orgDownTopic, typeDownTopic } from '../common/protocol/
 
 export function isAddressedTo (meta: ObjectMetadata, orgId: string, node: Pick<NodeRecord, 'orgId' | 'destinationType' | 'destinationId' | 'properties'>): boolean {
   if (node.orgId !== orgId) return false
+  // Types starting with "_" (e.g. EMS layers) live only in the CSS: the API cannot create them.
+  if (meta.objectType.startsWith('_')) return false
   if (meta.destinationsList !== undefined && meta.destinationsList.length > 0) {
     return meta.destinationsList.includes(`${node.destinationType}:${node.destinationId}`)
   }

@@ -17,6 +17,8 @@ import { registerUserRoutes } from './user-routes.js'
 import { StatusWriter } from './status-writer.js'
 import { CloudSync } from './sync.js'
 import { Lifecycle } from './lifecycle.js'
+import { EmsService } from '../ems/service.js'
+import { registerEmsRoutes } from '../ems/routes.js'
 
 export interface CssHandle {
   restUrl: string
@@ -105,12 +107,15 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
       removeObject: async (key) => { await sync.removeObject(key) }
     }, cfg.MaxDataSize)
     sync.onAllConsumed = async (key) => { await objects.delete(key) }
+    const ems = new EmsService(store, { put: async (key, meta, data, owner) => await objects.put(key, meta, data, owner) }, { edgeType: cfg.EmsDestinationType }, log.child({ component: 'css.ems' }))
+    sync.onRegistered = async (node) => { if (node.destinationType === cfg.EmsDestinationType) await ems.ensurePublished(node.orgId, node.destinationId) }
     await lifecycle.start()
     cleanups.push(async () => { lifecycle.close() })
     const app = await createApiServer({ log: log.child({ component: 'css.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, rateLimit: cfg.RateLimitPerSecond, title: 'edgesync Cloud Sync Service', ...(tls === undefined ? {} : { https: tls }) })
     let ready = false
     registerCssRoutes(app, { signingKey: async (org) => await sync.signer.publicKey(org), offlineAfterMs: cfg.NodeOfflineAfterSeconds * 1000, store, objects, uploads: new Uploads(store, objects, cfg.MaxDataSize), sendState: async (o, st) => { await sync.sendState(o, st) }, startedAt, counters: () => ({ ...sync.counters }), ready: () => ready })
     registerAdminRoutes(app, store, objects)
+    registerEmsRoutes(app, ems)
     registerUserRoutes(app, { store, disconnect: (u) => { transport.disconnect(u) }, keys: sync.signer, rotateKey: async (org) => await sync.rotateKey(org) })
     await app.listen({ host: cfg.ListeningAddress, port: cfg.ListeningPort ?? 8080 })
     cleanups.push(async () => { await app.close() })

@@ -47,6 +47,8 @@ export class CloudSync {
   readonly chunks: ChunkServer
   /** What delete-on-delivery does (set by the composition root: delete the object everywhere). */
   onAllConsumed: (key: ObjectKey) => Promise<void> = async () => {}
+  /** Called after a node registered and was resynced (the EMS service sends a new edge its config). */
+  onRegistered: (node: DestinationKey) => Promise<void> = async () => {}
 
   /** Pulls the data of objects that edges offer (edge to cloud). */
   readonly uplink: TransferManager
@@ -251,6 +253,7 @@ export class CloudSync {
     const resent = sends.length
     await this.#transport.publish(downTopic(node), encode({ v: 1, kind: 'registered', resent }))
     log.info('Node registered', { holdings: holdings.length, resent })
+    await this.onRegistered(node)
   }
 
   async #onAck (node: DestinationKey, msg: Extract<UpMessage, { kind: 'ack' }>, log: Logger): Promise<void> {

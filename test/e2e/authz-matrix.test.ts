@@ -44,10 +44,19 @@ const RULES: Record<string, { rule: Rule, body?: unknown }> = {
   'DELETE /api/v1/nodes/{orgID}/{destType}/{destID}': { rule: 'admin' },
   'GET /api/v1/keys/{orgID}': { rule: 'admin' },
   'POST /api/v1/keys/{orgID}/rotate': { rule: 'admin' },
-  'GET /api/v1/audit/{orgID}': { rule: 'admin' }
+  'GET /api/v1/audit/{orgID}': { rule: 'admin' },
+  'GET /api/v1/ems/{orgID}/layers/{layer}': { rule: 'org' },
+  'PUT /api/v1/ems/{orgID}/layers/{layer}': { rule: 'admin', body: {} },
+  'PATCH /api/v1/ems/{orgID}/layers/{layer}': { rule: 'admin', body: {} },
+  'GET /api/v1/ems/{orgID}/layers/{layer}/history': { rule: 'org' },
+  'GET /api/v1/ems/{orgID}/edges/{edgeID}/effective': { rule: 'org' },
+  'GET /api/v1/ems/{orgID}/edges/{edgeID}/history': { rule: 'org' },
+  'POST /api/v1/ems/{orgID}/edges/{edgeID}/rollback': { rule: 'admin', body: { version: 1 } },
+  'POST /api/v1/ems/{orgID}/bulk': { rule: 'admin', body: { path: '/core_cycle/period_ms', value: 1000, site: 'A' } },
+  'GET /api/v1/ems/{orgID}/status': { rule: 'org' }
 }
 
-const PARAMS: Record<string, string> = { orgID: 'org1', objectType: 'conf', objectID: 'm1', instanceID: '1', destType: 'edge', destID: 'n9', type: 'objects', key: 'conf', aclUserType: 'user', username: 'zed', appKey: 'target' }
+const PARAMS: Record<string, string> = { orgID: 'org1', objectType: 'conf', objectID: 'm1', instanceID: '1', destType: 'edge', destID: 'n9', type: 'objects', key: 'conf', aclUserType: 'user', username: 'zed', appKey: 'target', layer: 'site:A', edgeID: 'n9' }
 
 const root = t.testdir()
 const css = await startCss(t, root)

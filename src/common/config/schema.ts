@@ -45,6 +45,7 @@ export interface SyncConfig {
   MaxDataSize: number
   HistoryRetention: number
   DeletedRetentionSeconds: number
+  EmsDestinationType: string
   HeartbeatIntervalSeconds: number
   NodeOfflineAfterSeconds: number
   WebhookTimeoutMs: number
@@ -104,6 +105,7 @@ export const CONFIG_KEYS: Readonly<Record<keyof SyncConfig, KeySchema>> = {
   MaxJsonBodySize: { type: 'integer', default: 16777216, minimum: 1024, for: 'both', description: 'Largest JSON request body accepted, in bytes' },
   MaxDataSize: { type: 'integer', default: 4294967296, minimum: 1, for: 'both', description: 'Largest object data accepted, in bytes' },
   HistoryRetention: { type: 'integer', default: 10, minimum: 1, for: 'CSS', description: 'How many instances of each object are kept for history and rollback' },
+  EmsDestinationType: { type: 'string', default: 'edge', for: 'CSS', description: 'Destination type of the nodes that receive EMS configurations (ems-config objects); a node\'s site is its "site" property' },
   DeletedRetentionSeconds: { type: 'integer', default: 604800, minimum: 1, for: 'CSS', description: 'A deleted object is removed once every destination confirmed, or after this long at the latest' },
   HeartbeatIntervalSeconds: { type: 'integer', default: 30, minimum: 1, for: 'ESS', description: 'How often an ESS sends a heartbeat' },
   NodeOfflineAfterSeconds: { type: 'integer', default: 90, minimum: 1, for: 'CSS', description: 'A node with no heartbeat for this long is shown offline' },

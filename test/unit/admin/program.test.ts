@@ -27,7 +27,7 @@ t.test('syncctl - enrolls a node and lists nodes against a real CSS', async (t) 
   const env = { SYNC_URL: css.restUrl, SYNC_KEY: ADMIN.key, SYNC_SECRET: ADMIN.secret }
   const r = await run(['nodes', 'enroll', 'org1', 'edge', 'n7'], env)
   t.equal(r.code, 0)
-  t.match(r.out, /^NodeType ESS\nOrgID org1\nDestinationType edge\nDestinationID n7\nNodeSecret \S{20,}\n$/)
+  t.match(r.out, /^NodeType ESS\nOrgID org1\nDestinationType edge\nDestinationID n7\nNodeSecret \S{20,}\nSigningKey [0-9a-f]+:\S+\n$/)
   const bad = await run(['nodes', 'list', 'org1'], { ...env, SYNC_SECRET: 'wrong' })
   t.not(bad.code, 0)
   t.match(bad.err, /401/)

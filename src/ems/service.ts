@@ -1,0 +1,254 @@
+/**
+ * EMS configuration in the cloud. Layers (org defaults, site overrides, edge exceptions) are kept as
+ * CSS-internal objects (`_ems-layer`, with history); each edge's effective config is the merge of
+ * its layers, validated, versioned and published as an `ems-config` object addressed to that edge
+ * (signed and delivered like any object). A change that would make any affected edge's config
+ * invalid is refused whole: nothing is written or published.
+ */
+import { NotFoundError, SyncError, SyncErrorCode, ValidationError } from '../common/errors.js'
+import type { Logger } from '../common/log.js'
+import type { NodeRecord, ObjectKey } from '../common/model.js'
+import type { Store } from '../storage/index.js'
+import { diff, mergeLayers, setPath, type Change, type Effective, type Json, type Layer } from './layers.js'
+import { validateEmsConfig, type EmsProblem } from './validate.js'
+
+export const LAYER_TYPE = '_ems-layer'
+export const CONFIG_TYPE = 'ems-config'
+type Obj = Record<string, Json>
+
+/** Publishes object instances (the CSS object service). */
+export interface ConfigPublisher {
+  put: (key: ObjectKey, meta: Record<string, unknown>, data: Buffer, owner: string) => Promise<{ meta: { instanceID: number } }>
+}
+
+export interface LayerRef { kind: 'org' | 'site' | 'edge', id: string }
+
+export function parseLayer (s: string): LayerRef {
+  if (s === 'org') return { kind: 'org', id: '' }
+  const m = /^(site|edge):([A-Za-z0-9][A-Za-z0-9_.@:+-]{0,127})$/.exec(s)
+  if (m === null) throw new ValidationError(`Layer must be org, site:<id> or edge:<id>, not ${s}`)
+  return { kind: m[1] as 'site' | 'edge', id: m[2] ?? '' }
+}
+const layerName = (l: LayerRef): string => l.kind === 'org' ? 'org' : `${l.kind}:${l.id}`
+const layerKey = (orgId: string, l: LayerRef): ObjectKey => ({ orgId, objectType: LAYER_TYPE, objectId: l.kind === 'org' ? 'org' : `${l.kind}.${l.id}` })
+const configKey = (orgId: string, edgeId: string): ObjectKey => ({ orgId, objectType: CONFIG_TYPE, objectId: edgeId })
+
+/** The config content without what changes with every version. */
+function body (c: Obj): Obj {
+  const { version: _v, timestamp: _t, edge_id: _e, ...rest } = c
+  return rest
+}
+
+export interface EdgeOutcome { edge: string, changes: Change[], version?: number, problems?: EmsProblem[] }
+
+export class EmsService {
+  readonly #store: Store
+  readonly #pub: ConfigPublisher
+  readonly #edgeType: string
+  readonly #log: Logger
+
+  constructor (store: Store, pub: ConfigPublisher, opts: { edgeType: string }, log: Logger) {
+    this.#store = store
+    this.#pub = pub
+    this.#edgeType = opts.edgeType
+    this.#log = log
+  }
+
+  async #readJson (dataRef: string | undefined): Promise<Obj | undefined> {
+    if (dataRef === undefined) return undefined
+    const stream = await this.#store.blobs.read(dataRef)
+    if (stream === undefined) return undefined
+    const parts: Buffer[] = []
+    for await (const c of stream) parts.push(Buffer.from(c as Uint8Array))
+    return JSON.parse(Buffer.concat(parts).toString('utf8')) as Obj
+  }
+
+  async getLayer (orgId: string, l: LayerRef): Promise<{ doc: Obj, instanceID: number } | undefined> {
+    const o = await this.#store.objects.get(layerKey(orgId, l))
+    if (o === undefined || o.meta.deleted === true) return undefined
+    return { doc: await this.#readJson(o.dataRef) ?? {}, instanceID: o.meta.instanceID }
+  }
+
+  async layerHistory (orgId: string, l: LayerRef): Promise<Array<{ instanceID: number, lastUpdate?: string, doc: Obj }>> {
+    const h = await this.#store.objects.history(layerKey(orgId, l))
+    return await Promise.all(h.map(async (o) => ({ instanceID: o.meta.instanceID, ...(o.meta.lastUpdate === undefined ? {} : { lastUpdate: o.meta.lastUpdate }), doc: await this.#readJson(o.dataRef) ?? {} })))
+  }
+
+  /** The org's EMS edges: its nodes of the EMS destination type. */
+  async edges (orgId: string): Promise<NodeRecord[]> {
+    const out: NodeRecord[] = []
+    let cursor: string | undefined
+    do {
+      const page = await this.#store.nodes.list({ orgId, destinationType: this.#edgeType, limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
+      out.push(...page.items)
+      cursor = page.next
+    } while (cursor !== undefined)
+    return out
+  }
+
+  async #node (orgId: string, edgeId: string): Promise<NodeRecord> {
+    const n = await this.#store.nodes.get({ orgId, destinationType: this.#edgeType, destinationId: edgeId })
+    if (n === undefined) throw new NotFoundError(`No EMS edge ${edgeId} in org ${orgId} (an edge appears once its ESS registered)`)
+    return n
+  }
+
+  /** The layers of one edge, with `override` in place of the stored version of one layer. */
+  async #layersOf (orgId: string, node: NodeRecord, override?: { ref: LayerRef, doc: Obj }): Promise<Layer[]> {
+    const site = node.properties.site
+    const refs: LayerRef[] = [{ kind: 'org', id: '' }, ...(site === undefined ? [] : [{ kind: 'site' as const, id: site }]), { kind: 'edge', id: node.destinationId }]
+    const out: Layer[] = []
+    for (const ref of refs) {
+      const doc = override !== undefined && layerName(override.ref) === layerName(ref) ? override.doc : (await this.getLayer(orgId, ref))?.doc
+      if (doc !== undefined) out.push({ name: layerName(ref), doc })
+    }
+    return out
+  }
+
+  async effective (orgId: string, edgeId: string): Promise<Effective> {
+    return mergeLayers(await this.#layersOf(orgId, await this.#node(orgId, edgeId)))
+  }
+
+  async #current (orgId: string, edgeId: string): Promise<{ config: Obj, version: number } | undefined> {
+    const o = await this.#store.objects.get(configKey(orgId, edgeId))
+    if (o === undefined || o.meta.deleted === true) return undefined
+    const config = await this.#readJson(o.dataRef)
+    return config === undefined ? undefined : { config, version: Number(o.meta.version ?? 0) }
+  }
+
+  /** Which edges a layer touches. */
+  async #affected (orgId: string, ref: LayerRef): Promise<NodeRecord[]> {
+    const all = await this.edges(orgId)
+    if (ref.kind === 'org') return all
+    if (ref.kind === 'site') return all.filter((n) => n.properties.site === ref.id)
+    return all.filter((n) => n.destinationId === ref.id)
+  }
+
+  /** What a layer change would do to each affected edge (no writes). */
+  async preview (orgId: string, ref: LayerRef, doc: Obj): Promise<EdgeOutcome[]> {
+    const out: EdgeOutcome[] = []
+    for (const n of await this.#affected(orgId, ref)) {
+      const next = mergeLayers(await this.#layersOf(orgId, n, { ref, doc })).config
+      const problems = validateEmsConfig(next)
+      const cur = await this.#current(orgId, n.destinationId)
+      out.push({ edge: n.destinationId, changes: diff(cur === undefined ? {} : body(cur.config), next), ...(problems.length === 0 ? {} : { problems }) })
+    }
+    return out
+  }
+
+  /** Replaces a layer; every affected edge whose effective config changes gets a new version. */
+  async setLayer (orgId: string, ref: LayerRef, doc: Obj, actor: string): Promise<EdgeOutcome[]> {
+    const outcomes = await this.preview(orgId, ref, doc)
+    const bad = outcomes.filter((o) => o.problems !== undefined)
+    if (bad.length > 0) {
+      throw new ValidationError(`The change makes the config of ${bad.length} edge(s) invalid; nothing was published`, { details: bad.map((b) => ({ edge: b.edge, problems: b.problems })) })
+    }
+    const before = (await this.getLayer(orgId, ref))?.doc ?? {}
+    const data = Buffer.from(JSON.stringify(doc))
+    const blob = await this.#store.blobs.write([data])
+    await this.#store.objects.put(layerKey(orgId, ref), () => ({
+      meta: { objectID: layerKey(orgId, ref).objectId, objectType: LAYER_TYPE, destinationOrgID: orgId, dataID: 0, objectSize: blob.size, dataHash: blob.sha256, contentType: 'application/json', ownerID: actor },
+      status: 'ready',
+      dataRef: blob.ref
+    }))
+    for (const o of outcomes) {
+      if (o.changes.length === 0) continue
+      o.version = await this.#publish(orgId, o.edge, await this.effective(orgId, o.edge).then((e) => e.config), actor)
+    }
+    await this.#store.audit.append({
+      at: new Date().toISOString(),
+      orgId,
+      actor,
+      action: 'ems.layer.set',
+      target: layerName(ref),
+      detail: { diff: diff(before, doc), edges: outcomes.map((o) => ({ edge: o.edge, version: o.version, changes: o.changes.length })) }
+    })
+    return outcomes
+  }
+
+  async #publish (orgId: string, edgeId: string, config: Obj, actor: string): Promise<number> {
+    const cur = await this.#current(orgId, edgeId)
+    const version = (cur?.version ?? 0) + 1
+    const content = { ...body(config), version, timestamp: new Date().toISOString(), edge_id: edgeId }
+    await this.#pub.put(configKey(orgId, edgeId), { destinationType: this.#edgeType, destinationID: edgeId, version: String(version), contentType: 'application/json', description: `EMS configuration v${version}` }, Buffer.from(JSON.stringify(content)), actor)
+    this.#log.info('EMS config published', { orgId, edge: edgeId, version })
+    return version
+  }
+
+  /** Sends an edge its effective config if it has none yet (a newly registered edge). */
+  async ensurePublished (orgId: string, edgeId: string): Promise<void> {
+    if (await this.#current(orgId, edgeId) !== undefined) return
+    const e = await this.effective(orgId, edgeId)
+    if (Object.keys(e.config).length === 0 || validateEmsConfig(e.config).length > 0) return
+    await this.#publish(orgId, edgeId, e.config, 'css')
+  }
+
+  async history (orgId: string, edgeId: string): Promise<Array<{ version: number, instanceID: number, lastUpdate?: string }>> {
+    const h = await this.#store.objects.history(configKey(orgId, edgeId))
+    if (h.length === 0) throw new NotFoundError(`No EMS config published for ${edgeId}`)
+    return h.filter((o) => o.meta.deleted !== true).map((o) => ({ version: Number(o.meta.version ?? 0), instanceID: o.meta.instanceID, ...(o.meta.lastUpdate === undefined ? {} : { lastUpdate: o.meta.lastUpdate }) }))
+  }
+
+  /** Rollback: the content of an earlier version, published as a new version. */
+  async rollback (orgId: string, edgeId: string, version: number, actor: string): Promise<number> {
+    const h = await this.#store.objects.history(configKey(orgId, edgeId))
+    const old = h.find((o) => Number(o.meta.version) === version)
+    if (old === undefined) throw new NotFoundError(`Version ${version} of ${edgeId}'s config is not retained`)
+    const config = await this.#readJson(old.dataRef)
+    if (config === undefined) throw new SyncError(SyncErrorCode.STORAGE, 'The retained version has no data')
+    const v = await this.#publish(orgId, edgeId, config, actor)
+    await this.#store.audit.append({ at: new Date().toISOString(), orgId, actor, action: 'ems.rollback', target: edgeId, detail: { from: version, to: v } })
+    return v
+  }
+
+  /** Sets one value for a site (its layer) or for the edges a selector matches (their layers). */
+  async bulk (orgId: string, req: { path: string, value: Json, site?: string, selector?: Record<string, string>, apply: boolean }, actor: string): Promise<EdgeOutcome[]> {
+    if ((req.site === undefined) === (req.selector === undefined)) throw new ValidationError('Give either site or selector')
+    const patch = (doc: Obj): Obj => {
+      const next = structuredClone(doc)
+      try { setPath(next, req.path, req.value) } catch (err) { throw new ValidationError(`/path: ${(err as Error).message}`) }
+      return next
+    }
+    if (req.site !== undefined) {
+      const ref: LayerRef = { kind: 'site', id: req.site }
+      const doc = patch((await this.getLayer(orgId, ref))?.doc ?? {})
+      return req.apply ? await this.setLayer(orgId, ref, doc, actor) : await this.preview(orgId, ref, doc)
+    }
+    const matching = (await this.edges(orgId)).filter((n) => Object.entries(req.selector ?? {}).every(([k, v]) => n.properties[k] === v))
+    const out: EdgeOutcome[] = []
+    const changes: Array<{ ref: LayerRef, doc: Obj }> = []
+    for (const n of matching) {
+      const ref: LayerRef = { kind: 'edge', id: n.destinationId }
+      const doc = patch((await this.getLayer(orgId, ref))?.doc ?? {})
+      changes.push({ ref, doc })
+      out.push(...await this.preview(orgId, ref, doc))
+    }
+    if (!req.apply) return out
+    const bad = out.filter((o) => o.problems !== undefined)
+    if (bad.length > 0) throw new ValidationError(`The change makes the config of ${bad.length} edge(s) invalid; nothing was published`, { details: bad.map((b) => ({ edge: b.edge, problems: b.problems })) })
+    const applied: EdgeOutcome[] = []
+    for (const c of changes) applied.push(...await this.setLayer(orgId, c.ref, c.doc, actor))
+    return applied
+  }
+
+  /** Per edge: the latest version, what its delivery reached, and since when it is behind. */
+  async status (orgId: string): Promise<Array<Record<string, unknown>>> {
+    const out: Array<Record<string, unknown>> = []
+    for (const n of await this.edges(orgId)) {
+      const key = configKey(orgId, n.destinationId)
+      const o = await this.#store.objects.get(key)
+      const d = await this.#store.deliveries.get(key, n)
+      const latest = o === undefined ? undefined : Number(o.meta.version ?? 0)
+      const upToDate = o !== undefined && d !== undefined && d.instanceId === o.meta.instanceID && (d.status === 'consumed' || d.status === 'delivered')
+      out.push({
+        edge: n.destinationId,
+        site: n.properties.site ?? '',
+        latest,
+        status: d?.status ?? 'none',
+        deliveredVersion: d === undefined || o === undefined ? undefined : d.instanceId === o.meta.instanceID ? latest : 'older',
+        behindSince: upToDate || o === undefined ? undefined : o.meta.lastUpdate,
+        message: d?.message ?? ''
+      })
+    }
+    return out
+  }
+}
