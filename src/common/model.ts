@@ -99,6 +99,8 @@ export function deliveryMovesForward (
   if (current === undefined || next.instanceId > current.instanceId) return true
   if (next.instanceId < current.instanceId) return false
   if (current.status === 'error' && next.status !== 'pending') return true
+  // An edge may refuse an instance after it arrived (a plugin rejects or rolls it back).
+  if (next.status === 'error') return current.status === 'pending' || current.status === 'delivering' || current.status === 'delivered'
   // Transfer progress moves a delivering record forward by its byte count alone.
   if (next.status === 'delivering' && current.status === 'delivering') return (next.bytes ?? 0) > (current.bytes ?? 0)
   return DELIVERY_RANK[next.status] >= DELIVERY_RANK[current.status] && next.status !== current.status
@@ -142,6 +144,8 @@ export interface NodeRecord {
   online: boolean
   registeredAt: string
   lastHeartbeat?: string
+  /** What the node's plugins reported in its last heartbeat (e.g. the EMS runtime). */
+  status?: Record<string, Record<string, unknown>>
 }
 
 export const Role = {

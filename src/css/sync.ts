@@ -193,7 +193,13 @@ export class CloudSync {
     try {
       switch (msg.kind) {
         case 'register': await this.#onRegister(node, msg.properties, msg.codeVersion, msg.holdings, log); break
-        case 'heartbeat': await this.#status.touch(node, true); break
+        case 'heartbeat':
+          await this.#status.touch(node, true)
+          if (msg.status !== undefined && Object.keys(msg.status).length > 0) {
+            const rec = await this.#store.nodes.get(node)
+            if (rec !== undefined) await this.#store.nodes.upsert({ ...rec, status: msg.status })
+          }
+          break
         case 'ack': await this.#onAck(node, msg, log); break
         case 'fetch': await this.chunks.onFetch(nodeUsername(node), node.orgId, msg); break
         case 'offer': await this.#onOffer(node, msg, log); break

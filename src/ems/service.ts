@@ -39,7 +39,10 @@ function body (c: Obj): Obj {
   return rest
 }
 
-export interface EdgeOutcome { edge: string, changes: Change[], version?: number, problems?: EmsProblem[] }
+export interface EdgeOutcome { edge: string, changes: Change[], version?: number, problems?: EmsProblem[], incomplete?: string[] }
+
+/** Sections every effective config needs; until its layers provide them all, an edge gets nothing. */
+const SECTIONS = ['core_cycle', 'scheduler', 'modbus_devices', 'alarms'] as const
 
 export class EmsService {
   readonly #store: Store
@@ -128,9 +131,13 @@ export class EmsService {
     const out: EdgeOutcome[] = []
     for (const n of await this.#affected(orgId, ref)) {
       const next = mergeLayers(await this.#layersOf(orgId, n, { ref, doc })).config
-      const problems = validateEmsConfig(next)
       const cur = await this.#current(orgId, n.destinationId)
-      out.push({ edge: n.destinationId, changes: diff(cur === undefined ? {} : body(cur.config), next), ...(problems.length === 0 ? {} : { problems }) })
+      const changes = diff(cur === undefined ? {} : body(cur.config), next)
+      // Layers may be built up in any order: an edge whose config is not complete yet is not published.
+      const missing = SECTIONS.filter((k) => next[k] === undefined)
+      if (missing.length > 0 && cur === undefined) { out.push({ edge: n.destinationId, changes, incomplete: missing }); continue }
+      const problems = validateEmsConfig(next)
+      out.push({ edge: n.destinationId, changes, ...(problems.length === 0 ? {} : { problems }) })
     }
     return out
   }
@@ -151,7 +158,7 @@ export class EmsService {
       dataRef: blob.ref
     }))
     for (const o of outcomes) {
-      if (o.changes.length === 0) continue
+      if (o.changes.length === 0 || o.incomplete !== undefined) continue
       o.version = await this.#publish(orgId, o.edge, await this.effective(orgId, o.edge).then((e) => e.config), actor)
     }
     await this.#store.audit.append({
@@ -246,7 +253,8 @@ export class EmsService {
         status: d?.status ?? 'none',
         deliveredVersion: d === undefined || o === undefined ? undefined : d.instanceId === o.meta.instanceID ? latest : 'older',
         behindSince: upToDate || o === undefined ? undefined : o.meta.lastUpdate,
-        message: d?.message ?? ''
+        message: d?.message ?? '',
+        ...(n.status?.ems === undefined ? {} : { runtime: n.status.ems })
       })
     }
     return out

@@ -18,6 +18,8 @@ import { Notifier } from './notifier.js'
 import { EdgeSync, parseProperties } from './sync.js'
 import { registerEdgeObjectRoutes } from './edge-objects.js'
 import { TrustStore } from './trust.js'
+import { PluginHost } from './plugins.js'
+import { createPlugins } from './plugin-registry.js'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 
 export interface EssHandle {
@@ -44,7 +46,7 @@ function registerEssRoutes (app: FastifyInstance, store: Store, sync: EdgeSync, 
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }))
   app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => sync.conn?.connected === true ? { status: 'ready' } : await reply.code(503).send({ status: 'disconnected' }))
-  app.get('/api/v1/health', async () => ({ general: { nodeType: 'ESS', healthStatus: sync.conn?.connected === true ? 'green' : 'red', upTime: Math.round((Date.now() - startedAt) / 1000), dropped: sync.dropped }, transfers: sync.transfers.stats }))
+  app.get('/api/v1/health', async () => ({ general: { nodeType: 'ESS', healthStatus: sync.conn?.connected === true ? 'green' : 'red', upTime: Math.round((Date.now() - startedAt) / 1000), dropped: sync.dropped }, transfers: sync.transfers.stats, plugins: sync.pluginStatus() }))
 
   app.get('/api/v1/objects/:objectType', { schema: { summary: 'New or updated objects of a type (poll)', params: typeParams, querystring: { type: 'object', properties: { received: { type: 'boolean' } } } } }, async (req, reply) => {
     const k = key(req)
@@ -150,6 +152,19 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
     sync.notifier = new Notifier({ hooks: store.webhooks, orgId: node.orgId, secret: await webhookSecret(path.join(cfg.PersistenceRootPath, sub)), timeoutMs: cfg.WebhookTimeoutMs, log: log.child({ component: 'ess.notify' }) })
     cleanups.push(async () => { sync.notifier?.close() })
     sync.properties = parseProperties(cfg.NodeProperties)
+    const host = new PluginHost(createPlugins(cfg.Plugins), {
+      store,
+      orgId: node.orgId,
+      report: (key, instanceId, v) => { sync.sendSoon({ v: 1, kind: 'ack', state: v.state === 'consumed' ? 'consumed' : 'error', objectType: key.objectType, objectId: key.objectId, instanceId, ...(v.state === 'error' ? { message: v.message.slice(0, 1000) } : {}) }) },
+      dir: path.join(cfg.PersistenceRootPath, sub, 'plugins'),
+      log: log.child({ component: 'ess.plugins' })
+    })
+    sync.onAccepted = (meta) => { host.offer(meta) }
+    sync.settle = { hold: () => { host.pause() }, release: () => { host.resume() } }
+    sync.pluginStatus = () => host.status()
+    host.pause() // until the first resync: only the newest instance of anything missed runs
+    await host.start()
+    cleanups.push(async () => { await host.stop() })
     const tls = serverTls(cfg)
     const app = await createApiServer({ log: log.child({ component: 'ess.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, rateLimit: cfg.RateLimitPerSecond, title: 'edgesync Edge Sync Service', ...(tls === undefined ? {} : { https: tls }) })
     registerEssRoutes(app, store, sync, startedAt)
@@ -171,7 +186,7 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
     })
     cleanups.push(async () => { await sync.conn?.close() })
     const beat = setInterval(() => {
-      sync.send({ v: 1, kind: 'heartbeat', errors: sync.dropped }).catch((err: unknown) => { log.debug('Heartbeat not sent', { err }) })
+      sync.send({ v: 1, kind: 'heartbeat', errors: sync.dropped, status: sync.pluginStatus() }).catch((err: unknown) => { log.debug('Heartbeat not sent', { err }) })
     }, cfg.HeartbeatIntervalSeconds * 1000)
     beat.unref()
     cleanups.push(async () => { clearInterval(beat) })

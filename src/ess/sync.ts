@@ -52,6 +52,10 @@ export class EdgeSync {
   notifier: Notifier | undefined
   properties: Record<string, string> = {}
   readonly transfers: TransferManager
+  /** Called for every new instance stored (the plugin host hands it to its plugin). */
+  onAccepted: (meta: ObjectMetadata) => void = () => {}
+  /** What the plugins report (in heartbeats and the local health). */
+  pluginStatus: () => Record<string, Record<string, unknown>> = () => ({})
   /** Serves the CSS the chunks of objects created on this edge. */
   readonly chunks: ChunkServer
   readonly #opts: EdgeSyncOptions
@@ -109,8 +113,12 @@ export class EdgeSync {
     this.send(msg).catch((err: unknown) => { this.#log.warn('Message to the CSS not sent; the next register report repeats it', { err, kind: msg.kind }) })
   }
 
+  /** Around a resync: `hold` at register, `release` when the CSS answered (plugins wait in between). */
+  settle: { hold: () => void, release: () => void } = { hold: () => {}, release: () => {} }
+
   /** Tells the CSS who we are and what we hold; it answers with whatever we miss. */
   async register (): Promise<void> {
+    this.settle.hold()
     await this.send({ v: 1, kind: 'register', properties: this.properties, codeVersion: CODE_VERSION, holdings: await this.holdings() })
   }
 
@@ -138,7 +146,10 @@ export class EdgeSync {
       return
     }
     switch (msg.kind) {
-      case 'registered': this.#log.info('Registered with the CSS', { resent: msg.resent }); return
+      case 'registered':
+        this.#log.info('Registered with the CSS', { resent: msg.resent })
+        this.settle.release()
+        return
       case 'update': await this.#onUpdate(msg); return
       case 'delete': await this.#onDelete(msg); return
       case 'chunk': await this.transfers.onChunk(this.#node.orgId, msg); return
@@ -219,6 +230,7 @@ export class EdgeSync {
     }
     this.sendSoon({ v: 1, kind: 'ack', state: 'received', objectType: key.objectType, objectId: key.objectId, instanceId: meta.instanceID })
     this.notifier?.notify('update', meta)
+    this.onAccepted(meta)
   }
 
   /** Edge to cloud: offers an object created on this edge to the CSS (small data inline). */

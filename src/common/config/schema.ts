@@ -33,6 +33,7 @@ export interface SyncConfig {
   DestinationID?: string
   NodeSecret?: string
   NodeProperties: string
+  Plugins: string
   SigningKey?: string
   MaxInlineDataSize: number
   ChunkSize: number
@@ -94,6 +95,7 @@ export const CONFIG_KEYS: Readonly<Record<keyof SyncConfig, KeySchema>> = {
   DestinationID: { type: 'string', for: 'ESS', description: 'Destination ID of this edge node' },
   NodeSecret: { type: 'string', secret: true, for: 'ESS', description: 'Secret of this node on the broker, as printed when the node was enrolled' },
   SigningKey: { type: 'string', for: 'ESS', description: 'The org\'s object-signing public key (keyId:base64) printed at enrollment: when set, the ESS accepts only objects signed by it (or by keys it announces on rotation)' },
+  Plugins: { type: 'string', default: '', for: 'ESS', description: 'Comma-separated plugins the ESS hosts; known: ems (validates, applies and rolls back ems-config objects on the Modbus runtime)' },
   NodeProperties: { type: 'string', default: '', for: 'ESS', description: 'Properties for selector addressing, as comma-separated name=value pairs (site=A,region=north)' },
   MaxInlineDataSize: { type: 'integer', default: 262144, minimum: 0, for: 'both', description: 'Objects with at most this many bytes of data travel inside the update (or, from an edge, offer) message; larger data is pulled in chunks' },
   ChunkSize: { type: 'integer', default: 262144, minimum: 1024, maximum: 4194304, for: 'both', description: 'Bytes per chunk when an edge pulls data larger than MaxInlineDataSize' },

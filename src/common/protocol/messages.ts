@@ -21,7 +21,7 @@ export interface Holding {
 export type UpMessage =
   | { v: 1, kind: 'register', properties: Record<string, string>, codeVersion: string, holdings: Holding[] }
   /** `errors`: malformed CSS messages this edge dropped since it started. */
-  | { v: 1, kind: 'heartbeat', errors: number }
+  | { v: 1, kind: 'heartbeat', errors: number, status?: Record<string, Record<string, unknown>> }
   | { v: 1, kind: 'ack', state: 'received' | 'consumed' | 'deleted' | 'error', objectType: string, objectId: string, instanceId: number, message?: string }
   | FetchMessage
   | BusyMessage
@@ -127,7 +127,7 @@ const upSchema = {
       additionalProperties: false
     },
     {
-      properties: { v: true, kind: { const: 'heartbeat' }, errors: { type: 'integer', minimum: 0 } },
+      properties: { v: true, kind: { const: 'heartbeat' }, errors: { type: 'integer', minimum: 0 }, status: { type: 'object', maxProperties: 16, additionalProperties: { type: 'object', maxProperties: 64 } } },
       required: ['errors'],
       additionalProperties: false
     },

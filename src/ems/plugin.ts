@@ -1,0 +1,119 @@
+/**
+ * The EMS edge plugin: verify (the ESS checked the signature) -> validate -> stage -> apply at the
+ * next core cycle (or at once) -> watch health for a window -> commit (consumed) or roll back to
+ * the last known-good version and report why. The active and the previous known-good versions are
+ * kept in files, so a restarted edge runs what it ran before.
+ */
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import type { Logger } from '../common/log.js'
+import type { EdgePlugin, PluginContext, PluginObject, PluginVerdict } from '../ess/plugins.js'
+import { EmsRuntime } from './runtime.js'
+import type { EmsConfig } from './schema.js'
+import { validateEmsConfig } from './validate.js'
+
+interface Saved { version: number, config: EmsConfig }
+
+async function readSaved (file: string): Promise<Saved | undefined> {
+  try { return JSON.parse(await readFile(file, 'utf8')) as Saved } catch { return undefined }
+}
+
+async function writeSaved (file: string, s: Saved): Promise<void> {
+  await writeFile(`${file}.tmp`, JSON.stringify(s))
+  await rename(`${file}.tmp`, file)
+}
+
+export class EmsPlugin implements EdgePlugin {
+  readonly name = 'ems'
+  readonly objectTypes = ['ems-config'] as const
+  runtime: EmsRuntime | undefined
+  #log: Logger | undefined
+  #dir = ''
+  #active: Saved | undefined
+  #previous: Saved | undefined
+  #lastError: string | undefined
+  #lastRollbackMs: number | undefined
+
+  async start (ctx: PluginContext): Promise<void> {
+    this.#log = ctx.log
+    this.#dir = ctx.dataDir
+    this.runtime = new EmsRuntime(ctx.log.child({ component: 'ems.runtime' }))
+    this.#active = await readSaved(path.join(this.#dir, 'active.json'))
+    this.#previous = await readSaved(path.join(this.#dir, 'previous.json'))
+    if (this.#active !== undefined) {
+      ctx.log.info('Resuming the active EMS config', { version: this.#active.version })
+      await this.runtime.apply(this.#active.config, 'immediate')
+    }
+  }
+
+  async handle (obj: PluginObject): Promise<PluginVerdict> {
+    const rt = this.runtime
+    if (rt === undefined) throw new Error('not started')
+    let cfg: EmsConfig
+    try {
+      cfg = JSON.parse(obj.data.toString('utf8')) as EmsConfig
+    } catch {
+      return this.#reject('rejected: the config is not JSON')
+    }
+    const problems = validateEmsConfig(cfg)
+    if (problems.length > 0) return this.#reject(`rejected: invalid config: ${problems.slice(0, 3).map((p) => `${p.path} ${p.rule}`).join('; ')}`)
+    const version = cfg.version ?? 0
+    if (this.#active !== undefined && version <= this.#active.version) return { state: 'consumed' } // already running it (or newer)
+    // Stage, then apply at the next cycle start (or at once) and watch it.
+    const appliedAt = rt.stats.cycles
+    await rt.apply(cfg)
+    const windowMs = cfg.core_cycle.health_window_ms ?? Math.max(3 * cfg.core_cycle.period_ms, 1500)
+    const deadline = Date.now() + windowMs
+    // A core cycle that stops completing is a failure too (bounded wait).
+    const stallAt = deadline + 10 * cfg.core_cycle.period_ms + 2000
+    let stalled = false
+    while (Date.now() < deadline || rt.stats.cycles < appliedAt + 2) {
+      if (rt.failures.length > 0) break
+      if (Date.now() > stallAt) { stalled = true; break }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100, cfg.core_cycle.period_ms)))
+    }
+    if (rt.failures.length > 0 || stalled) {
+      const reason = rt.failures[0] ?? 'the core cycle stopped completing'
+      const t0 = performance.now()
+      if (this.#active !== undefined) {
+        await rt.apply(this.#active.config, 'immediate')
+        this.#lastRollbackMs = Math.round(performance.now() - t0)
+        this.#log?.warn('EMS config failed; rolled back', { version, to: this.#active.version, reason, rollbackMs: this.#lastRollbackMs })
+        return this.#reject(`rolled back to version ${this.#active.version}: ${reason}`)
+      }
+      rt.stop()
+      return this.#reject(`failed with no earlier version to return to (runtime stopped): ${reason}`)
+    }
+    if (this.#active !== undefined) {
+      this.#previous = this.#active
+      await writeSaved(path.join(this.#dir, 'previous.json'), this.#previous)
+    }
+    this.#active = { version, config: cfg }
+    await writeSaved(path.join(this.#dir, 'active.json'), this.#active)
+    this.#lastError = undefined
+    this.#log?.info('EMS config committed', { version })
+    return { state: 'consumed' }
+  }
+
+  #reject (message: string): PluginVerdict {
+    this.#lastError = message
+    return { state: 'error', message }
+  }
+
+  status (): Record<string, unknown> {
+    const s = this.runtime?.stats
+    return {
+      activeVersion: this.#active?.version,
+      previousVersion: this.#previous?.version,
+      lastError: this.#lastError,
+      lastRollbackMs: this.#lastRollbackMs,
+      cycles: s?.cycles,
+      overruns: s?.overruns,
+      lastCycleMs: s?.lastCycleMs,
+      activeAlarms: s?.activeAlarms,
+      setpoints: s?.setpoints
+    }
+  }
+
+  async stop (): Promise<void> { this.runtime?.stop() }
+}

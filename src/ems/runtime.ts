@@ -1,0 +1,185 @@
+/**
+ * The EMS runtime an edge runs: a core cycle every `period_ms` (overruns counted), Modbus TCP
+ * devices polled in fast (every cycle) and slow (every 10th cycle) groups, controllers run in
+ * `execution_order` writing the battery setpoint, and alarm rules evaluated every cycle. A new
+ * config is swapped in at the start of a cycle (or at once), parameters without a restart.
+ * Health since the last apply (device or controller failures) decides commit or rollback.
+ */
+import type { Logger } from '../common/log.js'
+import { ModbusConnection } from './modbus.js'
+import { loadProfiles, type DeviceProfile } from './profiles.js'
+import type { EmsConfig } from './schema.js'
+
+const SLOW_EVERY = 10
+
+export interface RuntimeStats {
+  version?: number
+  cycles: number
+  overruns: number
+  lastCycleMs: number
+  deviceErrors: number
+  controllerErrors: number
+  lastError?: string
+  activeAlarms: string[]
+  /** The last battery setpoint written, per battery device. */
+  setpoints: Record<string, number>
+}
+
+interface Device { id: string, unit: number, profile: DeviceProfile, conn: ModbusConnection, fast: string[], slow: string[] }
+
+export class EmsRuntime {
+  readonly stats: RuntimeStats = { cycles: 0, overruns: 0, lastCycleMs: 0, deviceErrors: 0, controllerErrors: 0, activeAlarms: [], setpoints: {} }
+  /** Latest value of every polled channel, by `device/Channel`. */
+  readonly values = new Map<string, number>()
+  readonly #log: Logger
+  readonly #profiles: ReadonlyMap<string, DeviceProfile>
+  #config: EmsConfig | undefined
+  #devices: Device[] = []
+  #pending: { config: EmsConfig, done: () => void } | undefined
+  #timer: NodeJS.Timeout | undefined
+  #running = false
+  #failuresSinceApply: string[] = []
+
+  constructor (log: Logger, profiles = loadProfiles()) {
+    this.#log = log
+    this.#profiles = profiles
+  }
+
+  get config (): EmsConfig | undefined { return this.#config }
+
+  /** Failures seen since the last apply (empty: healthy). */
+  get failures (): readonly string[] { return this.#failuresSinceApply }
+
+  /** Takes `config` at the start of the next cycle (or at once); resolves once it runs. */
+  async apply (config: EmsConfig, when: 'next_cycle' | 'immediate' = config.core_cycle.apply ?? 'next_cycle'): Promise<void> {
+    if (when === 'immediate' || this.#timer === undefined) { this.#swap(config); return }
+    await new Promise<void>((resolve) => {
+      // A stuck cycle must not block a change (least of all a rollback): after a few periods, swap anyway.
+      const period = this.#config?.core_cycle.period_ms ?? 1000
+      const late = setTimeout(() => { if (this.#pending?.config === config) { this.#pending = undefined; this.#swap(config) } resolve() }, 3 * period + 100)
+      this.#pending = { config, done: () => { clearTimeout(late); resolve() } }
+    })
+  }
+
+  #swap (config: EmsConfig): void {
+    const periodChanged = this.#config?.core_cycle.period_ms !== config.core_cycle.period_ms
+    for (const d of this.#devices) d.conn.close()
+    const conns = new Map<string, ModbusConnection>()
+    this.#devices = config.modbus_devices.map((d) => {
+      const k = `${d.connection.host}:${d.connection.port}`
+      let conn = conns.get(k)
+      if (conn === undefined) { conn = new ModbusConnection(d.connection.host, d.connection.port, d.connection.timeout_ms ?? Math.min(1000, config.core_cycle.period_ms)); conns.set(k, conn) }
+      const profile = this.#profiles.get(d.profile) as DeviceProfile
+      return { id: d.device_id, unit: d.connection.unit_id, profile, conn, fast: d.poll_groups?.fast ?? Object.keys(profile.channels), slow: d.poll_groups?.slow ?? [] }
+    })
+    this.#config = config
+    this.values.clear()
+    this.#failuresSinceApply = []
+    if (config.version !== undefined) this.stats.version = config.version
+    if (periodChanged) this.#schedule()
+    this.#log.info('EMS config running', { version: config.version, devices: this.#devices.length, controllers: config.scheduler.controllers.length })
+  }
+
+  #schedule (): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer)
+    const period = this.#config?.core_cycle.period_ms ?? 1000
+    this.#timer = setInterval(() => { void this.#cycle() }, period)
+    this.#timer.unref()
+  }
+
+  #fail (kind: 'device' | 'controller', message: string): void {
+    if (kind === 'device') this.stats.deviceErrors++; else this.stats.controllerErrors++
+    this.stats.lastError = message
+    if (this.#failuresSinceApply.length < 20) this.#failuresSinceApply.push(message)
+  }
+
+  async #cycle (): Promise<void> {
+    if (this.#running) { this.stats.overruns++; return } // the previous cycle is still running
+    this.#running = true
+    const t0 = performance.now()
+    try {
+      if (this.#pending !== undefined) { const p = this.#pending; this.#pending = undefined; this.#swap(p.config); p.done() }
+      const cfg = this.#config
+      if (cfg === undefined) return
+      const slow = this.stats.cycles % SLOW_EVERY === 0
+      await Promise.all(this.#devices.map(async (d) => {
+        for (const ch of slow ? [...d.fast, ...d.slow] : d.fast) {
+          const c = d.profile.channels[ch]
+          if (c === undefined) continue
+          try {
+            this.values.set(`${d.id}/${ch}`, await d.conn.read(d.unit, c))
+          } catch (err) {
+            this.#fail('device', `device ${d.id}: ${(err as Error).message}`)
+            return
+          }
+        }
+      }))
+      await this.#runControllers(cfg)
+      this.#evaluateAlarms(cfg)
+    } finally {
+      this.stats.cycles++
+      this.stats.lastCycleMs = Math.round(performance.now() - t0)
+      if (this.stats.lastCycleMs > (this.#config?.core_cycle.period_ms ?? Infinity)) this.stats.overruns++
+      this.#running = false
+    }
+  }
+
+  async #runControllers (cfg: EmsConfig): Promise<void> {
+    const setpoints = new Map<string, number>()
+    for (const c of [...cfg.scheduler.controllers].filter((x) => x.enabled).sort((a, b) => a.execution_order - b.execution_order)) {
+      try {
+        const battery = c.battery ?? cfg.modbus_devices.find((d) => this.#profiles.get(d.profile)?.role === 'battery')?.device_id
+        const meter = c.meter ?? cfg.modbus_devices.find((d) => d.profile === 'grid_meter')?.device_id
+        if (battery === undefined || meter === undefined) throw new Error('needs a battery and a grid meter')
+        const grid = this.values.get(`${meter}/ActivePower`)
+        const batt = this.values.get(`${battery}/ActivePower`) ?? 0
+        if (grid === undefined) throw new Error(`no reading of ${meter}/ActivePower`)
+        const current = setpoints.get(battery) ?? batt
+        const p = c.parameters as { target_grid_power?: number, threshold_watts?: number, recharge_enabled?: boolean, recharge_below_watts?: number }
+        let next = current
+        if (c.class === 'BalancingController') {
+          next = batt + grid - (p.target_grid_power ?? 0) // discharge what the site imports beyond the target
+        } else {
+          const threshold = p.threshold_watts ?? Infinity
+          const siteLoad = grid + batt // what the grid would carry without the battery
+          if (siteLoad > threshold) next = Math.max(current, siteLoad - threshold)
+          else if (p.recharge_enabled === true && siteLoad < (p.recharge_below_watts ?? threshold)) next = Math.min(current, siteLoad - (p.recharge_below_watts ?? threshold))
+        }
+        setpoints.set(battery, Math.round(next))
+      } catch (err) {
+        this.#fail('controller', `controller ${c.id}: ${(err as Error).message}`)
+      }
+    }
+    for (const [battery, value] of setpoints) {
+      const d = this.#devices.find((x) => x.id === battery)
+      const ch = d?.profile.channels.SetPower
+      if (d === undefined || ch === undefined) continue
+      try {
+        await d.conn.write(d.unit, ch, value)
+        this.stats.setpoints[battery] = value
+      } catch (err) {
+        this.#fail('device', `device ${battery}: setpoint not written: ${(err as Error).message}`)
+      }
+    }
+  }
+
+  #evaluateAlarms (cfg: EmsConfig): void {
+    const active: string[] = []
+    for (const a of cfg.alarms) {
+      const v = this.values.get(a.channel)
+      if (v === undefined) continue
+      const on = a.condition === '<' ? v < a.threshold : a.condition === '<=' ? v <= a.threshold : a.condition === '>' ? v > a.threshold : a.condition === '>=' ? v >= a.threshold : a.condition === '==' ? v === a.threshold : v !== a.threshold
+      if (on) active.push(a.id)
+    }
+    const raised = active.filter((a) => !this.stats.activeAlarms.includes(a))
+    if (raised.length > 0) this.#log.warn('EMS alarms raised', { alarms: raised })
+    this.stats.activeAlarms = active
+  }
+
+  stop (): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer)
+    this.#timer = undefined
+    for (const d of this.#devices) d.conn.close()
+    this.#pending?.done()
+  }
+}

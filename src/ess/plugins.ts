@@ -1,0 +1,133 @@
+/**
+ * The ESS plugin host. A plugin declares the object types it consumes and gets a logger, its own
+ * folder and config, and the objects (metadata and data) one at a time, in order; never the store
+ * or the broker. Its verdict becomes the delivery state the CSS sees: consumed, or error with the
+ * plugin's reason. Objects not yet handled when the ESS stopped are handed over again at start.
+ */
+import { mkdir } from 'node:fs/promises'
+import path from 'node:path'
+import type { Logger } from '../common/log.js'
+import type { ObjectKey, ObjectMetadata } from '../common/model.js'
+import type { Store } from '../storage/index.js'
+
+export interface PluginObject { meta: ObjectMetadata, data: Buffer }
+export type PluginVerdict = { state: 'consumed' } | { state: 'error', message: string }
+export interface PluginContext { log: Logger, dataDir: string }
+
+export interface EdgePlugin {
+  readonly name: string
+  readonly objectTypes: readonly string[]
+  start: (ctx: PluginContext) => Promise<void>
+  handle: (obj: PluginObject) => Promise<PluginVerdict>
+  /** Reported in the ESS health and heartbeats. */
+  status: () => Record<string, unknown>
+  stop: () => Promise<void>
+}
+
+export interface HostDeps {
+  store: Store
+  orgId: string
+  /** Sends the verdict to the CSS (an ack: consumed or error). */
+  report: (key: ObjectKey, instanceId: number, verdict: PluginVerdict) => void
+  dir: string
+  log: Logger
+}
+
+/** How long offers wait for the CSS's resync answer before they go ahead anyway. */
+const SETTLE_FALLBACK_MS = 10_000
+
+export class PluginHost {
+  readonly #plugins: EdgePlugin[]
+  readonly #deps: HostDeps
+  readonly #queues = new Map<string, Promise<void>>()
+  /** While the edge resyncs, offers are held (latest per object), so only the newest instance runs. */
+  readonly #held = new Map<string, ObjectMetadata>()
+  #paused = false
+  #fallback: NodeJS.Timeout | undefined
+
+  constructor (plugins: EdgePlugin[], deps: HostDeps) {
+    this.#plugins = plugins
+    this.#deps = deps
+  }
+
+  async start (): Promise<void> {
+    for (const p of this.#plugins) {
+      const dataDir = path.join(this.#deps.dir, p.name)
+      await mkdir(dataDir, { recursive: true })
+      await p.start({ log: this.#deps.log.child({ plugin: p.name }), dataDir })
+      // Objects received but never handled (the ESS stopped first) are handed over again.
+      for (const type of p.objectTypes) {
+        const page = await this.#deps.store.objects.list({ orgId: this.#deps.orgId, objectType: type, statuses: ['completelyReceived'], limit: 1000 })
+        for (const o of page.items) this.offer(o.meta)
+      }
+    }
+  }
+
+  /**
+   * Holds offers while the edge resyncs with the CSS (from its register until the CSS's answer):
+   * instances queued by the broker while the edge was away arrive first, and only the newest of
+   * each object should run.
+   */
+  pause (): void {
+    this.#paused = true
+    if (this.#fallback !== undefined) clearTimeout(this.#fallback)
+    this.#fallback = setTimeout(() => { this.resume() }, SETTLE_FALLBACK_MS)
+    this.#fallback.unref()
+  }
+
+  resume (): void {
+    this.#paused = false
+    if (this.#fallback !== undefined) clearTimeout(this.#fallback)
+    const held = [...this.#held.values()]
+    this.#held.clear()
+    for (const m of held) this.offer(m)
+  }
+
+  /** A new instance was stored: the plugin for its type gets it (in order, one at a time). */
+  offer (meta: ObjectMetadata): void {
+    const p = this.#plugins.find((x) => x.objectTypes.includes(meta.objectType))
+    if (p === undefined || meta.deleted === true) return
+    if (this.#paused) {
+      const k = `${meta.objectType}/${meta.objectID}`
+      if ((this.#held.get(k)?.instanceID ?? 0) < meta.instanceID) this.#held.set(k, meta)
+      return
+    }
+    const prev = this.#queues.get(p.name) ?? Promise.resolve()
+    const next = prev.then(async () => { await this.#handle(p, meta) }).catch((err: unknown) => { this.#deps.log.error('Plugin failed on an object', { err, plugin: p.name, objectId: meta.objectID }) })
+    this.#queues.set(p.name, next)
+  }
+
+  async #handle (p: EdgePlugin, meta: ObjectMetadata): Promise<void> {
+    const key: ObjectKey = { orgId: this.#deps.orgId, objectType: meta.objectType, objectId: meta.objectID }
+    const cur = await this.#deps.store.objects.get(key)
+    // Only the current instance matters: an older one queued behind a newer one is skipped.
+    if (cur === undefined || cur.meta.instanceID !== meta.instanceID || cur.status !== 'completelyReceived') return
+    const parts: Buffer[] = []
+    const stream = cur.dataRef === undefined ? undefined : await this.#deps.store.blobs.read(cur.dataRef)
+    if (stream !== undefined) for await (const c of stream) parts.push(Buffer.from(c as Uint8Array))
+    let verdict: PluginVerdict
+    try {
+      verdict = await p.handle({ meta: cur.meta, data: Buffer.concat(parts) })
+    } catch (err) {
+      verdict = { state: 'error', message: `plugin ${p.name} failed: ${(err as Error).message}` }
+    }
+    // Handled either way: received (error) or consumed, so it is not handed over again.
+    try {
+      await this.#deps.store.objects.setStatus(key, verdict.state === 'consumed' ? 'objconsumed' : 'objreceived', meta.instanceID)
+    } catch (err) {
+      // A newer instance arrived meanwhile; it is queued and gets its own verdict.
+      if ((err as { code?: string }).code !== 'SYNC_ERR_PRECONDITION_FAILED') throw err
+    }
+    this.#deps.report(key, meta.instanceID, verdict)
+  }
+
+  status (): Record<string, Record<string, unknown>> {
+    return Object.fromEntries(this.#plugins.map((p) => [p.name, p.status()]))
+  }
+
+  async stop (): Promise<void> {
+    if (this.#fallback !== undefined) clearTimeout(this.#fallback)
+    await Promise.all([...this.#queues.values()])
+    for (const p of this.#plugins) await p.stop()
+  }
+}
