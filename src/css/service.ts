@@ -19,6 +19,7 @@ import { CloudSync } from './sync.js'
 import { Lifecycle } from './lifecycle.js'
 import { EmsService } from '../ems/service.js'
 import { registerEmsRoutes } from '../ems/routes.js'
+import { registerSeedRoutes } from '../ems/seed-routes.js'
 
 export interface CssHandle {
   restUrl: string
@@ -111,14 +112,17 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
     sync.onRegistered = async (node) => { if (node.destinationType === cfg.EmsDestinationType) await ems.ensurePublished(node.orgId, node.destinationId) }
     await lifecycle.start()
     cleanups.push(async () => { lifecycle.close() })
-    const app = await createApiServer({ log: log.child({ component: 'css.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, rateLimit: cfg.RateLimitPerSecond, title: 'edgesync Cloud Sync Service', ...(tls === undefined ? {} : { https: tls }) })
+    const auth = new Authenticator(store.users)
+    const app = await createApiServer({ log: log.child({ component: 'css.api' }), auth, bodyLimit: cfg.MaxJsonBodySize, rateLimit: cfg.RateLimitPerSecond, title: 'edgesync Cloud Sync Service', ...(tls === undefined ? {} : { https: tls }) })
     let ready = false
     registerCssRoutes(app, { signingKey: async (org) => await sync.signer.publicKey(org), offlineAfterMs: cfg.NodeOfflineAfterSeconds * 1000, store, objects, uploads: new Uploads(store, objects, cfg.MaxDataSize), sendState: async (o, st) => { await sync.sendState(o, st) }, startedAt, counters: () => ({ ...sync.counters }), ready: () => ready })
     registerAdminRoutes(app, store, objects)
     registerEmsRoutes(app, ems)
+    const closeSeedSockets = registerSeedRoutes(app, ems, cfg.EmsDestinationType, auth)
     registerUserRoutes(app, { store, disconnect: (u) => { transport.disconnect(u) }, keys: sync.signer, rotateKey: async (org) => await sync.rotateKey(org) })
     await app.listen({ host: cfg.ListeningAddress, port: cfg.ListeningPort ?? 8080 })
     cleanups.push(async () => { await app.close() })
+    cleanups.push(closeSeedSockets) // runs before app.close: upgraded sockets would keep the server open
     const addr = app.server.address()
     const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.ListeningPort
     const restUrl = `${tls === undefined ? 'http' : 'https'}://${cfg.ListeningAddress}:${port}`

@@ -5,6 +5,7 @@
  * (signed and delivered like any object). A change that would make any affected edge's config
  * invalid is refused whole: nothing is written or published.
  */
+import { EventEmitter } from 'node:events'
 import { NotFoundError, SyncError, SyncErrorCode, ValidationError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
 import type { NodeRecord, ObjectKey } from '../common/model.js'
@@ -45,6 +46,8 @@ export interface EdgeOutcome { edge: string, changes: Change[], version?: number
 const SECTIONS = ['core_cycle', 'scheduler', 'modbus_devices', 'alarms'] as const
 
 export class EmsService {
+  /** `published` ({ orgId, edgeId, version }) after each new effective config. */
+  readonly events = new EventEmitter()
   readonly #store: Store
   readonly #pub: ConfigPublisher
   readonly #edgeType: string
@@ -109,6 +112,46 @@ export class EmsService {
 
   async effective (orgId: string, edgeId: string): Promise<Effective> {
     return mergeLayers(await this.#layersOf(orgId, await this.#node(orgId, edgeId)))
+  }
+
+  /** The published config of an edge and the object instance carrying it. */
+  async current (orgId: string, edgeId: string): Promise<{ config: Obj, version: number, instanceId: number } | undefined> {
+    const o = await this.#store.objects.get(configKey(orgId, edgeId))
+    if (o === undefined || o.meta.deleted === true) return undefined
+    const config = await this.#readJson(o.dataRef)
+    return config === undefined ? undefined : { config, version: Number(o.meta.version ?? 0), instanceId: o.meta.instanceID }
+  }
+
+  /** A retained earlier version of an edge's config. */
+  async at (orgId: string, edgeId: string, version: number): Promise<Obj | undefined> {
+    const old = (await this.#store.objects.history(configKey(orgId, edgeId))).find((o) => Number(o.meta.version) === version)
+    return old === undefined ? undefined : await this.#readJson(old.dataRef)
+  }
+
+  /**
+   * An HTTP edge's heartbeat: it becomes a known node (protocol http) if it was not, its report is
+   * kept as its status, and the version it says it runs (or failed) becomes its delivery state.
+   */
+  async heartbeat (orgId: string, edgeId: string, hb: { version?: number, sync_status?: string, errors?: string[], properties?: Record<string, string>, stats?: Record<string, unknown> }): Promise<{ latest?: number }> {
+    const dest = { orgId, destinationType: this.#edgeType, destinationId: edgeId }
+    const prev = await this.#store.nodes.get(dest)
+    const now = new Date().toISOString()
+    await this.#store.nodes.upsert({
+      ...dest,
+      properties: { ...(prev?.properties ?? {}), ...(hb.properties ?? {}) },
+      protocol: prev?.protocol ?? 'http',
+      online: true,
+      registeredAt: prev?.registeredAt ?? now,
+      lastHeartbeat: now,
+      status: { ems: { activeVersion: hb.version, syncStatus: hb.sync_status, lastError: hb.errors?.[0], ...(hb.stats ?? {}) } }
+    })
+    if (prev === undefined) await this.ensurePublished(orgId, edgeId)
+    const cur = await this.current(orgId, edgeId)
+    if (cur !== undefined && hb.version === cur.version) {
+      const failed = hb.sync_status === 'failed' || hb.sync_status === 'rolled_back'
+      await this.#store.deliveries.upsertMany([{ ...configKey(orgId, edgeId), destinationType: this.#edgeType, destinationId: edgeId, instanceId: cur.instanceId, status: failed ? 'error' : 'consumed', ...(failed ? { message: hb.errors?.[0] ?? hb.sync_status ?? 'failed' } : {}) }])
+    }
+    return cur === undefined ? {} : { latest: cur.version }
   }
 
   async #current (orgId: string, edgeId: string): Promise<{ config: Obj, version: number } | undefined> {
@@ -178,6 +221,7 @@ export class EmsService {
     const content = { ...body(config), version, timestamp: new Date().toISOString(), edge_id: edgeId }
     await this.#pub.put(configKey(orgId, edgeId), { destinationType: this.#edgeType, destinationID: edgeId, version: String(version), contentType: 'application/json', description: `EMS configuration v${version}` }, Buffer.from(JSON.stringify(content)), actor)
     this.#log.info('EMS config published', { orgId, edge: edgeId, version })
+    this.events.emit('published', { orgId, edgeId, version })
     return version
   }
 

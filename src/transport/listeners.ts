@@ -77,3 +77,31 @@ export async function listenWebSocket (host: string, port: number, material: Tls
     }
   }
 }
+
+export interface AcceptedSocket {
+  send: (text: string) => void
+  close: () => void
+  onClose: (fn: () => void) => void
+}
+
+/**
+ * Accepts WebSocket upgrades on an existing HTTP(S) server for paths `match` accepts; `authorize`
+ * decides from the request (false: 401 and the socket is closed).
+ */
+export function acceptWebSockets (server: http.Server, match: (path: string) => boolean, authorize: (req: http.IncomingMessage) => Promise<boolean>, onSocket: (s: AcceptedSocket, req: http.IncomingMessage) => void): () => Promise<void> {
+  const wss = new WebSocketServer({ noServer: true })
+  server.on('upgrade', (req, socket, head) => {
+    const path = (req.url ?? '').split('?')[0] ?? ''
+    if (!match(path)) return
+    authorize(req).then((ok) => {
+      if (!ok) { socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n'); return }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        onSocket({ send: (text) => { ws.send(text) }, close: () => { ws.close() }, onClose: (fn) => { ws.on('close', fn) } }, req)
+      })
+    }, () => { socket.destroy() })
+  })
+  return async () => {
+    for (const c of wss.clients) c.terminate()
+    await new Promise<void>((resolve) => wss.close(() => resolve()))
+  }
+}

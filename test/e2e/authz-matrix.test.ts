@@ -5,9 +5,9 @@
 import t from 'tap'
 import { ADMIN, basic, enroll, startCss } from '../helpers/cluster.js'
 
-type Rule = 'any' | 'read' | 'write' | 'org' | 'admin'
-/** What each route needs, and a body valid enough to reach the authorization check. */
-const RULES: Record<string, { rule: Rule, body?: unknown }> = {
+type Rule = 'any' | 'read' | 'write' | 'org' | 'admin' | 'self'
+/** What each route needs, and a body (and query) valid enough to reach the authorization check. */
+const RULES: Record<string, { rule: Rule, body?: unknown, query?: string }> = {
   'GET /api/v1/health': { rule: 'any' },
   'POST /api/v1/resend': { rule: 'any' },
   'PUT /api/v1/objects/{orgID}/{objectType}/{objectID}': { rule: 'write', body: { meta: { destinationType: 'edge' } } },
@@ -53,7 +53,11 @@ const RULES: Record<string, { rule: Rule, body?: unknown }> = {
   'GET /api/v1/ems/{orgID}/edges/{edgeID}/history': { rule: 'org' },
   'POST /api/v1/ems/{orgID}/edges/{edgeID}/rollback': { rule: 'admin', body: { version: 1 } },
   'POST /api/v1/ems/{orgID}/bulk': { rule: 'admin', body: { path: '/core_cycle/period_ms', value: 1000, site: 'A' } },
-  'GET /api/v1/ems/{orgID}/status': { rule: 'org' }
+  'GET /api/v1/ems/{orgID}/status': { rule: 'org' },
+  // The seed API: only the edge itself (node n9 here, which no role in this matrix is).
+  'GET /api/v1/edges/{edgeID}/config': { rule: 'self' },
+  'GET /api/v1/edges/{edgeID}/config/delta': { rule: 'self', query: '?since=1' },
+  'POST /api/v1/edges/{edgeID}/heartbeat': { rule: 'self', body: { version: 1 } }
 }
 
 const PARAMS: Record<string, string> = { orgID: 'org1', objectType: 'conf', objectID: 'm1', instanceID: '1', destType: 'edge', destID: 'n9', type: 'objects', key: 'conf', aclUserType: 'user', username: 'zed', appKey: 'target', layer: 'site:A', edgeID: 'n9' }
@@ -84,6 +88,7 @@ function allowed (role: keyof typeof roles, rule: Rule): boolean {
     case 'read': return ['syncAdmin', 'orgAdmin', 'reader'].includes(role)
     case 'write': return ['syncAdmin', 'orgAdmin'].includes(role)
     case 'admin': return ['syncAdmin', 'orgAdmin'].includes(role)
+    case 'self': return false
   }
 }
 
@@ -102,7 +107,7 @@ t.test('security - authorization matrix: each role x each route', async (t) => {
     const rule = RULES[route]
     if (rule === undefined) continue
     const [method = 'GET', pattern = ''] = route.split(' ')
-    const url = css.restUrl + pattern.replace(/\{(\w+)\}/g, (_m, k: string) => PARAMS[k] ?? k)
+    const url = css.restUrl + pattern.replace(/\{(\w+)\}/g, (_m, k: string) => PARAMS[k] ?? k) + (rule.query ?? '')
     const bodyInit = rule.body === undefined ? {} : Buffer.isBuffer(rule.body) ? { body: rule.body, headers: { 'content-type': 'application/octet-stream' } } : { body: JSON.stringify(rule.body), headers: { 'content-type': 'application/json' } }
     const anon = await fetch(url, { method, ...bodyInit })
     t.equal(anon.status, 401, `anonymous ${route}`)
