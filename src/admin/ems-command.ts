@@ -29,6 +29,14 @@ export function addEmsCommand (program: Command, io: Io): void {
     const r = await call(io, cmd, 'PUT', `/api/v1/ems/${org}/layers/${layer}`, await readJson(file)) as { published: Array<{ edge: string, version: number }> }
     print(io, false, r.published, ['edge', 'version'])
   })
+  ems.command('layer-patch <org> <layer> <file>').description('merge a partial JSON document into a layer (lists by item id; {"id":..,"_remove":true} drops one)').action(async (org: string, layer: string, file: string, _o, cmd: Command) => {
+    const r = await call(io, cmd, 'PATCH', `/api/v1/ems/${org}/layers/${layer}`, await readJson(file)) as { published: Array<{ edge: string, version: number }> }
+    print(io, false, r.published, ['edge', 'version'])
+  })
+  ems.command('changes <org>').description('EMS audit trail: changes (who, when, diff, edges) and each edge\'s outcome').option('--json', 'JSON output').action(async (org: string, o: { json?: boolean }, cmd: Command) => {
+    const list = await call(io, cmd, 'GET', `/api/v1/ems/${org}/changes`) as Array<Record<string, unknown>>
+    print(io, o.json, list.map((e) => ({ ...e, detail: JSON.stringify(e.detail ?? {}).slice(0, 120) })), ['at', 'actor', 'action', 'target', 'detail'])
+  })
   ems.command('effective <org> <edge>').description('an edge\'s effective config; --provenance shows which layer set each value').option('--provenance', 'the layer of each value').action(async (org: string, edge: string, o: { provenance?: boolean }, cmd: Command) => {
     const r = await call(io, cmd, 'GET', `/api/v1/ems/${org}/edges/${edge}/effective`) as { config: unknown, provenance: Record<string, string> }
     if (o.provenance === true) print(io, false, Object.entries(r.provenance).map(([path, layer]) => ({ path, layer })), ['path', 'layer'])

@@ -109,6 +109,7 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
     }, cfg.MaxDataSize)
     sync.onAllConsumed = async (key) => { await objects.delete(key) }
     const ems = new EmsService(store, { put: async (key, meta, data, owner) => await objects.put(key, meta, data, owner) }, { edgeType: cfg.EmsDestinationType }, log.child({ component: 'css.ems' }))
+    sync.onOutcome = async (node, ack) => { if (ack.objectType === 'ems-config' && node.destinationType === cfg.EmsDestinationType) await ems.recordOutcome(node.orgId, node.destinationId, ack.instanceId, ack.state, ack.message) }
     sync.onRegistered = async (node) => { if (node.destinationType === cfg.EmsDestinationType) await ems.ensurePublished(node.orgId, node.destinationId) }
     await lifecycle.start()
     cleanups.push(async () => { lifecycle.close() })

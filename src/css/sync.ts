@@ -47,6 +47,8 @@ export class CloudSync {
   readonly chunks: ChunkServer
   /** What delete-on-delivery does (set by the composition root: delete the object everywhere). */
   onAllConsumed: (key: ObjectKey) => Promise<void> = async () => {}
+  /** Called with each final verdict of an edge on an instance (consumed or error). */
+  onOutcome: (node: DestinationKey, ack: { objectType: string, objectId: string, instanceId: number, state: string, message?: string }) => Promise<void> = async () => {}
   /** Called after a node registered and was resynced (the EMS service sends a new edge its config). */
   onRegistered: (node: DestinationKey) => Promise<void> = async () => {}
 
@@ -270,6 +272,7 @@ export class CloudSync {
     if (msg.state === 'error') log.warn('Edge reported a delivery error', { objectId: msg.objectId, message: msg.message })
     if (msg.state === 'deleted') await this.#removeIfAllDeleted(key)
     if (msg.state === 'consumed') await this.#deleteIfAllConsumed(key)
+    if (msg.state === 'consumed' || msg.state === 'error') await this.onOutcome(node, msg)
   }
 
   /** Edge to cloud: an edge offers an object it created; small data inline, else we pull it. */

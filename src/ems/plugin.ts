@@ -33,10 +33,13 @@ export class EmsPlugin implements EdgePlugin {
   #previous: Saved | undefined
   #lastError: string | undefined
   #lastRollbackMs: number | undefined
+  #defaultWindowMs: number | undefined
 
   async start (ctx: PluginContext): Promise<void> {
     this.#log = ctx.log
     this.#dir = ctx.dataDir
+    const w = Number(ctx.config.health_window_ms)
+    if (ctx.config.health_window_ms !== undefined && Number.isInteger(w) && w >= 0) this.#defaultWindowMs = w
     this.runtime = new EmsRuntime(ctx.log.child({ component: 'ems.runtime' }))
     this.#active = await readSaved(path.join(this.#dir, 'active.json'))
     this.#previous = await readSaved(path.join(this.#dir, 'previous.json'))
@@ -62,7 +65,7 @@ export class EmsPlugin implements EdgePlugin {
     // Stage, then apply at the next cycle start (or at once) and watch it.
     const appliedAt = rt.stats.cycles
     await rt.apply(cfg)
-    const windowMs = cfg.core_cycle.health_window_ms ?? Math.max(3 * cfg.core_cycle.period_ms, 1500)
+    const windowMs = cfg.core_cycle.health_window_ms ?? this.#defaultWindowMs ?? Math.max(3 * cfg.core_cycle.period_ms, 1500)
     const deadline = Date.now() + windowMs
     // A core cycle that stops completing is a failure too (bounded wait).
     const stallAt = deadline + 10 * cfg.core_cycle.period_ms + 2000

@@ -63,6 +63,11 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
     const b = req.body as { path: string, value?: Json, site?: string, selector?: Record<string, string>, apply?: boolean }
     return { edges: await ems.bulk(p.orgID ?? '', { path: b.path, value: b.value ?? null, ...(b.site === undefined ? {} : { site: b.site }), ...(b.selector === undefined ? {} : { selector: b.selector }), apply: b.apply === true }, who.appKey) }
   })
+  app.get('/api/v1/ems/:orgID/changes', { schema: { summary: 'EMS audit trail: every change (who, when, diff, edges, versions) and each edge\'s outcome', params: orgParams, querystring: { type: 'object', properties: { since: { type: 'string', maxLength: 40 } } } } }, async (req) => {
+    const p = req.params as Params
+    requireOrg(req.identity, p.orgID ?? '')
+    return await ems.changes(p.orgID ?? '', (req.query as { since?: string }).since)
+  })
   app.get('/api/v1/ems/:orgID/status', { schema: { summary: 'Per edge: latest config version, delivery state, since when it is behind', params: orgParams } }, async (req) => {
     const p = req.params as Params
     requireOrg(req.identity, p.orgID ?? '')

@@ -225,6 +225,17 @@ export class EmsService {
     return version
   }
 
+  /** Audits an edge's verdict on one of its config versions (applied, or refused / rolled back). */
+  async recordOutcome (orgId: string, edgeId: string, instanceId: number, state: string, message?: string): Promise<void> {
+    const inst = await this.#store.objects.getInstance(configKey(orgId, edgeId), instanceId)
+    await this.#store.audit.append({ at: new Date().toISOString(), orgId, actor: `node:${edgeId}`, action: 'ems.outcome', target: edgeId, detail: { version: Number(inst?.meta.version ?? 0), outcome: state === 'consumed' ? 'applied' : 'failed', ...(message === undefined ? {} : { message }) } })
+  }
+
+  /** The EMS history of an org: changes (who, when, diff, edges and versions) and each edge's outcome. */
+  async changes (orgId: string, since?: string): Promise<unknown[]> {
+    return (await this.#store.audit.list({ orgId, ...(since === undefined ? {} : { since }), limit: 10_000 })).filter((e) => e.action.startsWith('ems.'))
+  }
+
   /** Sends an edge its effective config if it has none yet (a newly registered edge). */
   async ensurePublished (orgId: string, edgeId: string): Promise<void> {
     if (await this.#current(orgId, edgeId) !== undefined) return

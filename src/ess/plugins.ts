@@ -12,7 +12,7 @@ import type { Store } from '../storage/index.js'
 
 export interface PluginObject { meta: ObjectMetadata, data: Buffer }
 export type PluginVerdict = { state: 'consumed' } | { state: 'error', message: string }
-export interface PluginContext { log: Logger, dataDir: string }
+export interface PluginContext { log: Logger, dataDir: string, config: Readonly<Record<string, string>> }
 
 export interface EdgePlugin {
   readonly name: string
@@ -30,6 +30,8 @@ export interface HostDeps {
   /** Sends the verdict to the CSS (an ack: consumed or error). */
   report: (key: ObjectKey, instanceId: number, verdict: PluginVerdict) => void
   dir: string
+  /** `plugin.key=value` pairs; each plugin gets its own keys without the prefix. */
+  options: string
   log: Logger
 }
 
@@ -54,7 +56,12 @@ export class PluginHost {
     for (const p of this.#plugins) {
       const dataDir = path.join(this.#deps.dir, p.name)
       await mkdir(dataDir, { recursive: true })
-      await p.start({ log: this.#deps.log.child({ plugin: p.name }), dataDir })
+      const config: Record<string, string> = {}
+      for (const pair of this.#deps.options.split(',').map((x) => x.trim()).filter(Boolean)) {
+        const [k = '', ...v] = pair.split('=')
+        if (k.startsWith(`${p.name}.`)) config[k.slice(p.name.length + 1)] = v.join('=')
+      }
+      await p.start({ log: this.#deps.log.child({ plugin: p.name }), dataDir, config })
       // Objects received but never handled (the ESS stopped first) are handed over again.
       for (const type of p.objectTypes) {
         const page = await this.#deps.store.objects.list({ orgId: this.#deps.orgId, objectType: type, statuses: ['completelyReceived'], limit: 1000 })

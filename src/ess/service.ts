@@ -157,6 +157,7 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
       orgId: node.orgId,
       report: (key, instanceId, v) => { sync.sendSoon({ v: 1, kind: 'ack', state: v.state === 'consumed' ? 'consumed' : 'error', objectType: key.objectType, objectId: key.objectId, instanceId, ...(v.state === 'error' ? { message: v.message.slice(0, 1000) } : {}) }) },
       dir: path.join(cfg.PersistenceRootPath, sub, 'plugins'),
+      options: cfg.PluginOptions,
       log: log.child({ component: 'ess.plugins' })
     })
     sync.onAccepted = (meta) => { host.offer(meta) }

@@ -16,7 +16,7 @@ export { openMongoStore } from './mongo/mongo-store.js'
 
 /** Opens the store the config names; `sub` separates CSS and ESS data under one root. */
 export async function openStore (cfg: Readonly<SyncConfig>, sub: string): Promise<Store> {
-  const opts = { historyRetention: cfg.HistoryRetention }
+  const opts = { historyRetention: cfg.HistoryRetention, keepAllHistory: cfg.KeepAllHistoryTypes.split(',').map((x) => x.trim()).filter(Boolean) }
   switch (cfg.StorageProvider) {
     case 'memory': return createMemoryStore(opts)
     case 'local': return await openLocalStore(path.join(cfg.PersistenceRootPath, sub, 'store'), opts)

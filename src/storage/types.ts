@@ -166,4 +166,11 @@ export interface Store {
 export interface StoreOptions {
   /** How many instances per object are kept (current included). */
   historyRetention: number
+  /** Object types whose every instance is kept (e.g. EMS layers and configs, for audit and rollback). */
+  keepAllHistory?: readonly string[]
+}
+
+/** How many instances of objects of `objectType` a store keeps. */
+export function retentionFor (opts: StoreOptions, objectType: string): number {
+  return opts.keepAllHistory?.includes(objectType) === true ? Number.MAX_SAFE_INTEGER : opts.historyRetention
 }

@@ -8,10 +8,10 @@ import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Test } from 'tap'
 import type { DeliveryUpdate, ObjectKey, ObjectMetadata } from '../../src/common/model.js'
-import type { ObjectDraft, Store } from '../../src/storage/index.js'
+import type { ObjectDraft, Store, StoreOptions } from '../../src/storage/index.js'
 import { collect, expectedBytes, generateBytes } from '../helpers/bytes.js'
 
-export type MakeStore = (opts: { historyRetention: number }) => Promise<Store>
+export type MakeStore = (opts: StoreOptions) => Promise<Store>
 
 const key = (objectId: string, objectType = 'conf'): ObjectKey => ({ orgId: 'org1', objectType, objectId })
 
@@ -29,8 +29,8 @@ function delivery (objectId: string, destinationId: string, instanceId: number, 
 }
 
 export function storeConformance (t: Test, name: string, make: MakeStore): void {
-  const open = async (tt: Test, historyRetention = 5): Promise<Store> => {
-    const s = await make({ historyRetention })
+  const open = async (tt: Test, historyRetention = 5, keepAllHistory: string[] = []): Promise<Store> => {
+    const s = await make({ historyRetention, keepAllHistory })
     tt.teardown(() => s.close())
     return s
   }
@@ -98,6 +98,13 @@ export function storeConformance (t: Test, name: string, make: MakeStore): void 
     tt.same(h.map((o) => o.meta.instanceID), [ids[4], ids[3], ids[2]])
     tt.equal((await s.objects.getInstance(k, ids[3] as number))?.meta.version, '4')
     tt.equal(await s.objects.getInstance(k, ids[0] as number), undefined, 'pruned instance is gone')
+  })
+
+  t.test(`${name} - types listed in keepAllHistory keep every instance`, async (tt) => {
+    const s = await open(tt, 2, ['audited'])
+    const k = { orgId: 'org1', objectType: 'audited', objectId: 'x' }
+    for (let v = 1; v <= 6; v++) await s.objects.put(k, () => ({ meta: { objectID: 'x', objectType: 'audited', destinationOrgID: 'org1', dataID: 0, objectSize: 0, version: String(v) }, status: 'ready' }))
+    tt.same((await s.objects.history(k)).map((o) => o.meta.version), ['6', '5', '4', '3', '2', '1'])
   })
 
   t.test(`${name} - pruning history releases data no retained instance uses`, async (tt) => {

@@ -54,6 +54,7 @@ const RULES: Record<string, { rule: Rule, body?: unknown, query?: string }> = {
   'POST /api/v1/ems/{orgID}/edges/{edgeID}/rollback': { rule: 'admin', body: { version: 1 } },
   'POST /api/v1/ems/{orgID}/bulk': { rule: 'admin', body: { path: '/core_cycle/period_ms', value: 1000, site: 'A' } },
   'GET /api/v1/ems/{orgID}/status': { rule: 'org' },
+  'GET /api/v1/ems/{orgID}/changes': { rule: 'org' },
   // The seed API: only the edge itself (node n9 here, which no role in this matrix is).
   'GET /api/v1/edges/{edgeID}/config': { rule: 'self' },
   'GET /api/v1/edges/{edgeID}/config/delta': { rule: 'self', query: '?since=1' },

@@ -86,6 +86,9 @@ t.test('ems edge - a config that breaks the runtime is rolled back and reported'
   })
   t.equal(status.status, 'error')
   t.match(status.runtime?.lastError, /rolled back/)
+  const changes = await (await fetch(`${ems}/changes`, { headers: admin })).json() as Array<{ action: string, target: string, detail: { outcome?: string, version?: number } }>
+  t.ok(changes.some((c) => c.action === 'ems.outcome' && c.target === 'n1' && c.detail.outcome === 'failed' && c.detail.version === 3), 'the failed version is in the EMS audit trail')
+  t.ok(changes.some((c) => c.action === 'ems.outcome' && c.target === 'n1' && c.detail.outcome === 'applied' && c.detail.version === 2))
 })
 
 t.test('ems edge - an edge offline during two changes gets only the latest', async (t) => {

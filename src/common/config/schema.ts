@@ -34,6 +34,7 @@ export interface SyncConfig {
   NodeSecret?: string
   NodeProperties: string
   Plugins: string
+  PluginOptions: string
   SigningKey?: string
   MaxInlineDataSize: number
   ChunkSize: number
@@ -45,6 +46,7 @@ export interface SyncConfig {
   MqttMaxPayloadSize: number
   MaxDataSize: number
   HistoryRetention: number
+  KeepAllHistoryTypes: string
   DeletedRetentionSeconds: number
   EmsDestinationType: string
   HeartbeatIntervalSeconds: number
@@ -96,6 +98,7 @@ export const CONFIG_KEYS: Readonly<Record<keyof SyncConfig, KeySchema>> = {
   NodeSecret: { type: 'string', secret: true, for: 'ESS', description: 'Secret of this node on the broker, as printed when the node was enrolled' },
   SigningKey: { type: 'string', for: 'ESS', description: 'The org\'s object-signing public key (keyId:base64) printed at enrollment: when set, the ESS accepts only objects signed by it (or by keys it announces on rotation)' },
   Plugins: { type: 'string', default: '', for: 'ESS', description: 'Comma-separated plugins the ESS hosts; known: ems (validates, applies and rolls back ems-config objects on the Modbus runtime)' },
+  PluginOptions: { type: 'string', default: '', for: 'ESS', description: 'Plugin settings as comma-separated plugin.key=value pairs (ems.health_window_ms=3000: the health window when a config sets none)' },
   NodeProperties: { type: 'string', default: '', for: 'ESS', description: 'Properties for selector addressing, as comma-separated name=value pairs (site=A,region=north)' },
   MaxInlineDataSize: { type: 'integer', default: 262144, minimum: 0, for: 'both', description: 'Objects with at most this many bytes of data travel inside the update (or, from an edge, offer) message; larger data is pulled in chunks' },
   ChunkSize: { type: 'integer', default: 262144, minimum: 1024, maximum: 4194304, for: 'both', description: 'Bytes per chunk when an edge pulls data larger than MaxInlineDataSize' },
@@ -108,6 +111,7 @@ export const CONFIG_KEYS: Readonly<Record<keyof SyncConfig, KeySchema>> = {
   MaxDataSize: { type: 'integer', default: 4294967296, minimum: 1, for: 'both', description: 'Largest object data accepted, in bytes' },
   HistoryRetention: { type: 'integer', default: 10, minimum: 1, for: 'CSS', description: 'How many instances of each object are kept for history and rollback' },
   EmsDestinationType: { type: 'string', default: 'edge', for: 'CSS', description: 'Destination type of the nodes that receive EMS configurations (ems-config objects); a node\'s site is its "site" property' },
+  KeepAllHistoryTypes: { type: 'string', default: '_ems-layer,ems-config', for: 'CSS', description: 'Comma-separated object types whose every instance is kept, whatever HistoryRetention says (EMS layers and configs: audit and rollback)' },
   DeletedRetentionSeconds: { type: 'integer', default: 604800, minimum: 1, for: 'CSS', description: 'A deleted object is removed once every destination confirmed, or after this long at the latest' },
   HeartbeatIntervalSeconds: { type: 'integer', default: 30, minimum: 1, for: 'ESS', description: 'How often an ESS sends a heartbeat' },
   NodeOfflineAfterSeconds: { type: 'integer', default: 90, minimum: 1, for: 'CSS', description: 'A node with no heartbeat for this long is shown offline' },

@@ -5,7 +5,7 @@
 import { SyncError, SyncErrorCode } from '../../common/errors.js'
 import type { ObjectKey, Page, StoredObject } from '../../common/model.js'
 import { decodeCursor, encodeCursor, joinKey, nowIso, objectId, pageLimit, preconditionFailed, staleInstance } from '../common.js'
-import type { ObjectDraftWithState, ObjectQuery, ObjectStore, PutObjectOptions, StoreOptions } from '../types.js'
+import { retentionFor, type ObjectDraftWithState, type ObjectQuery, type ObjectStore, type PutObjectOptions, type StoreOptions } from '../types.js'
 
 export interface ObjectTableData {
   /** Highest instanceID ever assigned by this store. */
@@ -58,8 +58,9 @@ export class ObjectTable implements ObjectStore {
     if (draft.dataRef !== undefined) next.dataRef = draft.dataRef
     next.meta.dataID = dataIdFor(draft.dataRef, current, instanceID)
     const older = current === undefined ? [] : [current, ...(data.history[id] ?? [])]
-    const kept = older.slice(0, this.#opts.historyRetention - 1)
-    const dropped = older.slice(this.#opts.historyRetention - 1)
+    const keep = retentionFor(this.#opts, key.objectType) - 1
+    const kept = older.slice(0, keep)
+    const dropped = older.slice(keep)
     data.current[id] = next
     data.history[id] = kept
     await this.#commit()

@@ -3,7 +3,7 @@ import type { ObjectKey, ObjectStatus, Page, StoredObject } from '../../common/m
 import { StorageError } from '../../common/errors.js'
 import { decodeCursor, encodeCursor, joinKey, nowIso, objectId, pageLimit, preconditionFailed, staleInstance } from '../common.js'
 import { dataIdFor } from '../memory/object-table.js'
-import type { ObjectDraftWithState, ObjectQuery, ObjectStore, PutObjectOptions, StoreOptions } from '../types.js'
+import { retentionFor, type ObjectDraftWithState, type ObjectQuery, type ObjectStore, type PutObjectOptions, type StoreOptions } from '../types.js'
 
 interface ObjectDoc extends StoredObject { _id: string, sk: string }
 interface HistoryDoc { _id: string, oid: string, instanceID: number, obj: StoredObject, next?: ObjectDoc, claimedAt?: number }
@@ -104,7 +104,7 @@ export class MongoObjectStore implements ObjectStore {
   }
 
   async #prune (id: string, current: StoredObject): Promise<void> {
-    const keep = this.#opts.historyRetention - 1
+    const keep = retentionFor(this.#opts, current.key.objectType) - 1
     const old = await this.#history.find({ oid: id }).sort({ instanceID: -1 }).toArray()
     const kept = old.slice(0, keep)
     const dropped = old.slice(keep)
