@@ -83,3 +83,34 @@ t.test('ems - history, rollback as a new version, status and audit', async (t) =
   t.ok(siteChange?.detail?.diff?.some((d) => d.path === TH), 'the audit entry carries the diff')
   t.ok(audit.some((a) => a.action === 'ems.rollback'))
 })
+
+t.test('ems - syncctl ems: validate, layer-get, effective --provenance, bulk preview, history, status, changes', async (t) => {
+  const { createProgram } = await import('../../src/admin/program.js')
+  const { writeFile } = await import('node:fs/promises')
+  const env = { SYNC_URL: css.restUrl, SYNC_KEY: ADMIN.key, SYNC_SECRET: ADMIN.secret }
+  const run = async (...args: string[]): Promise<{ out: string, code: number }> => {
+    let out = ''
+    try {
+      await createProgram({ stdout: (s) => { out += s }, stderr: () => {}, fetch, env }).parseAsync(['node', 'syncctl', ...args])
+      return { out, code: 0 }
+    } catch (e) {
+      return { out, code: (e as { exitCode?: number }).exitCode ?? 1 }
+    }
+  }
+  const good = `${root}/good.json`
+  const bad = `${root}/bad.json`
+  await writeFile(good, JSON.stringify(sampleEmsConfig()))
+  await writeFile(bad, JSON.stringify({ ...sampleEmsConfig(), alarms: [{ id: 'a', channel: 'nope/X', condition: '<', threshold: 1, severity: 'info' }] }))
+  t.equal((await run('ems', 'validate', good)).out, 'valid\n')
+  const b = await run('ems', 'validate', bad)
+  t.equal(b.code, 5)
+  t.match(b.out, /\/alarms\/0\/channel\s+device-exists/)
+  t.match((await run('ems', 'layer-get', 'org1', 'site:A')).out, /threshold_watts/)
+  t.match((await run('ems', 'effective', 'org1', 'n1', '--provenance')).out, /\/core_cycle\/period_ms\s+org/)
+  const pre = await run('ems', 'bulk', 'org1', TH, '41000', '--site', 'A')
+  t.match(pre.out, /n1\n {2}\/scheduler\/controllers\/ctrlPeakShaving0\/parameters\/threshold_watts: 50000 -> 41000/)
+  t.match(pre.out, /preview: nothing published/)
+  t.match((await run('ems', 'history', 'org1', 'n1')).out, /^VERSION/)
+  t.match((await run('ems', 'status', 'org1')).out, /^EDGE\s+SITE\s+LATEST/)
+  t.match((await run('ems', 'changes', 'org1')).out, /ems\.layer\.set/)
+})
