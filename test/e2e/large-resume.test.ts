@@ -11,7 +11,7 @@ import t, { type Test } from 'tap'
 import { basic, APP, waitFor } from '../helpers/cluster.js'
 import { expectedBytes, generateBytes } from '../helpers/bytes.js'
 import { freePort } from '../helpers/ports.js'
-import { startProcess, type Proc } from '../helpers/processes.js'
+import { killProcess, startProcess, type Proc } from '../helpers/processes.js'
 
 const SIZE = Number(process.env.LARGE_TEST_MB ?? 200) * 1024 * 1024
 const SIZE2 = Math.round(SIZE / 2) + 777
@@ -24,12 +24,7 @@ const CSS = `http://127.0.0.1:${restPort}`
 const cssEnv = { PERSISTENCE_ROOT_PATH: `${root}/css`, LISTENING_PORT: String(restPort), MQTT_LISTENING_PORT: String(mqttPort), ADMIN_KEY: 'root', ADMIN_SECRET: 'root-secret', CHUNK_SIZE: '262144' }
 let css: Proc = await startProcess(t, 'css', cssEnv)
 
-async function kill (p: Proc): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return
-  const gone = new Promise((resolve) => p.child.once('exit', resolve))
-  p.child.kill('SIGKILL')
-  await gone
-}
+const kill = killProcess
 
 // A proxy in front of the broker for n3 that flips one byte of object data once, on the way down.
 const proxyPort = await freePort()

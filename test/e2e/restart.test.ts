@@ -9,7 +9,7 @@ import { silentLogger } from '../../src/common/log.js'
 import { startEdgeSyncService, type EssHandle } from '../../src/ess/service.js'
 import { APP, basic, waitFor } from '../helpers/cluster.js'
 import { freePort } from '../helpers/ports.js'
-import { startProcess, type Proc } from '../helpers/processes.js'
+import { killProcess, startProcess, type Proc } from '../helpers/processes.js'
 
 const root = t.testdir()
 // Processes restarted inside a subtest belong to the whole file, not to that subtest.
@@ -21,12 +21,7 @@ const CSS = `http://127.0.0.1:${restPort}`
 const cssEnv = { PERSISTENCE_ROOT_PATH: `${root}/css`, LISTENING_PORT: String(restPort), MQTT_LISTENING_PORT: String(mqttPort), ADMIN_KEY: 'root', ADMIN_SECRET: 'root-secret' }
 let css: Proc = await startProcess(t, 'css', cssEnv)
 
-async function kill (p: Proc): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return
-  const gone = new Promise((resolve) => p.child.once('exit', resolve))
-  p.child.kill('SIGKILL')
-  await gone
-}
+const kill = killProcess
 
 async function startNode (id: string, secret: string): Promise<EssHandle> {
   const cfg = buildConfig({}, {}, {

@@ -27,3 +27,11 @@ export async function startProcess (t: Test, which: 'css' | 'ess', env: Record<s
   })
   return { child, line, stderr: () => err }
 }
+
+/** SIGKILLs a process started by startProcess and waits for it to be gone. */
+export async function killProcess (p: Proc): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return
+  const gone = new Promise((resolve) => p.child.once('exit', resolve))
+  p.child.kill('SIGKILL')
+  await gone
+}
