@@ -8,7 +8,7 @@
 import type { Logger } from '../common/log.js'
 import { ModbusConnection } from './modbus.js'
 import { loadProfiles, type DeviceProfile } from './profiles.js'
-import type { EmsConfig } from './schema.js'
+import type { ApplyMode, EmsConfig } from './schema.js'
 
 const SLOW_EVERY = 10
 
@@ -50,8 +50,20 @@ export class EmsRuntime {
   /** Failures seen since the last apply (empty: healthy). */
   get failures (): readonly string[] { return this.#failuresSinceApply }
 
+  /**
+   * When a new config should take effect: `core_cycle.apply` for all of it, or per component, in
+   * which case it is at once only if every component that changed says immediate.
+   */
+  whenFor (config: EmsConfig): ApplyMode {
+    const a = config.core_cycle.apply
+    if (a === undefined || typeof a === 'string') return a ?? 'next_cycle'
+    const cur = this.#config
+    const changed = (['core_cycle', 'scheduler', 'modbus_devices', 'alarms'] as const).filter((c) => cur === undefined || JSON.stringify(cur[c]) !== JSON.stringify(config[c]))
+    return changed.every((c) => a[c] === 'immediate') ? 'immediate' : 'next_cycle'
+  }
+
   /** Takes `config` at the start of the next cycle (or at once); resolves once it runs. */
-  async apply (config: EmsConfig, when: 'next_cycle' | 'immediate' = config.core_cycle.apply ?? 'next_cycle'): Promise<void> {
+  async apply (config: EmsConfig, when: ApplyMode = this.whenFor(config)): Promise<void> {
     if (when === 'immediate' || this.#timer === undefined) { this.#swap(config); return }
     await new Promise<void>((resolve) => {
       // A stuck cycle must not block a change (least of all a rollback): after a few periods, swap anyway.

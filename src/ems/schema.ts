@@ -28,7 +28,13 @@ export const EMS_CONFIG_SCHEMA = {
             auto_recovery: { type: 'boolean' }
           }
         },
-        apply: { enum: ['next_cycle', 'immediate'], description: 'When a new config takes effect' },
+        apply: {
+          description: 'When a new config takes effect: for all of it, or per component (a change takes effect at once only if every component it changes says immediate)',
+          oneOf: [
+            { enum: ['next_cycle', 'immediate'] },
+            { type: 'object', additionalProperties: false, properties: { core_cycle: { enum: ['next_cycle', 'immediate'] }, scheduler: { enum: ['next_cycle', 'immediate'] }, modbus_devices: { enum: ['next_cycle', 'immediate'] }, alarms: { enum: ['next_cycle', 'immediate'] } } }
+          ]
+        },
         health_window_ms: { type: 'integer', minimum: 0, maximum: 600000, description: 'How long a new config must run without failures before it is committed' }
       }
     },
@@ -125,11 +131,14 @@ export const CONTROLLER_PARAMETERS = {
 
 export type ControllerClass = keyof typeof CONTROLLER_PARAMETERS
 
+export type ApplyMode = 'next_cycle' | 'immediate'
+export type Component = 'core_cycle' | 'scheduler' | 'modbus_devices' | 'alarms'
+
 export interface EmsConfig {
   version?: number
   timestamp?: string
   edge_id?: string
-  core_cycle: { period_ms: number, supervisor?: { overrun_alert_threshold?: number, auto_recovery?: boolean }, apply?: 'next_cycle' | 'immediate', health_window_ms?: number }
+  core_cycle: { period_ms: number, supervisor?: { overrun_alert_threshold?: number, auto_recovery?: boolean }, apply?: ApplyMode | Partial<Record<Component, ApplyMode>>, health_window_ms?: number }
   scheduler: { controllers: Array<{ id: string, class: ControllerClass, enabled: boolean, execution_order: number, parameters: Record<string, unknown>, battery?: string, meter?: string }> }
   modbus_devices: Array<{ device_id: string, profile: string, connection: { protocol: 'tcp', host: string, port: number, unit_id: number, timeout_ms?: number }, poll_groups?: { fast?: string[], slow?: string[] } }>
   alarms: Array<{ id: string, channel: string, condition: '<' | '<=' | '>' | '>=' | '==' | '!=', threshold: number, severity: 'info' | 'warning' | 'critical', notification?: string[] }>

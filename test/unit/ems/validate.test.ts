@@ -44,3 +44,21 @@ t.test('ems - semantic rules: unique ids and units, references, channels, ranges
     '/alarms/2/channel device-exists'
   ]) t.ok(rules.includes(want), want)
 })
+
+t.test('ems - apply per component: at once only when every changed component says immediate', async (t) => {
+  const { EmsRuntime } = await import('../../../src/ems/runtime.js')
+  const { silentLogger } = await import('../../../src/common/log.js')
+  const rt = new EmsRuntime(silentLogger)
+  const base = sampleEmsConfig() as any
+  base.core_cycle.apply = { scheduler: 'immediate', modbus_devices: 'next_cycle' }
+  t.same(validateEmsConfig(base), [])
+  await rt.apply(base, 'immediate')
+  const params = structuredClone(base)
+  params.scheduler.controllers[1].parameters.threshold_watts = 1
+  t.equal(rt.whenFor(params), 'immediate', 'a controller parameter change applies at once')
+  const device = structuredClone(params)
+  device.modbus_devices[0].connection.port = 6000
+  t.equal(rt.whenFor(device), 'next_cycle', 'a device change waits for the next cycle')
+  t.equal(rt.whenFor({ ...base, core_cycle: { ...base.core_cycle, apply: 'immediate' } }), 'immediate')
+  rt.stop()
+})
