@@ -21,6 +21,8 @@ export class ChunkServer {
   /** Bytes served since start, for health and benchmarks. */
   bytesServed = 0
   readonly #active = new Map<string, number>() // peer + object -> last fetch time
+  /** Fetches being served: a receiver that timed out asks again, and a slow store must not serve both. */
+  readonly #inflight = new Set<string>()
   readonly #store: Store
   readonly #opts: ChunkServerOptions
   readonly #log: Logger
@@ -56,6 +58,17 @@ export class ChunkServer {
 
   /** `orgId`: the org of the asking peer; an instance of another org can never be named. */
   async onFetch (peer: string, orgId: string, msg: FetchMessage): Promise<void> {
+    const id = `${peer}|${msg.objectType}/${msg.objectId}#${msg.instanceId}@${msg.offset}`
+    if (this.#inflight.has(id)) return
+    this.#inflight.add(id)
+    try {
+      await this.#serve(peer, orgId, msg)
+    } finally {
+      this.#inflight.delete(id)
+    }
+  }
+
+  async #serve (peer: string, orgId: string, msg: FetchMessage): Promise<void> {
     const key: ObjectKey = { orgId, objectType: msg.objectType, objectId: msg.objectId }
     const ids = { objectType: msg.objectType, objectId: msg.objectId, instanceId: msg.instanceId }
     const obj = await this.#store.objects.get(key)

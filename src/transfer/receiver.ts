@@ -59,6 +59,8 @@ class Transfer {
   hash = createHash('sha256')
   hashed = 0
   pausedUntil = 0
+  /** Multiplier of the re-request timeout; doubles on timeouts, back to 1 when chunks arrive. */
+  backoff = 1
   lastCheckpoint = Date.now()
   checkpointing = false
   finishing = false
@@ -180,6 +182,7 @@ export class TransferManager {
     if (t.cancelled) return
     t.requested.delete(idx)
     t.received.add(idx)
+    t.backoff = 1
     while (t.received.has(t.done)) { t.received.delete(t.done); t.done++ }
     if (idx === t.hashed) { t.hash.update(c.data); t.hashed++ } // in order: no read-back
     await this.#advanceHash(t)
@@ -238,7 +241,11 @@ export class TransferManager {
     for (const t of this.#active.values()) {
       if (t.finishing) continue
       if (t.requested.size === 0) { this.#fill(t); continue }
-      for (const [idx, at] of t.requested) if (now - at > this.#opts.timeoutMs) this.#request(t, idx)
+      // Each timeout doubles the wait (up to 8x): a slow sender is not buried under repeats.
+      const wait = this.#opts.timeoutMs * t.backoff
+      let timedOut = false
+      for (const [idx, at] of t.requested) if (now - at > wait) { this.#request(t, idx); timedOut = true }
+      if (timedOut) t.backoff = Math.min(t.backoff * 2, 8)
     }
   }
 
