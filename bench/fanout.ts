@@ -81,7 +81,7 @@ async function sync (n: number): Promise<Record<string, number>> {
   const restPort = await freePort()
   const mqttPort = await freePort()
   const css = spawn(process.execPath, [path.join(HERE, '..', 'cmd', 'css.js')], {
-    env: { ...process.env, SYNC_CONF: '/nonexistent', LOG_LEVEL: 'error', PERSISTENCE_ROOT_PATH: dir, LISTENING_PORT: String(restPort), MQTT_LISTENING_PORT: String(mqttPort), ADMIN_KEY: 'bench', ADMIN_SECRET: 'bench-secret' },
+    env: { ...process.env, SYNC_CONF: '/nonexistent', LOG_LEVEL: 'error', PERSISTENCE_ROOT_PATH: dir, LISTENING_PORT: String(restPort), MQTT_LISTENING_PORT: String(mqttPort), ADMIN_KEY: 'bench', ADMIN_SECRET: 'bench-secret', RATE_LIMIT_PER_SECOND: '100000' },
     stdio: ['ignore', 'pipe', 'inherit']
   })
   await new Promise<void>((resolve) => css.stdout?.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve() }))

@@ -60,7 +60,7 @@ async function run (storage: 'local' | 'mongo'): Promise<Record<string, string |
     }
     const restPort = await freePort()
     const mqttPort = await freePort()
-    const css = await start('css', { PERSISTENCE_ROOT_PATH: path.join(dir, 'css'), LISTENING_PORT: String(restPort), MQTT_LISTENING_PORT: String(mqttPort), ADMIN_KEY: 'bench', ADMIN_SECRET: 'bench-secret', ...extra })
+    const css = await start('css', { PERSISTENCE_ROOT_PATH: path.join(dir, 'css'), LISTENING_PORT: String(restPort), MQTT_LISTENING_PORT: String(mqttPort), ADMIN_KEY: 'bench', ADMIN_SECRET: 'bench-secret', RATE_LIMIT_PER_SECOND: '100000', ...extra })
     procs.push(css)
     const base = `http://127.0.0.1:${restPort}`
     const edges: ChildProcess[] = []
