@@ -26,7 +26,7 @@ export interface SyncCounters {
 
 const ENCODED_CACHE_ENTRIES = 256
 
-const HOLDING_TO_STATUS = { received: 'delivered', consumed: 'consumed', deleted: 'deleted' } as const
+const HOLDING_TO_STATUS = { received: 'delivered', consumed: 'consumed', deleted: 'deleted', error: 'error' } as const
 
 function fromNode (node: DestinationKey): { originType: string, originID: string } {
   return { originType: node.destinationType, originID: node.destinationId }
@@ -224,7 +224,7 @@ export class CloudSync {
     await this.#store.nodes.upsert({ ...node, properties, codeVersion, protocol: 'mqtt', online: true, registeredAt: prev?.registeredAt ?? now, lastHeartbeat: now })
     const held = new Map(holdings.map((h) => [`${h.objectType}/${h.objectId}`, h]))
     // What the edge reports it holds is the truth: it rebuilds any status a crash lost.
-    await this.#status.deliveries(holdings.map((h) => ({ ...node, objectType: h.objectType, objectId: h.objectId, instanceId: h.instanceId, status: HOLDING_TO_STATUS[h.state] })))
+    await this.#status.deliveries(holdings.map((h) => ({ ...node, objectType: h.objectType, objectId: h.objectId, instanceId: h.instanceId, status: HOLDING_TO_STATUS[h.state], ...(h.state === 'error' ? { detail: 'rejected', message: h.message ?? 'refused by a plugin' } : {}) })))
     // Collect first, then one status batch and the publishes: awaiting a group commit per resent
     // object would make a node with many missing objects wait a commit window for each.
     const updates: DeliveryUpdate[] = []

@@ -4,7 +4,7 @@
  * or the broker. Its verdict becomes the delivery state the CSS sees: consumed, or error with the
  * plugin's reason. Objects not yet handled when the ESS stopped are handed over again at start.
  */
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from '../common/log.js'
 import type { ObjectKey, ObjectMetadata } from '../common/model.js'
@@ -45,6 +45,8 @@ export class PluginHost {
   /** While the edge resyncs, offers are held (latest per object), so only the newest instance runs. */
   readonly #held = new Map<string, ObjectMetadata>()
   #paused = false
+  /** Instances a plugin refused, with why (persisted: reported again after every reconnect). */
+  #refused: Record<string, { instanceId: number, message: string }> = {}
   #fallback: NodeJS.Timeout | undefined
 
   constructor (plugins: EdgePlugin[], deps: HostDeps) {
@@ -53,6 +55,7 @@ export class PluginHost {
   }
 
   async start (): Promise<void> {
+    try { this.#refused = JSON.parse(await readFile(path.join(this.#deps.dir, 'refused.json'), 'utf8')) as Record<string, { instanceId: number, message: string }> } catch {}
     for (const p of this.#plugins) {
       const dataDir = path.join(this.#deps.dir, p.name)
       await mkdir(dataDir, { recursive: true })
@@ -125,7 +128,19 @@ export class PluginHost {
       // A newer instance arrived meanwhile; it is queued and gets its own verdict.
       if ((err as { code?: string }).code !== 'SYNC_ERR_PRECONDITION_FAILED') throw err
     }
+    const k = `${meta.objectType}/${meta.objectID}`
+    if (verdict.state === 'error') this.#refused[k] = { instanceId: meta.instanceID, message: verdict.message.slice(0, 1000) }
+    else Reflect.deleteProperty(this.#refused, k)
+    await mkdir(this.#deps.dir, { recursive: true })
+    await writeFile(path.join(this.#deps.dir, 'refused.json.tmp'), JSON.stringify(this.#refused))
+    await rename(path.join(this.#deps.dir, 'refused.json.tmp'), path.join(this.#deps.dir, 'refused.json'))
     this.#deps.report(key, meta.instanceID, verdict)
+  }
+
+  /** Why a plugin refused this instance, if it did. */
+  refusal (objectType: string, objectId: string, instanceId: number): string | undefined {
+    const r = this.#refused[`${objectType}/${objectId}`]
+    return r?.instanceId === instanceId ? r.message : undefined
   }
 
   status (): Record<string, Record<string, unknown>> {

@@ -163,6 +163,7 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
     sync.onAccepted = (meta) => { host.offer(meta) }
     sync.settle = { hold: () => { host.pause() }, release: () => { host.resume() } }
     sync.pluginStatus = () => host.status()
+    sync.refusal = (type, id, inst) => host.refusal(type, id, inst)
     host.pause() // until the first resync: only the newest instance of anything missed runs
     await host.start()
     cleanups.push(async () => { await host.stop() })

@@ -54,6 +54,8 @@ export class EdgeSync {
   readonly transfers: TransferManager
   /** Called for every new instance stored (the plugin host hands it to its plugin). */
   onAccepted: (meta: ObjectMetadata) => void = () => {}
+  /** Why a plugin refused this instance, if it did. */
+  refusal: (objectType: string, objectId: string, instanceId: number) => string | undefined = () => undefined
   /** What the plugins report (in heartbeats and the local health). */
   pluginStatus: () => Record<string, Record<string, unknown>> = () => ({})
   /** Serves the CSS the chunks of objects created on this edge. */
@@ -129,7 +131,10 @@ export class EdgeSync {
       const page = await this.#store.objects.list({ orgId: this.#node.orgId, limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
       for (const o of page.items) {
         const state = o.meta.deleted === true ? undefined : STATE_OF[o.status]
-        if (state !== undefined) out.push({ objectType: o.key.objectType, objectId: o.key.objectId, instanceId: o.meta.instanceID, state })
+        if (state === undefined) continue
+        // A version a plugin refused stays refused in the CSS's eyes after a reconnect.
+        const refused = this.refusal(o.key.objectType, o.key.objectId, o.meta.instanceID)
+        out.push({ objectType: o.key.objectType, objectId: o.key.objectId, instanceId: o.meta.instanceID, ...(refused === undefined ? { state } : { state: 'error', message: refused }) })
       }
       cursor = page.next
     } while (cursor !== undefined)

@@ -89,6 +89,13 @@ t.test('ems edge - a config that breaks the runtime is rolled back and reported'
   const changes = await (await fetch(`${ems}/changes`, { headers: admin })).json() as Array<{ action: string, target: string, detail: { outcome?: string, version?: number } }>
   t.ok(changes.some((c) => c.action === 'ems.outcome' && c.target === 'n1' && c.detail.outcome === 'failed' && c.detail.version === 3), 'the failed version is in the EMS audit trail')
   t.ok(changes.some((c) => c.action === 'ems.outcome' && c.target === 'n1' && c.detail.outcome === 'applied' && c.detail.version === 2))
+  // After a restart (a reconnect and register), the refused version is still shown as refused.
+  await ess.get('n1')?.close()
+  ess.set('n1', await startEss(t, css, `${root}/ess`, { org: 'org1', type: 'edge', id: 'n1', props: 'site=A' }, secrets.get('n1'), { ...essCfg, SigningKey: signingKey }))
+  await waitFor('n1 back', async () => ((await (await fetch(`${css.restUrl}/api/v1/destinations/org1`, { headers: admin })).json()) as Array<{ destinationID: string, online: boolean }>).find((n) => n.destinationID === 'n1')?.online === true ? true : undefined)
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  t.equal((await delivery('n1'))?.status, 'error', 'still refused after the edge re-registered')
+  t.equal((await plugin('n1')).activeVersion, 2, 'and the restarted edge runs its known-good version')
 })
 
 t.test('ems edge - an edge offline during two changes gets only the latest', async (t) => {

@@ -14,8 +14,10 @@ export interface Holding {
   objectType: string
   objectId: string
   instanceId: number
-  /** received: data complete; consumed: app consumed it; deleted: app confirmed a delete. */
-  state: 'received' | 'consumed' | 'deleted'
+  /** received: data complete; consumed: app consumed it; deleted: app confirmed a delete; error: a plugin refused it. */
+  state: 'received' | 'consumed' | 'deleted' | 'error'
+  /** With `error`: why. */
+  message?: string
 }
 
 export type UpMessage =
@@ -119,7 +121,7 @@ const upSchema = {
             type: 'object',
             required: ['objectType', 'objectId', 'instanceId', 'state'],
             additionalProperties: false,
-            properties: { objectType: name, objectId: name, instanceId: { type: 'integer', minimum: 1 }, state: { enum: ['received', 'consumed', 'deleted'] } }
+            properties: { objectType: name, objectId: name, instanceId: { type: 'integer', minimum: 1 }, state: { enum: ['received', 'consumed', 'deleted', 'error'] }, message: { type: 'string', maxLength: 1024 } }
           }
         }
       },
