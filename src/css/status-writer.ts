@@ -4,7 +4,7 @@
  */
 import type { DeliveryUpdate, DestinationKey } from '../common/model.js'
 import type { Logger } from '../common/log.js'
-import type { Store } from '../storage/index.js'
+import type { NodeTouch, Store } from '../storage/index.js'
 
 const WINDOW_MS = 5
 
@@ -14,7 +14,7 @@ export class StatusWriter {
   readonly #store: Store
   readonly #log: Logger
   #deliveries: DeliveryUpdate[] = []
-  #touches = new Map<string, { node: DestinationKey, at: string, online: boolean }>()
+  #touches = new Map<string, NodeTouch>()
   #waiters: Waiter[] = []
   #timer: NodeJS.Timeout | undefined
   #flushing: Promise<void> = Promise.resolve()
@@ -30,8 +30,11 @@ export class StatusWriter {
     await this.#wait()
   }
 
-  async touch (node: DestinationKey, online: boolean): Promise<void> {
-    this.#touches.set(`${node.orgId}/${node.destinationType}/${node.destinationId}`, { node, at: new Date().toISOString(), online })
+  /** A heartbeat or presence change; `status` is what the node's plugins reported, if anything. */
+  async touch (node: DestinationKey, online: boolean, status?: NodeTouch['status']): Promise<void> {
+    const k = `${node.orgId}/${node.destinationType}/${node.destinationId}`
+    const pending = status ?? this.#touches.get(k)?.status
+    this.#touches.set(k, { node, at: new Date().toISOString(), online, ...(pending === undefined ? {} : { status: pending }) })
     await this.#wait()
   }
 

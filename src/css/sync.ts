@@ -6,12 +6,11 @@
 import type { SyncConfig } from '../common/config/schema.js'
 import { isSyncError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
-import { createReadStream } from 'node:fs'
-import type { DeliveryUpdate, DestinationKey, NodeRecord, ObjectKey, ObjectMetadata, StoredObject } from '../common/model.js'
+import type { DeliveryRecord, DeliveryUpdate, DestinationKey, NodeRecord, ObjectKey, ObjectMetadata, StoredObject } from '../common/model.js'
 import { decodeUp, encode, type DownMessage, type Holding, type UpMessage } from '../common/protocol/messages.js'
 import { downTopic, nodeUsername, orgDownTopic, parseNodeUsername, parseUpTopic } from '../common/protocol/topics.js'
 import type { OrgSigningKeys } from '../security/index.js'
-import type { Store } from '../storage/index.js'
+import { readBlob, storeVerifiedFile, type Store } from '../storage/index.js'
 import type { CloudTransport } from '../transport/index.js'
 import { broadcastTopic, isAddressedTo } from './addressing.js'
 import type { StatusWriter } from './status-writer.js'
@@ -76,8 +75,7 @@ export class CloudSync {
       // Never awaited: this may run inside a broker message handler.
       send: (msg, meta) => { transport.publish(downTopic(originOf(meta)), encode(msg)).catch((err: unknown) => { log.warn('Fetch to an edge not sent; the timeout asks again', { err }) }) },
       complete: async (meta, file, sha256) => {
-        const blob = await store.blobs.adopt?.(file, { size: meta.objectSize, sha256 }) ??
-          await store.blobs.write(createReadStream(file, { start: 0, end: meta.objectSize - 1 }))
+        const blob = await storeVerifiedFile(store.blobs, file, { size: meta.objectSize, sha256 })
         await this.#storeEdgeObject(meta, blob.ref)
       },
       failed: (meta, message) => { log.warn('An edge object failed its data check', { objectId: meta.objectID, origin: meta.originID, message }) },
@@ -119,11 +117,9 @@ export class CloudSync {
     } else if (m.objectSize > this.#cfg.MaxInlineDataSize) {
       msg = { v: 1, kind: 'update', meta: m, chunkSize: this.#cfg.ChunkSize } // the edge pulls the data
     } else {
-      const stream = await this.#store.blobs.read(obj.dataRef)
-      if (stream === undefined) return { error: 'Object data is missing from the store' }
-      const parts: Buffer[] = []
-      for await (const c of stream) parts.push(Buffer.from(c as Uint8Array))
-      msg = { v: 1, kind: 'update', meta: m, data: Buffer.concat(parts).toString('base64') }
+      const data = await readBlob(this.#store.blobs, obj.dataRef)
+      if (data === undefined) return { error: 'Object data is missing from the store' }
+      msg = { v: 1, kind: 'update', meta: m, data: data.toString('base64') }
     }
     msg.sig = await this.signer.sign(obj.key.orgId, m)
     const payload = encode(msg)
@@ -195,13 +191,7 @@ export class CloudSync {
     try {
       switch (msg.kind) {
         case 'register': await this.#onRegister(node, msg.properties, msg.codeVersion, msg.holdings, log); break
-        case 'heartbeat':
-          await this.#status.touch(node, true)
-          if (msg.status !== undefined && Object.keys(msg.status).length > 0) {
-            const rec = await this.#store.nodes.get(node)
-            if (rec !== undefined) await this.#store.nodes.upsert({ ...rec, status: msg.status })
-          }
-          break
+        case 'heartbeat': await this.#status.touch(node, true, msg.status !== undefined && Object.keys(msg.status).length > 0 ? msg.status : undefined); break
         case 'ack': await this.#onAck(node, msg, log); break
         case 'fetch': await this.chunks.onFetch(nodeUsername(node), node.orgId, msg); break
         case 'offer': await this.#onOffer(node, msg, log); break
@@ -329,34 +319,32 @@ export class CloudSync {
     await this.#transport.publish(downTopic(originOf(m)), encode({ v: 1, kind: 'state', state, objectType: m.objectType, objectId: m.objectID, instanceId: m.originInstanceID }))
   }
 
-  /** Delete-on-delivery (`autodelete`): once every destination consumed the current instance. */
-  async #deleteIfAllConsumed (key: ObjectKey): Promise<void> {
-    const obj = await this.#store.objects.get(key)
-    if (obj === undefined || obj.meta.autodelete !== true || obj.meta.deleted === true) return
+  /** Whether the object has delivery records and every one satisfies `ok` (after pending status writes). */
+  async #everyDelivery (key: ObjectKey, ok: (d: DeliveryRecord) => boolean): Promise<boolean> {
     await this.#status.drain()
     let cursor: string | undefined
     let any = false
     do {
       const page = await this.#store.deliveries.listByObject(key, { limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
-      if (page.items.some((d) => d.instanceId !== obj.meta.instanceID || d.status !== 'consumed')) return
+      if (!page.items.every(ok)) return false
       any ||= page.items.length > 0
       cursor = page.next
     } while (cursor !== undefined)
-    if (any) await this.onAllConsumed(key)
+    return any
+  }
+
+  /** Delete-on-delivery (`autodelete`): once every destination consumed the current instance. */
+  async #deleteIfAllConsumed (key: ObjectKey): Promise<void> {
+    const obj = await this.#store.objects.get(key)
+    if (obj === undefined || obj.meta.autodelete !== true || obj.meta.deleted === true) return
+    if (await this.#everyDelivery(key, (d) => d.instanceId === obj.meta.instanceID && d.status === 'consumed')) await this.onAllConsumed(key)
   }
 
   /** A deleted object leaves the CSS once every destination confirmed (no lingering, unlike Open Horizon #71). */
   async #removeIfAllDeleted (key: ObjectKey): Promise<void> {
     const obj = await this.#store.objects.get(key)
     if (obj?.meta.deleted !== true) return
-    await this.#status.drain()
-    let cursor: string | undefined
-    do {
-      const page = await this.#store.deliveries.listByObject(key, { limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
-      if (page.items.some((d) => d.status !== 'deleted' || d.instanceId < obj.meta.instanceID)) return
-      cursor = page.next
-    } while (cursor !== undefined)
-    await this.removeObject(key)
+    if (await this.#everyDelivery(key, (d) => d.status === 'deleted' && d.instanceId >= obj.meta.instanceID)) await this.removeObject(key)
   }
 
   async removeObject (key: ObjectKey): Promise<void> {

@@ -17,17 +17,21 @@ function profilesDir (): string {
   throw new ConfigError(SyncErrorCode.CONFIG_INVALID, 'conf/profiles not found next to the installed package')
 }
 
-let cache: ReadonlyMap<string, DeviceProfile> | undefined
+const cache = new Map<string, ReadonlyMap<string, DeviceProfile>>()
 
-export function loadProfiles (dir = profilesDir()): ReadonlyMap<string, DeviceProfile> {
-  if (cache !== undefined && dir === profilesDir()) return cache
+/** The profiles of `dir` (default: the package's conf/profiles), read once per process. */
+export function loadProfiles (dir?: string): ReadonlyMap<string, DeviceProfile> {
+  const key = dir ?? ''
+  const hit = cache.get(key)
+  if (hit !== undefined) return hit
+  const from = dir ?? profilesDir()
   const out = new Map<string, DeviceProfile>()
-  for (const f of readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) {
-    const p = JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as DeviceProfile
+  for (const f of readdirSync(from).filter((n) => n.endsWith('.json')).sort()) {
+    const p = JSON.parse(readFileSync(path.join(from, f), 'utf8')) as DeviceProfile
     if (typeof p.id !== 'string' || typeof p.channels !== 'object') throw new ConfigError(SyncErrorCode.CONFIG_INVALID, `Profile ${f}: needs id and channels`)
     out.set(p.id, p)
   }
-  cache = out
+  cache.set(key, out)
   return out
 }
 

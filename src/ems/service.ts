@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events'
 import { NotFoundError, SyncError, SyncErrorCode, ValidationError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
 import type { NodeRecord, ObjectKey } from '../common/model.js'
-import type { Store } from '../storage/index.js'
+import { readBlob, type Store } from '../storage/index.js'
 import { diff, mergeLayers, setPath, type Change, type Effective, type Json, type Layer } from './layers.js'
 import { validateEmsConfig, type EmsProblem } from './validate.js'
 
@@ -62,11 +62,8 @@ export class EmsService {
 
   async #readJson (dataRef: string | undefined): Promise<Obj | undefined> {
     if (dataRef === undefined) return undefined
-    const stream = await this.#store.blobs.read(dataRef)
-    if (stream === undefined) return undefined
-    const parts: Buffer[] = []
-    for await (const c of stream) parts.push(Buffer.from(c as Uint8Array))
-    return JSON.parse(Buffer.concat(parts).toString('utf8')) as Obj
+    const data = await readBlob(this.#store.blobs, dataRef)
+    return data === undefined ? undefined : JSON.parse(data.toString('utf8')) as Obj
   }
 
   async getLayer (orgId: string, l: LayerRef): Promise<{ doc: Obj, instanceID: number } | undefined> {
@@ -98,14 +95,20 @@ export class EmsService {
     return n
   }
 
-  /** The layers of one edge, with `override` in place of the stored version of one layer. */
-  async #layersOf (orgId: string, node: NodeRecord, override?: { ref: LayerRef, doc: Obj }): Promise<Layer[]> {
+  /**
+   * The layers of one edge, with `override` in place of the stored version of one layer. `cache`
+   * shares layer reads across the edges of one change (a site change reads the org layer once).
+   */
+  async #layersOf (orgId: string, node: NodeRecord, override?: { ref: LayerRef, doc: Obj }, cache = new Map<string, Obj | undefined>()): Promise<Layer[]> {
     const site = node.properties.site
     const refs: LayerRef[] = [{ kind: 'org', id: '' }, ...(site === undefined ? [] : [{ kind: 'site' as const, id: site }]), { kind: 'edge', id: node.destinationId }]
     const out: Layer[] = []
     for (const ref of refs) {
-      const doc = override !== undefined && layerName(override.ref) === layerName(ref) ? override.doc : (await this.getLayer(orgId, ref))?.doc
-      if (doc !== undefined) out.push({ name: layerName(ref), doc })
+      const name = layerName(ref)
+      if (override !== undefined && layerName(override.ref) === name) { out.push({ name, doc: override.doc }); continue }
+      if (!cache.has(name)) cache.set(name, (await this.getLayer(orgId, ref))?.doc)
+      const doc = cache.get(name)
+      if (doc !== undefined) out.push({ name, doc })
     }
     return out
   }
@@ -154,13 +157,6 @@ export class EmsService {
     return cur === undefined ? {} : { latest: cur.version }
   }
 
-  async #current (orgId: string, edgeId: string): Promise<{ config: Obj, version: number } | undefined> {
-    const o = await this.#store.objects.get(configKey(orgId, edgeId))
-    if (o === undefined || o.meta.deleted === true) return undefined
-    const config = await this.#readJson(o.dataRef)
-    return config === undefined ? undefined : { config, version: Number(o.meta.version ?? 0) }
-  }
-
   /** Which edges a layer touches. */
   async #affected (orgId: string, ref: LayerRef): Promise<NodeRecord[]> {
     const all = await this.edges(orgId)
@@ -169,25 +165,33 @@ export class EmsService {
     return all.filter((n) => n.destinationId === ref.id)
   }
 
-  /** What a layer change would do to each affected edge (no writes). */
-  async preview (orgId: string, ref: LayerRef, doc: Obj): Promise<EdgeOutcome[]> {
-    const out: EdgeOutcome[] = []
+  /** Each affected edge's next config and what the change does to it (no writes). */
+  async #plan (orgId: string, ref: LayerRef, doc: Obj): Promise<Array<{ outcome: EdgeOutcome, next: Obj, currentVersion: number }>> {
+    const out: Array<{ outcome: EdgeOutcome, next: Obj, currentVersion: number }> = []
+    const cache = new Map<string, Obj | undefined>()
     for (const n of await this.#affected(orgId, ref)) {
-      const next = mergeLayers(await this.#layersOf(orgId, n, { ref, doc })).config
-      const cur = await this.#current(orgId, n.destinationId)
+      const next = mergeLayers(await this.#layersOf(orgId, n, { ref, doc }, cache)).config
+      const cur = await this.current(orgId, n.destinationId)
       const changes = diff(cur === undefined ? {} : body(cur.config), next)
+      const currentVersion = cur?.version ?? 0
       // Layers may be built up in any order: an edge whose config is not complete yet is not published.
       const missing = SECTIONS.filter((k) => next[k] === undefined)
-      if (missing.length > 0 && cur === undefined) { out.push({ edge: n.destinationId, changes, incomplete: missing }); continue }
+      if (missing.length > 0 && cur === undefined) { out.push({ outcome: { edge: n.destinationId, changes, incomplete: missing }, next, currentVersion }); continue }
       const problems = validateEmsConfig(next)
-      out.push({ edge: n.destinationId, changes, ...(problems.length === 0 ? {} : { problems }) })
+      out.push({ outcome: { edge: n.destinationId, changes, ...(problems.length === 0 ? {} : { problems }) }, next, currentVersion })
     }
     return out
   }
 
+  /** What a layer change would do to each affected edge (no writes). */
+  async preview (orgId: string, ref: LayerRef, doc: Obj): Promise<EdgeOutcome[]> {
+    return (await this.#plan(orgId, ref, doc)).map((p) => p.outcome)
+  }
+
   /** Replaces a layer; every affected edge whose effective config changes gets a new version. */
   async setLayer (orgId: string, ref: LayerRef, doc: Obj, actor: string): Promise<EdgeOutcome[]> {
-    const outcomes = await this.preview(orgId, ref, doc)
+    const plan = await this.#plan(orgId, ref, doc)
+    const outcomes = plan.map((p) => p.outcome)
     const bad = outcomes.filter((o) => o.problems !== undefined)
     if (bad.length > 0) {
       throw new ValidationError(`The change makes the config of ${bad.length} edge(s) invalid; nothing was published`, { details: bad.map((b) => ({ edge: b.edge, problems: b.problems })) })
@@ -200,9 +204,10 @@ export class EmsService {
       status: 'ready',
       dataRef: blob.ref
     }))
-    for (const o of outcomes) {
+    for (const p of plan) {
+      const o = p.outcome
       if (o.changes.length === 0 || o.incomplete !== undefined) continue
-      o.version = await this.#publish(orgId, o.edge, await this.effective(orgId, o.edge).then((e) => e.config), actor)
+      o.version = await this.#publish(orgId, o.edge, p.next, actor, p.currentVersion)
     }
     await this.#store.audit.append({
       at: new Date().toISOString(),
@@ -215,9 +220,8 @@ export class EmsService {
     return outcomes
   }
 
-  async #publish (orgId: string, edgeId: string, config: Obj, actor: string): Promise<number> {
-    const cur = await this.#current(orgId, edgeId)
-    const version = (cur?.version ?? 0) + 1
+  async #publish (orgId: string, edgeId: string, config: Obj, actor: string, currentVersion?: number): Promise<number> {
+    const version = (currentVersion ?? (await this.current(orgId, edgeId))?.version ?? 0) + 1
     const content = { ...body(config), version, timestamp: new Date().toISOString(), edge_id: edgeId }
     await this.#pub.put(configKey(orgId, edgeId), { destinationType: this.#edgeType, destinationID: edgeId, version: String(version), contentType: 'application/json', description: `EMS configuration v${version}` }, Buffer.from(JSON.stringify(content)), actor)
     this.#log.info('EMS config published', { orgId, edge: edgeId, version })
@@ -238,7 +242,7 @@ export class EmsService {
 
   /** Sends an edge its effective config if it has none yet (a newly registered edge). */
   async ensurePublished (orgId: string, edgeId: string): Promise<void> {
-    if (await this.#current(orgId, edgeId) !== undefined) return
+    if (await this.current(orgId, edgeId) !== undefined) return
     const e = await this.effective(orgId, edgeId)
     if (Object.keys(e.config).length === 0 || validateEmsConfig(e.config).length > 0) return
     await this.#publish(orgId, edgeId, e.config, 'css')

@@ -5,23 +5,18 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Readable } from 'node:stream'
-import { forbidden, nameSchema } from '../api/server.js'
 import { destinationView } from '../api/views.js'
 import { NotFoundError, SyncError, SyncErrorCode } from '../common/errors.js'
 import type { ObjectKey, ObjectMetadata, StoredObject } from '../common/model.js'
 import type { Store } from '../storage/index.js'
 import { CLOUD, type EdgeSync } from './sync.js'
+import { appObjectKey, objParams } from './app-access.js'
 
-const objParams = { type: 'object', properties: { objectType: nameSchema, objectID: nameSchema }, required: ['objectType', 'objectID'] } as const
 /** Fields an edge app may set on an object it sends to the cloud. */
 const APP_FIELDS = ['version', 'description', 'contentType', 'expiration', 'noData', 'link'] as const
 
 export function registerEdgeObjectRoutes (app: FastifyInstance, store: Store, sync: EdgeSync, maxDataSize: number): void {
-  const key = (req: FastifyRequest): ObjectKey => {
-    if (req.identity?.role === 'node') throw forbidden('Edge node credentials cannot use the application API')
-    const p = req.params as Record<string, string>
-    return sync.key(p.objectType ?? '', p.objectID ?? '')
-  }
+  const key = (req: FastifyRequest): ObjectKey => appObjectKey(req, sync.node.orgId)
   /** Edge apps may only write objects that originate here, never ones the cloud sent. */
   const own = (cur: StoredObject | undefined): void => {
     if (cur !== undefined && cur.meta.deleted !== true && !(cur.meta.originType === sync.node.destinationType && cur.meta.originID === sync.node.destinationId)) {

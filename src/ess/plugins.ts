@@ -8,7 +8,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from '../common/log.js'
 import type { ObjectKey, ObjectMetadata } from '../common/model.js'
-import type { Store } from '../storage/index.js'
+import { readBlob, type Store } from '../storage/index.js'
 
 export interface PluginObject { meta: ObjectMetadata, data: Buffer }
 export type PluginVerdict = { state: 'consumed' } | { state: 'error', message: string }
@@ -112,12 +112,10 @@ export class PluginHost {
     const cur = await this.#deps.store.objects.get(key)
     // Only the current instance matters: an older one queued behind a newer one is skipped.
     if (cur === undefined || cur.meta.instanceID !== meta.instanceID || cur.status !== 'completelyReceived') return
-    const parts: Buffer[] = []
-    const stream = cur.dataRef === undefined ? undefined : await this.#deps.store.blobs.read(cur.dataRef)
-    if (stream !== undefined) for await (const c of stream) parts.push(Buffer.from(c as Uint8Array))
+    const data = (cur.dataRef === undefined ? undefined : await readBlob(this.#deps.store.blobs, cur.dataRef)) ?? Buffer.alloc(0)
     let verdict: PluginVerdict
     try {
-      verdict = await p.handle({ meta: cur.meta, data: Buffer.concat(parts) })
+      verdict = await p.handle({ meta: cur.meta, data })
     } catch (err) {
       verdict = { state: 'error', message: `plugin ${p.name} failed: ${(err as Error).message}` }
     }

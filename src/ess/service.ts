@@ -9,13 +9,14 @@ import { NotFoundError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
 import type { DestinationKey, ObjectKey, StoredObject } from '../common/model.js'
 import { essSubscriptions } from '../common/protocol/topics.js'
-import { createApiServer, forbidden, nameSchema, parseRange } from '../api/server.js'
+import { createApiServer, nameSchema, parseRange } from '../api/server.js'
 import { Authenticator, clientTls, ensureBootstrapAdmin, generateSecret, serverTls } from '../security/index.js'
 import { openStore, type Store } from '../storage/index.js'
 import { connectMqtt } from '../transport/index.js'
 import { ValidationError } from '../common/errors.js'
 import { Notifier } from './notifier.js'
 import { EdgeSync, parseProperties } from './sync.js'
+import { appObjectKey, objParams, typeParams } from './app-access.js'
 import { registerEdgeObjectRoutes } from './edge-objects.js'
 import { TrustStore } from './trust.js'
 import { PluginHost } from './plugins.js'
@@ -31,13 +32,7 @@ export interface EssHandle {
 }
 
 function registerEssRoutes (app: FastifyInstance, store: Store, sync: EdgeSync, startedAt: number): void {
-  const typeParams = { type: 'object', properties: { objectType: nameSchema }, required: ['objectType'] } as const
-  const objParams = { type: 'object', properties: { objectType: nameSchema, objectID: nameSchema }, required: ['objectType', 'objectID'] } as const
-  const key = (req: FastifyRequest): ObjectKey => {
-    if (req.identity?.role === 'node') throw forbidden('Edge node credentials cannot use the application API')
-    const p = req.params as Record<string, string>
-    return sync.key(p.objectType ?? '', p.objectID ?? '')
-  }
+  const key = (req: FastifyRequest): ObjectKey => appObjectKey(req, sync.node.orgId)
   const mustGet = async (k: ObjectKey): Promise<StoredObject> => {
     const o = await store.objects.get(k)
     if (o === undefined) throw new NotFoundError(`Object ${k.objectType}/${k.objectId} not found`)

@@ -3,12 +3,11 @@
  * chunks), deletes, and acks back to the CSS. Handlers are idempotent and never move an object
  * backwards.
  */
-import { createReadStream } from 'node:fs'
 import type { Logger } from '../common/log.js'
 import type { DestinationKey, ObjectKey, ObjectMetadata, StoredObject } from '../common/model.js'
 import { decodeDown, encode, encodeChunk, type DownMessage, type Holding, type UpMessage } from '../common/protocol/messages.js'
 import { upTopic } from '../common/protocol/topics.js'
-import type { Store } from '../storage/index.js'
+import { readBlob, storeVerifiedFile, type Store } from '../storage/index.js'
 import type { MqttConnection } from '../transport/index.js'
 import type { Notifier } from './notifier.js'
 import { ChunkServer } from '../transfer/chunk-server.js'
@@ -213,8 +212,7 @@ export class EdgeSync {
     const cur = await this.#store.objects.get(key)
     if (cur !== undefined && cur.meta.instanceID >= meta.instanceID) return
     // The verified part file becomes the object's data by a rename where the store can (no copy).
-    const blob = await this.#store.blobs.adopt?.(file, { size: meta.objectSize, sha256 }) ??
-      await this.#store.blobs.write(createReadStream(file, { start: 0, end: meta.objectSize - 1 }))
+    const blob = await storeVerifiedFile(this.#store.blobs, file, { size: meta.objectSize, sha256 })
     if (meta.dataHash !== undefined && blob.sha256 !== meta.dataHash) {
       // The part file was verified a moment ago: a mismatch here means the local disk is failing.
       await this.#store.blobs.remove(blob.ref)
@@ -243,11 +241,9 @@ export class EdgeSync {
     const m = obj.meta
     let data: string | undefined
     if (obj.dataRef !== undefined && m.objectSize > 0 && m.objectSize <= this.#opts.maxInline) {
-      const stream = await this.#store.blobs.read(obj.dataRef)
-      if (stream === undefined) throw new Error(`Data of ${m.objectType}/${m.objectID} is missing locally`)
-      const parts: Buffer[] = []
-      for await (const c of stream) parts.push(Buffer.from(c as Uint8Array))
-      data = Buffer.concat(parts).toString('base64')
+      const bytes = await readBlob(this.#store.blobs, obj.dataRef)
+      if (bytes === undefined) throw new Error(`Data of ${m.objectType}/${m.objectID} is missing locally`)
+      data = bytes.toString('base64')
     }
     await this.#store.deliveries.upsertMany([{ ...obj.key, ...CLOUD, instanceId: m.instanceID, status: 'delivering', detail: 'offered' }])
     this.sendSoon({ v: 1, kind: 'offer', meta: m, ...(data === undefined ? {} : { data }), chunkSize: this.#opts.chunkSize })

@@ -7,9 +7,10 @@ import { openMongoStore } from './mongo/mongo-store.js'
 import type { Store } from './types.js'
 
 export type {
-  AuditLog, BlobInfo, BlobStore, ByteRange, DeliveryStore, NodeQuery, NodeStore, ObjectDraft, ObjectDraftWithState,
+  AuditLog, BlobInfo, BlobStore, ByteRange, DeliveryStore, NodeQuery, NodeStore, NodeTouch, ObjectDraft, ObjectDraftWithState,
   ObjectQuery, ObjectStore, PutObjectOptions, Store, StoreOptions, UserStore, WebhookStore
 } from './types.js'
+export { readBlob, storeVerifiedFile } from './blob-helpers.js'
 export { createMemoryStore } from './memory/memory-store.js'
 export { openLocalStore } from './local/local-store.js'
 export { openMongoStore } from './mongo/mongo-store.js'

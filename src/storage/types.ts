@@ -105,6 +105,8 @@ export interface DeliveryStore {
   removeByDestination: (dest: DestinationKey) => Promise<void>
 }
 
+export interface NodeTouch { node: DestinationKey, at: string, online: boolean, status?: NodeRecord['status'] }
+
 export interface NodeQuery {
   orgId: string
   destinationType?: string
@@ -117,8 +119,8 @@ export interface NodeQuery {
 export interface NodeStore {
   /** Inserts or replaces a node (keyed by org/type/id). */
   upsert: (node: NodeRecord) => Promise<void>
-  /** Sets lastHeartbeat/online for many nodes in one batch; unknown nodes are skipped. */
-  touchMany: (updates: ReadonlyArray<{ node: DestinationKey, at: string, online: boolean }>) => Promise<void>
+  /** Sets lastHeartbeat/online (and the reported status, when given) for many nodes in one batch; unknown nodes are skipped. */
+  touchMany: (updates: readonly NodeTouch[]) => Promise<void>
   get: (key: DestinationKey) => Promise<NodeRecord | undefined>
   /** Sorted by (destinationType, destinationId). */
   list: (query: NodeQuery) => Promise<Page<NodeRecord>>

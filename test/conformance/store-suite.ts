@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Test } from 'tap'
 import type { DeliveryUpdate, ObjectKey, ObjectMetadata } from '../../src/common/model.js'
-import type { ObjectDraft, Store, StoreOptions } from '../../src/storage/index.js'
+import { storeVerifiedFile, type ObjectDraft, type Store, type StoreOptions } from '../../src/storage/index.js'
 import { collect, expectedBytes, generateBytes } from '../helpers/bytes.js'
 
 export type MakeStore = (opts: StoreOptions) => Promise<Store>
@@ -98,6 +98,77 @@ export function storeConformance (t: Test, name: string, make: MakeStore): void 
     tt.same(h.map((o) => o.meta.instanceID), [ids[4], ids[3], ids[2]])
     tt.equal((await s.objects.getInstance(k, ids[3] as number))?.meta.version, '4')
     tt.equal(await s.objects.getInstance(k, ids[0] as number), undefined, 'pruned instance is gone')
+  })
+
+  t.test(`${name} - types listed in keepAllHistory keep every instance`, async (tt) => {
+    const s = await open(tt, 2, ['audited'])
+    const k = { orgId: 'org1', objectType: 'audited', objectId: 'x' }
+    for (let v = 1; v <= 6; v++) await s.objects.put(k, () => ({ meta: { objectID: 'x', objectType: 'audited', destinationOrgID: 'org1', dataID: 0, objectSize: 0, version: String(v) }, status: 'ready' }))
+    tt.same((await s.objects.history(k)).map((o) => o.meta.version), ['6', '5', '4', '3', '2', '1'])
+  })
+
+  t.test(`${name} - pruning history releases data no retained instance uses`, async (tt) => {
+    const s = await open(tt, 2)
+    const k = key('e')
+    const b1 = await s.blobs.write(generateBytes(1000))
+    const b2 = await s.blobs.write(generateBytes(2000))
+    await putSimple(s, k, {}, b1.ref)
+    await putSimple(s, k, {}, b1.ref) // same data, new metadata
+    await putSimple(s, k, {}, b2.ref)
+    tt.equal(await s.blobs.size(b1.ref), 1000, 'still referenced by a retained instance')
+    await putSimple(s, k, {}, b2.ref)
+    tt.equal(await s.blobs.size(b1.ref), undefined, 'released after its last instance was pruned')
+    const freed = await s.objects.remove(k)
+    tt.same(freed, [b2.ref], 'remove returns the refs it freed')
+  })
+
+  t.test(`${name} - list filters and pages with an opaque cursor`, async (tt) => {
+    const s = await open(tt)
+    for (let i = 0; i < 25; i++) await putSimple(s, key(`o${String(i).padStart(2, '0')}`), i % 5 === 0 ? { deleted: true } : {})
+    await putSimple(s, key('x1', 'other'))
+    await putSimple(s, { orgId: 'org2', objectType: 'conf', objectId: 'foreign' })
+    const seen: string[] = []
+    let cursor: string | undefined
+    let pages = 0
+    do {
+      const p = await s.objects.list({ orgId: 'org1', objectType: 'conf', limit: 10, ...(cursor === undefined ? {} : { cursor }) })
+      seen.push(...p.items.map((o) => o.key.objectId))
+      cursor = p.next
+      pages++
+    } while (cursor !== undefined)
+    tt.equal(pages, 3)
+    tt.same(seen, Array.from({ length: 25 }, (_, i) => `o${String(i).padStart(2, '0')}`), 'every object once, in order')
+    tt.equal((await s.objects.list({ orgId: 'org1', deleted: true })).items.length, 5)
+    tt.equal((await s.objects.list({ orgId: 'org1' })).items.length, 26, 'all types of the org, no other org')
+    tt.same(await s.objects.orgs(), ['org1', 'org2'], 'orgs with objects')
+    await s.objects.setStatus(key('o01'), 'notReady')
+    tt.same((await s.objects.list({ orgId: 'org1', statuses: ['notReady'] })).items.map((o) => o.key.objectId), ['o01'])
+    await tt.rejects(s.objects.list({ orgId: 'org1', cursor: '%%%' }), { code: 'SYNC_ERR_VALIDATION' })
+  })
+
+  t.test(`${name} - parallel writers to one object never collide`, async (tt) => {
+    const s = await open(tt, 50)
+    const k = key('hot')
+    const writers = 20
+    const results = await Promise.all(Array.from({ length: writers }, async (_, i) =>
+      await s.objects.put(k, (cur) => ({ meta: draft(k, { version: String((Number(cur?.meta.version ?? '0')) + 1), description: `w${i}` }), status: 'ready' }))))
+    const ids = results.map((r) => r.meta.instanceID)
+    tt.equal(new Set(ids).size, writers, 'every write got its own instanceID')
+    const cur = await s.objects.get(k)
+    tt.equal(cur?.meta.instanceID, Math.max(...ids), 'current is the highest instance')
+    tt.equal(cur?.meta.version, String(writers), 'each build saw the instance before it (no lost update)')
+    tt.equal((await s.objects.history(k)).length, writers)
+  })
+
+  t.test(`${name} - a verified file becomes a blob (adopted by rename where the store can)`, async (tt) => {
+    const s = await open(tt)
+    const file = path.join(tt.testdir(), 'part')
+    const data = expectedBytes(0, 99_999)
+    await writeFile(file, data)
+    const info = await storeVerifiedFile(s.blobs, file, { size: data.length, sha256: createHash('sha256').update(data).digest('hex') })
+    tt.same(await collect((await s.blobs.read(info.ref))!), data, 'the data reads back')
+    tt.equal(info.size, data.length)
+    tt.equal(existsSync(file), s.blobs.adopt === undefined, s.blobs.adopt === undefined ? 'streamed in: the caller still owns the file' : 'adopted: moved, not copied')
   })
 
   t.test(`${name} - types listed in keepAllHistory keep every instance`, async (tt) => {
@@ -300,6 +371,10 @@ export function storeConformance (t: Test, name: string, make: MakeStore): void 
     tt.equal(n2?.lastHeartbeat, at)
     tt.equal(n2?.online, false)
     tt.equal(await s.nodes.get({ orgId: 'org1', destinationType: 'edge', destinationId: 'ghost' }), undefined, 'touch does not create')
+    await s.nodes.touchMany([{ node: { orgId: 'org1', destinationType: 'edge', destinationId: 'n2' }, at, online: true, status: { ems: { activeVersion: 3 } } }])
+    tt.same((await s.nodes.get({ orgId: 'org1', destinationType: 'edge', destinationId: 'n2' }))?.status, { ems: { activeVersion: 3 } }, 'a heartbeat can carry the reported status')
+    await s.nodes.touchMany([{ node: { orgId: 'org1', destinationType: 'edge', destinationId: 'n2' }, at, online: true }])
+    tt.same((await s.nodes.get({ orgId: 'org1', destinationType: 'edge', destinationId: 'n2' }))?.status, { ems: { activeVersion: 3 } }, 'a heartbeat without status keeps the last one')
     const p1 = await s.nodes.list({ orgId: 'org1', limit: 2 })
     tt.equal(p1.items.length, 2)
     const p2 = await s.nodes.list({ orgId: 'org1', limit: 2, cursor: p1.next! })

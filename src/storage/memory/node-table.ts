@@ -1,6 +1,6 @@
 import type { DestinationKey, NodeRecord, Page } from '../../common/model.js'
 import { decodeCursor, encodeCursor, joinKey, nodeId, pageLimit } from '../common.js'
-import type { NodeQuery, NodeStore } from '../types.js'
+import type { NodeQuery, NodeStore, NodeTouch } from '../types.js'
 
 export type NodeTableData = Record<string, NodeRecord>
 
@@ -28,7 +28,7 @@ export class NodeTable implements NodeStore {
     await this.#commit()
   }
 
-  async touchMany (updates: ReadonlyArray<{ node: DestinationKey, at: string, online: boolean }>): Promise<void> {
+  async touchMany (updates: readonly NodeTouch[]): Promise<void> {
     const data = this.#data()
     let changed = false
     for (const u of updates) {
@@ -36,6 +36,7 @@ export class NodeTable implements NodeStore {
       if (n === undefined) continue
       n.lastHeartbeat = u.at
       n.online = u.online
+      if (u.status !== undefined) n.status = structuredClone(u.status)
       changed = true
     }
     if (changed) await this.#commit()

@@ -5,7 +5,7 @@ import { StorageError } from '../../common/errors.js'
 import { decodeCursor, deliveryId, encodeCursor, joinKey, nodeId, pageLimit } from '../common.js'
 import { applyDelivery } from '../memory/delivery-table.js'
 import { aclId } from '../memory/user-table.js'
-import type { AuditLog, DeliveryStore, NodeQuery, NodeStore, UserStore, WebhookStore } from '../types.js'
+import type { AuditLog, DeliveryStore, NodeQuery, NodeStore, NodeTouch, UserStore, WebhookStore } from '../types.js'
 
 type WithId<T> = T & { _id: string }
 interface DeliveryDoc extends DeliveryRecord { _id: string, skObj: string, skDest: string }
@@ -153,9 +153,9 @@ export class MongoNodeStore implements NodeStore {
     await this.#c.replaceOne({ _id: id }, { sk: joinKey(node.destinationType, node.destinationId), ...node }, { upsert: true })
   }
 
-  async touchMany (updates: ReadonlyArray<{ node: DestinationKey, at: string, online: boolean }>): Promise<void> {
+  async touchMany (updates: readonly NodeTouch[]): Promise<void> {
     if (updates.length === 0) return
-    const r = await bulkWriteSliced(this.#c, updates.map((u) => ({ updateOne: { filter: { _id: nodeId(u.node) }, update: { $set: { lastHeartbeat: u.at, online: u.online } } } })), false)
+    const r = await bulkWriteSliced(this.#c, updates.map((u) => ({ updateOne: { filter: { _id: nodeId(u.node) }, update: { $set: { lastHeartbeat: u.at, online: u.online, ...(u.status === undefined ? {} : { status: u.status }) } } } })), false)
     if (r.writeErrors.length > 0) throw new StorageError('Cannot record node heartbeats')
   }
 
