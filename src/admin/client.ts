@@ -58,17 +58,30 @@ export function connection (cmd: Command, io: Io): { url: string, auth: string }
   return { url: url.replace(/\/+$/, ''), auth: `Basic ${Buffer.from(`${key}:${secret}`).toString('base64')}` }
 }
 
+export interface Connection { url: string, auth: string }
+
 /** One REST call; JSON in and out unless `body` is a Buffer (sent as octet-stream) or `raw` is set. */
 export async function call (io: Io, cmd: Command, method: string, urlPath: string, body?: unknown, raw = false): Promise<unknown> {
-  const c = connection(cmd, io)
+  return await request(io, connection(cmd, io), method, urlPath, body, raw)
+}
+
+const RATE_LIMIT_RETRIES = 5
+
+/** `call` on an explicit connection. A 429 is waited out (its Retry-After, at most 5 s) a few times. */
+export async function request (io: Io, c: Connection, method: string, urlPath: string, body?: unknown, raw = false): Promise<unknown> {
   const headers: Record<string, string> = { authorization: c.auth }
   let payload: string | Buffer | undefined
   if (Buffer.isBuffer(body)) { headers['content-type'] = 'application/octet-stream'; payload = body } else if (body !== undefined) { headers['content-type'] = 'application/json'; payload = JSON.stringify(body) }
   let res: Response
-  try {
-    res = await io.fetch(`${c.url}${urlPath}`, { method, headers, ...(payload === undefined ? {} : { body: payload }) })
-  } catch (err) {
-    throw new CliError(`Cannot reach ${c.url}: ${(err as Error).message}`, EXIT.UNAVAILABLE)
+  for (let attempt = 0; ; attempt++) {
+    try {
+      res = await io.fetch(`${c.url}${urlPath}`, { method, headers, ...(payload === undefined ? {} : { body: payload }) })
+    } catch (err) {
+      throw new CliError(`Cannot reach ${c.url}: ${(err as Error).message}`, EXIT.UNAVAILABLE)
+    }
+    if (res.status !== 429 || attempt >= RATE_LIMIT_RETRIES) break
+    await res.arrayBuffer()
+    await new Promise((resolve) => setTimeout(resolve, Math.min(5, Number(res.headers.get('retry-after') ?? 1) || 1) * 1000))
   }
   if (!res.ok) {
     const text = await res.text()

@@ -5,6 +5,7 @@ import { configExampleText, configJsonSchema } from '../common/config/schema.js'
 import { mosquittoAclText, mosquittoPasswordLine } from '../security/index.js'
 import { addCertsCommand } from './certs-command.js'
 import { addEmsCommand } from './ems-command.js'
+import { addSimCommand } from './sim-command.js'
 import { call, CliError, EXIT, print, type Io } from './client.js'
 
 export type { Io } from './client.js'
@@ -42,6 +43,7 @@ export function createProgram (io: Io): Command {
   addAclCommands(program, io)
   addCertsCommand(program, io)
   addEmsCommand(program, io)
+  addSimCommand(program, io)
   return program
 }
 

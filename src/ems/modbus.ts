@@ -2,6 +2,7 @@
  * Modbus TCP, both ends: the client the EMS runtime polls devices with, and the server simulated
  * devices answer on (tests and the simulator). The only `modbus-serial` import.
  */
+import net from 'node:net'
 import modbusSerial, { ServerTCP } from 'modbus-serial'
 import type { ModbusRTU as ModbusClient } from 'modbus-serial/ModbusRTU.js'
 import type { Channel, DeviceProfile } from './profiles.js'
@@ -88,6 +89,19 @@ export class ModbusConnection {
   }
 }
 
+const MAX_WRITES_KEPT = 1000
+
+async function freePort (host: string): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.once('error', reject)
+    srv.listen(0, host, () => {
+      const addr = srv.address()
+      srv.close(() => { typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no free port')) })
+    })
+  })
+}
+
 /** A simulated device: a register map from a profile, served over Modbus TCP. */
 export class SimulatedDevice {
   readonly registers = new Map<number, number>()
@@ -112,20 +126,34 @@ export class SimulatedDevice {
   /** Called after a client wrote a channel (simulations react to setpoints here). */
   onWrite: (channel: string, value: number) => void = () => {}
 
-  async listen (host: string, port: number): Promise<void> {
+  /** Serves the registers on host:port (0: a free port); resolves to the port bound. */
+  async listen (host: string, port = 0): Promise<number> {
+    // ServerTCP treats port 0 as "use 502": pick a free port first, again if another took it.
+    for (let attempt = 0; ; attempt++) {
+      const p = port === 0 ? await freePort(host) : port
+      try {
+        await this.#serve(host, p)
+        return p
+      } catch (err) {
+        if (port !== 0 || attempt >= 5 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
+      }
+    }
+  }
+
+  async #serve (host: string, port: number): Promise<void> {
     const byAddress = new Map(Object.entries(this.profile.channels).map(([name, c]) => [c.address, name]))
-    const pending = new Map<number, number>()
     this.#server = new ServerTCP({
       getHoldingRegister: (addr: number) => this.registers.get(addr) ?? 0,
       setRegister: (addr: number, value: number) => {
         this.registers.set(addr, value)
-        pending.set(addr, value)
         // A channel is complete once its last word arrived.
         for (const [start, name] of byAddress) {
           const c = this.profile.channels[name]
           if (c === undefined || c.writable !== true || addr !== start + channelWords(c) - 1) continue
           const v = this.get(name)
           this.writes.push({ channel: name, value: v, at: Date.now() })
+          // Kept for inspection; bounded because a simulated device may run for days.
+          if (this.writes.length > MAX_WRITES_KEPT) this.writes.splice(0, this.writes.length - MAX_WRITES_KEPT)
           this.onWrite(name, v)
         }
       }
