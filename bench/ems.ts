@@ -5,19 +5,16 @@
  * and the rollback time (failure detected to the previous version running) of edges given a
  * config that breaks their runtime. EMS_EDGES (default 100).
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { fork, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort } from './lib/ports.js'
+import { ADMIN_JSON as ADMIN, startBenchCss } from './lib/css.js'
+import { pct } from './lib/load.js'
 import { printTable, writeResult } from './lib/report.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
-const ADMIN = { authorization: 'Basic ' + Buffer.from('bench:bench-secret').toString('base64'), 'content-type': 'application/json' }
 const WORKERS = 2
-
-function pct (sorted: number[], p: number): number { return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0 }
 
 function orgLayer (): Record<string, unknown> {
   return {
@@ -32,20 +29,12 @@ function orgLayer (): Record<string, unknown> {
 }
 
 export async function runEmsBench (n: number): Promise<void> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'edgesync-ems-'))
-  const restPort = await freePort()
-  const mqttPort = await freePort()
-  const base = `http://127.0.0.1:${restPort}`
-  const css = spawn(process.execPath, [path.join(HERE, '..', 'cmd', 'css.js')], { env: { ...process.env, SYNC_CONF: '/nonexistent', LOG_LEVEL: 'error', PERSISTENCE_ROOT_PATH: dir, LISTENING_PORT: String(restPort), MQTT_LISTENING_PORT: String(mqttPort), ADMIN_KEY: 'bench', ADMIN_SECRET: 'bench-secret', RATE_LIMIT_PER_SECOND: '100000' }, stdio: ['ignore', 'pipe', 'inherit'] })
-  await new Promise<void>((resolve) => css.stdout?.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve() }))
+  const css = await startBenchCss('aedes+local')
+  const base = css.base
   const workers: ChildProcess[] = []
   const writes: Array<{ edge: string, value: number, at: number }> = []
   try {
-    const edges: Array<{ id: string, secret: string, site: string }> = []
-    for (let i = 0; i < n; i++) {
-      const r = await fetch(`${base}/api/v1/nodes/bench/edge/e${i}/enroll`, { method: 'POST', headers: { authorization: ADMIN.authorization } })
-      edges.push({ id: `e${i}`, secret: ((await r.json()) as { secret: string }).secret, site: 'A' })
-    }
+    const edges = (await css.enroll(n)).map((e) => ({ ...e, site: 'A' }))
     const ports: Record<string, { meter: number, battery: number }> = {}
     await Promise.all(Array.from({ length: WORKERS }, async (_, w) => {
       const child = fork(path.join(HERE, 'ems-worker.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
@@ -54,7 +43,7 @@ export async function runEmsBench (n: number): Promise<void> {
         child.on('message', (m: { cmd: string, message?: string, ports?: typeof ports, edge?: string, value?: number, at?: number }) => {
           if (m.cmd === 'started') { Object.assign(ports, m.ports); resolve() } else if (m.cmd === 'setpoint') writes.push({ edge: m.edge ?? '', value: m.value ?? 0, at: m.at ?? 0 }); else if (m.cmd === 'error') reject(new Error(m.message))
         })
-        child.send({ cmd: 'start', broker: `mqtt://127.0.0.1:${mqttPort}`, org: 'bench', edges: edges.filter((_, i) => i % WORKERS === w) })
+        child.send({ cmd: 'start', broker: css.mqttUrl, org: 'bench', edges: edges.filter((_, i) => i % WORKERS === w) })
       })
     }))
     process.stderr.write(`ems bench: ${n} edges started\n`)
@@ -107,8 +96,6 @@ export async function runEmsBench (n: number): Promise<void> {
     await writeResult('ems', { rows: [row] })
   } finally {
     await Promise.all(workers.map(async (w) => { const gone = new Promise((resolve) => w.once('exit', resolve)); w.send({ cmd: 'stop' }); await gone }))
-    css.kill('SIGTERM')
-    await new Promise((resolve) => css.once('exit', resolve))
-    await rm(dir, { recursive: true, force: true })
+    await css.stop()
   }
 }

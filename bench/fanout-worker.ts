@@ -1,52 +1,78 @@
 /**
- * A worker process of the fan-out benchmark: many lightweight edges over real MQTT, each speaking
- * the real protocol (register, ack received, ack consumed as its app would), or, in raw mode, plain
- * subscribers that answer each message with one QoS 1 publish. Driven by IPC messages.
+ * A worker process of the fan-out, raw and storm benchmarks: many lightweight edges over real MQTT,
+ * each with its own credentials. In sync mode each speaks the real protocol (register with what it
+ * holds, ack received then consumed as its app would); in raw mode each subscribes to the same
+ * topics and answers any message with one QoS 1 publish on its up topic (no sync logic). Driven by
+ * IPC: start (paced connects), drop (every connection closed), reconnect (all at once), stop.
  */
 import { silentLogger } from '../src/common/log.js'
-import { decodeDown, encode } from '../src/common/protocol/messages.js'
+import { decodeDown, encode, type Holding } from '../src/common/protocol/messages.js'
 import { essSubscriptions, upTopic } from '../src/common/protocol/topics.js'
 import { connectMqtt, type MqttConnection } from '../src/transport/index.js'
 
-interface Start { cmd: 'start', mode: 'sync' | 'raw', url: string, nodes: Array<{ id: string, secret: string }>, org: string, type: string }
+export type WorkerCommand =
+  | { cmd: 'start', mode: 'sync' | 'raw', url: string, nodes: Array<{ id: string, secret: string }>, org: string, type: string }
+  | { cmd: 'drop' }
+  | { cmd: 'reconnect' }
+  | { cmd: 'stop' }
 
-const conns: MqttConnection[] = []
+let conns: MqttConnection[] = []
+let setup: Extract<WorkerCommand, { cmd: 'start' }> | undefined
+const held = new Map<string, Map<string, Holding>>()
 
-async function startEdge (m: Start, n: { id: string, secret: string }): Promise<void> {
+async function startEdge (m: Extract<WorkerCommand, { cmd: 'start' }>, n: { id: string, secret: string }): Promise<void> {
   const node = { orgId: m.org, destinationType: m.type, destinationId: n.id }
+  const holdings = held.get(n.id) ?? new Map<string, Holding>()
+  held.set(n.id, holdings)
   // The handlers below run only after connectMqtt resolved, so `ref.conn` is set by then.
   const ref: { conn?: MqttConnection } = {}
-  const ack = (msg: Parameters<typeof encode>[0]): void => { ref.conn?.publish(upTopic(node), encode(msg)).catch(() => {}) }
+  const send = (payload: Buffer): void => { ref.conn?.publish(upTopic(node), payload).catch(() => {}) }
   ref.conn = await connectMqtt({
     url: m.url,
-    clientId: m.mode === 'raw' ? `raw-${n.id}` : `ess:${m.org}:${m.type}:${n.id}`,
-    ...(m.mode === 'raw' ? {} : { username: `${m.org}/${m.type}/${n.id}`, password: n.secret }),
-    subscriptions: m.mode === 'raw' ? ['raw/down'] : essSubscriptions(node),
+    clientId: `${m.mode === 'raw' ? 'raw' : 'ess'}:${m.org}:${m.type}:${n.id}`,
+    username: `${m.org}/${m.type}/${n.id}`,
+    password: n.secret,
+    subscriptions: essSubscriptions(node),
     onMessage: async (_topic, payload) => {
-      if (m.mode === 'raw') { ref.conn?.publish('raw/up', Buffer.from(n.id)).catch(() => {}); return }
+      if (m.mode === 'raw') { send(Buffer.from(n.id)); return }
       const msg = decodeDown(payload)
       if (msg.kind !== 'update') return
       const base = { v: 1 as const, kind: 'ack' as const, objectType: msg.meta.objectType, objectId: msg.meta.objectID, instanceId: msg.meta.instanceID }
-      ack({ ...base, state: 'received' })
-      ack({ ...base, state: 'consumed' })
+      send(encode({ ...base, state: 'received' }))
+      send(encode({ ...base, state: 'consumed' }))
+      holdings.set(`${base.objectType}/${base.objectId}`, { objectType: base.objectType, objectId: base.objectId, instanceId: base.instanceId, state: 'consumed' })
     },
     onConnect: async () => {
-      if (m.mode === 'sync') ack({ v: 1, kind: 'register', properties: {}, codeVersion: 'bench', holdings: [] })
+      if (m.mode === 'sync') send(encode({ v: 1, kind: 'register', properties: {}, codeVersion: 'bench', holdings: [...holdings.values()] }))
     },
     log: silentLogger
   })
   conns.push(ref.conn)
 }
 
+const reply = (m: Record<string, unknown>): void => { process.send?.(m) }
+
 process.on('message', (raw: unknown) => {
-  const m = raw as Start | { cmd: 'stop' }
-  if (m.cmd === 'stop') {
-    void Promise.all(conns.map(async (c) => { await c.close() })).finally(() => process.exit(0))
-    return
-  }
-  (async () => {
-    // Paced connects: a burst of thousands of TCP handshakes at once only measures the kernel.
-    for (let i = 0; i < m.nodes.length; i += 50) await Promise.all(m.nodes.slice(i, i + 50).map(async (n) => { await startEdge(m, n) }))
-    process.send?.({ cmd: 'started', count: conns.length })
-  })().catch((err: unknown) => { process.send?.({ cmd: 'error', message: String(err) }); process.exit(1) })
+  const m = raw as WorkerCommand
+  void (async () => {
+    if (m.cmd === 'stop') {
+      await Promise.all(conns.map(async (c) => { await c.close() }))
+      process.exit(0)
+    } else if (m.cmd === 'start') {
+      setup = m
+      // Paced connects: a burst of thousands of TCP handshakes at once only measures the kernel.
+      for (let i = 0; i < m.nodes.length; i += 50) await Promise.all(m.nodes.slice(i, i + 50).map(async (n) => { await startEdge(m, n) }))
+      reply({ cmd: 'started', count: conns.length })
+    } else if (m.cmd === 'drop') {
+      const old = conns
+      conns = []
+      await Promise.all(old.map(async (c) => { await c.close() }))
+      reply({ cmd: 'dropped' })
+    } else if (setup !== undefined) {
+      // The storm: every edge of this worker at once, no pacing.
+      const s = setup
+      await Promise.all(s.nodes.map(async (n) => { await startEdge(s, n) }))
+      reply({ cmd: 'reconnected', count: conns.length })
+    }
+  })().catch((err: unknown) => { reply({ cmd: 'error', message: String(err) }); process.exit(1) })
 })

@@ -1,128 +1,106 @@
 /**
- * Fan-out: one CSS (child process: embedded broker, local store) and N lightweight edges in worker
- * processes. Publishes one small object to all N and reports publish-to-consumed p50/p99/max,
- * deliveries/s, CSS RSS and memory per connected edge. The raw baseline runs the same N clients on
- * the same broker code (an embedded Aedes with no sync logic): one QoS 1 publish to N subscribers,
- * each answering with one QoS 1 publish; our rate is reported as a ratio of it.
+ * Fan-out: one CSS (child process) and N lightweight edges in worker processes, on embedded Aedes +
+ * local store or on Mosquitto + mongo (FerretDB). Publishes one small object to all N and reports
+ * publish-to-consumed p50/p99/max (the CSS's own per-destination timestamps), deliveries/s, CSS RSS,
+ * CPU and memory per connected edge. The raw baseline (`raw`) is the same fan-out with plain MQTT
+ * on the same broker software and the same topics: one QoS 1 publish to N subscribers, each
+ * answering with one QoS 1 publish; `fanout` reports our rate as a share of it.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { fork, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { silentLogger } from '../src/common/log.js'
-import { connectMqtt } from '../src/transport/index.js'
-import { startEmbeddedBroker } from '../src/transport/index.js'
+import { typeDownTopic, UP_WILDCARD } from '../src/common/protocol/topics.js'
+import { mosquittoAclText, mosquittoPasswordLine } from '../src/security/index.js'
+import { connectMqtt, startEmbeddedBroker } from '../src/transport/index.js'
+import { ADMIN_AUTH, ADMIN_JSON, cpuSeconds, rssMB, startBenchCss, type BenchNode, type Variant } from './lib/css.js'
+import { findBinary } from './lib/find-binary.js'
+import { pct } from './lib/load.js'
+import { startMosquitto } from './lib/mosquitto.js'
 import { freePort } from './lib/ports.js'
 import { printTable, writeResult } from './lib/report.js'
+import type { WorkerCommand } from './fanout-worker.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
-const WORKERS = 2
-const ADMIN = 'Basic ' + Buffer.from('bench:bench-secret').toString('base64')
+const EDGES_PER_WORKER = 5000
 
-function pct (sorted: number[], p: number): number { return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0 }
+export interface EdgeWorkers { procs: ChildProcess[], send: (m: WorkerCommand, until: string) => Promise<void> }
 
-async function rssMB (pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024)
+/** Worker processes holding `nodes` (as many as needed, at least 2), connected and registered. */
+export async function startEdgeWorkers (mode: 'sync' | 'raw', url: string, nodes: BenchNode[]): Promise<EdgeWorkers> {
+  const count = Math.max(2, Math.ceil(nodes.length / EDGES_PER_WORKER))
+  const procs = Array.from({ length: count }, () => fork(path.join(HERE, 'fanout-worker.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+  const send = async (m: WorkerCommand | ((w: number) => WorkerCommand), until: string): Promise<void> => {
+    await Promise.all(procs.map(async (p, w) => {
+      await new Promise<void>((resolve, reject) => {
+        const on = (r: { cmd: string, message?: string }): void => {
+          if (r.cmd === until) { p.off('message', on); resolve() } else if (r.cmd === 'error') reject(new Error(r.message))
+        }
+        p.on('message', on)
+        p.send(typeof m === 'function' ? m(w) : m)
+      })
+    }))
+  }
+  await send((w) => ({ cmd: 'start', mode, url, org: 'bench', type: 'edge', nodes: nodes.filter((_, i) => i % count === w) }), 'started')
+  return { procs, send }
 }
 
-async function cpuSeconds (pid: number): Promise<number> {
-  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? []
-  return (Number(stat[11]) + Number(stat[12])) / 100
+export async function stopEdgeWorkers (w: EdgeWorkers): Promise<void> {
+  await Promise.all(w.procs.map(async (p) => { const gone = new Promise((resolve) => p.once('exit', resolve)); p.send({ cmd: 'stop' }); await gone }))
 }
 
-async function startWorkers (mode: 'sync' | 'raw', url: string, nodes: Array<{ id: string, secret: string }>): Promise<ChildProcess[]> {
-  const workers: ChildProcess[] = []
-  await Promise.all(Array.from({ length: WORKERS }, async (_, w) => {
-    const child = fork(path.join(HERE, 'fanout-worker.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-    workers.push(child)
-    await new Promise<void>((resolve, reject) => {
-      child.on('message', (m: { cmd: string, message?: string }) => { m.cmd === 'started' ? resolve() : reject(new Error(m.message)) })
-      child.send({ cmd: 'start', mode, url, org: 'bench', type: 'edge', nodes: nodes.filter((_, i) => i % WORKERS === w) })
-    })
-  }))
-  return workers
+export async function sleep (ms: number): Promise<void> { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+/** Polls the CSS until every node is online; returns how long it took. */
+export async function waitOnline (base: string, n: number, timeoutMs = 600_000): Promise<number> {
+  const t0 = Date.now()
+  for (;;) {
+    const list = await (await fetch(`${base}/api/v1/destinations/bench`, { headers: { authorization: ADMIN_AUTH } })).json() as Array<{ online: boolean }>
+    if (list.filter((x) => x.online).length === n) return Date.now() - t0
+    if (Date.now() - t0 > timeoutMs) throw new Error(`only ${list.filter((x) => x.online).length}/${n} online after ${timeoutMs / 1000} s`)
+    await sleep(Math.max(100, n / 20))
+  }
 }
 
-async function stopWorkers (workers: ChildProcess[]): Promise<void> {
-  await Promise.all(workers.map(async (w) => { const gone = new Promise((resolve) => w.once('exit', resolve)); w.send({ cmd: 'stop' }); await gone }))
+/** Polls an object's destinations until all `n` are consumed; returns each one's consumed time (ms since the epoch). */
+export async function waitConsumed (base: string, id: string, n: number, timeoutMs: number): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const records = await (await fetch(`${base}/api/v1/objects/bench/conf/${id}/destinations`, { headers: { authorization: ADMIN_AUTH } })).json() as Array<{ status: string, times: Record<string, string> }>
+    const done = records.filter((r) => r.status === 'consumed')
+    if (done.length === n) return done.map((r) => Date.parse(r.times.consumed ?? ''))
+    if (Date.now() > deadline) throw new Error(`only ${done.length}/${n} consumed after ${timeoutMs / 1000} s`)
+    // Polling thousands of records competes with the CSS for the CPU: less often for large N.
+    await sleep(Math.max(50, n / 20))
+  }
 }
 
-async function raw (n: number): Promise<Record<string, number>> {
-  const port = await freePort()
-  const broker = await startEmbeddedBroker({ host: '127.0.0.1', port, log: silentLogger, auth: { authenticate: async (u) => u ?? 'anon', mayPublish: () => true, maySubscribe: () => true } })
-  const url = `mqtt://127.0.0.1:${port}`
-  const workers = await startWorkers('raw', url, Array.from({ length: n }, (_, i) => ({ id: `r${i}`, secret: '' })))
-  const lat: number[] = []
-  let t0 = 0
-  let done: () => void = () => {}
-  const all = new Promise<void>((resolve) => { done = resolve })
-  const pub = await connectMqtt({
-    url,
-    clientId: 'raw-pub',
-    subscriptions: ['raw/up'],
-    log: silentLogger,
-    onMessage: async () => { lat.push(performance.now() - t0); if (lat.length === n) done() }
-  })
-  t0 = performance.now()
-  await pub.publish('raw/down', Buffer.from(JSON.stringify({ v: 1, kind: 'update', meta: { objectID: 'x', objectType: 'conf' }, data: 'aGVsbG8=' })))
-  await all
-  const total = performance.now() - t0
-  await pub.close()
-  await stopWorkers(workers)
-  await broker.close()
-  lat.sort((a, b) => a - b)
-  return { rawP50Ms: Math.round(pct(lat, 0.5)), rawP99Ms: Math.round(pct(lat, 0.99)), rawMaxMs: Math.round(lat.at(-1) ?? 0), rawPerS: Math.round(n / (total / 1000)) }
+export async function publish (base: string, id: string, body = '{"threshold":45000}'): Promise<void> {
+  const put = await fetch(`${base}/api/v1/objects/bench/conf/${id}`, { method: 'PUT', headers: ADMIN_JSON, body: JSON.stringify({ meta: { destinationType: 'edge' }, data: Buffer.from(body).toString('base64') }) })
+  if (put.status !== 204) throw new Error(`publish failed: ${put.status} ${await put.text()}`)
 }
 
-async function sync (n: number): Promise<Record<string, number>> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'edgesync-fanout-'))
-  const restPort = await freePort()
-  const mqttPort = await freePort()
-  const css = spawn(process.execPath, [path.join(HERE, '..', 'cmd', 'css.js')], {
-    env: { ...process.env, SYNC_CONF: '/nonexistent', LOG_LEVEL: 'error', PERSISTENCE_ROOT_PATH: dir, LISTENING_PORT: String(restPort), MQTT_LISTENING_PORT: String(mqttPort), ADMIN_KEY: 'bench', ADMIN_SECRET: 'bench-secret', RATE_LIMIT_PER_SECOND: '100000' },
-    stdio: ['ignore', 'pipe', 'inherit']
-  })
-  await new Promise<void>((resolve) => css.stdout?.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve() }))
-  const base = `http://127.0.0.1:${restPort}`
-  const pid = css.pid ?? 0
+async function sync (variant: Variant, n: number): Promise<Record<string, number>> {
+  const css = await startBenchCss(variant)
   try {
-    const idleRss = await rssMB(pid)
-    const nodes: Array<{ id: string, secret: string }> = []
-    for (let i = 0; i < n; i++) {
-      const r = await fetch(`${base}/api/v1/nodes/bench/edge/e${i}/enroll`, { method: 'POST', headers: { authorization: ADMIN } })
-      nodes.push({ id: `e${i}`, secret: ((await r.json()) as { secret: string }).secret })
-    }
-    const workers = await startWorkers('sync', `mqtt://127.0.0.1:${mqttPort}`, nodes)
-    for (;;) {
-      const list = await (await fetch(`${base}/api/v1/destinations/bench`, { headers: { authorization: ADMIN } })).json() as unknown[]
-      if (list.length === n) break
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
-    await new Promise((resolve) => setTimeout(resolve, 500))
-    const connectedRss = await rssMB(pid)
-    const cpu0 = await cpuSeconds(pid)
+    const idleRss = await rssMB(css.pid)
+    const nodes = await css.enroll(n)
+    const workers = await startEdgeWorkers('sync', css.mqttUrl, nodes)
+    await waitOnline(css.base, n)
+    await sleep(1000)
+    const connectedRss = await rssMB(css.pid)
+    const cpu0 = await cpuSeconds(css.pid)
     const t0 = Date.now()
-    const put = await fetch(`${base}/api/v1/objects/bench/conf/c1`, { method: 'PUT', headers: { authorization: ADMIN, 'content-type': 'application/json' }, body: JSON.stringify({ meta: { destinationType: 'edge' }, data: Buffer.from('{"threshold":45000}').toString('base64') }) })
-    if (put.status !== 204) throw new Error(`publish failed: ${put.status}`)
-    let records: Array<{ status: string, times: Record<string, string> }> = []
-    let peakRss = connectedRss
-    const deadline = Date.now() + 120_000
-    for (;;) {
-      records = await (await fetch(`${base}/api/v1/objects/bench/conf/c1/destinations`, { headers: { authorization: ADMIN } })).json() as typeof records
-      peakRss = Math.max(peakRss, await rssMB(pid))
-      if (records.length === n && records.every((r) => r.status === 'consumed')) break
-      if (Date.now() > deadline) throw new Error(`only ${records.filter((r) => r.status === 'consumed').length}/${n} consumed after 120 s`)
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-    const cpu = (await cpuSeconds(pid)) - cpu0
-    const lat = records.map((r) => Date.parse(r.times.consumed ?? '') - t0).sort((a, b) => a - b)
-    await stopWorkers(workers)
+    await publish(css.base, 'c1')
+    const lat = (await waitConsumed(css.base, 'c1', n, 600_000)).map((t) => t - t0).sort((a, b) => a - b)
+    const cpu = (await cpuSeconds(css.pid)) - cpu0
+    const peakRss = await rssMB(css.pid)
+    await stopEdgeWorkers(workers)
     return {
       p50Ms: pct(lat, 0.5),
       p99Ms: pct(lat, 0.99),
       maxMs: lat.at(-1) ?? 0,
+      consumed: lat.length,
       deliveriesPerS: Math.round(n / ((lat.at(-1) ?? 1) / 1000)),
       cssIdleRssMB: idleRss,
       cssRssMB: peakRss,
@@ -130,21 +108,79 @@ async function sync (n: number): Promise<Record<string, number>> {
       cssCpuS: Number(cpu.toFixed(2))
     }
   } finally {
-    css.kill('SIGTERM')
-    await new Promise((resolve) => css.once('exit', resolve))
-    await rm(dir, { recursive: true, force: true })
+    await css.stop()
   }
 }
 
-export async function runFanoutBench (sizes: number[]): Promise<void> {
-  const rows: Array<Record<string, string | number>> = []
-  for (const n of sizes) {
-    process.stderr.write(`fanout: N=${n} (sync)...\n`)
-    const s = await sync(n)
-    process.stderr.write(`fanout: N=${n} (raw)...\n`)
-    const r = await raw(n)
-    rows.push({ edges: n, ...s, ...r, rawOverSync: Number((r.rawPerS! / s.deliveriesPerS!).toFixed(1)) })
+/** The raw baseline on the variant's broker software, same topics and per-node credentials. */
+export async function raw (variant: Variant, n: number): Promise<Record<string, number>> {
+  const nodes = Array.from({ length: n }, (_, i) => ({ id: `r${i}`, secret: `raw-secret-${i}` }))
+  let url: string
+  let publisher: { username?: string, password?: string } = {}
+  let stopBroker: () => Promise<void>
+  if (variant === 'mosquitto+mongo') {
+    const bin = findBinary('mosquitto')
+    if (bin === undefined) throw new Error('mosquitto not found')
+    const keys = nodes.map((x) => ({ orgId: 'bench', destinationType: 'edge', destinationId: x.id }))
+    const mosq = await startMosquitto(bin, [mosquittoPasswordLine('css', 'css-secret'), ...nodes.map((x) => mosquittoPasswordLine(`bench/edge/${x.id}`, x.secret))].join('\n'), mosquittoAclText('css', keys))
+    url = mosq.url
+    publisher = { username: 'css', password: 'css-secret' }
+    stopBroker = mosq.stop
+  } else {
+    const port = await freePort()
+    const broker = await startEmbeddedBroker({ host: '127.0.0.1', port, log: silentLogger, auth: { authenticate: async (u) => u ?? 'anon', mayPublish: () => true, maySubscribe: () => true } })
+    url = `mqtt://127.0.0.1:${port}`
+    stopBroker = async () => { await broker.close() }
   }
-  printTable('fanout: one small object to N edges, publish -> consumed (embedded Aedes, local store, 2 worker processes of edges)', rows)
-  await writeResult('fanout', { workers: WORKERS, rows })
+  try {
+    const workers = await startEdgeWorkers('raw', url, nodes)
+    const lat: number[] = []
+    let t0 = 0
+    let done: () => void = () => {}
+    const all = new Promise<void>((resolve) => { done = resolve })
+    const pub = await connectMqtt({
+      url,
+      clientId: 'raw-publisher',
+      ...publisher,
+      subscriptions: [UP_WILDCARD],
+      log: silentLogger,
+      onMessage: async () => { lat.push(performance.now() - t0); if (lat.length === n) done() }
+    })
+    t0 = performance.now()
+    await pub.publish(typeDownTopic('bench', 'edge'), Buffer.from(JSON.stringify({ v: 1, kind: 'update', meta: { objectID: 'x', objectType: 'conf' }, data: 'eyJ0aHJlc2hvbGQiOjQ1MDAwfQ==' })))
+    await all
+    const total = performance.now() - t0
+    await pub.close()
+    await stopEdgeWorkers(workers)
+    lat.sort((a, b) => a - b)
+    return { rawP50Ms: Math.round(pct(lat, 0.5)), rawP99Ms: Math.round(pct(lat, 0.99)), rawMaxMs: Math.round(lat.at(-1) ?? 0), rawPerS: Math.round(n / (total / 1000)) }
+  } finally {
+    await stopBroker()
+  }
+}
+
+export async function runFanoutBench (sizes: number[], variants: Variant[], withRaw = true): Promise<void> {
+  const rows: Array<Record<string, string | number>> = []
+  for (const variant of variants) {
+    for (const n of sizes) {
+      process.stderr.write(`fanout: ${variant}, N=${n}...\n`)
+      const s = await sync(variant, n)
+      const r = withRaw ? await raw(variant, n) : {}
+      rows.push({ variant, edges: n, ...s, ...r, ...(r.rawPerS === undefined ? {} : { ofRawPct: Math.round((100 * (s.deliveriesPerS ?? 0)) / r.rawPerS) }) })
+    }
+  }
+  printTable('fanout: one small object to N edges, publish -> consumed at the CSS (lightweight edges in worker processes)', rows)
+  await writeResult('fanout', { edgesPerWorker: EDGES_PER_WORKER, rows })
+}
+
+export async function runRawBench (sizes: number[], variants: Variant[]): Promise<void> {
+  const rows: Array<Record<string, string | number>> = []
+  for (const variant of variants) {
+    for (const n of sizes) {
+      process.stderr.write(`raw: ${variant}, N=${n}...\n`)
+      rows.push({ variant, edges: n, ...await raw(variant, n) })
+    }
+  }
+  printTable('raw: one QoS 1 publish to N subscribers, each answering with one QoS 1 publish (no sync logic)', rows)
+  await writeResult('raw', { edgesPerWorker: EDGES_PER_WORKER, rows })
 }

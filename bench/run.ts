@@ -1,14 +1,29 @@
-/** `npm run bench [-- <name> ...]`: runs the named benchmarks (default: all). */
-import { runFanoutBench } from './fanout.js'
+/** `npm run bench [-- <name> ...]`: runs the named benchmarks (default: all). Settings come from the environment (bench/README.md). */
+import { runFanoutBench, runRawBench } from './fanout.js'
 import { runEmsBench } from './ems.js'
 import { runLargeBench } from './large.js'
+import { runRestBench } from './rest.js'
 import { runStoreBench } from './store.js'
+import { runStormBench } from './storm.js'
+import type { Variant } from './lib/css.js'
+
+const env = process.env
+const list = (v: string | undefined, d: string): string[] => (v ?? d).split(',').map((s) => s.trim()).filter((s) => s !== '')
+const sizes = (v: string | undefined, d: string): number[] => list(v, d).map(Number)
+const variants = (v: string | undefined, d: string): Variant[] => list(v, d) as Variant[]
 
 const BENCHES: Record<string, () => Promise<void>> = {
-  store: async () => { await runStoreBench((process.env.STORE_BACKENDS ?? 'local,mongo').split(',')) },
-  ems: async () => { await runEmsBench(Number(process.env.EMS_EDGES ?? 100)) },
-  large: async () => { await runLargeBench((process.env.LARGE_BENCH_STORES ?? 'local,mongo').split(',') as Array<'local' | 'mongo'>) },
-  fanout: async () => { await runFanoutBench((process.env.FANOUT_SIZES ?? '100,1000').split(',').map(Number)) }
+  store: async () => { await runStoreBench(list(env.STORE_BACKENDS, 'local,mongo')) },
+  fanout: async () => {
+    await runFanoutBench(sizes(env.FANOUT_SIZES, '100,1000,10000'), variants(env.FANOUT_VARIANTS, 'aedes+local'))
+    // FerretDB answers a few dozen delivery updates a second: 10,000 edges would take minutes per run.
+    if (env.FANOUT_VARIANTS === undefined) await runFanoutBench(sizes(env.FANOUT_MONGO_SIZES, '100,1000'), ['mosquitto+mongo'])
+  },
+  raw: async () => { await runRawBench(sizes(env.RAW_SIZES, '100,1000,10000'), variants(env.RAW_VARIANTS, 'aedes+local,mosquitto+mongo')) },
+  storm: async () => { await runStormBench(sizes(env.STORM_SIZES, '1000,10000'), variants(env.STORM_VARIANTS, 'aedes+local')) },
+  ems: async () => { await runEmsBench(Number(env.EMS_EDGES ?? 100)) },
+  rest: async () => { await runRestBench(variants(env.REST_VARIANTS, 'aedes+local,mosquitto+mongo'), Number(env.REST_CONCURRENCY ?? 32), Number(env.REST_SECONDS ?? 10)) },
+  large: async () => { await runLargeBench(list(env.LARGE_BENCH_STORES, 'local,mongo') as Array<'local' | 'mongo'>) }
 }
 
 const names = process.argv.slice(2)

@@ -49,6 +49,7 @@ interface OrgKeyFile { current: StoredKey, previous: StoredKey[] }
 export class OrgSigningKeys {
   readonly #dir: string
   readonly #cache = new Map<string, { file: OrgKeyFile, key: KeyObject }>()
+  readonly #loading = new Map<string, Promise<{ file: OrgKeyFile, key: KeyObject }>>()
 
   constructor (dir: string) { this.#dir = dir }
 
@@ -65,14 +66,25 @@ export class OrgSigningKeys {
   async #save (orgId: string, f: OrgKeyFile): Promise<void> {
     await mkdir(this.#dir, { recursive: true, mode: 0o700 })
     const file = path.join(this.#dir, `${orgId}.json`)
-    await writeFile(`${file}.tmp`, JSON.stringify(f, null, 2), { mode: 0o600 })
-    await rename(`${file}.tmp`, file)
+    const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`
+    await writeFile(tmp, JSON.stringify(f, null, 2), { mode: 0o600 })
+    await rename(tmp, file)
     this.#cache.set(orgId, { file: f, key: createPrivateKey(f.current.privatePem) })
   }
 
   async #load (orgId: string): Promise<{ file: OrgKeyFile, key: KeyObject }> {
     const hit = this.#cache.get(orgId)
     if (hit !== undefined) return hit
+    // Concurrent first uses of an org (a burst of enrollments) must all see one key, not race to make several.
+    let loading = this.#loading.get(orgId)
+    if (loading === undefined) {
+      loading = this.#read(orgId).finally(() => { this.#loading.delete(orgId) })
+      this.#loading.set(orgId, loading)
+    }
+    return await loading
+  }
+
+  async #read (orgId: string): Promise<{ file: OrgKeyFile, key: KeyObject }> {
     try {
       const f = JSON.parse(await readFile(path.join(this.#dir, `${orgId}.json`), 'utf8')) as OrgKeyFile
       const entry = { file: f, key: createPrivateKey(f.current.privatePem) }

@@ -1,0 +1,114 @@
+/**
+ * The CSS under test as a child process (so its RSS and CPU are its own): embedded Aedes + local
+ * store, or an external Mosquitto + mongo on FerretDB. Enrolls bench nodes (and, with Mosquitto,
+ * writes their password and ACL lines and reloads it).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { mosquittoAclText, mosquittoPasswordLine } from '../../src/security/index.js'
+import { startFerretDb, type FerretDb } from './ferretdb.js'
+import { findBinary } from './find-binary.js'
+import { startMosquitto, type Mosquitto } from './mosquitto.js'
+import { freePort } from './ports.js'
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+export const ADMIN_AUTH = 'Basic ' + Buffer.from('bench:bench-secret').toString('base64')
+export const ADMIN_JSON = { authorization: ADMIN_AUTH, 'content-type': 'application/json' }
+
+export type Variant = 'aedes+local' | 'mosquitto+mongo'
+export interface BenchNode { id: string, secret: string }
+
+export interface BenchCss {
+  base: string
+  mqttUrl: string
+  pid: number
+  variant: Variant
+  /** Enrolls `<prefix>0..<prefix>n-1` of type `edge` in org `bench`, a few at a time. */
+  enroll: (n: number, prefix?: string) => Promise<BenchNode[]>
+  stop: () => Promise<void>
+}
+
+export async function rssMB (pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024)
+}
+
+export async function cpuSeconds (pid: number): Promise<number> {
+  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? []
+  return (Number(stat[11]) + Number(stat[12])) / 100
+}
+
+function need (name: string): string {
+  const bin = findBinary(name)
+  if (bin === undefined) throw new Error(`${name} not found (SYNC_TOOLS_DIR, ~/.cache/edgesync/bin, PATH): the mosquitto+mongo variant needs it`)
+  return bin
+}
+
+export async function startBenchCss (variant: Variant, extraEnv: Record<string, string> = {}): Promise<BenchCss> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'edgesync-bench-css-'))
+  const restPort = await freePort()
+  const mqttPort = await freePort()
+  let db: FerretDb | undefined
+  let mosq: Mosquitto | undefined
+  const env: Record<string, string> = {
+    SYNC_CONF: '/nonexistent',
+    LOG_LEVEL: 'error',
+    PERSISTENCE_ROOT_PATH: dir,
+    LISTENING_PORT: String(restPort),
+    MQTT_LISTENING_PORT: String(mqttPort),
+    ADMIN_KEY: 'bench',
+    ADMIN_SECRET: 'bench-secret',
+    // One admin key enrolls and publishes in bursts far above the per-key default.
+    RATE_LIMIT_PER_SECOND: '1000000',
+    ...extraEnv
+  }
+  const cssLine = mosquittoPasswordLine('css', 'css-secret')
+  if (variant === 'mosquitto+mongo') {
+    db = await startFerretDb(need('ferretdb'))
+    mosq = await startMosquitto(need('mosquitto'), cssLine, mosquittoAclText('css', []))
+    Object.assign(env, { STORAGE_PROVIDER: 'mongo', MONGO_URI: db.uri, MONGO_DB_NAME: 'bench', BROKER_MODE: 'external', BROKER_ADDRESS: mosq.url, BROKER_USERNAME: 'css', BROKER_PASSWORD: 'css-secret' })
+  }
+  const css: ChildProcess = spawn(process.execPath, [...(process.env.CSS_PROF === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.CSS_PROF}`]), path.join(HERE, '..', '..', 'cmd', 'css.js')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+  await new Promise<void>((resolve, reject) => {
+    css.stdout?.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve() })
+    css.once('exit', (code) => { reject(new Error(`CSS exited with ${String(code)}`)) })
+  })
+  const base = `http://127.0.0.1:${restPort}`
+  return {
+    base,
+    mqttUrl: mosq?.url ?? `mqtt://127.0.0.1:${mqttPort}`,
+    pid: css.pid ?? 0,
+    variant,
+    enroll: async (n, prefix = 'e') => {
+      const nodes: BenchNode[] = new Array<BenchNode>(n)
+      let next = 0
+      // Several at once: the stores group-commit concurrent writes.
+      await Promise.all(Array.from({ length: 32 }, async () => {
+        while (next < n) {
+          const i = next++
+          const r = await fetch(`${base}/api/v1/nodes/bench/edge/${prefix}${i}/enroll`, { method: 'POST', headers: { authorization: ADMIN_AUTH } })
+          if (r.status !== 201) throw new Error(`enroll ${prefix}${i}: ${r.status} ${await r.text()}`)
+          nodes[i] = { id: `${prefix}${i}`, secret: ((await r.json()) as { secret: string }).secret }
+        }
+      }))
+      if (mosq !== undefined) {
+        const keys = nodes.map((x) => ({ orgId: 'bench', destinationType: 'edge', destinationId: x.id }))
+        await mosq.setAuth([cssLine, ...nodes.map((x) => mosquittoPasswordLine(`bench/edge/${x.id}`, x.secret))].join('\n'), mosquittoAclText('css', keys))
+      }
+      return nodes
+    },
+    stop: async () => {
+      if (css.exitCode === null) {
+        const gone = new Promise((resolve) => css.once('exit', resolve))
+        css.kill('SIGTERM')
+        await gone
+      }
+      await mosq?.stop()
+      await db?.stop()
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+}
