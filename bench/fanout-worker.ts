@@ -17,6 +17,8 @@ export type WorkerCommand =
   | { cmd: 'stop' }
 
 let conns: MqttConnection[] = []
+const beats = new Map<MqttConnection, NodeJS.Timeout>()
+const HEARTBEAT_MS = 30_000
 let setup: Extract<WorkerCommand, { cmd: 'start' }> | undefined
 const held = new Map<string, Map<string, Holding>>()
 
@@ -48,6 +50,13 @@ async function startEdge (m: Extract<WorkerCommand, { cmd: 'start' }>, n: { id: 
     log: silentLogger
   })
   conns.push(ref.conn)
+  // Heartbeats as a real ESS sends them (HeartbeatIntervalSeconds default), spread over the period.
+  if (m.mode === 'sync') {
+    const conn = ref.conn
+    const beat = setInterval(() => { if (conn.connected) send(encode({ v: 1, kind: 'heartbeat', errors: 0 })) }, HEARTBEAT_MS + Math.random() * 1000)
+    beat.unref()
+    beats.set(conn, beat)
+  }
 }
 
 const reply = (m: Record<string, unknown>): void => { process.send?.(m) }
@@ -66,7 +75,7 @@ process.on('message', (raw: unknown) => {
     } else if (m.cmd === 'drop') {
       const old = conns
       conns = []
-      await Promise.all(old.map(async (c) => { await c.close() }))
+      await Promise.all(old.map(async (c) => { clearInterval(beats.get(c)); beats.delete(c); await c.close() }))
       reply({ cmd: 'dropped' })
     } else if (setup !== undefined) {
       // The storm: every edge of this worker at once, no pacing.

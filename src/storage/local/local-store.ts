@@ -1,6 +1,7 @@
 /**
  * The local backend (ESS always; CSS on one machine): lowdb JSON files, one per table, each write
- * durable before it is acknowledged; object data as files; the audit log as append-only JSON lines.
+ * durable before it is acknowledged (deliveries and nodes, written on every ack and heartbeat: a
+ * snapshot plus a journal of changes); object data as files; the audit log as append-only JSON lines.
  * The table logic is the memory reference's, so both behave the same by construction.
  */
 import { mkdir, open, readFile } from 'node:fs/promises'
@@ -16,6 +17,7 @@ import { UserTable, type UserTableData } from '../memory/user-table.js'
 import { WebhookTable, type WebhookTableData } from '../memory/webhook-table.js'
 import { DurableJsonFile } from './durable-json-file.js'
 import { FileBlobStore } from './file-blob-store.js'
+import { JournaledTable } from './journaled-table.js'
 
 class FileAuditLog implements AuditLog {
   readonly #file: string
@@ -64,8 +66,11 @@ export async function openLocalStore (root: string, opts: StoreOptions): Promise
     await blobs.init()
     const objects = await openTable<ObjectTableData>(root, 'objects', emptyObjectTable())
     assertSeqSane(objects.data)
-    const deliveries = await openTable<DeliveryTableData>(root, 'deliveries', {})
-    const nodes = await openTable<NodeTableData>(root, 'nodes', {})
+    // The two tables every ack and heartbeat writes are journaled: a commit costs its change, not the table.
+    const deliveries = new JournaledTable<DeliveryTableData[string]>(path.join(root, 'deliveries.json'))
+    await deliveries.open()
+    const nodes = new JournaledTable<NodeTableData[string]>(path.join(root, 'nodes.json'))
+    await nodes.open()
     const users = await openTable<UserTableData>(root, 'users', { users: {}, acls: {} })
     const webhooks = await openTable<WebhookTableData>(root, 'webhooks', {})
     let closed = false
@@ -73,12 +78,16 @@ export async function openLocalStore (root: string, opts: StoreOptions): Promise
       if (closed) throw new StorageError('Store is closed')
       await db.write()
     }
+    const journal = (t: JournaledTable<unknown>) => async (ids: string[]): Promise<void> => {
+      if (closed) throw new StorageError('Store is closed')
+      await t.commit(ids)
+    }
     return {
       kind: 'local',
       objects: new ObjectTable(() => objects.data, commit(objects), opts, async (refs) => { for (const r of refs) await blobs.remove(r) }),
       blobs,
-      deliveries: new DeliveryTable(() => deliveries.data, commit(deliveries)),
-      nodes: new NodeTable(() => nodes.data, commit(nodes)),
+      deliveries: new DeliveryTable(() => deliveries.data, journal(deliveries)),
+      nodes: new NodeTable(() => nodes.data, journal(nodes)),
       users: new UserTable(() => users.data, commit(users)),
       audit: new FileAuditLog(path.join(root, 'audit.jsonl')),
       webhooks: new WebhookTable(() => webhooks.data, commit(webhooks)),
@@ -86,7 +95,7 @@ export async function openLocalStore (root: string, opts: StoreOptions): Promise
         if (closed) return
         closed = true
         // Writes already acknowledged are on disk; this only settles any in flight.
-        await Promise.allSettled([objects.write(), deliveries.write(), nodes.write(), users.write(), webhooks.write()])
+        await Promise.allSettled([objects.write(), deliveries.close(), nodes.close(), users.write(), webhooks.write()])
       }
     }
   } catch (err) {

@@ -43,21 +43,22 @@ function page (records: DeliveryRecord[], sortKey: (r: DeliveryRecord) => string
 
 export class DeliveryTable implements DeliveryStore {
   readonly #data: () => DeliveryTableData
-  readonly #commit: () => Promise<void>
-  constructor (data: () => DeliveryTableData, commit: () => Promise<void>) {
+  readonly #commit: (ids: string[]) => Promise<void>
+  /** `commit` makes the named records durable (the local store journals just those). */
+  constructor (data: () => DeliveryTableData, commit: (ids: string[]) => Promise<void>) {
     this.#data = data
     this.#commit = commit
   }
 
   async upsertMany (updates: readonly DeliveryUpdate[]): Promise<void> {
     const data = this.#data()
-    let changed = false
+    const changed: string[] = []
     for (const u of updates) {
       const id = deliveryId(u, u)
       const next = applyDelivery(data[id], u)
-      if (next !== undefined) { data[id] = next; changed = true }
+      if (next !== undefined) { data[id] = next; changed.push(id) }
     }
-    if (changed) await this.#commit()
+    if (changed.length > 0) await this.#commit(changed)
   }
 
   async get (obj: ObjectKey, dest: DestinationKey): Promise<DeliveryRecord | undefined> {
@@ -85,10 +86,10 @@ export class DeliveryTable implements DeliveryStore {
 
   async #removeWhere (pred: (r: DeliveryRecord) => boolean): Promise<void> {
     const data = this.#data()
-    let changed = false
+    const removed: string[] = []
     for (const [id, r] of Object.entries(data)) {
-      if (pred(r)) { delete data[id]; changed = true }
+      if (pred(r)) { delete data[id]; removed.push(id) }
     }
-    if (changed) await this.#commit()
+    if (removed.length > 0) await this.#commit(removed)
   }
 }

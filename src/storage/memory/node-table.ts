@@ -17,29 +17,32 @@ function nodeMatches (n: NodeRecord, q: NodeQuery): boolean {
 
 export class NodeTable implements NodeStore {
   readonly #data: () => NodeTableData
-  readonly #commit: () => Promise<void>
-  constructor (data: () => NodeTableData, commit: () => Promise<void>) {
+  readonly #commit: (ids: string[]) => Promise<void>
+  /** `commit` makes the named records durable (the local store journals just those). */
+  constructor (data: () => NodeTableData, commit: (ids: string[]) => Promise<void>) {
     this.#data = data
     this.#commit = commit
   }
 
   async upsert (node: NodeRecord): Promise<void> {
-    this.#data()[nodeId(node)] = structuredClone(node)
-    await this.#commit()
+    const id = nodeId(node)
+    this.#data()[id] = structuredClone(node)
+    await this.#commit([id])
   }
 
   async touchMany (updates: readonly NodeTouch[]): Promise<void> {
     const data = this.#data()
-    let changed = false
+    const changed: string[] = []
     for (const u of updates) {
-      const n = data[nodeId(u.node)]
+      const id = nodeId(u.node)
+      const n = data[id]
       if (n === undefined) continue
       n.lastHeartbeat = u.at
       n.online = u.online
       if (u.status !== undefined) n.status = structuredClone(u.status)
-      changed = true
+      changed.push(id)
     }
-    if (changed) await this.#commit()
+    if (changed.length > 0) await this.#commit(changed)
   }
 
   async get (key: DestinationKey): Promise<NodeRecord | undefined> {
@@ -64,7 +67,7 @@ export class NodeTable implements NodeStore {
     if (data[id] === undefined) return false
 
     delete data[id]
-    await this.#commit()
+    await this.#commit([id])
     return true
   }
 }
