@@ -72,7 +72,7 @@ export async function waitConsumed (base: string, id: string, n: number, timeout
     if (Date.now() > deadline) throw new Error(`only ${done.length}/${n} consumed after ${timeoutMs / 1000} s`)
     // Each poll serializes every record, competing with the fan-out for the CPU; the consumed times
     // are the CSS's own, so polling less often does not change them.
-    await sleep(Math.max(250, n / 10))
+    await sleep(Math.max(250, n / 5))
   }
 }
 

@@ -157,8 +157,16 @@ export function addSimCommand (program: Command, io: Io): void {
         if (states.length <= 20) print(io, false, ready.edges.map((e) => ({ ...e, devices: Object.entries(e.ports ?? {}).map(([d, p]) => `${d}:${p}`).join(' ') })), ['edge', 'site', 'online', 'version', 'status', 'devices'])
         io.stdout(o.duration === undefined ? 'Ctrl-C stops the fleet.\n' : `Stopping after ${o.duration} s (or Ctrl-C).\n`)
       }
+      let cpu = { at: Date.now(), s: await fleet.cpuSeconds() }
       const report = setInterval(() => {
-        fleet.states().then((s) => { io.stderr(`[${new Date().toISOString()}] ${summary(s)}\n`) }, (err: Error) => { io.stderr(`Fleet state unavailable: ${err.message}\n`) })
+        void (async () => {
+          const s = await fleet.states()
+          const m = await fleet.memory()
+          const now = { at: Date.now(), s: await fleet.cpuSeconds() }
+          const pct = Math.round((100 * (now.s - cpu.s)) / ((now.at - cpu.at) / 1000))
+          cpu = now
+          io.stderr(`[${new Date().toISOString()}] ${summary(s)}; workers ${m.workersMB} MB, ${pct}% CPU\n`)
+        })().catch((err: Error) => { io.stderr(`Fleet state unavailable: ${err.message}\n`) })
       }, positive('--report-seconds', o.reportSeconds) * 1000)
       const timer = o.duration === undefined ? undefined : setTimeout(finish, positive('--duration', o.duration, 0) * 1000)
       await signalled

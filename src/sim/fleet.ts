@@ -58,6 +58,15 @@ export async function rssMB (pid: number): Promise<number> {
   }
 }
 
+export async function cpuSeconds (pid: number): Promise<number> {
+  try {
+    const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? []
+    return (Number(f[11]) + Number(f[12])) / 100
+  } catch {
+    return 0
+  }
+}
+
 export class Fleet {
   readonly options: FleetOptions
   readonly specs: SimEdgeSpec[] = []
@@ -154,6 +163,11 @@ export class Fleet {
   async memory (): Promise<{ workersMB: number, perEdgeKB: number }> {
     const mb = (await Promise.all(this.workers.map(async (w) => await rssMB(w.pid ?? 0)))).reduce((a, b) => a + b, 0)
     return { workersMB: mb, perEdgeKB: Math.round((mb * 1024) / Math.max(1, this.specs.length)) }
+  }
+
+  /** CPU seconds the worker processes used so far (user + system). */
+  async cpuSeconds (): Promise<number> {
+    return (await Promise.all(this.workers.map(async (w) => await cpuSeconds(w.pid ?? 0)))).reduce((a, b) => a + b, 0)
   }
 
   /** Stops every worker (each closes its ESS instances and devices), then removes a temporary folder. */

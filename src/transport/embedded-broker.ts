@@ -32,12 +32,18 @@ function certificateIdentity (client: Client): string | undefined {
 
 // Aedes's AuthErrorCode is an ambient const enum, unusable with isolatedModules: use the numbers.
 const BAD_USERNAME_OR_PASSWORD = 4
+// Messages the broker has in flight at once (Aedes's default is 100). An ESS message holds its slot
+// until our handler made it durable, so 100 would let only 100 acks share one status commit: a
+// fan-out to 10,000 edges then waits out 200 commits in a row, and the broker's queue (an array
+// shifted per message) grows quadratic. Acks are small; let a whole fleet's share one commit.
+const IN_FLIGHT_MESSAGES = 20_000
 
 export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise<CloudTransport & { port: number }> {
   const { auth, log } = opts
   const identities = new Map<string, string>() // client id -> authenticated username
   let presence: (username: string, online: boolean) => void = () => {}
   const broker = await Aedes.createBroker({
+    concurrency: IN_FLIGHT_MESSAGES,
     authenticate: (client: Client, username, password, done) => {
       auth.authenticate(username, password, certificateIdentity(client)).then((who) => {
         if (who === undefined) {
