@@ -22,7 +22,7 @@ const HEARTBEAT_MS = 30_000
 let setup: Extract<WorkerCommand, { cmd: 'start' }> | undefined
 const held = new Map<string, Map<string, Holding>>()
 
-async function startEdge (m: Extract<WorkerCommand, { cmd: 'start' }>, n: { id: string, secret: string }): Promise<void> {
+async function startEdge (m: Extract<WorkerCommand, { cmd: 'start' }>, n: { id: string, secret: string }, patient = false): Promise<void> {
   const node = { orgId: m.org, destinationType: m.type, destinationId: n.id }
   const holdings = held.get(n.id) ?? new Map<string, Holding>()
   held.set(n.id, holdings)
@@ -47,7 +47,9 @@ async function startEdge (m: Extract<WorkerCommand, { cmd: 'start' }>, n: { id: 
     onConnect: async () => {
       if (m.mode === 'sync') send(encode({ v: 1, kind: 'register', properties: {}, codeVersion: 'bench', holdings: [...holdings.values()] }))
     },
-    log: silentLogger
+    log: silentLogger,
+    // In a storm an edge keeps retrying as a real ESS does, instead of giving up after 15 s.
+    ...(patient ? { firstConnectWaitMs: 300_000 } : {})
   })
   conns.push(ref.conn)
   // Heartbeats as a real ESS sends them (HeartbeatIntervalSeconds default), spread over the period.
@@ -80,7 +82,7 @@ process.on('message', (raw: unknown) => {
     } else if (setup !== undefined) {
       // The storm: every edge of this worker at once, no pacing.
       const s = setup
-      await Promise.all(s.nodes.map(async (n) => { await startEdge(s, n) }))
+      await Promise.all(s.nodes.map(async (n) => { await startEdge(s, n, true) }))
       reply({ cmd: 'reconnected', count: conns.length })
     }
   })().catch((err: unknown) => { reply({ cmd: 'error', message: String(err) }); process.exit(1) })
