@@ -14,6 +14,8 @@ export interface LoadSpec {
   seconds: number
   /** Status codes that count as success. */
   ok: number[]
+  /** Stop after this many requests (default: only the time limit). */
+  count?: number
 }
 
 export interface LoadResult { requests: number, errors: number, perS: number, p50Ms: number, p99Ms: number, maxMs: number }
@@ -42,7 +44,8 @@ export async function runLoad (s: LoadSpec): Promise<LoadResult> {
     if (!s.ok.includes(status)) errors++
   }
   const t0 = performance.now()
-  await Promise.all(Array.from({ length: s.concurrency }, async () => { while (performance.now() < end) await one(n++) }))
+  const limit = s.count ?? Infinity
+  await Promise.all(Array.from({ length: s.concurrency }, async () => { while (performance.now() < end && n < limit) await one(n++) }))
   const took = (performance.now() - t0) / 1000
   agent.destroy()
   lat.sort((a, b) => a - b)
