@@ -4,7 +4,7 @@
  * writes their password and ACL lines and reloads it).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -31,15 +31,7 @@ export interface BenchCss {
   stop: () => Promise<void>
 }
 
-export async function rssMB (pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024)
-}
-
-export async function cpuSeconds (pid: number): Promise<number> {
-  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? []
-  return (Number(stat[11]) + Number(stat[12])) / 100
-}
+export { cpuSeconds, rssMB } from '../../src/common/proc-stats.js'
 
 function need (name: string): string {
   const bin = findBinary(name)

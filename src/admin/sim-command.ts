@@ -9,7 +9,8 @@ import { Option, type Command } from 'commander'
 import { buildConfig } from '../common/config/load.js'
 import { createLogger, type LogLevel } from '../common/log.js'
 import { startCloudSyncService, type CssHandle } from '../css/service.js'
-import { Fleet, rssMB, summary } from '../sim/fleet.js'
+import { rssMB } from '../common/proc-stats.js'
+import { Fleet, summary } from '../sim/fleet.js'
 import { CliError, connection, EXIT, print, request, type Connection, type Io } from './client.js'
 
 interface SimOptions {
@@ -123,15 +124,21 @@ export function addSimCommand (program: Command, io: Io): void {
         await stopping
       }
       let finish = (): void => {}
+      let interrupted = false
       const signalled = new Promise<void>((resolve) => {
         finish = resolve
-        process.once('SIGINT', resolve)
-        process.once('SIGTERM', resolve)
+        const on = (): void => { interrupted = true; resolve() }
+        process.once('SIGINT', on)
+        process.once('SIGTERM', on)
       })
       try {
-        await fleet.start()
+        // Ctrl-C while the fleet starts stops it there (starting 1,000 edges takes minutes).
+        const starting = fleet.start()
+        starting.catch(() => {}) // after an interrupt, its failure (workers stopped under it) is expected
+        await Promise.race([starting, signalled.then(async () => { throw new CliError('Interrupted while starting', EXIT.OK) })])
       } catch (err) {
         await stop()
+        if (interrupted) return
         throw err instanceof CliError ? err : new CliError((err as Error).message, EXIT.FAILED)
       }
       const states = await fleet.states()

@@ -13,6 +13,8 @@ import { readBlob, type Store } from '../storage/index.js'
 import { diff, mergeLayers, setPath, type Change, type Effective, type Json, type Layer } from './layers.js'
 import { validateEmsConfig, type EmsProblem } from './validate.js'
 
+const PUBLISH_IN_FLIGHT = 32
+
 export const LAYER_TYPE = '_ems-layer'
 export const CONFIG_TYPE = 'ems-config'
 type Obj = Record<string, Json>
@@ -204,11 +206,13 @@ export class EmsService {
       status: 'ready',
       dataRef: blob.ref
     }))
-    for (const p of plan) {
-      const o = p.outcome
-      if (o.changes.length === 0 || o.incomplete !== undefined) continue
-      o.version = await this.#publish(orgId, o.edge, p.next, actor, p.currentVersion)
-    }
+    // Each edge's config is its own object: publishing a few at once lets their writes share
+    // commits (one at a time, a change to 1,000 edges waited out 1,000 commits in a row).
+    const todo = plan.filter((p) => p.outcome.changes.length > 0 && p.outcome.incomplete === undefined)
+    let next = 0
+    await Promise.all(Array.from({ length: Math.min(PUBLISH_IN_FLIGHT, todo.length) }, async () => {
+      for (let p = todo[next++]; p !== undefined; p = todo[next++]) p.outcome.version = await this.#publish(orgId, p.outcome.edge, p.next, actor, p.currentVersion)
+    }))
     await this.#store.audit.append({
       at: new Date().toISOString(),
       orgId,

@@ -5,11 +5,12 @@
  * every edge is online and runs its configuration.
  */
 import { fork, type ChildProcess } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { LogLevel } from '../common/log.js'
+import { cpuSeconds, rssMB } from '../common/proc-stats.js'
 import type { DeviceId, SimEdgeSpec } from './edge.js'
 import { simEdgeLayer, simOrgLayer } from './layers.js'
 import type { WorkerReply, WorkerStart } from './worker.js'
@@ -48,23 +49,6 @@ async function inParallel<T> (items: T[], fn: (item: T) => Promise<void>): Promi
   await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, items.length) }, async () => {
     while (next < items.length) await fn(items[next++] as T)
   }))
-}
-
-export async function rssMB (pid: number): Promise<number> {
-  try {
-    return Math.round(Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024)
-  } catch {
-    return 0
-  }
-}
-
-export async function cpuSeconds (pid: number): Promise<number> {
-  try {
-    const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? []
-    return (Number(f[11]) + Number(f[12])) / 100
-  } catch {
-    return 0
-  }
 }
 
 export class Fleet {
