@@ -10,7 +10,6 @@ import { silentLogger } from '../src/common/log.js'
 import { SimulatedDevice } from '../src/ems/modbus.js'
 import { loadProfiles } from '../src/ems/profiles.js'
 import { startEdgeSyncService, type EssHandle } from '../src/ess/service.js'
-import { freePort } from './lib/ports.js'
 
 interface Start { cmd: 'start', broker: string, org: string, edges: Array<{ id: string, secret: string, site: string }> }
 
@@ -30,10 +29,7 @@ async function start (m: Start): Promise<void> {
     battery.set('Soc', 80)
     pv.set('ActivePower', 3000)
     battery.onWrite = (channel, value) => { if (channel === 'SetPower') process.send?.({ cmd: 'setpoint', edge: e.id, value, at: Date.now() }) }
-    const p = { meter: await freePort(), battery: await freePort(), pv: await freePort() }
-    await grid.listen('127.0.0.1', p.meter)
-    await battery.listen('127.0.0.1', p.battery)
-    await pv.listen('127.0.0.1', p.pv)
+    const p = { meter: await grid.listen('127.0.0.1'), battery: await battery.listen('127.0.0.1'), pv: await pv.listen('127.0.0.1') }
     devices.push(grid, battery, pv)
     ports[e.id] = p
     handles.push(await startEdgeSyncService(buildConfig({}, {}, {

@@ -6,13 +6,14 @@
  * whatever the object size and node count.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { findBinary } from './lib/find-binary.js'
 import { startFerretDb } from './lib/ferretdb.js'
+import { peakRssMB } from '../src/common/proc-stats.js'
 import { freePort } from './lib/ports.js'
 import { printTable, writeResult } from './lib/report.js'
 
@@ -20,11 +21,6 @@ const HERE = path.dirname(fileURLToPath(import.meta.url))
 const ADMIN = 'Basic ' + Buffer.from('bench:bench-secret').toString('base64')
 const MB = Number(process.env.LARGE_BENCH_MB ?? 1024)
 const EDGES = Number(process.env.LARGE_BENCH_EDGES ?? 10)
-
-async function peakRssMB (pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  return Math.round(Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024)
-}
 
 async function start (which: 'css' | 'ess', env: Record<string, string>): Promise<ChildProcess> {
   const child = spawn(process.execPath, [path.join(HERE, '..', 'cmd', `${which}.js`)], { env: { ...process.env, SYNC_CONF: '/nonexistent', LOG_LEVEL: 'error', ...env }, stdio: ['ignore', 'pipe', 'inherit'] })

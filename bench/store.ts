@@ -13,6 +13,7 @@ import { openLocalStore, openMongoStore, type Store } from '../src/storage/index
 import { findBinary } from './lib/find-binary.js'
 import { startFerretDb } from './lib/ferretdb.js'
 import { printTable, writeResult } from './lib/report.js'
+import { forEachLimit } from '../src/common/concurrency.js'
 
 // FerretDB v1 on SQLite slows down as a collection grows (about 110 puts/s at 500 objects, 35/s at
 // 2,000) and runs conditional updates slowly, so its run is smaller (STORE_OBJECTS,
@@ -27,10 +28,7 @@ let BIG = 256 * 1024 * 1024
 const CONCURRENCY = Number(process.env.STORE_CONCURRENCY ?? 64)
 
 async function pool (n: number, conc: number, fn: (i: number) => Promise<void>): Promise<void> {
-  let next = 0
-  await Promise.all(Array.from({ length: conc }, async () => {
-    while (next < n) await fn(next++)
-  }))
+  await forEachLimit(Array.from({ length: n }, (_, i) => i), conc, fn)
 }
 
 async function * bytes (size: number): AsyncGenerator<Buffer> {

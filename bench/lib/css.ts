@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { forEachLimit } from '../../src/common/concurrency.js'
 import { mosquittoAclText, mosquittoPasswordLine } from '../../src/security/index.js'
 import { startFerretDb, type FerretDb } from './ferretdb.js'
 import { findBinary } from './find-binary.js'
@@ -58,49 +59,53 @@ export async function startBenchCss (variant: Variant, extraEnv: Record<string, 
     ...extraEnv
   }
   const cssLine = mosquittoPasswordLine('css', 'css-secret')
-  if (variant === 'mosquitto+mongo') {
-    db = await startFerretDb(need('ferretdb'))
-    mosq = await startMosquitto(need('mosquitto'), cssLine, mosquittoAclText('css', []))
-    Object.assign(env, { STORAGE_PROVIDER: 'mongo', MONGO_URI: db.uri, MONGO_DB_NAME: 'bench', BROKER_MODE: 'external', BROKER_ADDRESS: mosq.url, BROKER_USERNAME: 'css', BROKER_PASSWORD: 'css-secret' })
+  let css: ChildProcess | undefined
+  const stop = async (): Promise<void> => {
+    if (css !== undefined && css.exitCode === null && css.signalCode === null) {
+      const gone = new Promise((resolve) => css?.once('exit', resolve))
+      css.kill('SIGTERM')
+      await gone
+    }
+    await mosq?.stop()
+    await db?.stop()
+    await rm(dir, { recursive: true, force: true })
   }
-  const css: ChildProcess = spawn(process.execPath, [...(process.env.CSS_PROF === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.CSS_PROF}`]), path.join(HERE, '..', '..', 'cmd', 'css.js')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
-  await new Promise<void>((resolve, reject) => {
-    css.stdout?.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve() })
-    css.once('exit', (code) => { reject(new Error(`CSS exited with ${String(code)}`)) })
-  })
+  try {
+    if (variant === 'mosquitto+mongo') {
+      db = await startFerretDb(need('ferretdb'))
+      mosq = await startMosquitto(need('mosquitto'), cssLine, mosquittoAclText('css', []))
+      Object.assign(env, { STORAGE_PROVIDER: 'mongo', MONGO_URI: db.uri, MONGO_DB_NAME: 'bench', BROKER_MODE: 'external', BROKER_ADDRESS: mosq.url, BROKER_USERNAME: 'css', BROKER_PASSWORD: 'css-secret' })
+    }
+    const child = spawn(process.execPath, [...(process.env.CSS_PROF === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.CSS_PROF}`]), path.join(HERE, '..', '..', 'cmd', 'css.js')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
+    css = child
+    await new Promise<void>((resolve, reject) => {
+      child.stdout?.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve() })
+      child.once('exit', (code) => { reject(new Error(`CSS exited with ${String(code)}`)) })
+    })
+  } catch (err) {
+    await stop() // what did start (FerretDB, Mosquitto, the folder) must not outlive a failed start
+    throw err
+  }
+  const pid = css.pid ?? 0
   const base = `http://127.0.0.1:${restPort}`
   return {
     base,
     mqttUrl: mosq?.url ?? `mqtt://127.0.0.1:${mqttPort}`,
-    pid: css.pid ?? 0,
+    pid,
     variant,
     enroll: async (n, prefix = 'e') => {
       const nodes: BenchNode[] = new Array<BenchNode>(n)
-      let next = 0
-      // Several at once: the stores group-commit concurrent writes.
-      await Promise.all(Array.from({ length: 32 }, async () => {
-        while (next < n) {
-          const i = next++
-          const r = await fetch(`${base}/api/v1/nodes/bench/edge/${prefix}${i}/enroll`, { method: 'POST', headers: { authorization: ADMIN_AUTH } })
-          if (r.status !== 201) throw new Error(`enroll ${prefix}${i}: ${r.status} ${await r.text()}`)
-          nodes[i] = { id: `${prefix}${i}`, secret: ((await r.json()) as { secret: string }).secret }
-        }
-      }))
+      await forEachLimit(Array.from({ length: n }, (_, i) => `${prefix}${i}`), 32, async (id, i) => {
+        const r = await fetch(`${base}/api/v1/nodes/bench/edge/${id}/enroll`, { method: 'POST', headers: { authorization: ADMIN_AUTH } })
+        if (r.status !== 201) throw new Error(`enroll ${id}: ${r.status} ${await r.text()}`)
+        nodes[i] = { id, secret: ((await r.json()) as { secret: string }).secret }
+      })
       if (mosq !== undefined) {
         const keys = nodes.map((x) => ({ orgId: 'bench', destinationType: 'edge', destinationId: x.id }))
         await mosq.setAuth([cssLine, ...nodes.map((x) => mosquittoPasswordLine(`bench/edge/${x.id}`, x.secret))].join('\n'), mosquittoAclText('css', keys))
       }
       return nodes
     },
-    stop: async () => {
-      if (css.exitCode === null) {
-        const gone = new Promise((resolve) => css.once('exit', resolve))
-        css.kill('SIGTERM')
-        await gone
-      }
-      await mosq?.stop()
-      await db?.stop()
-      await rm(dir, { recursive: true, force: true })
-    }
+    stop
   }
 }

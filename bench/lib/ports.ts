@@ -1,16 +1,6 @@
 import net from 'node:net'
 
-/** A free TCP port on 127.0.0.1, for servers that cannot bind port 0 and report back. */
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      srv.close(() => { typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port')) })
-    })
-  })
-}
+export { freePort } from '../../src/common/ports.js'
 
 export async function waitForPort (port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs

@@ -19,9 +19,12 @@ export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, NOT_FOUND: 3, AUTH: 4, REJECTE
 
 export class CliError extends Error {
   readonly exitCode: number
-  constructor (message: string, exitCode: number) {
+  /** The HTTP status, when the CSS answered with an error. */
+  readonly status: number | undefined
+  constructor (message: string, exitCode: number, status?: number) {
     super(message)
     this.exitCode = exitCode
+    this.status = status
   }
 }
 
@@ -87,7 +90,7 @@ export async function request (io: Io, c: Connection, method: string, urlPath: s
     const text = await res.text()
     let detail = text
     try { const p = JSON.parse(text) as { code?: string, detail?: string }; if (p.code !== undefined) detail = `${p.code}: ${p.detail ?? ''}` } catch {}
-    throw new CliError(`${method} ${urlPath}: HTTP ${res.status} ${detail}`.trim(), exitFor(res.status))
+    throw new CliError(`${method} ${urlPath}: HTTP ${res.status} ${detail}`.trim(), exitFor(res.status), res.status)
   }
   if (raw) return Buffer.from(await res.arrayBuffer())
   const text = await res.text()

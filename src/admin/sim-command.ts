@@ -101,9 +101,7 @@ export function addSimCommand (program: Command, io: Io): void {
         destinationType: o.destType,
         prefix: o.prefix,
         broker,
-        rest: async (method, urlPath, body) => await request(io, conn, method, urlPath, body).catch((err: CliError) => {
-          throw Object.assign(err, { status: err.exitCode === EXIT.NOT_FOUND ? 404 : undefined })
-        }),
+        rest: async (method, urlPath, body) => await request(io, conn, method, urlPath, body),
         dir: o.data,
         edgesPerWorker: positive('--edges-per-worker', o.edgesPerWorker),
         timeScale: positive('--time-scale', o.timeScale, 0),

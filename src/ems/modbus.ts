@@ -2,11 +2,11 @@
  * Modbus TCP, both ends: the client the EMS runtime polls devices with, and the server simulated
  * devices answer on (tests and the simulator). The only `modbus-serial` import.
  */
-import net from 'node:net'
 import modbusSerial, { ServerTCP } from 'modbus-serial'
 import type { ModbusRTU as ModbusClient } from 'modbus-serial/ModbusRTU.js'
 import type { Channel, DeviceProfile } from './profiles.js'
 import { channelWords } from './profiles.js'
+import { freePort } from '../common/ports.js'
 
 function toWords (c: Channel, value: number): number[] {
   const raw = Math.round(value / (c.scale ?? 1))
@@ -90,17 +90,6 @@ export class ModbusConnection {
 }
 
 const MAX_WRITES_KEPT = 1000
-
-async function freePort (host: string): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.once('error', reject)
-    srv.listen(0, host, () => {
-      const addr = srv.address()
-      srv.close(() => { typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no free port')) })
-    })
-  })
-}
 
 /** A simulated device: a register map from a profile, served over Modbus TCP. */
 export class SimulatedDevice {

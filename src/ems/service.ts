@@ -10,6 +10,7 @@ import { NotFoundError, SyncError, SyncErrorCode, ValidationError } from '../com
 import type { Logger } from '../common/log.js'
 import type { NodeRecord, ObjectKey } from '../common/model.js'
 import { readBlob, type Store } from '../storage/index.js'
+import { forEachLimit } from '../common/concurrency.js'
 import { diff, mergeLayers, setPath, type Change, type Effective, type Json, type Layer } from './layers.js'
 import { validateEmsConfig, type EmsProblem } from './validate.js'
 
@@ -209,10 +210,7 @@ export class EmsService {
     // Each edge's config is its own object: publishing a few at once lets their writes share
     // commits (one at a time, a change to 1,000 edges waited out 1,000 commits in a row).
     const todo = plan.filter((p) => p.outcome.changes.length > 0 && p.outcome.incomplete === undefined)
-    let next = 0
-    await Promise.all(Array.from({ length: Math.min(PUBLISH_IN_FLIGHT, todo.length) }, async () => {
-      for (let p = todo[next++]; p !== undefined; p = todo[next++]) p.outcome.version = await this.#publish(orgId, p.outcome.edge, p.next, actor, p.currentVersion)
-    }))
+    await forEachLimit(todo, PUBLISH_IN_FLIGHT, async (p) => { p.outcome.version = await this.#publish(orgId, p.outcome.edge, p.next, actor, p.currentVersion) })
     await this.#store.audit.append({
       at: new Date().toISOString(),
       orgId,

@@ -14,7 +14,7 @@ import { SiteModel, type SiteReadings } from './site-model.js'
 export interface SimEdgeSpec { id: string, secret: string, site: string, seed: number }
 export interface SimEdgeOptions { org: string, destinationType: string, broker: string, dir: string, clock: () => number, log: Logger, signingKey?: string | undefined }
 
-/** Device ids used by the simulator's EMS configuration (conf: `defaultOrgLayer`). */
+/** Device ids of the simulator's EMS configuration (`simOrgLayer` in layers.ts). */
 export const DEVICES = ['grid', 'pv_west', 'pv_east', 'consumption', 'bms_main'] as const
 export type DeviceId = typeof DEVICES[number]
 const PROFILE: Record<DeviceId, string> = { grid: 'grid_meter', pv_west: 'pv_inverter', pv_east: 'pv_inverter', consumption: 'consumption_meter', bms_main: 'battery' }

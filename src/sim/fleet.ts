@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { forEachLimit } from '../common/concurrency.js'
 import type { LogLevel } from '../common/log.js'
 import { cpuSeconds, rssMB } from '../common/proc-stats.js'
 import type { DeviceId, SimEdgeSpec } from './edge.js'
@@ -44,13 +45,6 @@ const HERE = path.dirname(fileURLToPath(import.meta.url))
 const WORKER = path.join(HERE, `worker${path.extname(fileURLToPath(import.meta.url))}`)
 const IN_FLIGHT = 16
 
-async function inParallel<T> (items: T[], fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0
-  await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++] as T)
-  }))
-}
-
 export class Fleet {
   readonly options: FleetOptions
   readonly specs: SimEdgeSpec[] = []
@@ -73,7 +67,7 @@ export class Fleet {
       o.progress(`Enrolling ${o.edges} edge(s) in org ${o.org} (${o.sites} site(s))`)
       let signingKey: string | undefined
       const ids = Array.from({ length: o.edges }, (_, i) => i)
-      await inParallel(ids, async (i) => {
+      await forEachLimit(ids, IN_FLIGHT, async (i) => {
         const id = `${o.prefix}${i}`
         const r = await o.rest('POST', `/api/v1/nodes/${o.org}/${o.destinationType}/${id}/enroll`) as { secret: string, signingKey?: string }
         signingKey ??= r.signingKey
@@ -81,7 +75,7 @@ export class Fleet {
       })
       await this.#startWorkers(signingKey)
       o.progress(`Pointing each edge's EMS layer at its devices (${this.ports.size} edges)`)
-      await inParallel(this.specs, async (s) => { await o.rest('PUT', `/api/v1/ems/${o.org}/layers/edge:${s.id}`, simEdgeLayer(this.ports.get(s.id) as Record<DeviceId, number>)) })
+      await forEachLimit(this.specs, IN_FLIGHT, async (s) => { await o.rest('PUT', `/api/v1/ems/${o.org}/layers/edge:${s.id}`, simEdgeLayer(this.ports.get(s.id) as Record<DeviceId, number>)) })
       const hasOrgLayer = await o.rest('GET', `/api/v1/ems/${o.org}/layers/org`).then(() => true, (err: { status?: number }) => { if (err.status === 404) return false; throw err })
       if (!hasOrgLayer) {
         o.progress('The org has no EMS org layer: installing the simulator\'s (balancing + peak shaving over the five devices)')

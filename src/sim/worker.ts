@@ -3,6 +3,7 @@
  * their site models once a second. Driven by its parent over IPC; stops cleanly on `stop` and on
  * its own if the parent goes away (so a killed simulator leaves no orphans behind).
  */
+import { forEachLimit } from '../common/concurrency.js'
 import { createLogger, type LogLevel } from '../common/log.js'
 import { loadProfiles } from '../ems/profiles.js'
 import { SimEdge, type DeviceId, type SimEdgeSpec } from './edge.js'
@@ -39,18 +40,14 @@ async function start (m: WorkerStart): Promise<void> {
   const profiles = loadProfiles()
   const clock = (): number => m.simStart + (Date.now() - m.realStart) * m.timeScale
   ticker = setInterval(() => { const now = clock(); for (const e of edges) e.tick(now) }, 1000)
-  let next = 0
   // A few edges start at once: each start mostly waits on fsyncs and the broker's CONNACK.
-  await Promise.all(Array.from({ length: STARTS_IN_FLIGHT }, async () => {
-    while (next < m.edges.length) {
-      const spec = m.edges[next++]
-      if (spec === undefined || stopping !== undefined) break
-      const e = new SimEdge(spec, profiles)
-      edges.push(e)
-      await e.start({ org: m.org, destinationType: m.destinationType, broker: m.broker, dir: m.dir, clock, log, signingKey: m.signingKey })
-      send({ cmd: 'edge', id: spec.id, ports: e.ports })
-    }
-  }))
+  await forEachLimit(m.edges, STARTS_IN_FLIGHT, async (spec) => {
+    if (stopping !== undefined) return
+    const e = new SimEdge(spec, profiles)
+    edges.push(e)
+    await e.start({ org: m.org, destinationType: m.destinationType, broker: m.broker, dir: m.dir, clock, log, signingKey: m.signingKey })
+    send({ cmd: 'edge', id: spec.id, ports: e.ports })
+  })
   send({ cmd: 'started', count: edges.length })
 }
 

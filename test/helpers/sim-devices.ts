@@ -2,7 +2,6 @@
 import type { Test } from 'tap'
 import { SimulatedDevice } from '../../src/ems/modbus.js'
 import { loadProfiles } from '../../src/ems/profiles.js'
-import { freePort } from './ports.js'
 
 export interface EdgeDevices { grid: SimulatedDevice, battery: SimulatedDevice, pv: SimulatedDevice, ports: { meter: number, battery: number, pv: number } }
 
@@ -17,10 +16,7 @@ export async function startEdgeDevices (t: Test, gridWatts: number): Promise<Edg
   battery.set('ActivePower', 0)
   battery.set('Temperature', 25)
   pv.set('ActivePower', 3000)
-  const ports = { meter: await freePort(), battery: await freePort(), pv: await freePort() }
-  await grid.listen('127.0.0.1', ports.meter)
-  await battery.listen('127.0.0.1', ports.battery)
-  await pv.listen('127.0.0.1', ports.pv)
+  const ports = { meter: await grid.listen('127.0.0.1'), battery: await battery.listen('127.0.0.1'), pv: await pv.listen('127.0.0.1') }
   t.teardown(async () => { await grid.close(); await battery.close(); await pv.close() })
   return { grid, battery, pv, ports }
 }
