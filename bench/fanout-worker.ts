@@ -31,7 +31,7 @@ async function startEdge (m: Extract<WorkerCommand, { cmd: 'start' }>, n: { id: 
   const send = (payload: Buffer): void => { ref.conn?.publish(upTopic(node), payload).catch(() => {}) }
   ref.conn = await connectMqtt({
     url: m.url,
-    clientId: `${m.mode === 'raw' ? 'raw' : 'ess'}:${m.org}:${m.type}:${n.id}`,
+    clientId: `${m.org}/${m.type}/${n.id}`,
     username: `${m.org}/${m.type}/${n.id}`,
     password: n.secret,
     subscriptions: essSubscriptions(node),

@@ -131,7 +131,7 @@ export async function raw (variant: Variant, n: number): Promise<Record<string, 
     stopBroker = mosq.stop
   } else {
     const port = await freePort()
-    const broker = await startEmbeddedBroker({ host: '127.0.0.1', port, log: silentLogger, auth: { authenticate: async (u) => u ?? 'anon', mayPublish: () => true, maySubscribe: () => true } })
+    const broker = await startEmbeddedBroker({ host: '127.0.0.1', port, log: silentLogger, auth: { authenticate: async (l) => ({ ok: true, username: l.username ?? 'anon' }), mayPublish: () => true, maySubscribe: () => true } })
     url = `mqtt://127.0.0.1:${port}`
     stopBroker = async () => { await broker.close() }
   }

@@ -5,8 +5,10 @@
 import swagger from '@fastify/swagger'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { ERROR_TITLES, isSyncError, SyncError, SyncErrorCode } from '../common/errors.js'
+import { createAjv, describeErrors, type ErrorObject } from '../common/validate.js'
+import { documentResponses } from './openapi.js'
 import type { Logger } from '../common/log.js'
-import { LoginBackoff, parseBasicAuth, RateLimiter, type Authenticator, type Identity } from '../security/index.js'
+import { LoginGuard, parseBasicAuth, RateLimiter, type Authenticator, type Identity } from '../security/index.js'
 
 declare module 'fastify' {
   interface FastifyRequest { identity?: Identity }
@@ -54,6 +56,8 @@ function sendProblem (reply: FastifyReply, code: SyncErrorCode, detail: string, 
 function mapFastifyError (err: { code?: string, statusCode?: number, validation?: unknown }): SyncErrorCode | undefined {
   if (err.validation !== undefined) return SyncErrorCode.VALIDATION
   switch (err.code) {
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+    case 'FST_ERR_BAD_URL': return SyncErrorCode.VALIDATION
     case 'FST_ERR_CTP_BODY_TOO_LARGE': return SyncErrorCode.BODY_TOO_LARGE
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY': return SyncErrorCode.BAD_JSON
@@ -65,37 +69,50 @@ function mapFastifyError (err: { code?: string, statusCode?: number, validation?
 }
 
 export async function createApiServer (opts: ApiServerOptions): Promise<FastifyInstance> {
-  const base = { logger: false, bodyLimit: opts.bodyLimit, ajv: { customOptions: { coerceTypes: 'array' as const, removeAdditional: false } }, return503OnClosing: true, forceCloseConnections: true }
+  const base = {
+    logger: false,
+    bodyLimit: opts.bodyLimit,
+    // Longer than any valid name: an overlong one is then a 400 naming the parameter, not a 414.
+    routerOptions: { maxParamLength: 1024 },
+    return503OnClosing: true,
+    forceCloseConnections: true
+  }
   // The HTTPS instance differs only in its server type; routes and hooks are the same.
   const app = opts.https === undefined
     ? Fastify(base)
     : Fastify({ ...base, https: { cert: opts.https.cert, key: opts.https.key, minVersion: 'TLSv1.2' as const } }) as unknown as FastifyInstance
   const log = opts.log
-  await app.register(swagger, { openapi: { info: { title: opts.title, version: '1' }, components: { securitySchemes: { basic: { type: 'http', scheme: 'basic' } } }, security: [{ basic: [] }] } })
+  // Parameters and query strings arrive as text and are coerced; bodies are JSON and are not:
+  // `destinationType: ["edge"]` or `consumers: "3"` is a 400, never stored.
+  const lenient = createAjv({ strict: false, coerceTypes: 'array', useDefaults: true, allErrors: false })
+  const exact = createAjv({ strict: false, coerceTypes: false, useDefaults: true, allErrors: false })
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? exact : lenient).compile(schema))
+  await app.register(swagger, {
+    openapi: { info: { title: opts.title, version: '1' }, components: { securitySchemes: { basic: { type: 'http', scheme: 'basic' } } }, security: [{ basic: [] }] },
+    transform: documentResponses
+  })
 
   // Binary bodies stay streams: route handlers pipe them into the store, never buffer them.
   app.addContentTypeParser(['application/octet-stream', '*'], (_req, payload, done) => { done(null, payload) })
 
   const limiter = new RateLimiter(opts.rateLimit)
-  // Per key after 5 failures; per address only after 50, so one misconfigured client behind a
-  // shared address does not lock out its neighbours at once.
-  const keyBackoff = new LoginBackoff(5)
-  const ipBackoff = new LoginBackoff(50)
+  // Throttle the guessing address, not the key guessed at (see LoginGuard).
+  const guard = new LoginGuard()
   const tooMany = (reply: FastifyReply, seconds: number, detail: string): FastifyReply =>
     sendProblem(reply.header('retry-after', String(seconds)), SyncErrorCode.RATE_LIMITED, detail)
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     if (PUBLIC_PATHS.has(req.url.split('?')[0] ?? '')) return
     const cred = parseBasicAuth(req.headers.authorization)
-    const checks: Array<[LoginBackoff, string]> = [[ipBackoff, req.ip], ...(cred === undefined ? [] : [[keyBackoff, cred.key] as [LoginBackoff, string]])]
-    const wait = Math.max(...checks.map(([b, id]) => b.blocked(id)))
-    if (wait > 0) return tooMany(reply, wait, 'Too many failed logins; wait before trying again')
+    const key = cred?.key ?? ''
+    const wait = guard.blocked(req.ip, key)
+    if (wait > 0) return tooMany(reply, wait, 'Too many failed logins from this address; wait before trying again')
     const who = cred === undefined ? undefined : await opts.auth.check(cred.key, cred.secret)
     if (who === undefined) {
-      if (cred !== undefined) for (const [b, id] of checks) b.failed(id)
+      if (cred !== undefined) guard.failed(req.ip, key)
       void reply.header('www-authenticate', 'Basic realm="edgesync"')
       return sendProblem(reply, SyncErrorCode.UNAUTHENTICATED, 'Use Basic auth with a valid app key and secret')
     }
-    for (const [b, id] of checks) b.succeeded(id)
+    guard.succeeded(req.ip, key)
     const retry = limiter.take(who.appKey)
     if (retry > 0) return tooMany(reply, retry, `More than ${opts.rateLimit} requests per second for ${who.appKey}`)
     req.identity = who
@@ -108,6 +125,11 @@ export async function createApiServer (opts: ApiServerOptions): Promise<FastifyI
       return sendProblem(reply, err.code, err.message, err.details === undefined ? {} : { errors: err.details })
     }
     const code = mapFastifyError(err)
+    if (code === SyncErrorCode.VALIDATION && Array.isArray(err.validation)) {
+      const where = (err as { validationContext?: string }).validationContext ?? ''
+      const errors = describeErrors(err.validation as ErrorObject[]).map((e) => `${where}${e}`)
+      return sendProblem(reply, code, errors.join('; '), { errors })
+    }
     if (code !== undefined) return sendProblem(reply, code, err.message)
     log.error('Unexpected error in a request', { err, method: req.method, url: req.url })
     return sendProblem(reply, SyncErrorCode.INTERNAL, 'Unexpected internal error')

@@ -4,7 +4,7 @@ import { NotFoundError, ValidationError } from '../common/errors.js'
 import type { AclEntry, AclKind, ObjectKey } from '../common/model.js'
 import { nameSchema } from '../api/server.js'
 import type { Store } from '../storage/index.js'
-import { requireObjectAccess, requireOrg } from './acl.js'
+import { requireObjectAccess, requireOrg } from '../security/acl.js'
 import type { ObjectService } from './objects.js'
 
 type Params = Record<string, string>

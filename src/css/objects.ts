@@ -39,6 +39,8 @@ function draftFrom (key: ObjectKey, meta: Record<string, unknown>, owner: string
     const v = meta[f]
     if (v !== undefined && v !== null && v !== '') d[f] = v
   }
+  // Open Horizon: an object has at least one consumer; 0 (Go's zero value) means 1.
+  if (d.consumers === 0) d.consumers = 1
   return d as unknown as ObjectDraft
 }
 

@@ -4,15 +4,30 @@ import type { Readable } from 'node:stream'
 import { isSyncError, NotFoundError, ValidationError } from '../common/errors.js'
 import type { NodeRecord, ObjectKey, StoredObject } from '../common/model.js'
 import { nodeUsername } from '../common/protocol/topics.js'
-import { nameSchema, parseRange } from '../api/server.js'
+import { forbidden, nameSchema, parseRange } from '../api/server.js'
+import { objectPutBody } from '../api/schemas.js'
 import { destinationView } from '../api/views.js'
-import { requireObjectAccess, requireOrg } from './acl.js'
+import { requireObjectAccess, requireOrg } from '../security/acl.js'
 import { generateSecret, hashGeneratedSecret, type Identity } from '../security/index.js'
 import type { Store } from '../storage/index.js'
 import type { ObjectService } from './objects.js'
 import { parseContentRange, type Uploads } from './uploads.js'
 
-interface Deps { signingKey: (orgId: string) => Promise<string>, offlineAfterMs: number, store: Store, objects: ObjectService, uploads: Uploads, sendState: (obj: StoredObject, state: 'consumed') => Promise<void>, startedAt: number, counters: () => Record<string, number>, ready: () => boolean }
+interface Deps {
+  signingKey: (orgId: string) => Promise<string>
+  offlineAfterMs: number
+  store: Store
+  objects: ObjectService
+  uploads: Uploads
+  sendState: (obj: StoredObject, state: 'consumed') => Promise<void>
+  startedAt: number
+  counters: () => Record<string, unknown>
+  ready: () => boolean
+  /** Live state of the store and the broker. */
+  health: () => Promise<{ store: boolean, broker: boolean }>
+  /** Types only the CSS and its extensions write (EMS layers and configs, `_*`). */
+  ownsType: (objectType: string) => boolean
+}
 
 type Params = Record<string, string>
 const orgParams = { type: 'object', properties: { orgID: nameSchema }, required: ['orgID'] } as const
@@ -75,20 +90,34 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
   const { store, objects, uploads } = d
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }))
-  app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => d.ready() ? { status: 'ready' } : await reply.code(503).send({ status: 'starting' }))
-  app.get('/api/v1/health', { schema: { summary: 'Health report (Open Horizon shape plus counters)' } }, async () => ({
-    general: { nodeType: 'CSS', healthStatus: 'green', upTime: Math.round((Date.now() - d.startedAt) / 1000), counters: d.counters() },
-    dbHealth: { dbStatus: 'green', store: store.kind },
-    mqttHealth: { mqttStatus: 'green' }
-  }))
+  app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
+    if (!d.ready()) return await reply.code(503).send({ status: 'starting' })
+    const h = await d.health()
+    const body = { status: h.store && h.broker ? 'ready' : 'degraded', store: h.store ? 'up' : 'down', broker: h.broker ? 'up' : 'down' }
+    return await reply.code(h.store && h.broker ? 200 : 503).send(body)
+  })
+  app.get('/api/v1/health', { schema: { summary: 'Health report (Open Horizon shape plus counters): the store and broker as they answer now' } }, async () => {
+    const h = await d.health()
+    const color = (ok: boolean): string => ok ? 'green' : 'red'
+    return {
+      general: { nodeType: 'CSS', healthStatus: color(h.store && h.broker), upTime: Math.round((Date.now() - d.startedAt) / 1000), counters: d.counters() },
+      dbHealth: { dbStatus: color(h.store), store: store.kind },
+      mqttHealth: { mqttStatus: color(h.broker) }
+    }
+  })
+  /** Objects of owned types change only through their owner (e.g. the EMS API), never here. */
+  const writable = (key: ObjectKey): void => {
+    if (d.ownsType(key.objectType)) throw forbidden(`Objects of type ${key.objectType} are managed by the CSS (e.g. the EMS API); the objects API cannot change them`)
+  }
 
   app.put('/api/v1/objects/:orgID/:objectType/:objectID', {
-    schema: { summary: 'Create or update an object ({meta, data})', params: objParams, body: { type: 'object', required: ['meta'], properties: { meta: { type: 'object' }, data: { type: 'string', contentEncoding: 'base64' } } } }
+    schema: { summary: 'Create or update an object ({meta, data})', params: objParams, body: objectPutBody }
   }, async (req, reply) => {
     const key = objKey(req.params as Params)
-    const body = req.body as { meta: Record<string, unknown>, data?: string }
+    const body = req.body as { meta: Record<string, unknown>, data?: string | null }
+    writable(key)
     const who = await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true, body.meta)
-    const data = body.data === undefined ? undefined : Buffer.from(body.data, 'base64')
+    const data = body.data === undefined || body.data === null ? undefined : Buffer.from(body.data, 'base64')
     const obj = await objects.put(key, body.meta, data, `${who.orgId}/${who.appKey}`, ifMatch(req))
     return await reply.code(204).header('etag', etag(obj)).header('x-sync-instance-id', String(obj.meta.instanceID)).send()
   })
@@ -103,6 +132,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
 
   app.delete('/api/v1/objects/:orgID/:objectType/:objectID', { schema: { summary: 'Delete an object (propagates to destinations)', params: objParams } }, async (req, reply) => {
     const key = objKey(req.params as Params)
+    writable(key)
     // Type access first: whether an object exists is itself not shown to those without access.
     await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true)
     await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true, (await mustGet(store, key)).meta)
@@ -112,6 +142,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
 
   app.put('/api/v1/objects/:orgID/:objectType/:objectID/data', { schema: { summary: 'Upload object data (binary body, streamed)', params: objParams } }, async (req, reply) => {
     const key = objKey(req.params as Params)
+    writable(key)
     // Type access first: whether an object exists is itself not shown to those without access.
     await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true)
     await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true, (await mustGet(store, key)).meta)
@@ -119,10 +150,11 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     if (sha !== undefined && (typeof sha !== 'string' || !/^[0-9a-fA-F]{64}$/.test(sha))) throw new ValidationError('x-data-sha256 must be 64 hex digits')
     const cr = req.headers['content-range']
     if (cr === undefined) {
-      const obj = await objects.putData(key, req.body as Readable | Buffer, ifMatch(req), sha)
+      // No body at all is empty data (as Open Horizon reads it), not a failed read.
+      const obj = await objects.putData(key, (req.body ?? Buffer.alloc(0)) as Readable | Buffer, ifMatch(req), sha)
       return await reply.code(204).header('etag', etag(obj)).send()
     }
-    const body = Buffer.isBuffer(req.body) ? [req.body] : req.body as Readable
+    const body = req.body === undefined || req.body === null ? [Buffer.alloc(0)] : Buffer.isBuffer(req.body) ? [req.body] : req.body as Readable
     const r = await uploads.piece(key, parseContentRange(cr), body, sha, ifMatch(req))
     if (r.obj !== undefined) return await reply.code(204).header('etag', etag(r.obj)).send()
     // Incomplete: 202 with where to go on (the Range header, as resumable-upload protocols do).
@@ -176,6 +208,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
 
   app.put('/api/v1/objects/:orgID/:objectType/:objectID/activate', { schema: { summary: 'Activate an inactive object', params: objParams } }, async (req, reply) => {
     const key = objKey(req.params as Params)
+    writable(key)
     await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true)
     await objects.activate(key)
     return await reply.code(204).send()
@@ -213,6 +246,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
   }, async (req) => {
     const p = req.params as Params & { instanceID: number }
     const key = objKey(p)
+    writable(key)
     await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true)
     const o = await objects.restore(key, Number(p.instanceID))
     return { ...o.meta, status: o.status }

@@ -3,9 +3,9 @@ import { randomUUID } from 'node:crypto'
 import path from 'node:path'
 import type { SyncConfig } from '../common/config/schema.js'
 import type { Logger } from '../common/log.js'
-import { essSubscriptions, parseNodeUsername, upTopic } from '../common/protocol/topics.js'
+import { essSubscriptions, mayUseClientId, parseNodeUsername, upTopic } from '../common/protocol/topics.js'
 import { createApiServer } from '../api/server.js'
-import { Authenticator, LoginBackoff, OrgSigningKeys, verifySecret } from '../security/index.js'
+import { Authenticator, LoginGuard, OrgSigningKeys, verifySecret } from '../security/index.js'
 import { openStore, type Store } from '../storage/index.js'
 import { connectExternalBroker, startEmbeddedBroker, type BrokerAuth, type CloudTransport } from '../transport/index.js'
 import { ensureBootstrapAdmin, serverTls } from '../security/index.js'
@@ -17,9 +17,9 @@ import { registerUserRoutes } from './user-routes.js'
 import { StatusWriter } from './status-writer.js'
 import { CloudSync } from './sync.js'
 import { Lifecycle } from './lifecycle.js'
-import { EmsService } from '../ems/service.js'
-import { registerEmsRoutes } from '../ems/routes.js'
-import { registerSeedRoutes } from '../ems/seed-routes.js'
+import { ownedTypeCheck, type CssExtension, type ExtensionHandle } from './extension.js'
+import type { SyncHooks } from './handlers/index.js'
+import type { ObjectKey, StoredObject } from '../common/model.js'
 
 export interface CssHandle {
   restUrl: string
@@ -45,15 +45,21 @@ async function checkNode (store: Store, username: string | undefined, password: 
 }
 
 function brokerAuth (store: Store): BrokerAuth {
-  const backoff = new LoginBackoff(5)
+  // Throttles the guessing address, never the node guessed at (see LoginGuard).
+  const guard = new LoginGuard()
   return {
-    authenticate: async (username, password, certificateName) => {
-      const id = certificateName ?? username ?? ''
-      if (backoff.blocked(id) > 0) return undefined // a guesser waits; the real node retries every second
-      const who = await checkNode(store, username, password, certificateName)
-      if (who === undefined) backoff.failed(id)
-      else backoff.succeeded(id)
-      return who
+    authenticate: async (login) => {
+      const id = login.certificateName ?? login.username ?? ''
+      if (guard.blocked(login.address, id) > 0) return { ok: false, reason: 'throttled' }
+      const who = await checkNode(store, login.username, login.password, login.certificateName)
+      if (who === undefined) {
+        guard.failed(login.address, id)
+        return { ok: false, reason: 'bad-credentials' }
+      }
+      guard.succeeded(login.address, id)
+      // A client id belongs to the identity that logs in with it (no session takeover).
+      if (!mayUseClientId(who, login.clientId)) return { ok: false, reason: 'client-id' }
+      return { ok: true, username: who }
     },
     mayPublish: (username, topic) => {
       const node = parseNodeUsername(username)
@@ -66,7 +72,20 @@ function brokerAuth (store: Store): BrokerAuth {
   }
 }
 
-export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Logger): Promise<CssHandle> {
+/** What the store and the broker say right now (never a fixed answer). */
+async function health (store: Store, transport: CloudTransport): Promise<{ store: boolean, broker: boolean }> {
+  const ok = await store.ping().then(() => true, () => false)
+  return { store: ok, broker: transport.connected() }
+}
+
+export interface CssOptions {
+  /** Extensions to run (the composition in src/app decides which). */
+  extensions?: readonly CssExtension[]
+}
+
+export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Logger, opts: CssOptions = {}): Promise<CssHandle> {
+  const extensions = opts.extensions ?? []
+  const ownsType = ownedTypeCheck(extensions)
   const startedAt = Date.now()
   const store = await openStore(cfg, 'css')
   const cleanups: Array<() => Promise<void>> = [async () => { await store.close() }]
@@ -89,9 +108,26 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
     cleanups.push(async () => { await transport.close() })
     const status = new StatusWriter(store, log.child({ component: 'css.status' }))
     cleanups.push(async () => { await status.drain() })
-    const sync = new CloudSync(store, transport, status, cfg, log.child({ component: 'css.sync' }), path.join(cfg.PersistenceRootPath, 'css', 'transfers'), new OrgSigningKeys(path.join(cfg.PersistenceRootPath, 'css', 'signing-keys')))
+    // Hooks are closures over what is built below; no edge message arrives before the broker
+    // handler is attached, after everything exists.
+    const started: ExtensionHandle[] = []
+    const hooks: SyncHooks = {
+      allConsumed: async (key) => { await objects.delete(key) },
+      outcome: async (node, ack) => { for (const h of started) await h.outcome?.(node, ack) },
+      registered: async (node) => { for (const h of started) await h.registered?.(node) }
+    }
+    const sync = new CloudSync({
+      store,
+      transport,
+      status,
+      cfg,
+      log: log.child({ component: 'css.sync' }),
+      transferDir: path.join(cfg.PersistenceRootPath, 'css', 'transfers'),
+      signer: new OrgSigningKeys(path.join(cfg.PersistenceRootPath, 'css', 'signing-keys')),
+      hooks,
+      ownsType
+    })
     cleanups.push(async () => { await sync.uplink.close() })
-    transport.onMessage(async (topic, payload) => { await sync.onMessage(topic, payload) })
     transport.onPresence((username, online) => {
       const node = parseNodeUsername(username)
       if (node !== undefined) status.touch(node, online).catch(() => {})
@@ -107,23 +143,37 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
       publish: async (obj) => { lifecycle.consider(obj); return await sync.publish(obj) },
       removeObject: async (key) => { await sync.removeObject(key) }
     }, cfg.MaxDataSize)
-    sync.onAllConsumed = async (key) => { await objects.delete(key) }
-    const ems = new EmsService(store, { put: async (key, meta, data, owner) => await objects.put(key, meta, data, owner) }, { edgeType: cfg.EmsDestinationType }, log.child({ component: 'css.ems' }))
-    sync.onOutcome = async (node, ack) => { if (ack.objectType === 'ems-config' && node.destinationType === cfg.EmsDestinationType) await ems.recordOutcome(node.orgId, node.destinationId, ack.instanceId, ack.state, ack.message) }
-    sync.onRegistered = async (node) => { if (node.destinationType === cfg.EmsDestinationType) await ems.ensurePublished(node.orgId, node.destinationId) }
     await lifecycle.start()
     cleanups.push(async () => { lifecycle.close() })
     const auth = new Authenticator(store.users)
     const app = await createApiServer({ log: log.child({ component: 'css.api' }), auth, bodyLimit: cfg.MaxJsonBodySize, rateLimit: cfg.RateLimitPerSecond, title: 'edgesync Cloud Sync Service', ...(tls === undefined ? {} : { https: tls }) })
     let ready = false
-    registerCssRoutes(app, { signingKey: async (org) => await sync.signer.publicKey(org), offlineAfterMs: cfg.NodeOfflineAfterSeconds * 1000, store, objects, uploads: new Uploads(store, objects, cfg.MaxDataSize), sendState: async (o, st) => { await sync.sendState(o, st) }, startedAt, counters: () => ({ ...sync.counters }), ready: () => ready })
+    registerCssRoutes(app, {
+      signingKey: async (org) => await sync.signer.publicKey(org),
+      offlineAfterMs: cfg.NodeOfflineAfterSeconds * 1000,
+      store,
+      objects,
+      uploads: new Uploads(store, objects, cfg.MaxDataSize),
+      sendState: async (o, st) => { await sync.sendState(o, st) },
+      startedAt,
+      counters: () => ({ ...sync.counters, refused: { ...sync.counters.refused } }),
+      ready: () => ready,
+      health: async () => await health(store, transport),
+      ownsType
+    })
     registerAdminRoutes(app, store, objects)
-    registerEmsRoutes(app, ems)
-    const closeSeedSockets = registerSeedRoutes(app, ems, cfg.EmsDestinationType, auth)
     registerUserRoutes(app, { store, disconnect: (u) => { transport.disconnect(u) }, keys: sync.signer, rotateKey: async (org) => await sync.rotateKey(org) })
+    const putObject = async (key: ObjectKey, meta: Record<string, unknown>, data: Buffer | undefined, owner: string): Promise<StoredObject> =>
+      await objects.put(key, meta, data, owner)
+    for (const ext of extensions) {
+      const h = await ext.start({ app, store, cfg, auth, log: log.child({ component: `css.${ext.name}` }), putObject })
+      started.push(h)
+      // Runs before app.close (cleanups run in reverse): upgraded sockets would keep the server open.
+      if (h.close !== undefined) cleanups.push(h.close)
+    }
+    transport.onMessage(async (topic, payload) => { await sync.onMessage(topic, payload) })
     await app.listen({ host: cfg.ListeningAddress, port: cfg.ListeningPort ?? 8080 })
     cleanups.push(async () => { await app.close() })
-    cleanups.push(closeSeedSockets) // runs before app.close: upgraded sockets would keep the server open
     const addr = app.server.address()
     const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.ListeningPort
     const restUrl = `${tls === undefined ? 'http' : 'https'}://${cfg.ListeningAddress}:${port}`

@@ -1,64 +1,77 @@
 /**
- * The CSS side of the protocol: publishing object instances to their destinations and handling
- * every ESS message kind. Handlers are idempotent: the delivery store ignores anything that would
+ * The CSS side of the protocol: publishing object instances to their destinations, and the entry
+ * point for every ESS message, which goes to its handler (`handlers/`, one file per kind, each with
+ * its authorization rule). Handlers are idempotent: the delivery store ignores anything that would
  * move a record backwards, and an edge's register report is the source of truth on reconnect.
  */
 import type { SyncConfig } from '../common/config/schema.js'
 import { isSyncError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
-import type { DeliveryRecord, DeliveryUpdate, DestinationKey, NodeRecord, ObjectKey, ObjectMetadata, StoredObject } from '../common/model.js'
-import { decodeUp, encode, type DownMessage, type Holding, type UpMessage } from '../common/protocol/messages.js'
-import { downTopic, nodeUsername, orgDownTopic, parseNodeUsername, parseUpTopic } from '../common/protocol/topics.js'
+import type { DeliveryUpdate, DestinationKey, NodeRecord, ObjectKey, StoredObject } from '../common/model.js'
+import { decodeUp, encode, type DownMessage, type UpMessage } from '../common/protocol/messages.js'
+import { deleteStatement } from '../common/protocol/statements.js'
+import { downTopic, orgDownTopic, parseNodeUsername, parseUpTopic } from '../common/protocol/topics.js'
 import type { OrgSigningKeys } from '../security/index.js'
 import { readBlob, storeVerifiedFile, type Store } from '../storage/index.js'
 import type { CloudTransport } from '../transport/index.js'
-import { broadcastTopic, isAddressedTo } from './addressing.js'
-import type { StatusWriter } from './status-writer.js'
 import { ChunkServer } from '../transfer/chunk-server.js'
 import { TransferManager } from '../transfer/receiver.js'
+import { broadcastTopic, isAddressedTo } from './addressing.js'
+import { HANDLERS, storeEdgeObject, type HandlerContext, type RefusalReason, type SyncHooks } from './handlers/index.js'
+import type { StatusWriter } from './status-writer.js'
 
 export interface SyncCounters {
   received: number
+  /** Malformed messages (not JSON, failing the schema, unknown topic). */
   dropped: number
+  /** Well-formed messages the sender had no right to send, by reason. */
+  refused: Partial<Record<RefusalReason, number>>
   published: number
+}
+
+export interface CloudSyncOptions {
+  store: Store
+  transport: CloudTransport
+  status: StatusWriter
+  cfg: Readonly<SyncConfig>
+  log: Logger
+  /** Where partial edge-to-cloud transfers are kept. */
+  transferDir: string
+  /** Signs every instance and delete sent to edges with its org's key. */
+  signer: OrgSigningKeys
+  hooks: SyncHooks
+  /** Object types no edge may write (owned by the CSS and its extensions). */
+  ownsType: (objectType: string) => boolean
 }
 
 const ENCODED_CACHE_ENTRIES = 256
 
-const HOLDING_TO_STATUS = { received: 'delivered', consumed: 'consumed', deleted: 'deleted', error: 'error' } as const
-
-function fromNode (node: DestinationKey): { originType: string, originID: string } {
-  return { originType: node.destinationType, originID: node.destinationId }
-}
-
-function originOf (m: ObjectMetadata): DestinationKey {
+function originOf (m: StoredObject['meta']): DestinationKey {
   return { orgId: m.destinationOrgID, destinationType: m.originType ?? '', destinationId: m.originID ?? '' }
 }
 
 export class CloudSync {
-  readonly counters: SyncCounters = { received: 0, dropped: 0, published: 0 }
+  readonly counters: SyncCounters = { received: 0, dropped: 0, refused: {}, published: 0 }
+  readonly chunks: ChunkServer
+  /** Pulls the data of objects that edges offer (edge to cloud). */
+  readonly uplink: TransferManager
+  readonly signer: OrgSigningKeys
   readonly #store: Store
   readonly #transport: CloudTransport
   readonly #status: StatusWriter
   readonly #cfg: Readonly<SyncConfig>
   readonly #log: Logger
   readonly #encoded = new Map<string, Buffer>()
-  readonly chunks: ChunkServer
-  /** What delete-on-delivery does (set by the composition root: delete the object everywhere). */
-  onAllConsumed: (key: ObjectKey) => Promise<void> = async () => {}
-  /** Called with each final verdict of an edge on an instance (consumed or error). */
-  onOutcome: (node: DestinationKey, ack: { objectType: string, objectId: string, instanceId: number, state: string, message?: string }) => Promise<void> = async () => {}
-  /** Called after a node registered and was resynced (the EMS service sends a new edge its config). */
-  onRegistered: (node: DestinationKey) => Promise<void> = async () => {}
+  readonly #ctx: HandlerContext
 
-  /** Pulls the data of objects that edges offer (edge to cloud). */
-  readonly uplink: TransferManager
-
-  /** Signs every instance sent to edges with its org's key. */
-  readonly signer: OrgSigningKeys
-
-  constructor (store: Store, transport: CloudTransport, status: StatusWriter, cfg: Readonly<SyncConfig>, log: Logger, transferDir: string, signer: OrgSigningKeys) {
-    this.signer = signer
+  constructor (o: CloudSyncOptions) {
+    const { store, transport, cfg, log } = o
+    this.signer = o.signer
+    this.#store = store
+    this.#transport = transport
+    this.#status = o.status
+    this.#cfg = cfg
+    this.#log = log
     this.chunks = new ChunkServer(store, {
       maxConcurrent: cfg.MaxConcurrentTransfers,
       idleMs: 30_000,
@@ -68,31 +81,52 @@ export class CloudSync {
       }
     }, log.child({ component: 'css.transfers' }))
     this.uplink = new TransferManager({
-      dir: transferDir,
+      dir: o.transferDir,
       window: cfg.TransferWindow,
       timeoutMs: cfg.TransferTimeoutSeconds * 1000,
       maxConcurrent: cfg.MaxConcurrentTransfers,
       // Never awaited: this may run inside a broker message handler.
-      send: (msg, meta) => { transport.publish(downTopic(originOf(meta)), encode(msg)).catch((err: unknown) => { log.warn('Fetch to an edge not sent; the timeout asks again', { err }) }) },
+      send: (msg, meta) => {
+        transport.publish(downTopic(originOf(meta)), encode(msg)).catch((err: unknown) => {
+          log.warn('Fetch to an edge not sent; the timeout asks again', { err })
+        })
+      },
       complete: async (meta, file, sha256) => {
         const blob = await storeVerifiedFile(store.blobs, file, { size: meta.objectSize, sha256 })
-        await this.#storeEdgeObject(meta, blob.ref)
+        await storeEdgeObject(this.#ctx, meta, blob.ref)
       },
-      failed: (meta, message) => { log.warn('An edge object failed its data check', { objectId: meta.objectID, origin: meta.originID, message }) },
+      failed: (meta, message) => {
+        log.warn('An edge object failed its data check', { objectId: meta.objectID, origin: meta.originID, message })
+      },
       log: log.child({ component: 'css.uplink' })
     })
-    this.#store = store
-    this.#transport = transport
-    this.#status = status
-    this.#cfg = cfg
-    this.#log = log
+    this.#ctx = {
+      store,
+      transport,
+      status: o.status,
+      cfg,
+      chunks: this.chunks,
+      uplink: this.uplink,
+      signer: o.signer,
+      hooks: o.hooks,
+      ownsType: o.ownsType,
+      updatePayload: async (obj) => await this.#updatePayload(obj),
+      deletePayload: async (obj) => await this.#deletePayload(obj),
+      sendState: async (obj, state) => { await this.sendState(obj, state) },
+      removeObject: async (key) => { await this.removeObject(key) },
+      refuse: (reason, log, facts) => {
+        this.counters.refused[reason] = (this.counters.refused[reason] ?? 0) + 1
+        log.warn('Refused an edge message', { reason, ...facts })
+      }
+    }
   }
 
   /** Every node of the org the object is addressed to (paged through the node store). */
   async targets (obj: StoredObject): Promise<NodeRecord[]> {
     const out: NodeRecord[] = []
     const m = obj.meta
-    const query = { orgId: obj.key.orgId, ...(m.destinationType !== undefined && m.destinationType !== '' && (m.destinationsList ?? []).length === 0 ? { destinationType: m.destinationType } : {}) }
+    const byType = m.destinationType !== undefined && m.destinationType !== '' && (m.destinationsList ?? []).length === 0
+    const query = { orgId: obj.key.orgId, ...(byType ? { destinationType: m.destinationType } : {}) }
     let cursor: string | undefined
     do {
       const page = await this.#store.nodes.list({ ...query, limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
@@ -100,6 +134,13 @@ export class CloudSync {
       cursor = page.next
     } while (cursor !== undefined)
     return out
+  }
+
+  #cached (key: string, payload: Buffer): Buffer {
+    // Payloads are small (MaxInlineDataSize), so a bounded map is enough; oldest out first.
+    if (this.#encoded.size >= ENCODED_CACHE_ENTRIES) this.#encoded.delete(this.#encoded.keys().next().value as string)
+    this.#encoded.set(key, payload)
+    return payload
   }
 
   /**
@@ -122,32 +163,39 @@ export class CloudSync {
       msg = { v: 1, kind: 'update', meta: m, data: data.toString('base64') }
     }
     msg.sig = await this.signer.sign(obj.key.orgId, m)
-    const payload = encode(msg)
-    // Inline payloads are small (MaxInlineDataSize), so a bounded map is enough; oldest out first.
-    if (this.#encoded.size >= ENCODED_CACHE_ENTRIES) this.#encoded.delete(this.#encoded.keys().next().value as string)
-    this.#encoded.set(cacheKey, payload)
-    return { payload }
+    return { payload: this.#cached(cacheKey, encode(msg)) }
+  }
+
+  /** A delete is an instruction too: signed, so an edge obeys only its org's CSS. */
+  async #deletePayload (obj: StoredObject): Promise<Buffer> {
+    const cacheKey = `${obj.key.orgId}/${obj.key.objectType}/${obj.key.objectId}#${obj.meta.instanceID}`
+    const cached = this.#encoded.get(cacheKey)
+    if (cached !== undefined) return cached
+    const ids = { objectType: obj.key.objectType, objectId: obj.key.objectId, instanceId: obj.meta.instanceID }
+    const sig = await this.signer.sign(obj.key.orgId, deleteStatement(obj.key.orgId, ids))
+    return this.#cached(cacheKey, encode({ v: 1, kind: 'delete', ...ids, sig }))
   }
 
   /** Sends the current instance of an object to every destination it is addressed to. */
   async publish (obj: StoredObject): Promise<number> {
     const key = obj.key
     const targets = await this.targets(obj)
-    const rec = (n: DestinationKey, status: DeliveryUpdate['status'], detail?: string, message?: string): DeliveryUpdate => ({
+    const rec = (n: DestinationKey, status: DeliveryUpdate['status'], detail: string, message?: string): DeliveryUpdate => ({
       ...key,
       destinationType: n.destinationType,
       destinationId: n.destinationId,
       instanceId: obj.meta.instanceID,
       status,
-      ...(detail === undefined ? {} : { detail }),
+      detail,
       ...(message === undefined ? {} : { message })
     })
     if (obj.meta.deleted === true) {
-      await this.#sendAll(obj, targets, encode({ v: 1, kind: 'delete', objectType: key.objectType, objectId: key.objectId, instanceId: obj.meta.instanceID }))
+      await this.#sendAll(obj, targets, await this.#deletePayload(obj))
       return targets.length
     }
     if (obj.meta.inactive === true || obj.status !== 'ready') {
-      await this.#status.deliveries(targets.map((n) => rec(n, 'pending', obj.meta.inactive === true ? 'inactive' : 'waiting for data')))
+      const why = obj.meta.inactive === true ? 'inactive' : 'waiting for data'
+      await this.#status.deliveries(targets.map((n) => rec(n, 'pending', why)))
       return targets.length
     }
     const { payload, error } = await this.#updatePayload(obj)
@@ -189,119 +237,12 @@ export class CloudSync {
     }
     const log = this.#log.child({ node: `${node.orgId}/${node.destinationType}/${node.destinationId}`, kind: msg.kind })
     try {
-      switch (msg.kind) {
-        case 'register': await this.#onRegister(node, msg.properties, msg.codeVersion, msg.holdings, log); break
-        case 'heartbeat': await this.#status.touch(node, true, msg.status !== undefined && Object.keys(msg.status).length > 0 ? msg.status : undefined); break
-        case 'ack': await this.#onAck(node, msg, log); break
-        case 'fetch': await this.chunks.onFetch(nodeUsername(node), node.orgId, msg); break
-        case 'offer': await this.#onOffer(node, msg, log); break
-        case 'chunk': await this.uplink.onChunk(node.orgId, msg, fromNode(node)); break
-        case 'busy': this.uplink.onBusy(node.orgId, msg, fromNode(node)); break
-        case 'gone': await this.uplink.onGone(node.orgId, msg, fromNode(node)); break
-        case 'progress':
-          await this.#status.deliveries([{ objectType: msg.objectType, objectId: msg.objectId, ...node, instanceId: msg.instanceId, status: 'delivering', detail: msg.detail ?? 'receiving', bytes: msg.bytes }])
-          break
-      }
+      const handle = HANDLERS[msg.kind] as (ctx: HandlerContext, n: DestinationKey, m: UpMessage, l: Logger) => Promise<void>
+      await handle(this.#ctx, node, msg, log)
     } catch (err) {
       if (isSyncError(err) && err.code === 'SYNC_ERR_PROTOCOL') this.counters.dropped++
       log.error('Cannot handle an ESS message', { err })
     }
-  }
-
-  async #onRegister (node: DestinationKey, properties: Record<string, string>, codeVersion: string, holdings: Holding[], log: Logger): Promise<void> {
-    const prev = await this.#store.nodes.get(node)
-    const now = new Date().toISOString()
-    await this.#store.nodes.upsert({ ...node, properties, codeVersion, protocol: 'mqtt', online: true, registeredAt: prev?.registeredAt ?? now, lastHeartbeat: now })
-    const held = new Map(holdings.map((h) => [`${h.objectType}/${h.objectId}`, h]))
-    // What the edge reports it holds is the truth: it rebuilds any status a crash lost.
-    await this.#status.deliveries(holdings.map((h) => ({ ...node, objectType: h.objectType, objectId: h.objectId, instanceId: h.instanceId, status: HOLDING_TO_STATUS[h.state], ...(h.state === 'error' ? { detail: 'rejected', message: h.message ?? 'refused by a plugin' } : {}) })))
-    // Collect first, then one status batch and the publishes: awaiting a group commit per resent
-    // object would make a node with many missing objects wait a commit window for each.
-    const updates: DeliveryUpdate[] = []
-    const sends: Buffer[] = []
-    const nodeRec = { ...node, properties }
-    let cursor: string | undefined
-    do {
-      const page = await this.#store.objects.list({ orgId: node.orgId, limit: 500, ...(cursor === undefined ? {} : { cursor }) })
-      for (const obj of page.items) {
-        if (!isAddressedTo(obj.meta, node.orgId, nodeRec)) continue
-        const h = held.get(`${obj.key.objectType}/${obj.key.objectId}`)
-        if (obj.meta.deleted === true) {
-          if (h !== undefined && h.state !== 'deleted') sends.push(encode({ v: 1, kind: 'delete', objectType: obj.key.objectType, objectId: obj.key.objectId, instanceId: obj.meta.instanceID }))
-          continue
-        }
-        if (obj.status !== 'ready' || obj.meta.inactive === true) continue
-        if (h !== undefined && h.instanceId >= obj.meta.instanceID) continue
-        const { payload, error } = await this.#updatePayload(obj)
-        const base = { ...obj.key, ...node, instanceId: obj.meta.instanceID }
-        if (payload === undefined) {
-          updates.push({ ...base, status: 'error', detail: 'rejected: data missing', ...(error === undefined ? {} : { message: error }) })
-          continue
-        }
-        updates.push({ ...base, status: 'delivering', detail: 'resent on register' })
-        sends.push(payload)
-      }
-      cursor = page.next
-    } while (cursor !== undefined)
-    await this.#status.deliveries(updates)
-    // After a key rotation, a node that missed the announcement learns the new key first.
-    const trust = await this.signer.currentTrust(node.orgId)
-    if (trust.trustSig !== undefined) await this.#transport.publish(downTopic(node), encode({ v: 1, kind: 'trust', publicKey: trust.publicKey, sig: trust.trustSig }))
-    for (const p of sends) await this.#transport.publish(downTopic(node), p)
-    const resent = sends.length
-    await this.#transport.publish(downTopic(node), encode({ v: 1, kind: 'registered', resent }))
-    log.info('Node registered', { holdings: holdings.length, resent })
-    await this.onRegistered(node)
-  }
-
-  async #onAck (node: DestinationKey, msg: Extract<UpMessage, { kind: 'ack' }>, log: Logger): Promise<void> {
-    this.chunks.finished(nodeUsername(node), msg)
-    const key: ObjectKey = { orgId: node.orgId, objectType: msg.objectType, objectId: msg.objectId }
-    const status = msg.state === 'received' ? 'delivered' : msg.state
-    await this.#status.deliveries([{ ...key, ...node, instanceId: msg.instanceId, status, ...(msg.state === 'error' ? { detail: 'rejected', message: msg.message ?? 'error' } : {}) }])
-    if (msg.state === 'error') log.warn('Edge reported a delivery error', { objectId: msg.objectId, message: msg.message })
-    if (msg.state === 'deleted') await this.#removeIfAllDeleted(key)
-    if (msg.state === 'consumed') await this.#deleteIfAllConsumed(key)
-    if (msg.state === 'consumed' || msg.state === 'error') await this.onOutcome(node, msg)
-  }
-
-  /** Edge to cloud: an edge offers an object it created; small data inline, else we pull it. */
-  async #onOffer (node: DestinationKey, msg: Extract<UpMessage, { kind: 'offer' }>, log: Logger): Promise<void> {
-    const key: ObjectKey = { orgId: node.orgId, objectType: msg.meta.objectType, objectId: msg.meta.objectID }
-    const cur = await this.#store.objects.get(key)
-    const origin = fromNode(node)
-    if (cur !== undefined && cur.meta.deleted !== true && (cur.meta.originType !== origin.originType || cur.meta.originID !== origin.originID)) {
-      this.counters.dropped++
-      log.warn('Refused an edge object: an object of another origin has this name', { objectId: key.objectId })
-      return
-    }
-    if (cur !== undefined && (cur.meta.originInstanceID ?? 0) >= msg.meta.instanceID) {
-      await this.sendState(cur, 'stored') // a repeated offer: the edge missed our answer
-      return
-    }
-    // The edge names only its own org and itself as the origin; addressing fields are dropped.
-    const { destinationID: _d, destinationType: _t, destinationsList: _l, destinationSelector: _s, ...rest } = msg.meta
-    const meta = { ...rest, destinationOrgID: node.orgId, ...origin }
-    if (msg.data !== undefined) {
-      const blob = await this.#store.blobs.write([Buffer.from(msg.data, 'base64')], { maxSize: this.#cfg.MaxDataSize })
-      if (meta.dataHash !== undefined && blob.sha256 !== meta.dataHash) {
-        await this.#store.blobs.remove(blob.ref)
-        log.warn('Refused an edge object: inline data does not match its hash', { objectId: key.objectId })
-        return
-      }
-      await this.#storeEdgeObject(meta, blob.ref)
-    } else if (meta.objectSize === 0 || meta.noData === true) {
-      await this.#storeEdgeObject(meta, undefined)
-    } else {
-      await this.uplink.start(meta, msg.chunkSize ?? this.#cfg.ChunkSize)
-    }
-  }
-
-  async #storeEdgeObject (meta: ObjectMetadata, dataRef: string | undefined): Promise<void> {
-    const key: ObjectKey = { orgId: meta.destinationOrgID, objectType: meta.objectType, objectId: meta.objectID }
-    const { instanceID, created: _c, lastUpdate: _u, ...draft } = meta
-    const obj = await this.#store.objects.put(key, () => ({ meta: { ...draft, originInstanceID: instanceID }, status: 'completelyReceived', ...(dataRef === undefined ? {} : { dataRef }) }))
-    await this.sendState(obj, 'stored')
   }
 
   /** Rotates an org's signing key and tells its nodes to trust the new one (signed by the old). */
@@ -316,35 +257,8 @@ export class CloudSync {
   async sendState (obj: StoredObject, state: 'stored' | 'consumed'): Promise<void> {
     const m = obj.meta
     if (m.originType === undefined || m.originID === undefined || m.originInstanceID === undefined) return
-    await this.#transport.publish(downTopic(originOf(m)), encode({ v: 1, kind: 'state', state, objectType: m.objectType, objectId: m.objectID, instanceId: m.originInstanceID }))
-  }
-
-  /** Whether the object has delivery records and every one satisfies `ok` (after pending status writes). */
-  async #everyDelivery (key: ObjectKey, ok: (d: DeliveryRecord) => boolean): Promise<boolean> {
-    await this.#status.drain()
-    let cursor: string | undefined
-    let any = false
-    do {
-      const page = await this.#store.deliveries.listByObject(key, { limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
-      if (!page.items.every(ok)) return false
-      any ||= page.items.length > 0
-      cursor = page.next
-    } while (cursor !== undefined)
-    return any
-  }
-
-  /** Delete-on-delivery (`autodelete`): once every destination consumed the current instance. */
-  async #deleteIfAllConsumed (key: ObjectKey): Promise<void> {
-    const obj = await this.#store.objects.get(key)
-    if (obj === undefined || obj.meta.autodelete !== true || obj.meta.deleted === true) return
-    if (await this.#everyDelivery(key, (d) => d.instanceId === obj.meta.instanceID && d.status === 'consumed')) await this.onAllConsumed(key)
-  }
-
-  /** A deleted object leaves the CSS once every destination confirmed (no lingering, unlike Open Horizon #71). */
-  async #removeIfAllDeleted (key: ObjectKey): Promise<void> {
-    const obj = await this.#store.objects.get(key)
-    if (obj?.meta.deleted !== true) return
-    if (await this.#everyDelivery(key, (d) => d.status === 'deleted' && d.instanceId >= obj.meta.instanceID)) await this.removeObject(key)
+    const ids = { objectType: m.objectType, objectId: m.objectID, instanceId: m.originInstanceID }
+    await this.#transport.publish(downTopic(originOf(m)), encode({ v: 1, kind: 'state', state, ...ids }))
   }
 
   async removeObject (key: ObjectKey): Promise<void> {

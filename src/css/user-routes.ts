@@ -10,7 +10,7 @@ import { nodeUsername } from '../common/protocol/topics.js'
 import { nameSchema } from '../api/server.js'
 import { generateSecret, hashGeneratedSecret, type Identity, type OrgSigningKeys } from '../security/index.js'
 import type { Store } from '../storage/index.js'
-import { requireOrg } from './acl.js'
+import { requireOrg } from '../security/acl.js'
 
 type Params = Record<string, string>
 const orgParams = { type: 'object', properties: { orgID: nameSchema }, required: ['orgID'] } as const

@@ -1,7 +1,7 @@
 /** CSS REST routes of the EMS configuration service (`/api/v1/ems/{org}/...`). */
 import type { FastifyInstance } from 'fastify'
 import { nameSchema } from '../api/server.js'
-import { requireOrg } from '../css/acl.js'
+import { requireOrg } from '../security/acl.js'
 import { mergeLayers, type Json } from './layers.js'
 import { parseLayer, type EmsService } from './service.js'
 

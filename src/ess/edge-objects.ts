@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Readable } from 'node:stream'
+import { objectPutBody } from '../api/schemas.js'
 import { destinationView } from '../api/views.js'
 import { NotFoundError, SyncError, SyncErrorCode } from '../common/errors.js'
 import type { ObjectKey, ObjectMetadata, StoredObject } from '../common/model.js'
@@ -25,14 +26,14 @@ export function registerEdgeObjectRoutes (app: FastifyInstance, store: Store, sy
   }
 
   app.put('/api/v1/objects/:objectType/:objectID', {
-    schema: { summary: 'Create or update an object to send to the cloud ({meta, data})', params: objParams, body: { type: 'object', required: ['meta'], properties: { meta: { type: 'object' }, data: { type: 'string', contentEncoding: 'base64' } } } }
+    schema: { summary: 'Create or update an object to send to the cloud ({meta, data})', params: objParams, body: objectPutBody }
   }, async (req, reply) => {
     const k = key(req)
-    const body = req.body as { meta: Record<string, unknown>, data?: string }
+    const body = req.body as { meta: Record<string, unknown>, data?: string | null }
     own(await store.objects.get(k))
     const fields: Record<string, unknown> = {}
     for (const f of APP_FIELDS) if (body.meta[f] !== undefined && body.meta[f] !== null) fields[f] = body.meta[f]
-    const data = body.data === undefined ? undefined : Buffer.from(body.data, 'base64')
+    const data = body.data === undefined || body.data === null ? undefined : Buffer.from(body.data, 'base64')
     const blob = data === undefined ? undefined : await store.blobs.write([data], { maxSize: maxDataSize })
     const obj = await store.objects.put(k, () => ({
       meta: { ...base(k, sync), ...fields, ...(blob === undefined ? {} : { objectSize: blob.size, dataHash: blob.sha256 }) } as unknown as ObjectMetadata,
@@ -48,7 +49,8 @@ export function registerEdgeObjectRoutes (app: FastifyInstance, store: Store, sy
     const cur = await store.objects.get(k)
     if (cur === undefined || cur.meta.deleted === true) throw new NotFoundError(`Object ${k.objectType}/${k.objectId} not found: PUT its metadata first`)
     own(cur)
-    const blob = await store.blobs.write(Buffer.isBuffer(req.body) ? [req.body] : req.body as Readable, { maxSize: maxDataSize })
+    const body = req.body ?? Buffer.alloc(0) // no body at all: empty data
+    const blob = await store.blobs.write(Buffer.isBuffer(body) ? [body] : body as Readable, { maxSize: maxDataSize })
     const obj = await store.objects.put(k, (c) => ({ meta: { ...(c ?? cur).meta, objectSize: blob.size, dataHash: blob.sha256 }, status: 'ready', dataRef: blob.ref }))
     await sync.offer(obj)
     return await reply.code(204).header('x-sync-instance-id', String(obj.meta.instanceID)).send()

@@ -5,10 +5,10 @@
 import path from 'node:path'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { SyncConfig } from '../common/config/schema.js'
-import { NotFoundError } from '../common/errors.js'
+import { ConfigError, NotFoundError, SyncErrorCode } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
 import type { DestinationKey, ObjectKey, StoredObject } from '../common/model.js'
-import { essSubscriptions } from '../common/protocol/topics.js'
+import { essSubscriptions, nodeClientId } from '../common/protocol/topics.js'
 import { createApiServer, nameSchema, parseRange } from '../api/server.js'
 import { Authenticator, clientTls, ensureBootstrapAdmin, generateSecret, serverTls } from '../security/index.js'
 import { openStore, type Store } from '../storage/index.js'
@@ -134,6 +134,10 @@ async function webhookSecret (dir: string): Promise<string> {
 }
 
 export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logger): Promise<EssHandle> {
+  // The config schema says so too; checked again here because a secret must never leave in clear.
+  if (cfg.RequireTls && !/^(mqtts|wss):\/\//.test(cfg.BrokerAddress ?? '')) {
+    throw new ConfigError(SyncErrorCode.CONFIG_INVALID, `RequireTls is set but BrokerAddress ${cfg.BrokerAddress ?? ''} is not mqtts:// or wss://`)
+  }
   const startedAt = Date.now()
   const node: DestinationKey = { orgId: cfg.OrgID ?? '', destinationType: cfg.DestinationType ?? '', destinationId: cfg.DestinationID ?? '' }
   const sub = path.join('ess', `${node.orgId}-${node.destinationType}-${node.destinationId}`)
@@ -170,7 +174,7 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
     cleanups.push(async () => { await app.close() })
     sync.conn = await connectMqtt({
       url: cfg.BrokerAddress ?? '',
-      clientId: `ess:${node.orgId}:${node.destinationType}:${node.destinationId}`,
+      clientId: nodeClientId(node),
       username: `${node.orgId}/${node.destinationType}/${node.destinationId}`,
       ...(cfg.NodeSecret === undefined ? {} : { password: cfg.NodeSecret }),
       tls: clientTls(cfg),

@@ -5,6 +5,7 @@
  */
 import type { Logger } from '../common/log.js'
 import type { DestinationKey, ObjectKey, ObjectMetadata, StoredObject } from '../common/model.js'
+import { deleteStatement } from '../common/protocol/statements.js'
 import { decodeDown, encode, encodeChunk, type DownMessage, type Holding, type UpMessage } from '../common/protocol/messages.js'
 import { upTopic } from '../common/protocol/topics.js'
 import { readBlob, storeVerifiedFile, type Store } from '../storage/index.js'
@@ -272,6 +273,13 @@ export class EdgeSync {
 
   async #onDelete (msg: Extract<DownMessage, { kind: 'delete' }>): Promise<void> {
     const key = this.key(msg.objectType, msg.objectId)
+    const ids = { objectType: msg.objectType, objectId: msg.objectId, instanceId: msg.instanceId }
+    if (this.#opts.trust !== undefined && !this.#opts.trust.verifyStatement(deleteStatement(this.#node.orgId, ids), msg.sig)) {
+      // An unsigned or forged delete is not obeyed; the CSS sees why.
+      this.#log.warn('Refused a delete whose signature does not verify', { objectId: msg.objectId, instanceId: msg.instanceId })
+      this.sendSoon({ v: 1, kind: 'ack', state: 'error', ...ids, message: 'rejected: bad signature on delete' })
+      return
+    }
     await this.transfers.cancel(this.#node.orgId, msg.objectType, msg.objectId)
     const cur = await this.#store.objects.get(key)
     if (cur !== undefined && cur.meta.instanceID < msg.instanceId) {

@@ -40,6 +40,11 @@ export class TrustStore {
     return verifySignature(this.#keys, meta, sig)
   }
 
+  /** A signed instruction other than an update (e.g. a delete). */
+  verifyStatement (statement: Record<string, unknown>, sig: Signature | undefined): boolean {
+    return verifySignature(this.#keys, statement, sig)
+  }
+
   /** Adds `publicKey` if a trusted key signed the statement; false otherwise. */
   async learn (orgId: string, publicKey: string, sig: Signature): Promise<boolean> {
     if (!verifySignature(this.#keys, trustStatement(orgId, publicKey), sig)) return false

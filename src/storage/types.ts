@@ -161,6 +161,8 @@ export interface Store {
   readonly users: UserStore
   readonly audit: AuditLog
   readonly webhooks: WebhookStore
+  /** Resolves when the store answers (a round trip to a database server); rejects otherwise. */
+  ping: () => Promise<void>
   /** Flushes and releases resources; idempotent. */
   close: () => Promise<void>
 }

@@ -30,8 +30,17 @@ function certificateIdentity (client: Client): string | undefined {
   return typeof cn === 'string' ? cn : undefined
 }
 
+/** The client's remote address, for per-address throttling. */
+function clientAddress (client: Client): string {
+  const conn = client.conn as { remoteAddress?: string }
+  return conn.remoteAddress ?? client.req?.socket.remoteAddress ?? 'unknown'
+}
+
 // Aedes's AuthErrorCode is an ambient const enum, unusable with isolatedModules: use the numbers.
+const IDENTIFIER_REJECTED = 2
+const SERVER_UNAVAILABLE = 3
 const BAD_USERNAME_OR_PASSWORD = 4
+const RETURN_CODE = { 'bad-credentials': BAD_USERNAME_OR_PASSWORD, throttled: SERVER_UNAVAILABLE, 'client-id': IDENTIFIER_REJECTED } as const
 // Messages the broker has in flight at once (Aedes's default is 100). An ESS message holds its slot
 // until our handler made it durable, so 100 would let only 100 acks share one status commit: a
 // fan-out to 10,000 edges then waits out 200 commits in a row, and the broker's queue (an array
@@ -40,27 +49,30 @@ const IN_FLIGHT_MESSAGES = 20_000
 
 export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise<CloudTransport & { port: number }> {
   const { auth, log } = opts
-  const identities = new Map<string, string>() // client id -> authenticated username
+  // Keyed by the client object, not its id: when a client id is taken over, the old connection's
+  // disconnect must not erase the new one's identity.
+  const identities = new Map<Client, string>()
   let presence: (username: string, online: boolean) => void = () => {}
   const broker = await Aedes.createBroker({
     concurrency: IN_FLIGHT_MESSAGES,
     authenticate: (client: Client, username, password, done) => {
-      auth.authenticate(username, password, certificateIdentity(client)).then((who) => {
-        if (who === undefined) {
-          log.warn('MQTT client refused', { clientId: client.id, username })
-          const err = Object.assign(new Error('Bad username or password'), { returnCode: BAD_USERNAME_OR_PASSWORD })
-          done(err, false)
+      const cert = certificateIdentity(client)
+      const login = { clientId: client.id, address: clientAddress(client), ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }), ...(cert === undefined ? {} : { certificateName: cert }) }
+      auth.authenticate(login).then((v) => {
+        if (!v.ok) {
+          log.warn('MQTT client refused', { clientId: client.id, username, address: login.address, reason: v.reason })
+          done(Object.assign(new Error(`Connection refused: ${v.reason}`), { returnCode: RETURN_CODE[v.reason] }), false)
           return
         }
-        identities.set(client.id, who)
+        identities.set(client, v.username)
         done(null, true)
       }, (err: unknown) => {
         log.error('MQTT authentication failed', { err })
-        done(Object.assign(new Error('Server unavailable'), { returnCode: 3 }), false)
+        done(Object.assign(new Error('Server unavailable'), { returnCode: SERVER_UNAVAILABLE }), false)
       })
     },
     authorizePublish: (client, packet, done) => {
-      const who = client === null ? undefined : identities.get(client.id)
+      const who = client === null ? undefined : identities.get(client)
       if (opts.maxPayload !== undefined && packet.payload.length > opts.maxPayload) {
         log.warn('MQTT publish refused: payload too large', { clientId: client?.id, username: who, bytes: packet.payload.length })
         done(new Error('Payload too large'))
@@ -71,25 +83,24 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
       done(new Error('Not authorized'))
     },
     authorizeSubscribe: (client, sub, done) => {
-      const who = identities.get(client.id)
+      const who = identities.get(client)
       if (who !== undefined && auth.maySubscribe(who, sub.topic)) { done(null, sub); return }
       log.warn('MQTT subscribe refused', { clientId: client.id, username: who, topic: sub.topic })
       // A null subscription answers with the 0x80 failure code and keeps the client connected.
       done(null, null)
     }
   })
-  const clients = new Map<string, Client>()
   broker.on('client', (client: Client) => {
-    clients.set(client.id, client)
-    const who = identities.get(client.id)
+    const who = identities.get(client)
     if (who !== undefined) presence(who, true)
   })
   broker.on('clientDisconnect', (client: Client) => {
-    if (clients.get(client.id) === client) clients.delete(client.id)
-    const who = identities.get(client.id)
-    identities.delete(client.id)
+    const who = identities.get(client)
+    identities.delete(client)
     if (who !== undefined) presence(who, false)
   })
+  // A client refused at CONNECT never becomes a client: forget its identity if one was set.
+  broker.on('clientError', (client: Client) => { if (client.closed) identities.delete(client) })
   const handle: StreamHandler = (stream, req) => { broker.handle(stream, req) }
   const listeners: Listener[] = []
   const closeListeners = async (): Promise<void> => { for (const l of listeners) await l.close() }
@@ -128,11 +139,12 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
       broker.subscribe(UP_WILDCARD, deliver, () => {})
     },
     onPresence: (handler) => { presence = handler },
+    connected: () => !closed && !broker.closed,
     disconnect: (username) => {
-      for (const [clientId, who] of identities) {
+      for (const [client, who] of identities) {
         if (who !== username) continue
-        log.info('Dropping the connection of a removed or disabled client', { clientId, username })
-        clients.get(clientId)?.close()
+        log.info('Dropping the connection of a removed or disabled client', { clientId: client.id, username })
+        client.close()
       }
     },
     close: async () => {

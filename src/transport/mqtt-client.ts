@@ -141,6 +141,7 @@ export async function connectExternalBroker (opts: { url: string, username?: str
     onMessage: (h) => { handler = h; setReady() },
     onPresence: () => {},
     disconnect: () => {},
+    connected: () => conn.connected && pub.connected,
     close: async () => { await conn.close(); await pub.close() }
   }
 }

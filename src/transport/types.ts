@@ -11,17 +11,31 @@ export interface CloudTransport {
   onPresence: (handler: (username: string, online: boolean) => void) => void
   /** Drops the live connection of a client (embedded broker only; an external broker re-checks credentials on reconnect). */
   disconnect: (username: string) => void
+  /** Whether the broker is up (embedded: listening; external: connected). */
+  connected: () => boolean
   /** Where ESSs connect, for logs and tests. */
   readonly urls: string[]
   close: () => Promise<void>
 }
 
+/** What a client presented when it connected. */
+export interface BrokerLogin {
+  username?: string
+  password?: Buffer
+  /** Common name of a client certificate the broker verified against its CA. */
+  certificateName?: string
+  clientId: string
+  /** The client's network address (throttling is per address). */
+  address: string
+}
+
+/** The client's identity (its username), or why it is refused. */
+export type BrokerVerdict =
+  | { ok: true, username: string }
+  | { ok: false, reason: 'bad-credentials' | 'throttled' | 'client-id' }
+
 export interface BrokerAuth {
-  /**
-   * Resolves the client's identity (its username) or undefined to refuse it. `certificateName` is
-   * the common name of a client certificate the broker verified against its CA.
-   */
-  authenticate: (username: string | undefined, password: Buffer | undefined, certificateName?: string) => Promise<string | undefined>
+  authenticate: (login: BrokerLogin) => Promise<BrokerVerdict>
   mayPublish: (username: string, topic: string) => boolean
   maySubscribe: (username: string, topic: string) => boolean
 }

@@ -27,7 +27,7 @@ async function delivery (org: string, id: string, node: string): Promise<{ statu
   return r.ok ? ((await r.json()) as Array<{ destinationID: string, status: string, message: string }>).find((d) => d.destinationID === node) : undefined
 }
 function client (username: string, password: string): Promise<mqtt.MqttClient> {
-  return mqtt.connectAsync(css.mqttUrls[0] ?? '', { username, password, clientId: `t-${username.replace(/\//g, '-')}-${Math.random()}`, protocolVersion: 4, reconnectPeriod: 0 })
+  return mqtt.connectAsync(css.mqttUrls[0] ?? '', { username, password, clientId: `${username}/t-${Math.random()}`, protocolVersion: 4, reconnectPeriod: 0 })
 }
 
 t.test('security - a node of org A can neither subscribe to nor publish on org B topics', async (t) => {

@@ -64,7 +64,7 @@ t.test('security - the broker listens only on mqtts and wss when TLS is required
   t.same(css.mqttUrls.map((u) => u.split(':')[0]), ['mqtts', 'wss'])
   const secret = await enroll('org1', 'edge', 'n9')
   const plainUrl = (css.mqttUrls[0] ?? '').replace('mqtts:', 'mqtt:')
-  const c = await connectMqtt({ url: plainUrl, clientId: 'plain', username: 'org1/edge/n9', password: secret, subscriptions: [], onMessage: async () => {}, firstConnectWaitMs: 1500, log: silentLogger })
+  const c = await connectMqtt({ url: plainUrl, clientId: 'org1/edge/n9/plain', username: 'org1/edge/n9', password: secret, subscriptions: [], onMessage: async () => {}, firstConnectWaitMs: 1500, log: silentLogger })
   await new Promise((resolve) => setTimeout(resolve, 500))
   t.notOk(c.connected, 'a plain-text client on the TLS port never connects')
   await c.close()
@@ -76,7 +76,7 @@ t.test('security - a node logs in with a client certificate; a certificate canno
   await enroll('org1', 'edge', 'n2')
   await enroll('org1', 'edge', 'n1')
   const tls = { ca, cert: await readFile(path.join(dir, 'node-org1-edge-n2.pem'), 'utf8'), key: await readFile(path.join(dir, 'node-org1-edge-n2-key.pem'), 'utf8') }
-  const ok = await connectMqtt({ url: css.mqttUrls[0] ?? '', clientId: 'cert-n2', username: 'org1/edge/n2', tls, subscriptions: [], onMessage: async () => {}, log: silentLogger })
+  const ok = await connectMqtt({ url: css.mqttUrls[0] ?? '', clientId: 'org1/edge/n2', username: 'org1/edge/n2', tls, subscriptions: [], onMessage: async () => {}, log: silentLogger })
   t.ok(ok.connected, 'certificate without password accepted')
   await ok.close()
   await t.rejects(connectMqtt({ url: css.mqttUrls[0] ?? '', clientId: 'cert-as-n1', username: 'org1/edge/n1', tls, subscriptions: [], onMessage: async () => {}, log: silentLogger }),

@@ -2,7 +2,7 @@
 import type { Test } from 'tap'
 import { buildConfig } from '../../src/common/config/load.js'
 import { createLogger, silentLogger, type Logger } from '../../src/common/log.js'
-import { startCloudSyncService, type CssHandle } from '../../src/css/service.js'
+import { startCss as startCloudSyncService, type CssHandle } from '../../src/app/css.js'
 import { startEdgeSyncService, type EssHandle } from '../../src/ess/service.js'
 
 /** Set SYNC_TEST_LOG=debug to see the services' logs while debugging a test. */

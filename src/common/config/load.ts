@@ -49,7 +49,18 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Readonly<Sync
   return buildConfig(fromFile, opts.env ?? process.env, opts.overrides ?? {})
 }
 
-const validate = createAjv({ coerceTypes: true, useDefaults: true, strictRequired: false }).compile(configJsonSchema())
+// Two passes: the first coerces env and file strings to their types and fills defaults; the
+// conditional rules then see `RequireTls: true`, not the string "true" (in one pass ajv may
+// evaluate `allOf` before `properties` has coerced the value, and the rule silently never fires).
+const { allOf, ...baseSchema } = configJsonSchema()
+const ajv = createAjv({ coerceTypes: true, useDefaults: true, strictRequired: false })
+const validateBase = ajv.compile(baseSchema)
+const validateRules = ajv.compile({ type: 'object', allOf })
+const validate = Object.assign((data: unknown): boolean => {
+  const ok = validateBase(data) && validateRules(data)
+  validate.errors = validateBase.errors ?? validateRules.errors
+  return ok
+}, { errors: undefined as typeof validateBase.errors })
 
 export function buildConfig (
   fromFile: Record<string, string>,

@@ -42,7 +42,8 @@ export type DownMessage =
   | { v: 1, kind: 'update', meta: ObjectMetadata, data?: string, chunkSize?: number, sig?: Sig }
   /** Key rotation: trust `publicKey` (keyId:base64) too; signed by a key the edge already trusts. */
   | { v: 1, kind: 'trust', publicKey: string, sig: Sig }
-  | { v: 1, kind: 'delete', objectType: string, objectId: string, instanceId: number }
+  /** `sig`: over deleteStatement(org, ids) (protocol/statements.ts), as updates are signed. */
+  | { v: 1, kind: 'delete', objectType: string, objectId: string, instanceId: number, sig?: Sig }
   | BusyMessage
   | GoneMessage
   | ChunkMessage
@@ -181,7 +182,7 @@ const downSchema = {
       additionalProperties: false
     },
     {
-      properties: { ...instance, kind: { const: 'delete' } },
+      properties: { ...instance, kind: { const: 'delete' }, sig: sigSchema },
       required: ['objectType', 'objectId', 'instanceId'],
       additionalProperties: false
     },

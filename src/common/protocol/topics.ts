@@ -43,6 +43,19 @@ export function nodeUsername (d: DestinationKey): string {
   return `${d.orgId}/${d.destinationType}/${d.destinationId}`
 }
 
+/**
+ * The MQTT client id a node connects with: its username, optionally followed by `/suffix`. Names
+ * cannot contain `/`, so no node can claim a client id of another (which would take over its
+ * session and cut it off).
+ */
+export function nodeClientId (d: DestinationKey): string {
+  return nodeUsername(d)
+}
+
+export function mayUseClientId (username: string, clientId: string): boolean {
+  return clientId === username || clientId.startsWith(`${username}/`)
+}
+
 export function parseNodeUsername (u: string | undefined): DestinationKey | undefined {
   const parts = (u ?? '').split('/')
   if (parts.length !== 3) return undefined

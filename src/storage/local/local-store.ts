@@ -4,7 +4,8 @@
  * snapshot plus a journal of changes); object data as files; the audit log as append-only JSON lines.
  * The table logic is the memory reference's, so both behave the same by construction.
  */
-import { mkdir, open, readFile } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { access, mkdir, open, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { Low } from 'lowdb'
 import { StorageError } from '../../common/errors.js'
@@ -91,6 +92,11 @@ export async function openLocalStore (root: string, opts: StoreOptions): Promise
       users: new UserTable(() => users.data, commit(users)),
       audit: new FileAuditLog(path.join(root, 'audit.jsonl')),
       webhooks: new WebhookTable(() => webhooks.data, commit(webhooks)),
+      // The data folder must still be there and writable (a full disk shows in the writes).
+      ping: async () => {
+        if (closed) throw new StorageError('Store is closed')
+        await access(root, constants.W_OK).catch((err: unknown) => { throw new StorageError('The data folder is not writable', { cause: err }) })
+      },
       close: async () => {
         if (closed) return
         closed = true

@@ -76,6 +76,7 @@ export function createMemoryStore (opts: StoreOptions): Store {
     users: new UserTable(() => users, noCommit),
     audit: new MemoryAuditLog(),
     webhooks: new WebhookTable(() => webhooks, noCommit),
+    ping: async () => {},
     close: async () => {}
   }
 }

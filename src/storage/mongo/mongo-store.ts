@@ -35,6 +35,9 @@ export async function openMongoStore (opts: MongoStoreOptions): Promise<Store> {
       users,
       audit,
       webhooks,
+      ping: async () => {
+        await db.command({ ping: 1 }, { timeoutMS: 2000 }).catch((err: unknown) => { throw new StorageError('The database does not answer', { cause: err }) })
+      },
       close: async () => {
         if (closed) return
         closed = true

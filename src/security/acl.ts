@@ -6,7 +6,7 @@
  */
 import { SyncError, SyncErrorCode } from '../common/errors.js'
 import type { AclEntry, ObjectMetadata } from '../common/model.js'
-import type { Identity } from '../security/index.js'
+import type { Identity } from './authenticator.js'
 import type { UserStore } from '../storage/index.js'
 
 function forbidden (message: string): SyncError { return new SyncError(SyncErrorCode.FORBIDDEN, message) }

@@ -1,0 +1,42 @@
+/**
+ * How a CSS extension (EMS is the first) plugs into the generic service: it registers its routes,
+ * names the object types it owns (no edge and no generic objects-API call may write them), and
+ * reacts to edges' outcomes and registrations. The CSS never imports an extension; the
+ * composition (`src/app/`) hands it the ones to run.
+ */
+import type { FastifyInstance } from 'fastify'
+import type { SyncConfig } from '../common/config/schema.js'
+import type { Logger } from '../common/log.js'
+import type { DestinationKey, ObjectKey, StoredObject } from '../common/model.js'
+import type { Authenticator } from '../security/index.js'
+import type { Store } from '../storage/index.js'
+import type { Outcome } from './handlers/index.js'
+
+export interface ExtensionContext {
+  app: FastifyInstance
+  store: Store
+  cfg: Readonly<SyncConfig>
+  auth: Authenticator
+  log: Logger
+  /** Writes an object through the object service (new instance, published to its destinations). */
+  putObject: (key: ObjectKey, meta: Record<string, unknown>, data: Buffer | undefined, owner: string) => Promise<StoredObject>
+}
+
+export interface ExtensionHandle {
+  outcome?: (node: DestinationKey, ack: Outcome) => Promise<void>
+  registered?: (node: DestinationKey) => Promise<void>
+  close?: () => Promise<void>
+}
+
+export interface CssExtension {
+  name: string
+  /** Object types only this extension writes. Types starting with `_` are always the CSS's. */
+  ownedTypes: readonly string[]
+  start: (ctx: ExtensionContext) => Promise<ExtensionHandle>
+}
+
+/** Whether edges and the generic objects API are barred from writing `objectType`. */
+export function ownedTypeCheck (extensions: readonly CssExtension[]): (objectType: string) => boolean {
+  const owned = new Set(extensions.flatMap((e) => e.ownedTypes))
+  return (objectType) => objectType.startsWith('_') || owned.has(objectType)
+}

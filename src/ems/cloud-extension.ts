@@ -1,0 +1,32 @@
+/**
+ * The EMS as a CSS extension: its REST API, the HTTP API for edges without MQTT, the types it
+ * owns (layers and configs: written by this service only), and its reactions to edges' verdicts
+ * and registrations.
+ */
+import type { CssExtension } from '../css/extension.js'
+import { registerEmsRoutes } from './routes.js'
+import { registerSeedRoutes } from './seed-routes.js'
+import { CONFIG_TYPE, EmsService, LAYER_TYPE } from './service.js'
+
+export function emsCloudExtension (): CssExtension {
+  return {
+    name: 'ems',
+    ownedTypes: [LAYER_TYPE, CONFIG_TYPE],
+    start: async ({ app, store, cfg, auth, log, putObject }) => {
+      const edgeType = cfg.EmsDestinationType
+      const ems = new EmsService(store, { put: putObject }, { edgeType }, log)
+      registerEmsRoutes(app, ems)
+      const closeSockets = registerSeedRoutes(app, ems, edgeType, auth)
+      return {
+        outcome: async (node, ack) => {
+          if (ack.objectType !== CONFIG_TYPE || node.destinationType !== edgeType) return
+          await ems.recordOutcome(node.orgId, node.destinationId, ack.instanceId, ack.state, ack.message)
+        },
+        registered: async (node) => {
+          if (node.destinationType === edgeType) await ems.ensurePublished(node.orgId, node.destinationId)
+        },
+        close: closeSockets
+      }
+    }
+  }
+}
