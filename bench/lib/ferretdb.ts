@@ -7,12 +7,14 @@ import { freePort, waitForPort } from './ports.js'
 
 export interface FerretDb {
   uri: string
+  port: number
   stop: () => Promise<void>
 }
 
-export async function startFerretDb (bin: string): Promise<FerretDb> {
+/** `port`: a fixed port (e.g. to bring a stopped server back where its clients look for it). */
+export async function startFerretDb (bin: string, opts: { port?: number } = {}): Promise<FerretDb> {
   const dir = await mkdtemp(path.join(tmpdir(), 'edgesync-ferret-'))
-  const port = await freePort()
+  const port = opts.port ?? await freePort()
   const child: ChildProcess = spawn(bin, [
     '--handler=sqlite', `--sqlite-url=file:${dir}/`, `--listen-addr=127.0.0.1:${port}`,
     `--state-dir=${dir}`, '--debug-addr=-', '--telemetry=disable', '--log-level=error'
@@ -27,6 +29,7 @@ export async function startFerretDb (bin: string): Promise<FerretDb> {
   }
   return {
     uri: `mongodb://127.0.0.1:${port}/`,
+    port,
     stop: async () => {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve))
