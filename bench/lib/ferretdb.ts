@@ -8,12 +8,16 @@ import { freePort, waitForPort } from './ports.js'
 export interface FerretDb {
   uri: string
   port: number
-  stop: () => Promise<void>
+  dir: string
+  stop: (opts?: { keepData?: boolean }) => Promise<void>
 }
 
-/** `port`: a fixed port (e.g. to bring a stopped server back where its clients look for it). */
-export async function startFerretDb (bin: string, opts: { port?: number } = {}): Promise<FerretDb> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'edgesync-ferret-'))
+/**
+ * `port` and `dir`: a fixed port and data folder, to bring a stopped server back where its clients
+ * look for it, with its data (stop it with `keepData`).
+ */
+export async function startFerretDb (bin: string, opts: { port?: number, dir?: string } = {}): Promise<FerretDb> {
+  const dir = opts.dir ?? await mkdtemp(path.join(tmpdir(), 'edgesync-ferret-'))
   const port = opts.port ?? await freePort()
   const child: ChildProcess = spawn(bin, [
     '--handler=sqlite', `--sqlite-url=file:${dir}/`, `--listen-addr=127.0.0.1:${port}`,
@@ -30,13 +34,14 @@ export async function startFerretDb (bin: string, opts: { port?: number } = {}):
   return {
     uri: `mongodb://127.0.0.1:${port}/`,
     port,
-    stop: async () => {
+    dir,
+    stop: async (o = {}) => {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve))
         child.kill('SIGTERM')
         await exited
       }
-      await rm(dir, { recursive: true, force: true })
+      if (o.keepData !== true) await rm(dir, { recursive: true, force: true })
     }
   }
 }

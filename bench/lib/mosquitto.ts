@@ -6,15 +6,24 @@ import path from 'node:path'
 import { freePort, waitForPort } from './ports.js'
 
 export interface Mosquitto {
+  /** The CSS's listener. */
   url: string
+  /**
+   * The edges' listener: `use_username_as_clientid`, so a node's client id is its username and no
+   * node can take over another's session (what the embedded broker enforces by itself).
+   */
+  edgeUrl: string
+  port: number
   /** Rewrites passwd/acl and makes Mosquitto reload them. */
   setAuth: (passwd: string, acl: string) => Promise<void>
   stop: () => Promise<void>
 }
 
-export async function startMosquitto (bin: string, passwd: string, acl: string): Promise<Mosquitto> {
+/** `opts.port`: a fixed CSS port (to bring a stopped broker back where its clients look for it). */
+export async function startMosquitto (bin: string, passwd: string, acl: string, opts: { port?: number } = {}): Promise<Mosquitto> {
   const dir = await mkdtemp(path.join(tmpdir(), 'edgesync-mosq-'))
-  const port = await freePort()
+  const port = opts.port ?? await freePort()
+  const edgePort = await freePort()
   const write = async (p: string, a: string): Promise<void> => {
     await writeFile(path.join(dir, 'passwd'), p + '\n')
     await writeFile(path.join(dir, 'acl'), a + '\n')
@@ -27,15 +36,18 @@ export async function startMosquitto (bin: string, passwd: string, acl: string):
   await chmod(dir, 0o755)
   await write(passwd, acl)
   await writeFile(path.join(dir, 'mosquitto.conf'), [
-    'per_listener_settings false', 'persistence false', `listener ${port} 127.0.0.1`, 'allow_anonymous false',
+    'per_listener_settings false', 'persistence false', `listener ${port} 127.0.0.1`,
+    `listener ${edgePort} 127.0.0.1`, 'use_username_as_clientid true', 'allow_anonymous false',
     `password_file ${path.join(dir, 'passwd')}`, `acl_file ${path.join(dir, 'acl')}`, 'log_dest stderr', 'log_type error', 'max_queued_messages 100000'
   ].join('\n') + '\n')
   const child: ChildProcess = spawn(bin, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] })
   let err = ''
   child.stderr?.on('data', (d: Buffer) => { err += d.toString() })
-  try { await waitForPort(port, 10_000) } catch (e) { child.kill('SIGKILL'); throw new Error(`mosquitto did not start: ${err}`, { cause: e }) }
+  try { await waitForPort(port, 10_000); await waitForPort(edgePort, 10_000) } catch (e) { child.kill('SIGKILL'); throw new Error(`mosquitto did not start: ${err}`, { cause: e }) }
   return {
     url: `mqtt://127.0.0.1:${port}`,
+    edgeUrl: `mqtt://127.0.0.1:${edgePort}`,
+    port,
     setAuth: async (p, a) => {
       await write(p, a)
       child.kill('SIGHUP')

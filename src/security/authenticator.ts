@@ -20,20 +20,35 @@ export class Authenticator {
   readonly #users: UserStore
   readonly #pepper = randomBytes(32)
   readonly #ok = new Map<string, number>()
+  /** The last identity verified per key, for a store outage (see check). */
+  readonly #lastGood = new Map<string, { identity: Identity, secretTag: string, until: number }>()
 
   constructor (users: UserStore) { this.#users = users }
 
   async check (appKey: string, secret: string): Promise<Identity | undefined> {
-    const user = await this.#users.get(appKey)
+    const secretTag = createHmac('sha256', this.#pepper).update(secret).digest('base64')
+    let user: UserRecord | undefined
+    try {
+      user = await this.#users.get(appKey)
+    } catch (err) {
+      // The store is down: a key verified within the last minute still gets in (to read health
+      // and see the outage), since nothing can be changed, disabled included, until it is back.
+      const last = this.#lastGood.get(appKey)
+      if (last !== undefined && last.secretTag === secretTag && last.until >= Date.now()) return last.identity
+      throw err
+    }
     if (user === undefined || user.disabled) return undefined
-    const tag = `${appKey}\u0000${user.secretHash}\u0000${createHmac('sha256', this.#pepper).update(secret).digest('base64')}`
+    const tag = `${appKey}\u0000${user.secretHash}\u0000${secretTag}`
     const until = this.#ok.get(tag)
     if (until === undefined || until < Date.now()) {
       if (!await verifySecret(secret, user.secretHash)) return undefined
       if (this.#ok.size > 10_000) this.#ok.clear()
       this.#ok.set(tag, Date.now() + CACHE_TTL_MS)
     }
-    return { appKey: user.appKey, orgId: user.orgId, role: user.role }
+    const identity = { appKey: user.appKey, orgId: user.orgId, role: user.role }
+    if (this.#lastGood.size > 10_000) this.#lastGood.clear()
+    this.#lastGood.set(appKey, { identity, secretTag, until: Date.now() + CACHE_TTL_MS })
+    return identity
   }
 }
 

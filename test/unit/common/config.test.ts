@@ -51,3 +51,30 @@ t.test('config - secrets are redacted in the summary', async (t) => {
   t.equal(r.AdminKey, 'root')
   t.notMatch(JSON.stringify(r), /s3cret/)
 })
+
+/**
+ * Every conditional rule of the schema, given as sync.conf text values and as environment
+ * strings: both arrive as strings, and the rule must fire on the coerced value.
+ */
+t.test('config - every conditional rule fires on file values and on env strings', async (t) => {
+  const ess = { NodeType: 'ESS', OrgID: 'o', DestinationType: 't', DestinationID: 'i', BrokerAddress: 'mqtt://127.0.0.1:1883' }
+  const cases: Array<[string, Record<string, string>, RegExp]> = [
+    ['ESS needs its identity and broker', { NodeType: 'ESS' }, /OrgID|DestinationType|BrokerAddress/],
+    ['mongo needs MongoUri', { StorageProvider: 'mongo' }, /MongoUri/],
+    ['a certificate needs its key', { ServerCertificate: 'c.pem' }, /ServerKey/],
+    ['a key needs its certificate', { ServerKey: 'k.pem' }, /ServerCertificate/],
+    ['a client certificate needs its key and CA', { ...ess, ClientCertificate: 'c.pem' }, /ClientKey|CaCertificate/],
+    ['an mqtts listener needs a certificate', { MqttTlsListeningPort: '8883' }, /ServerCertificate/],
+    ['CSS RequireTls needs a certificate and an mqtts port', { NodeType: 'CSS', RequireTls: 'true' }, /ServerCertificate|MqttTlsListeningPort/],
+    ['ESS RequireTls refuses a plain broker address', { ...ess, RequireTls: 'true' }, /BrokerAddress/],
+    ['an external broker needs its address', { NodeType: 'CSS', BrokerMode: 'external' }, /BrokerAddress/]
+  ]
+  for (const [rule, values, names] of cases) {
+    t.throws(() => buildConfig(values, {}, {}), { code: 'SYNC_ERR_CONFIG_INVALID', message: names }, `${rule} (sync.conf)`)
+    const env = Object.fromEntries(Object.entries(values).map(([k, v]) => [envName(k), v]))
+    t.throws(() => buildConfig({}, env, {}), { code: 'SYNC_ERR_CONFIG_INVALID', message: names }, `${rule} (environment)`)
+  }
+  const tls = { ...ess, BrokerAddress: 'mqtts://127.0.0.1:8883' }
+  t.equal(buildConfig({}, Object.fromEntries(Object.entries({ ...tls, RequireTls: 'true' }).map(([k, v]) => [envName(k), v])), {}).RequireTls, true, 'RequireTls with mqtts:// is fine')
+  t.equal(buildConfig({ ...ess, RequireTls: 'false' }, {}, {}).RequireTls, false, 'RequireTls false allows mqtt://')
+})
