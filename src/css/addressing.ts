@@ -6,6 +6,8 @@ export function isAddressedTo (meta: ObjectMetadata, orgId: string, node: Pick<N
   if (node.orgId !== orgId) return false
   // Types starting with "_" (e.g. EMS layers) live only in the CSS: the API cannot create them.
   if (meta.objectType.startsWith('_')) return false
+  // Objects that came from an edge go to the cloud only, never on to other edges.
+  if (meta.originType !== undefined && meta.originType !== 'cloud') return false
   if (meta.destinationsList !== undefined && meta.destinationsList.length > 0) {
     return meta.destinationsList.includes(`${node.destinationType}:${node.destinationId}`)
   }

@@ -137,3 +137,18 @@ t.test('a client id belongs to the node that logs in with it', async (t) => {
   const own = await node('n2', 'org1/edge/n2/second')
   t.ok(own.client.connected, 'a node may suffix its own client id')
 })
+
+t.test('an object an edge sent to the cloud is never served to another edge', async (t) => {
+  const n2 = await node('n2')
+  const data = Buffer.from('private reading of n2')
+  await n2.up({ v: 1, kind: 'offer', data: data.toString('base64'), meta: { objectType: 'telemetry', objectID: 'private-n2', instanceID: 1, dataID: 1, objectSize: data.length } })
+  await waitFor('n2\'s object stored', async () => n2.seen.find((m) => m.kind === 'state' && m.body?.objectId === 'private-n2'))
+  const stored = await css.store.objects.get({ orgId: 'org1', objectType: 'telemetry', objectId: 'private-n2' })
+  t.ok(stored, 'the CSS holds it')
+  const n1 = await node('n1')
+  const ids = { objectType: 'telemetry', objectId: 'private-n2', instanceId: stored?.meta.instanceID ?? 1 }
+  await refusedOnce('not-addressed', async () => { await n1.up({ v: 1, kind: 'fetch', ...ids, offset: 0, length: 4096 }) })
+  await n1.up({ v: 1, kind: 'register', properties: {}, codeVersion: 'x', holdings: [] })
+  await waitFor('n1 registered', async () => n1.seen.find((m) => m.kind === 'registered'))
+  t.notOk(n1.seen.some((m) => m.head.includes('private-n2')), 'n1 got neither its data nor its update, not even on register')
+})
