@@ -39,13 +39,24 @@ function statusesFor (method: string, url: string): { ok: number[], errors: numb
   }
 }
 
+/** What a success answer carries: nothing (204, 304), bytes, text, events or JSON. */
+function successEntry (status: number, url: string): Record<string, unknown> {
+  const description = SUCCESS_TEXT[status] ?? 'OK'
+  // `type: 'null'` is @fastify/swagger's spelling of "no body".
+  if (status === 204 || status === 304) return { type: 'null', description }
+  if (url.endsWith('/data') && status !== 202) return { description, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }
+  if (url.startsWith('/api/v1/objects/') && url.endsWith('/status')) return { description, content: { 'text/plain': { schema: { type: 'string' } } } }
+  if (url.endsWith('/events')) return { description, content: { 'text/event-stream': { schema: { type: 'string' } } } }
+  return { description, content: { 'application/json': { schema: {} } } }
+}
+
 /** @fastify/swagger `transform`: documents every status of every operation. */
 export function documentResponses ({ schema, url, route }: { schema: FastifySchema | undefined, url: string, route: { method: string | string[] } }): { schema: Schema, url: string } {
   const given = schema as Schema | undefined
   const method = Array.isArray(route.method) ? (route.method[0] ?? 'GET') : route.method
   const { ok, errors } = statusesFor(method, url)
   const response: Record<string, unknown> = {}
-  for (const s of ok) response[s] = { description: SUCCESS_TEXT[s] ?? 'OK' }
+  for (const s of ok) response[s] = successEntry(s, url)
   for (const s of errors) response[s] = { description: ERROR_TEXT[s] ?? 'Error', content: { 'application/problem+json': { schema: problemSchema } } }
   return { schema: { ...(given ?? {}), response: { ...response, ...(given?.response ?? {}) } }, url }
 }

@@ -34,18 +34,18 @@ const aclBody = {
 export function registerAdminRoutes (app: FastifyInstance, store: Store, objects: ObjectService): void {
   const aclView = (e: AclEntry): Record<string, string> => ({ ACLUserType: e.userType, Username: e.username, ACLRole: e.role })
 
-  app.get('/api/v1/security/:type/:orgID', { schema: { summary: 'ACL keys, or the users of one key (?key=)', params: aclParams, querystring: { type: 'object', properties: { key: { type: 'string', maxLength: 128 }, all_keys: { type: 'boolean' }, acl_usertype: { enum: ['user', 'node'] } } } } }, async (req, reply) => {
+  app.get('/api/v1/security/:type/:orgID', { schema: { summary: 'ACL keys, or the users of one key (?key=)', params: aclParams, querystring: { type: 'object', properties: { key: { type: 'string', maxLength: 128 }, all_keys: { type: 'boolean' }, acl_usertype: { enum: ['user', 'node'] } } } } }, async (req) => {
     const p = req.params as Params
     requireOrg(req.identity, p.orgID ?? '', true)
     const q = req.query as { key?: string, acl_usertype?: 'user' | 'node' }
     const kind = p.type as AclKind
     if (q.key !== undefined) {
       const list = (await store.users.listAcl(p.orgID ?? '', kind, q.key)).filter((e) => q.acl_usertype === undefined || e.userType === q.acl_usertype)
-      if (list.length === 0) return await reply.code(404).send()
+      if (list.length === 0) throw new NotFoundError('No ACL entries')
       return list.map(aclView)
     }
     const keys = [...new Set((await store.users.listAcl(p.orgID ?? '', kind)).map((e) => e.key))]
-    if (keys.length === 0) return await reply.code(404).send()
+    if (keys.length === 0) throw new NotFoundError('No ACL entries')
     return keys
   })
 
@@ -157,9 +157,11 @@ export function registerAdminRoutes (app: FastifyInstance, store: Store, objects
     if (page.next !== undefined) void reply.header('x-next-cursor', page.next)
     if (q.list_object_type === true) {
       const types = [...new Set(visible.map((o) => o.key.objectType))]
-      return types.length === 0 ? await reply.code(404).send() : types
+      if (types.length === 0) throw new NotFoundError('No object types')
+      return types
     }
-    return visible.length === 0 ? await reply.code(404).send() : visible.map((o) => ({ ...o.meta, status: o.status }))
+    if (visible.length === 0) throw new NotFoundError('No objects')
+    return visible.map((o) => ({ ...o.meta, status: o.status }))
   })
 
   app.post('/api/v1/resend', { schema: { summary: 'Only meaningful on an ESS (400 on the CSS, as Open Horizon)' } }, async () => {

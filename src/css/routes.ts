@@ -264,7 +264,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     const statuses: StoredObject['status'][] | undefined = q.all_objects === true ? undefined : q2.received === true ? ['completelyReceived', 'objreceived'] : ['completelyReceived']
     const page = await store.objects.list({ orgId: p.orgID ?? '', objectType: p.objectType ?? '', deleted: false, ...(statuses === undefined ? {} : { statuses }), ...(q.limit === undefined ? {} : { limit: q.limit }), ...(q.cursor === undefined ? {} : { cursor: q.cursor }) })
     if (page.next !== undefined) void reply.header('x-next-cursor', page.next)
-    if (page.items.length === 0 && q.cursor === undefined) return await reply.code(404).send()
+    if (page.items.length === 0 && q.cursor === undefined) throw new NotFoundError('No objects to list')
     return page.items.map((o) => ({ ...o.meta, status: o.status }))
   })
 

@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify'
 import { nameSchema } from '../api/server.js'
 import { requireOrg } from '../security/acl.js'
+import { NotFoundError } from '../common/errors.js'
 import { mergeLayers, type Json } from './layers.js'
 import { parseLayer, type EmsService } from './service.js'
 
@@ -12,11 +13,12 @@ const edgeParams = { type: 'object', properties: { orgID: nameSchema, edgeID: na
 type Obj = Record<string, Json>
 
 export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void {
-  app.get('/api/v1/ems/:orgID/layers/:layer', { schema: { summary: 'An EMS configuration layer (org, site:<id>, edge:<id>)', params: layerParams } }, async (req, reply) => {
+  app.get('/api/v1/ems/:orgID/layers/:layer', { schema: { summary: 'An EMS configuration layer (org, site:<id>, edge:<id>)', params: layerParams } }, async (req) => {
     const p = req.params as Params
     requireOrg(req.identity, p.orgID ?? '')
     const l = await ems.getLayer(p.orgID ?? '', parseLayer(p.layer ?? ''))
-    return l === undefined ? await reply.code(404).send() : l.doc
+    if (l === undefined) throw new NotFoundError(`No layer ${p.layer ?? ''}`)
+    return l.doc
   })
   app.put('/api/v1/ems/:orgID/layers/:layer', { schema: { summary: 'Replace a layer; affected edges get a new validated effective config (or nothing happens)', params: layerParams, body: { type: 'object' } } }, async (req) => {
     const p = req.params as Params

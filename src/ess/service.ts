@@ -43,12 +43,12 @@ function registerEssRoutes (app: FastifyInstance, store: Store, sync: EdgeSync, 
   app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => sync.conn?.connected === true ? { status: 'ready' } : await reply.code(503).send({ status: 'disconnected' }))
   app.get('/api/v1/health', async () => ({ general: { nodeType: 'ESS', healthStatus: sync.conn?.connected === true ? 'green' : 'red', upTime: Math.round((Date.now() - startedAt) / 1000), dropped: sync.dropped }, transfers: sync.transfers.stats, plugins: sync.pluginStatus() }))
 
-  app.get('/api/v1/objects/:objectType', { schema: { summary: 'New or updated objects of a type (poll)', params: typeParams, querystring: { type: 'object', properties: { received: { type: 'boolean' } } } } }, async (req, reply) => {
+  app.get('/api/v1/objects/:objectType', { schema: { summary: 'New or updated objects of a type (poll)', params: typeParams, querystring: { type: 'object', properties: { received: { type: 'boolean' } } } } }, async (req) => {
     const k = key(req)
     const q = req.query as { received?: boolean }
     const statuses: StoredObject['status'][] = q.received === true ? ['completelyReceived', 'objdeleted', 'objreceived'] : ['completelyReceived', 'objdeleted']
     const page = await store.objects.list({ orgId: k.orgId, objectType: k.objectType, statuses, limit: 1000 })
-    if (page.items.length === 0) return await reply.code(404).send()
+    if (page.items.length === 0) throw new NotFoundError('No objects of this type')
     return page.items.map((o) => ({ ...o.meta, status: o.status }))
   })
   app.get('/api/v1/objects/:objectType/:objectID', { schema: { summary: 'Object metadata', params: objParams } }, async (req) => {
