@@ -26,6 +26,25 @@ t.test('sync-css - a bad config exits 2 and names every bad key', async (t) => {
   t.match(r.err, /StorageProvider/)
 })
 
+t.test('sync-css - RequireTls from the environment without a certificate exits 2 at once', async (t) => {
+  const r = await run({ REQUIRE_TLS: 'true', SYNC_CONF: '/nonexistent', LISTENING_PORT: '0', MQTT_LISTENING_PORT: '0' })
+  t.equal(r.code, 2, 'a config error (2), not a start that fails later (1)')
+  t.match(r.err, /ServerCertificate/)
+})
+
+t.test('sync-ess - RequireTls with a plain mqtt:// broker exits 2 and never connects', async (t) => {
+  const ess = fileURLToPath(new URL('../../cmd/ess.ts', import.meta.url))
+  const r = await new Promise<{ code: number | null, err: string }>((resolve) => {
+    const env = { ...process.env, SYNC_CONF: '/nonexistent', REQUIRE_TLS: 'true', ORG_ID: 'o', DESTINATION_TYPE: 'edge', DESTINATION_ID: 'e', NODE_SECRET: 's', BROKER_ADDRESS: 'mqtt://127.0.0.1:1' }
+    const child = spawn(process.execPath, [...process.execArgv, ess], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let err = ''
+    child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+    child.on('exit', (code) => { resolve({ code, err }) })
+  })
+  t.equal(r.code, 2)
+  t.match(r.err, /BrokerAddress/)
+})
+
 t.test('sync-css - starts on embedded defaults, answers health, stops cleanly on SIGTERM', async (t) => {
   const dir = t.testdir()
   let health = 0
