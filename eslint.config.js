@@ -1,6 +1,23 @@
 import neostandard from 'neostandard'
 import tseslint from 'typescript-eslint'
 
+// The direction of imports (lower layers never import higher ones), checked per folder:
+// common <- storage, transport, security <- api, transfer <- css, ess <- ems <- app <- admin, sim <- cmd
+const LAYERS = [['common'], ['storage', 'transport', 'security'], ['api', 'transfer'], ['css', 'ess'], ['ems'], ['app'], ['admin', 'sim']]
+// Peers that must stay apart too: the cloud and the edge service know nothing of each other.
+const APART = { css: ['ess'], ess: ['css'] }
+const layering = LAYERS.flatMap((layer, i) => layer.map((folder) => {
+  const higher = [...LAYERS.slice(i + 1).flat(), ...(APART[folder] ?? []), 'cmd']
+  return {
+    files: [`src/${folder}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: higher.map((h) => ({ group: [`**/${h}/*`, `**/${h}/**`], message: `src/${folder} may not import src/${h} (see the layer order in eslint.config.js)` }))
+      }]
+    }
+  }
+}))
+
 export default [
   ...neostandard({ ts: true, ignores: ['dist/**', 'node_modules/**', '.tap/**', 'coverage/**'] }),
   {
@@ -22,6 +39,7 @@ export default [
     files: ['src/**/*.ts'],
     rules: { 'no-console': 'error' }
   },
+  ...layering,
   {
     // tap tracks every t.test() itself; awaiting each would serialize the suite for nothing.
     files: ['test/**/*.ts'],

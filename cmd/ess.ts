@@ -3,7 +3,7 @@
 import { loadConfig, redactedConfig } from '../src/common/config/load.js'
 import { ConfigError } from '../src/common/errors.js'
 import { createLogger } from '../src/common/log.js'
-import { startEdgeSyncService } from '../src/ess/service.js'
+import { startEss as startEdgeSyncService } from '../src/app/ess.js'
 
 const file = process.argv.includes('-c') ? process.argv[process.argv.indexOf('-c') + 1] : (process.env.SYNC_CONF ?? 'sync.conf')
 try {

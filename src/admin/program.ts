@@ -191,8 +191,9 @@ function addAclCommands (program: Command, io: Io): void {
     .action(async (org: string, type: string | undefined, o: { kind: string, json?: boolean }, cmd: Command) => {
       let rows: Json
       try {
-        const r = await call(io, cmd, 'GET', `/api/v1/security/${o.kind}/${org}${type === undefined ? '' : `?key=${encodeURIComponent(type === '*' ? '' : type)}`}`) as unknown[]
-        rows = r.map((x) => typeof x === 'string' ? { type: x === '' ? '*' : x } : x as Record<string, unknown>)
+        const query = type === undefined ? '?all_keys=true' : `?key=${encodeURIComponent(type)}`
+        const r = await call(io, cmd, 'GET', `/api/v1/security/${o.kind}/${org}${query}`) as unknown[]
+        rows = r.map((x) => typeof x === 'string' ? { type: x } : x as Record<string, unknown>)
       } catch (err) {
         if ((err as CliError).exitCode !== EXIT.NOT_FOUND) throw err
         rows = []

@@ -93,7 +93,13 @@ export async function createApiServer (opts: ApiServerOptions): Promise<FastifyI
   })
 
   // Binary bodies stay streams: route handlers pipe them into the store, never buffer them.
-  app.addContentTypeParser(['application/octet-stream', '*'], (_req, payload, done) => { done(null, payload) })
+  // Open Horizon's Go client sends JSON bodies with no Content-Type at all, and Open Horizon reads
+  // them as JSON: so does a route that takes JSON here. With any content type, or on a binary
+  // route (PUT .../data), the body stays a stream.
+  app.addContentTypeParser(['application/octet-stream', '*'], (req, payload, done) => {
+    if (req.headers['content-type'] !== undefined || req.routeOptions.schema?.body === undefined) { done(null, payload); return }
+    readJson(payload, opts.bodyLimit).then((v) => { done(null, v) }, (err: Error) => { done(err) })
+  })
 
   const limiter = new RateLimiter(opts.rateLimit)
   // Throttle the guessing address, not the key guessed at (see LoginGuard).
@@ -145,6 +151,23 @@ export async function createApiServer (opts: ApiServerOptions): Promise<FastifyI
     return await reply.type('text/html').send(`<!doctype html><title>${opts.title}</title><h1>${opts.title}</h1><p>Machine-readable: <a href="/api/v1/openapi.json">openapi.json</a>. All routes use Basic auth.</p><table>${rows.join('')}</table>`)
   })
   return app
+}
+
+/** A whole body as JSON, refused past `limit` bytes. */
+async function readJson (stream: AsyncIterable<Uint8Array>, limit: number): Promise<unknown> {
+  const parts: Buffer[] = []
+  let size = 0
+  for await (const c of stream) {
+    size += c.length
+    if (size > limit) throw new SyncError(SyncErrorCode.BODY_TOO_LARGE, `Body is larger than ${limit} bytes`)
+    parts.push(Buffer.from(c))
+  }
+  if (size === 0) return undefined
+  try {
+    return JSON.parse(Buffer.concat(parts).toString('utf8')) as unknown
+  } catch (err) {
+    throw new SyncError(SyncErrorCode.BAD_JSON, 'Body is not valid JSON', { cause: err })
+  }
 }
 
 export function forbidden (message: string): SyncError {

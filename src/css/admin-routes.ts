@@ -34,17 +34,20 @@ const aclBody = {
 export function registerAdminRoutes (app: FastifyInstance, store: Store, objects: ObjectService): void {
   const aclView = (e: AclEntry): Record<string, string> => ({ ACLUserType: e.userType, Username: e.username, ACLRole: e.role })
 
-  app.get('/api/v1/security/:type/:orgID', { schema: { summary: 'ACL keys, or the users of one key (?key=)', params: aclParams, querystring: { type: 'object', properties: { key: { type: 'string', maxLength: 128 }, all_keys: { type: 'boolean' }, acl_usertype: { enum: ['user', 'node'] } } } } }, async (req) => {
+  // As Open Horizon: `?all_keys=true` lists the keys (the all-types key as "*"); otherwise the
+  // users of `?key=` (no key, or "*": the all-types entry).
+  app.get('/api/v1/security/:type/:orgID', { schema: { summary: 'The users of one ACL key (?key=; none or * for all types), or every key (?all_keys=true)', params: aclParams, querystring: { type: 'object', properties: { key: { type: 'string', maxLength: 128 }, all_keys: { type: 'boolean' }, acl_usertype: { enum: ['user', 'node'] } } } } }, async (req) => {
     const p = req.params as Params
     requireOrg(req.identity, p.orgID ?? '', true)
-    const q = req.query as { key?: string, acl_usertype?: 'user' | 'node' }
+    const q = req.query as { key?: string, all_keys?: boolean, acl_usertype?: 'user' | 'node' }
     const kind = p.type as AclKind
-    if (q.key !== undefined) {
-      const list = (await store.users.listAcl(p.orgID ?? '', kind, q.key)).filter((e) => q.acl_usertype === undefined || e.userType === q.acl_usertype)
+    if (q.all_keys !== true) {
+      const key = q.key === undefined || q.key === '*' ? '' : q.key
+      const list = (await store.users.listAcl(p.orgID ?? '', kind, key)).filter((e) => q.acl_usertype === undefined || e.userType === q.acl_usertype)
       if (list.length === 0) throw new NotFoundError('No ACL entries')
       return list.map(aclView)
     }
-    const keys = [...new Set((await store.users.listAcl(p.orgID ?? '', kind)).map((e) => e.key))]
+    const keys = [...new Set((await store.users.listAcl(p.orgID ?? '', kind)).map((e) => e.key === '' ? '*' : e.key))]
     if (keys.length === 0) throw new NotFoundError('No ACL entries')
     return keys
   })

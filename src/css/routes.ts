@@ -72,7 +72,7 @@ async function readAccess (store: Store, who: Identity | undefined, key: ObjectK
 export function nodeView (n: NodeRecord, offlineAfterMs: number, now = Date.now()): Record<string, unknown> {
   const heard = n.lastHeartbeat === undefined ? 0 : Date.parse(n.lastHeartbeat)
   const online = n.online && now - heard <= offlineAfterMs
-  return { destinationOrgID: n.orgId, destinationType: n.destinationType, destinationID: n.destinationId, communication: n.protocol.toUpperCase(), codeVersion: n.codeVersion ?? '', lastPingTime: n.lastHeartbeat ?? '', online, properties: n.properties, registeredAt: n.registeredAt }
+  return { destinationOrgID: n.orgId, destinationType: n.destinationType, destinationID: n.destinationId, communication: n.protocol.toLowerCase(), codeVersion: n.codeVersion ?? '', lastPingTime: n.lastHeartbeat ?? '', online, properties: n.properties, registeredAt: n.registeredAt }
 }
 
 async function allPages<T> (fetch: (cursor?: string) => Promise<{ items: T[], next?: string }>): Promise<T[]> {
@@ -280,7 +280,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     const dest = { orgId: p.orgID ?? '', destinationType: p.destType ?? '', destinationId: p.destID ?? '' }
     requireOrg(req.identity, dest.orgId)
     const recs = await allPages(async (cursor) => await store.deliveries.listByDestination(dest, { limit: 1000, ...(cursor === undefined ? {} : { cursor }) }))
-    return recs.map((r) => ({ objectID: r.objectId, objectType: r.objectType, status: r.status, instanceID: r.instanceId, detail: r.detail ?? '', message: r.message ?? '', lastUpdate: r.updatedAt }))
+    return recs.map((r) => ({ orgID: r.orgId, objectID: r.objectId, objectType: r.objectType, status: r.status, instanceID: r.instanceId, detail: r.detail ?? '', message: r.message ?? '', lastUpdate: r.updatedAt }))
   })
 
   app.post('/api/v1/nodes/:orgID/:destType/:destID/enroll', { schema: { summary: 'Create broker credentials for an edge node (edgesync)', params: destParams } }, async (req, reply: FastifyReply) => {

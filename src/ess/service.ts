@@ -20,7 +20,7 @@ import { appObjectKey, objParams, typeParams } from './app-access.js'
 import { registerEdgeObjectRoutes } from './edge-objects.js'
 import { TrustStore } from './trust.js'
 import { PluginHost } from './plugins.js'
-import { createPlugins } from './plugin-registry.js'
+import { createPlugins, type PluginFactories } from './plugin-registry.js'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 
 export interface EssHandle {
@@ -133,7 +133,12 @@ async function webhookSecret (dir: string): Promise<string> {
   }
 }
 
-export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logger): Promise<EssHandle> {
+export interface EssOptions {
+  /** The plugins `Plugins` may name (the composition in src/app decides which exist). */
+  plugins?: PluginFactories
+}
+
+export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logger, opts: EssOptions = {}): Promise<EssHandle> {
   // The config schema says so too; checked again here because a secret must never leave in clear.
   if (cfg.RequireTls && !/^(mqtts|wss):\/\//.test(cfg.BrokerAddress ?? '')) {
     throw new ConfigError(SyncErrorCode.CONFIG_INVALID, `RequireTls is set but BrokerAddress ${cfg.BrokerAddress ?? ''} is not mqtts:// or wss://`)
@@ -151,7 +156,7 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
     sync.notifier = new Notifier({ hooks: store.webhooks, orgId: node.orgId, secret: await webhookSecret(path.join(cfg.PersistenceRootPath, sub)), timeoutMs: cfg.WebhookTimeoutMs, log: log.child({ component: 'ess.notify' }) })
     cleanups.push(async () => { sync.notifier?.close() })
     sync.properties = parseProperties(cfg.NodeProperties)
-    const host = new PluginHost(createPlugins(cfg.Plugins), {
+    const host = new PluginHost(createPlugins(cfg.Plugins, opts.plugins ?? {}), {
       store,
       orgId: node.orgId,
       report: (key, instanceId, v) => { sync.sendSoon({ v: 1, kind: 'ack', state: v.state === 'consumed' ? 'consumed' : 'error', objectType: key.objectType, objectId: key.objectId, instanceId, ...(v.state === 'error' ? { message: v.message.slice(0, 1000) } : {}) }) },

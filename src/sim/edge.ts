@@ -8,7 +8,7 @@ import { buildConfig } from '../common/config/load.js'
 import type { Logger } from '../common/log.js'
 import { SimulatedDevice } from '../ems/modbus.js'
 import type { DeviceProfile } from '../ems/profiles.js'
-import { startEdgeSyncService, type EssHandle } from '../ess/service.js'
+import { startEss as startEdgeSyncService, type EssHandle } from '../app/ess.js'
 import { SiteModel, type SiteReadings } from './site-model.js'
 
 export interface SimEdgeSpec { id: string, secret: string, site: string, seed: number }

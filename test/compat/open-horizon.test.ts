@@ -86,7 +86,7 @@ t.test('open-horizon - publish with data, edge polls, reads, consumes; CSS sees 
 
 t.test('open-horizon - destinations and a node\'s objects', async (t) => {
   const nodes = await (await call(CSS, 'GET', '/api/v1/destinations/org1', admin)).json() as Array<Record<string, unknown>>
-  t.match(nodes, [{ destinationOrgID: 'org1', destinationType: 'edge', destinationID: 'n1', communication: 'MQTT' }])
+  t.match(nodes, [{ destinationOrgID: 'org1', destinationType: 'edge', destinationID: 'n1', communication: 'mqtt' }])
   t.type(nodes[0]?.codeVersion, 'string')
   t.type(nodes[0]?.lastPingTime, 'string')
   const objs = await (await call(CSS, 'GET', '/api/v1/destinations/org1/edge/n1/objects', admin)).json() as Array<Record<string, unknown>>
@@ -129,7 +129,8 @@ t.test('open-horizon - inactive objects wait for activate; received hides from t
 t.test('open-horizon - ACL calls', async (t) => {
   const users = [{ ACLUserType: 'user', Username: 'alice', ACLRole: 'aclReader' }]
   t.equal((await call(CSS, 'PUT', '/api/v1/security/objects/org1/model', admin, { action: 'add', users })).status, 204)
-  t.same(await (await call(CSS, 'GET', '/api/v1/security/objects/org1', admin)).json(), ['model'])
+  t.same(await (await call(CSS, 'GET', '/api/v1/security/objects/org1?all_keys=true', admin)).json(), ['model'])
+  t.equal((await call(CSS, 'GET', '/api/v1/security/objects/org1', admin)).status, 404, 'no key: the all-types entries, none yet')
   t.same(await (await call(CSS, 'GET', '/api/v1/security/objects/org1?key=model', admin)).json(), users)
   t.equal((await call(CSS, 'PUT', '/api/v1/security/destinations/org1', admin, { action: 'add', users: [{ ACLUserType: 'user', Username: '*' }] })).status, 204)
   t.equal((await call(CSS, 'DELETE', '/api/v1/security/objects/org1/model/user/alice', admin)).status, 204)

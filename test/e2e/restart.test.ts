@@ -6,7 +6,7 @@
 import t from 'tap'
 import { buildConfig } from '../../src/common/config/load.js'
 import { silentLogger } from '../../src/common/log.js'
-import { startEdgeSyncService, type EssHandle } from '../../src/ess/service.js'
+import { startEss as startEdgeSyncService, type EssHandle } from '../../src/app/ess.js'
 import { APP, basic, waitFor } from '../helpers/cluster.js'
 import { freePort } from '../helpers/ports.js'
 import { killProcess, startProcess, type Proc } from '../helpers/processes.js'

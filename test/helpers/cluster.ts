@@ -3,7 +3,7 @@ import type { Test } from 'tap'
 import { buildConfig } from '../../src/common/config/load.js'
 import { createLogger, silentLogger, type Logger } from '../../src/common/log.js'
 import { startCss as startCloudSyncService, type CssHandle } from '../../src/app/css.js'
-import { startEdgeSyncService, type EssHandle } from '../../src/ess/service.js'
+import { startEss as startEdgeSyncService, type EssHandle } from '../../src/app/ess.js'
 
 /** Set SYNC_TEST_LOG=debug to see the services' logs while debugging a test. */
 const log: Logger = process.env.SYNC_TEST_LOG === undefined ? silentLogger : createLogger({ level: process.env.SYNC_TEST_LOG as 'debug' })

@@ -9,7 +9,7 @@ t.test('node-view - online only while connected and heard from recently', async 
   t.equal(nodeView(node, 90_000, at + 89_000).online, true)
   t.equal(nodeView(node, 90_000, at + 91_000).online, false, 'silent too long')
   t.equal(nodeView({ ...node, online: false }, 90_000, at).online, false, 'disconnected')
-  t.match(nodeView(node, 90_000, at), { destinationOrgID: 'o', destinationType: 'edge', destinationID: 'n1', communication: 'MQTT', lastPingTime: node.lastHeartbeat })
+  t.match(nodeView(node, 90_000, at), { destinationOrgID: 'o', destinationType: 'edge', destinationID: 'n1', communication: 'mqtt', lastPingTime: node.lastHeartbeat })
 })
 
 t.test('addressing - one, list, type, org, selector', async (t) => {
