@@ -34,11 +34,39 @@ async function goRequest (method: string, urlPath: string, body?: Buffer, conten
 /** The Go client's `MetaData` struct as encoding/json writes it: every field, zero values included. */
 function goMeta (id: string): Record<string, unknown> {
   return {
-    objectID: id, objectType: 'model', destinationOrgID: 'org1', destinationID: '', destinationType: 'edge', destinationsList: null,
-    destinationPolicy: null, expiration: '', version: '1.0', description: '', link: '', inactive: false, activationTime: '',
-    doNotSend: false, noData: false, metaOnly: false, destinationDataUri: '', sourceDataUri: '', consumers: 0, autodelete: false,
-    originID: '', originType: '', deleted: false, instanceID: 0, dataID: 0, objectSize: 0, chunkSize: 0, hashAlgorithm: '',
-    publicKey: '', signature: '', ownerID: '', public: false, lastUpdate: '0001-01-01T00:00:00Z'
+    objectID: id,
+    objectType: 'model',
+    destinationOrgID: 'org1',
+    destinationID: '',
+    destinationType: 'edge',
+    destinationsList: null,
+    destinationPolicy: null,
+    expiration: '',
+    version: '1.0',
+    description: '',
+    link: '',
+    inactive: false,
+    activationTime: '',
+    doNotSend: false,
+    noData: false,
+    metaOnly: false,
+    destinationDataUri: '',
+    sourceDataUri: '',
+    consumers: 0,
+    autodelete: false,
+    originID: '',
+    originType: '',
+    deleted: false,
+    instanceID: 0,
+    dataID: 0,
+    objectSize: 0,
+    chunkSize: 0,
+    hashAlgorithm: '',
+    publicKey: '',
+    signature: '',
+    ownerID: '',
+    public: false,
+    lastUpdate: '0001-01-01T00:00:00Z'
   }
 }
 
