@@ -19,11 +19,11 @@ export interface Mosquitto {
   stop: () => Promise<void>
 }
 
-/** `opts.port`: a fixed CSS port (to bring a stopped broker back where its clients look for it). */
-export async function startMosquitto (bin: string, passwd: string, acl: string, opts: { port?: number } = {}): Promise<Mosquitto> {
+/** `opts.port`, `opts.edgePort`: fixed ports (to bring a stopped broker back where its clients look for it). */
+export async function startMosquitto (bin: string, passwd: string, acl: string, opts: { port?: number, edgePort?: number } = {}): Promise<Mosquitto> {
   const dir = await mkdtemp(path.join(tmpdir(), 'edgesync-mosq-'))
   const port = opts.port ?? await freePort()
-  const edgePort = await freePort()
+  const edgePort = opts.edgePort ?? await freePort()
   const write = async (p: string, a: string): Promise<void> => {
     await writeFile(path.join(dir, 'passwd'), p + '\n')
     await writeFile(path.join(dir, 'acl'), a + '\n')

@@ -1,5 +1,4 @@
 /** Composition root of the Cloud Sync Service. */
-import { randomUUID } from 'node:crypto'
 import path from 'node:path'
 import type { SyncConfig } from '../common/config/schema.js'
 import type { Logger } from '../common/log.js'
@@ -17,6 +16,7 @@ import { registerUserRoutes } from './user-routes.js'
 import { StatusWriter } from './status-writer.js'
 import { CloudSync } from './sync.js'
 import { Lifecycle } from './lifecycle.js'
+import { cssInstanceId } from './instance-id.js'
 import { ownedTypeCheck, type CssExtension, type ExtensionHandle } from './extension.js'
 import type { SyncHooks } from './handlers/index.js'
 import type { ObjectKey, StoredObject } from '../common/model.js'
@@ -72,6 +72,8 @@ function brokerAuth (store: Store): BrokerAuth {
   }
 }
 
+const REREGISTER_WITHIN_MS = 10_000
+
 /** What the store and the broker say right now (never a fixed answer). */
 async function health (store: Store, transport: CloudTransport): Promise<{ store: boolean, broker: boolean }> {
   const ok = await store.ping().then(() => true, () => false)
@@ -104,7 +106,7 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
         maxPayload: cfg.MqttMaxPayloadSize,
         log: log.child({ component: 'css.broker' })
       })
-      : await connectExternalBroker({ url: cfg.BrokerAddress ?? '', ...(cfg.BrokerUsername === undefined ? {} : { username: cfg.BrokerUsername }), ...(cfg.BrokerPassword === undefined ? {} : { password: cfg.BrokerPassword }), instanceId: randomUUID().slice(0, 8), log: log.child({ component: 'css.mqtt' }) })
+      : await connectExternalBroker({ url: cfg.BrokerAddress ?? '', ...(cfg.BrokerUsername === undefined ? {} : { username: cfg.BrokerUsername }), ...(cfg.BrokerPassword === undefined ? {} : { password: cfg.BrokerPassword }), instanceId: await cssInstanceId(cfg.CssInstanceId, path.join(cfg.PersistenceRootPath, 'css')), log: log.child({ component: 'css.mqtt' }) })
     cleanups.push(async () => { await transport.close() })
     const status = new StatusWriter(store, log.child({ component: 'css.status' }))
     cleanups.push(async () => { await status.drain() })
@@ -172,6 +174,10 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
       if (h.close !== undefined) cleanups.push(h.close)
     }
     transport.onMessage(async (topic, payload) => { await sync.onMessage(topic, payload) })
+    // Every (re)subscription on an external broker: nodes register again, spread over 10 s.
+    transport.onSubscribed?.(() => {
+      sync.askReregister(REREGISTER_WITHIN_MS).catch((err: unknown) => { log.warn('Could not ask nodes to register again', { err }) })
+    })
     await app.listen({ host: cfg.ListeningAddress, port: cfg.ListeningPort ?? 8080 })
     cleanups.push(async () => { await app.close() })
     const addr = app.server.address()

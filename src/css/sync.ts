@@ -10,7 +10,7 @@ import type { Logger } from '../common/log.js'
 import type { DeliveryUpdate, DestinationKey, NodeRecord, ObjectKey, StoredObject } from '../common/model.js'
 import { decodeUp, encode, type DownMessage, type UpMessage } from '../common/protocol/messages.js'
 import { deleteStatement } from '../common/protocol/statements.js'
-import { downTopic, orgDownTopic, parseNodeUsername, parseUpTopic } from '../common/protocol/topics.js'
+import { ALL_NODES_DOWN_TOPIC, downTopic, orgDownTopic, parseNodeUsername, parseUpTopic } from '../common/protocol/topics.js'
 import type { OrgSigningKeys } from '../security/index.js'
 import { readBlob, storeVerifiedFile, type Store } from '../storage/index.js'
 import type { CloudTransport } from '../transport/index.js'
@@ -243,6 +243,14 @@ export class CloudSync {
       if (isSyncError(err) && err.code === 'SYNC_ERR_PROTOCOL') this.counters.dropped++
       log.error('Cannot handle an ESS message', { err })
     }
+  }
+
+  /**
+   * Asks every node to register again within `withinMs`: after the CSS (re)subscribed, whatever
+   * edges published while it had no subscription is gone, and their registers rebuild the state.
+   */
+  async askReregister (withinMs: number): Promise<void> {
+    await this.#transport.publish(ALL_NODES_DOWN_TOPIC, encode({ v: 1, kind: 'reregister', withinMs }))
   }
 
   /** Rotates an org's signing key and tells its nodes to trust the new one (signed by the old). */

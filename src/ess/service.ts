@@ -152,7 +152,7 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
   try {
     const boot = await ensureBootstrapAdmin(store, { key: cfg.AdminKey, secret: cfg.AdminSecret, dir: path.join(cfg.PersistenceRootPath, sub), orgId: node.orgId, role: 'orgAdmin', log })
     const sync = new EdgeSync(store, node, { transferDir: path.join(cfg.PersistenceRootPath, sub, 'transfers'), window: cfg.TransferWindow, timeoutMs: cfg.TransferTimeoutSeconds * 1000, maxInline: cfg.MaxInlineDataSize, chunkSize: cfg.ChunkSize, ...(cfg.SigningKey === undefined ? {} : { trust: await TrustStore.open(path.join(cfg.PersistenceRootPath, sub), cfg.SigningKey) }) }, log.child({ component: 'ess.sync' }))
-    cleanups.push(async () => { await sync.transfers.close() })
+    cleanups.push(async () => { await sync.transfers.close(); sync.close() })
     sync.notifier = new Notifier({ hooks: store.webhooks, orgId: node.orgId, secret: await webhookSecret(path.join(cfg.PersistenceRootPath, sub)), timeoutMs: cfg.WebhookTimeoutMs, log: log.child({ component: 'ess.notify' }) })
     cleanups.push(async () => { sync.notifier?.close() })
     sync.properties = parseProperties(cfg.NodeProperties)

@@ -41,7 +41,12 @@ export interface EdgeSyncOptions {
   chunkSize: number
   /** Verifies signatures when set (the enrolled org key plus keys learned on rotation). */
   trust?: TrustStore
+  /** First wait for the CSS's answer to a register before sending it again (doubles to 60 s). */
+  registerRetryMs?: number
 }
+
+const REGISTER_RETRY_MS = 5000
+const REGISTER_RETRY_MAX_MS = 60_000
 
 /** Where the delivery records of edge-to-cloud objects point. */
 export const CLOUD = { destinationType: 'cloud', destinationId: 'css' } as const
@@ -66,6 +71,8 @@ export class EdgeSync {
   get node (): DestinationKey { return this.#node }
   readonly #log: Logger
   readonly #consumers = new Map<string, number>()
+  #registerTimer: NodeJS.Timeout | undefined
+  #registerDelay = REGISTER_RETRY_MS
 
   constructor (store: Store, node: DestinationKey, opts: EdgeSyncOptions, log: Logger) {
     this.#store = store
@@ -118,10 +125,36 @@ export class EdgeSync {
   /** Around a resync: `hold` at register, `release` when the CSS answered (plugins wait in between). */
   settle: { hold: () => void, release: () => void } = { hold: () => {}, release: () => {} }
 
-  /** Tells the CSS who we are and what we hold; it answers with whatever we miss. */
+  /**
+   * Tells the CSS who we are and what we hold; it answers with whatever we miss. Sent again, with
+   * backoff and jitter, until the CSS answers: a register published while no CSS was subscribed
+   * (a broker restarted without persistence) is lost, and nothing else would ever repeat it.
+   */
   async register (): Promise<void> {
     this.settle.hold()
+    this.#registerDelay = this.#opts.registerRetryMs ?? REGISTER_RETRY_MS
+    await this.#sendRegister()
+  }
+
+  async #sendRegister (): Promise<void> {
+    clearTimeout(this.#registerTimer)
+    this.#registerTimer = undefined
     await this.send({ v: 1, kind: 'register', properties: this.properties, codeVersion: CODE_VERSION, holdings: await this.holdings() })
+    const wait = Math.round(this.#registerDelay * (0.75 + Math.random() * 0.5))
+    this.#registerTimer = setTimeout(() => {
+      this.#registerTimer = undefined
+      if (this.conn?.connected !== true) return // the next connect registers anyway
+      this.#log.warn('No answer to register yet; registering again', { waitedMs: wait })
+      this.#registerDelay = Math.min(this.#registerDelay * 2, REGISTER_RETRY_MAX_MS)
+      this.#sendRegister().catch((err: unknown) => { this.#log.warn('Register not sent', { err }) })
+    }, wait)
+    this.#registerTimer.unref()
+  }
+
+  /** Stops the register retries (the service is closing). */
+  close (): void {
+    clearTimeout(this.#registerTimer)
+    this.#registerTimer = undefined
   }
 
   async holdings (): Promise<Holding[]> {
@@ -152,9 +185,17 @@ export class EdgeSync {
     }
     switch (msg.kind) {
       case 'registered':
+        clearTimeout(this.#registerTimer)
+        this.#registerTimer = undefined
         this.#log.info('Registered with the CSS', { resent: msg.resent })
         this.settle.release()
         return
+      case 'reregister': {
+        // Spread over the window the CSS asks for: a whole fleet must not register at once.
+        const timer = setTimeout(() => { this.register().catch((err: unknown) => { this.#log.warn('Register not sent', { err }) }) }, Math.random() * msg.withinMs)
+        timer.unref()
+        return
+      }
       case 'update': await this.#onUpdate(msg); return
       case 'delete': await this.#onDelete(msg); return
       case 'chunk': await this.transfers.onChunk(this.#node.orgId, msg); return

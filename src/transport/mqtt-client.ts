@@ -64,7 +64,11 @@ export async function connectMqtt (opts: ClientOptions): Promise<MqttConnection>
   }
   let firstConnect = true
   client.on('connect', () => {
-    client.subscribeAsync(opts.subscriptions.map((t) => ({ topic: t, qos: 1 as const })).reduce<Record<string, { qos: 1 }>>((m, s) => { m[s.topic] = { qos: 1 }; return m }, {}))
+    // A connection that subscribes to nothing (the CSS's publisher) sends no SUBSCRIBE at all: an
+    // empty one is a protocol error brokers answer with "empty_topic_list".
+    const topics = Object.fromEntries(opts.subscriptions.map((t) => [t, { qos: 1 as const }]))
+    const subscribed = opts.subscriptions.length === 0 ? Promise.resolve([]) : client.subscribeAsync(topics)
+    subscribed
       .then(async (granted) => {
         const refused = granted.filter((g) => g.qos === 128)
         if (refused.length > 0) opts.log.error('Broker refused subscriptions', { topics: refused.map((g) => g.topic) })
@@ -118,6 +122,7 @@ export async function connectMqtt (opts: ClientOptions): Promise<MqttConnection>
 /** The CSS on an external broker: one shared subscription so several CSS processes share the load. */
 export async function connectExternalBroker (opts: { url: string, username?: string, password?: string, instanceId: string, log: Logger }): Promise<CloudTransport> {
   let handler: ((topic: string, payload: Buffer) => Promise<void>) | undefined
+  let subscribed: () => void = () => {}
   // Messages queued in our persistent session may arrive before the CSS registers its handler.
   let setReady: () => void = () => {}
   const ready = new Promise<void>((resolve) => { setReady = resolve })
@@ -133,6 +138,9 @@ export async function connectExternalBroker (opts: { url: string, username?: str
     ...(opts.password === undefined ? {} : { password: opts.password }),
     subscriptions: [`$share/css/${UP_WILDCARD}`],
     onMessage: async (topic, payload) => { await ready; await handler?.(topic, payload) },
+    // Messages published while we had no subscription are gone (a broker without persistence,
+    // restarted): tell the caller, who asks every node to register again.
+    onConnect: async () => { subscribed() },
     log: opts.log
   })
   return {
@@ -140,6 +148,7 @@ export async function connectExternalBroker (opts: { url: string, username?: str
     publish: pub.publish,
     onMessage: (h) => { handler = h; setReady() },
     onPresence: () => {},
+    onSubscribed: (h) => { subscribed = h },
     disconnect: () => {},
     connected: () => conn.connected && pub.connected,
     close: async () => { await conn.close(); await pub.close() }

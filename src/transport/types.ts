@@ -9,6 +9,8 @@ export interface CloudTransport {
   onMessage: (handler: (topic: string, payload: Buffer, clientUsername?: string) => Promise<void>) => void
   /** Node connect/disconnect as the broker sees them (embedded only; external brokers report none). */
   onPresence: (handler: (username: string, online: boolean) => void) => void
+  /** Called after every (re)subscription to the up topics (external brokers; the embedded one never loses it). */
+  onSubscribed?: (handler: () => void) => void
   /** Drops the live connection of a client (embedded broker only; an external broker re-checks credentials on reconnect). */
   disconnect: (username: string) => void
   /** Whether the broker is up (embedded: listening; external: connected). */

@@ -16,6 +16,7 @@ export interface SyncConfig {
   BrokerAddress?: string
   BrokerUsername?: string
   BrokerPassword?: string
+  CssInstanceId?: string
   MqttListeningAddress: string
   MqttListeningPort: number
   MqttTlsListeningPort?: number
@@ -80,6 +81,7 @@ export const CONFIG_KEYS: Readonly<Record<keyof SyncConfig, KeySchema>> = {
   BrokerAddress: { type: 'string', for: 'both', description: 'MQTT URL of the broker (mqtt://host:port); required on an ESS and with an external broker' },
   BrokerUsername: { type: 'string', for: 'CSS', description: 'Username of the CSS on an external broker' },
   BrokerPassword: { type: 'string', secret: true, for: 'CSS', description: 'Password of the CSS on an external broker' },
+  CssInstanceId: { type: 'string', for: 'CSS', description: 'Stable name of this CSS instance on an external broker (its MQTT client ids): a restart resumes its own session and the messages queued for it. Default: generated once and kept in PersistenceRootPath/css/instance-id' },
   MqttListeningAddress: { type: 'string', default: '127.0.0.1', for: 'CSS', description: 'Address the embedded broker listens on' },
   MqttListeningPort: { type: 'integer', default: 1883, minimum: 0, maximum: 65535, for: 'CSS', description: 'TCP port of the embedded broker (0 = any free port)' },
   MqttTlsListeningPort: { type: 'integer', minimum: 0, maximum: 65535, for: 'CSS', description: 'TLS (mqtts) port of the embedded broker, usually 8883; needs ServerCertificate and ServerKey' },

@@ -35,6 +35,8 @@ export type UpMessage =
 
 export type DownMessage =
   | { v: 1, kind: 'registered', resent: number }
+  /** The CSS may have missed messages (it resubscribed): register again within `withinMs` (random). */
+  | { v: 1, kind: 'reregister', withinMs: number }
   /**
    * `data` is base64 of the whole data when it is small enough to travel inline; otherwise the
    * edge pulls it in chunks of at most `chunkSize` bytes.
@@ -166,9 +168,10 @@ const upSchema = {
 const downSchema = {
   type: 'object',
   required: ['v', 'kind'],
-  properties: { v: { const: PROTOCOL_VERSION }, kind: { enum: ['registered', 'update', 'delete', 'busy', 'gone', 'fetch', 'state', 'trust'] } },
+  properties: { v: { const: PROTOCOL_VERSION }, kind: { enum: ['registered', 'reregister', 'update', 'delete', 'busy', 'gone', 'fetch', 'state', 'trust'] } },
   oneOf: [
     { properties: { v: true, kind: { const: 'registered' }, resent: { type: 'integer' } }, required: ['resent'], additionalProperties: false },
+    { properties: { v: true, kind: { const: 'reregister' }, withinMs: { type: 'integer', minimum: 0, maximum: 600_000 } }, required: ['withinMs'], additionalProperties: false },
     {
       properties: {
         v: true,

@@ -17,6 +17,9 @@ export function typeDownTopic (orgId: string, destinationType: string): string {
 export function orgDownTopic (orgId: string): string {
   return `${TOPIC_ROOT}/${orgId}/${ALL}/${ALL}/down`
 }
+/** CSS -> every ESS of every org; carries nothing but "register again" (no data, no names). */
+export const ALL_NODES_DOWN_TOPIC = `${TOPIC_ROOT}/${ALL}/${ALL}/${ALL}/down`
+
 /** ESS -> CSS. */
 export function upTopic (d: DestinationKey): string {
   return `${TOPIC_ROOT}/${d.orgId}/${d.destinationType}/${d.destinationId}/up`
@@ -26,7 +29,7 @@ export const UP_WILDCARD = `${TOPIC_ROOT}/+/+/+/up`
 
 /** The topics an ESS may subscribe to: its own, its type's and its org's down topics. */
 export function essSubscriptions (d: DestinationKey): string[] {
-  return [downTopic(d), typeDownTopic(d.orgId, d.destinationType), orgDownTopic(d.orgId)]
+  return [downTopic(d), typeDownTopic(d.orgId, d.destinationType), orgDownTopic(d.orgId), ALL_NODES_DOWN_TOPIC]
 }
 
 /** Parses an up topic into the node it claims to come from; undefined for anything else. */

@@ -5,7 +5,7 @@ import { CONFIG_KEYS, configExampleText } from '../../../src/common/config/schem
 
 t.test('config - sync.conf.example is generated from the schema and in step with it', async (t) => {
   const text = await readFile(new URL('../../../sync.conf.example', import.meta.url), 'utf8')
-  t.equal(text, configExampleText(), 'run `npm run conf:example` after changing the schema')
+  t.equal(text, configExampleText(), 'run `npm run build && node dist/cmd/syncctl.js config example > sync.conf.example` after changing the schema')
   for (const [key, k] of Object.entries(CONFIG_KEYS)) {
     t.match(text, `# ${k.description}.`, `${key} described`)
     t.match(text, new RegExp(`^# ${key}( |$)`, 'm'), `${key} listed`)
