@@ -89,7 +89,7 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
   const extensions = opts.extensions ?? []
   const ownsType = ownedTypeCheck(extensions)
   const startedAt = Date.now()
-  const store = await openStore(cfg, 'css')
+  const store = await openStore(cfg, 'css', log.child({ component: 'css.store' }))
   const cleanups: Array<() => Promise<void>> = [async () => { await store.close() }]
   const closeAll = async (): Promise<void> => { for (const c of cleanups.reverse()) await c().catch((err: unknown) => { log.error('Error while closing', { err }) }) }
   try {

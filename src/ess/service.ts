@@ -146,7 +146,7 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
   const startedAt = Date.now()
   const node: DestinationKey = { orgId: cfg.OrgID ?? '', destinationType: cfg.DestinationType ?? '', destinationId: cfg.DestinationID ?? '' }
   const sub = path.join('ess', `${node.orgId}-${node.destinationType}-${node.destinationId}`)
-  const store = await openStore(cfg, sub)
+  const store = await openStore(cfg, sub, log.child({ component: 'ess.store' }))
   const cleanups: Array<() => Promise<void>> = [async () => { await store.close() }]
   const closeAll = async (): Promise<void> => { for (const c of cleanups.reverse()) await c().catch((err: unknown) => { log.error('Error while closing', { err }) }) }
   try {

@@ -1,4 +1,5 @@
 /** Storage: narrow interfaces per concern and three backends (memory, local, mongo). */
+import type { Logger } from '../common/log.js'
 import path from 'node:path'
 import type { SyncConfig } from '../common/config/schema.js'
 import { openLocalStore } from './local/local-store.js'
@@ -16,8 +17,8 @@ export { openLocalStore } from './local/local-store.js'
 export { openMongoStore } from './mongo/mongo-store.js'
 
 /** Opens the store the config names; `sub` separates CSS and ESS data under one root. */
-export async function openStore (cfg: Readonly<SyncConfig>, sub: string): Promise<Store> {
-  const opts = { historyRetention: cfg.HistoryRetention, keepAllHistory: cfg.KeepAllHistoryTypes.split(',').map((x) => x.trim()).filter(Boolean) }
+export async function openStore (cfg: Readonly<SyncConfig>, sub: string, log?: Logger): Promise<Store> {
+  const opts = { ...(log === undefined ? {} : { log }), historyRetention: cfg.HistoryRetention, keepAllHistory: cfg.KeepAllHistoryTypes.split(',').map((x) => x.trim()).filter(Boolean) }
   switch (cfg.StorageProvider) {
     case 'memory': return createMemoryStore(opts)
     case 'local': return await openLocalStore(path.join(cfg.PersistenceRootPath, sub, 'store'), opts)

@@ -2,6 +2,7 @@
  * The storage contract, as narrow interfaces per concern. `test/conformance/store-suite.ts` states
  * it as tests and runs it against every backend; the memory backend is the reference.
  */
+import type { Logger } from '../common/log.js'
 import type { Readable } from 'node:stream'
 import type {
   AclEntry, AclKind, AuditEntry, DeliveryRecord, DeliveryUpdate, DestinationKey, NodeRecord,
@@ -168,6 +169,8 @@ export interface Store {
 }
 
 export interface StoreOptions {
+  /** Where repairs made while opening are reported (a torn or corrupt journal). */
+  log?: Logger
   /** How many instances per object are kept (current included). */
   historyRetention: number
   /** Object types whose every instance is kept (e.g. EMS layers and configs, for audit and rollback). */

@@ -6,14 +6,29 @@
  * append runs share the next one (group commit). When the journal outgrows the snapshot it is
  * folded into a new snapshot (written durably, then the journal truncated; replaying an old
  * journal over the new snapshot gives the same records, so a crash in between is harmless).
+ *
+ * Recovery on open, never a refusal to start: a torn last line (a crash or a full disk mid-append,
+ * never acknowledged) is cut off before anything is appended after it; a corrupt line in the
+ * middle (damage on disk) is skipped, the journal as found is kept as `<name>.journal.corrupt-<time>`
+ * and the table is folded into a fresh snapshot at once. `recovered` says what happened.
  */
-import { open, readFile, type FileHandle } from 'node:fs/promises'
+import { copyFile, open, readFile, truncate, type FileHandle } from 'node:fs/promises'
 import { StorageError } from '../../common/errors.js'
 import { writeFileDurable } from './durable-json-file.js'
 
 const MIN_COMPACT_BYTES = 8 * 1024 * 1024
 
 interface Waiter { resolve: () => void, reject: (e: unknown) => void }
+
+/** One journal line, or undefined when it is not a well-formed `[id, record|null]`. */
+function parseEntry<R> (line: string): [string, R | null] | undefined {
+  try {
+    const e = JSON.parse(line) as unknown
+    return Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && typeof e[1] === 'object' ? e as [string, R | null] : undefined
+  } catch {
+    return undefined
+  }
+}
 
 async function readIfExists (file: string): Promise<string | undefined> {
   try {
@@ -24,8 +39,19 @@ async function readIfExists (file: string): Promise<string | undefined> {
   }
 }
 
+/** What `open` had to repair. */
+export interface JournalRecovery {
+  /** Bytes of an unterminated last line that were cut off. */
+  tornBytes: number
+  /** 1-based numbers of corrupt lines that were skipped. */
+  corruptLines: number[]
+  /** Where the journal as found was kept, when lines were skipped. */
+  savedAs?: string
+}
+
 export class JournaledTable<R> {
   readonly data: Record<string, R> = {}
+  recovered: JournalRecovery = { tornBytes: 0, corruptLines: [] }
   readonly #snapshot: string
   readonly #journal: string
   #fh: FileHandle | undefined
@@ -48,22 +74,28 @@ export class JournaledTable<R> {
         Object.assign(this.data, JSON.parse(snap) as Record<string, R>)
         this.#snapshotBytes = Buffer.byteLength(snap)
       }
-      const journal = await readIfExists(this.#journal) ?? ''
-      const lines = journal.split('\n')
-      lines.forEach((line, i) => {
+      let journal = await readIfExists(this.#journal) ?? ''
+      // An unterminated last line was never acknowledged: cut it off, or the next append would
+      // continue it and make a good record unreadable.
+      const end = journal.lastIndexOf('\n') + 1
+      if (end < journal.length) {
+        this.recovered.tornBytes = Buffer.byteLength(journal.slice(end))
+        journal = journal.slice(0, end)
+        await truncate(this.#journal, Buffer.byteLength(journal))
+      }
+      journal.split('\n').forEach((line, i) => {
         if (line === '') return
-        let entry: [string, R | null]
-        try {
-          entry = JSON.parse(line) as [string, R | null]
-        } catch (err) {
-          // Only the last line can be torn (a crash mid-append, never acknowledged).
-          if (i >= lines.length - 2) return
-          throw new StorageError(`${this.#journal} line ${i + 1} is not valid JSON`, { cause: err })
-        }
+        const entry = parseEntry<R>(line)
+        if (entry === undefined) { this.recovered.corruptLines.push(i + 1); return }
         if (entry[1] === null) Reflect.deleteProperty(this.data, entry[0]); else this.data[entry[0]] = entry[1]
       })
       this.#journalBytes = Buffer.byteLength(journal)
       this.#fh = await open(this.#journal, 'a', 0o600)
+      if (this.recovered.corruptLines.length > 0) {
+        this.recovered.savedAs = `${this.#journal}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`
+        await copyFile(this.#journal, this.recovered.savedAs)
+        await this.#compact(this.#fh)
+      }
     } catch (err) {
       if (err instanceof StorageError) throw err
       throw new StorageError(`Cannot open ${this.#snapshot}`, { cause: err })

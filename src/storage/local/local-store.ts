@@ -72,6 +72,11 @@ export async function openLocalStore (root: string, opts: StoreOptions): Promise
     await deliveries.open()
     const nodes = new JournaledTable<NodeTableData[string]>(path.join(root, 'nodes.json'))
     await nodes.open()
+    for (const [name, table] of [['deliveries', deliveries], ['nodes', nodes]] as const) {
+      const r = table.recovered
+      if (r.corruptLines.length > 0) opts.log?.error('Skipped corrupt journal lines; the journal as found is kept', { table: name, lines: r.corruptLines.slice(0, 20), savedAs: r.savedAs })
+      if (r.tornBytes > 0) opts.log?.warn('Cut off an unfinished last journal line (a write that never completed)', { table: name, bytes: r.tornBytes })
+    }
     const users = await openTable<UserTableData>(root, 'users', { users: {}, acls: {} })
     const webhooks = await openTable<WebhookTableData>(root, 'webhooks', {})
     let closed = false
