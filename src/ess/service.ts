@@ -5,7 +5,7 @@
 import path from 'node:path'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { SyncConfig } from '../common/config/schema.js'
-import { ConfigError, NotFoundError, SyncErrorCode } from '../common/errors.js'
+import { ConfigError, NotFoundError, SyncError, SyncErrorCode } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
 import type { DestinationKey, ObjectKey, StoredObject } from '../common/model.js'
 import { essSubscriptions, nodeClientId } from '../common/protocol/topics.js'
@@ -43,24 +43,32 @@ function registerEssRoutes (app: FastifyInstance, store: Store, sync: EdgeSync, 
   app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => sync.conn?.connected === true ? { status: 'ready' } : await reply.code(503).send({ status: 'disconnected' }))
   app.get('/api/v1/health', async () => ({ general: { nodeType: 'ESS', healthStatus: sync.conn?.connected === true ? 'green' : 'red', upTime: Math.round((Date.now() - startedAt) / 1000), dropped: sync.dropped }, transfers: sync.transfers.stats, plugins: sync.pluginStatus() }))
 
+  // The instance last shown to apps, per object: a consumed or received mark without an explicit
+  // instance applies to it, not to a newer one that arrived after the app read (which would then
+  // never be listed again). In memory: after a restart a mark applies to the current instance.
+  const served = new Map<string, number>()
+  const serve = (o: StoredObject): StoredObject => { served.set(`${o.key.objectType}/${o.key.objectId}`, o.meta.instanceID); return o }
+  const etag = (o: StoredObject): string => `"${o.meta.instanceID}"`
+
   app.get('/api/v1/objects/:objectType', { schema: { summary: 'New or updated objects of a type (poll)', params: typeParams, querystring: { type: 'object', properties: { received: { type: 'boolean' } } } } }, async (req) => {
     const k = key(req)
     const q = req.query as { received?: boolean }
     const statuses: StoredObject['status'][] = q.received === true ? ['completelyReceived', 'objdeleted', 'objreceived'] : ['completelyReceived', 'objdeleted']
     const page = await store.objects.list({ orgId: k.orgId, objectType: k.objectType, statuses, limit: 1000 })
     if (page.items.length === 0) throw new NotFoundError('No objects of this type')
-    return page.items.map((o) => ({ ...o.meta, status: o.status }))
+    return page.items.map((o) => ({ ...serve(o).meta, status: o.status }))
   })
-  app.get('/api/v1/objects/:objectType/:objectID', { schema: { summary: 'Object metadata', params: objParams } }, async (req) => {
-    const o = await mustGet(key(req))
-    return { ...o.meta, status: o.status }
+  app.get('/api/v1/objects/:objectType/:objectID', { schema: { summary: 'Object metadata (ETag: the instance)', params: objParams } }, async (req, reply) => {
+    const o = serve(await mustGet(key(req)))
+    return await reply.header('etag', etag(o)).send({ ...o.meta, status: o.status })
   })
   app.get('/api/v1/objects/:objectType/:objectID/status', { schema: { params: objParams } }, async (req, reply) => {
     return await reply.type('text/plain').send((await mustGet(key(req))).status)
   })
   app.get('/api/v1/objects/:objectType/:objectID/data', { schema: { summary: 'Object data; Range supported', params: objParams } }, async (req, reply) => {
-    const o = await mustGet(key(req))
+    const o = serve(await mustGet(key(req)))
     if (o.dataRef === undefined || o.meta.deleted === true) throw new NotFoundError('Object has no data')
+    void reply.header('etag', etag(o))
     const size = o.meta.objectSize
     const range = parseRange(req.headers.range, size)
     const stream = await store.blobs.read(o.dataRef, range)
@@ -69,10 +77,20 @@ function registerEssRoutes (app: FastifyInstance, store: Store, sync: EdgeSync, 
     if (range !== undefined) return await reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`).send(stream)
     return await reply.header('content-length', String(size)).send(stream)
   })
+  const markQuery = { type: 'object', properties: { instanceID: { type: 'integer', minimum: 1 } } } as const
   const mark = (suffix: string, status: StoredObject['status'], ack: 'consumed' | undefined): void => {
-    app.put(`/api/v1/objects/:objectType/:objectID/${suffix}`, { schema: { summary: `Mark the object ${suffix}`, params: objParams } }, async (req, reply) => {
+    app.put(`/api/v1/objects/:objectType/:objectID/${suffix}`, {
+      schema: { summary: `Mark the object ${suffix}: the instance named (?instanceID= or If-Match), else the one last shown to apps`, params: objParams, querystring: markQuery }
+    }, async (req, reply) => {
       const k = key(req)
       const o = await mustGet(k)
+      if (suffix !== 'deleted') {
+        const named = (req.query as { instanceID?: number }).instanceID ?? ifMatchInstance(req.headers['if-match'])
+        const meant = named ?? served.get(`${k.objectType}/${k.objectId}`) ?? o.meta.instanceID
+        if (meant > o.meta.instanceID) throw new SyncError(SyncErrorCode.CONFLICT, `Instance ${meant} is not held here (current: ${o.meta.instanceID})`)
+        // An older instance than the one held: that one is done; the newer stays listed.
+        if (meant < o.meta.instanceID) return await reply.code(204).header('etag', etag(o)).send()
+      }
       if (suffix === 'deleted') {
         if (o.meta.deleted !== true) throw new NotFoundError('Object was not deleted by the CSS')
         const refs = await store.objects.remove(k)
@@ -118,6 +136,14 @@ function registerEssRoutes (app: FastifyInstance, store: Store, sync: EdgeSync, 
   mark('consumed', 'objconsumed', 'consumed')
   mark('received', 'objreceived', undefined)
   mark('deleted', 'objdeleted', undefined)
+}
+
+/** The instance an `If-Match: "N"` names (the ETag of the metadata and data answers). */
+function ifMatchInstance (h: string | string[] | undefined): number | undefined {
+  if (typeof h !== 'string' || h.trim() === '*') return undefined
+  const m = /^(?:W\/)?"(\d+)"$/.exec(h.trim())
+  if (m === null) throw new ValidationError('If-Match must be an ETag from this API, e.g. "12"')
+  return Number(m[1])
 }
 
 /** The key webhook signatures are made with, generated once per ESS (file `webhook-secret`, mode 0600). */
