@@ -63,13 +63,20 @@ export class ObjectService {
     // A future activation time holds the object back until then (the lifecycle timer activates it).
     if (draft.activationTime !== undefined && Date.parse(draft.activationTime) > now) draft.inactive = true
     const blob = data === undefined || draft.noData === true ? undefined : await this.#store.blobs.write([data], { maxSize: this.#maxData })
-    const obj = await this.#store.objects.put(key, (cur) => {
-      const keepData = blob === undefined && draft.noData !== true && cur?.dataRef !== undefined && draft.metaOnly === true
-      if (blob !== undefined) return { meta: { ...draft, objectSize: blob.size, dataHash: blob.sha256 }, status: 'ready', dataRef: blob.ref }
-      if (keepData && cur?.dataRef !== undefined) return { meta: { ...draft, objectSize: cur.meta.objectSize, ...(cur.meta.dataHash === undefined ? {} : { dataHash: cur.meta.dataHash }) }, status: 'ready', dataRef: cur.dataRef }
-      const ready = draft.noData === true || (draft.link !== undefined && draft.link !== '')
-      return { meta: draft, status: ready ? 'ready' : 'notReady' }
-    }, expectInstanceId === undefined ? {} : { expectInstanceId })
+    let obj: StoredObject
+    try {
+      obj = await this.#store.objects.put(key, (cur) => {
+        const keepData = blob === undefined && draft.noData !== true && cur?.dataRef !== undefined && draft.metaOnly === true
+        if (blob !== undefined) return { meta: { ...draft, objectSize: blob.size, dataHash: blob.sha256 }, status: 'ready', dataRef: blob.ref }
+        if (keepData && cur?.dataRef !== undefined) return { meta: { ...draft, objectSize: cur.meta.objectSize, ...(cur.meta.dataHash === undefined ? {} : { dataHash: cur.meta.dataHash }) }, status: 'ready', dataRef: cur.dataRef }
+        const ready = draft.noData === true || (draft.link !== undefined && draft.link !== '')
+        return { meta: draft, status: ready ? 'ready' : 'notReady' }
+      }, expectInstanceId === undefined ? {} : { expectInstanceId })
+    } catch (err) {
+      // The instance was refused (conflict, full disk...): its data file must not stay behind.
+      if (blob !== undefined) await this.#store.blobs.remove(blob.ref).catch(() => {})
+      throw err
+    }
     await this.#pub.publish(obj)
     return obj
   }

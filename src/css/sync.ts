@@ -222,7 +222,11 @@ export class CloudSync {
     }
   }
 
-  /** Entry point for every ESS message; never throws. */
+  /**
+   * Entry point for every ESS message. Malformed or refused messages are dropped (never an
+   * error); a failure of the store or broker is thrown, so the transport does not acknowledge a
+   * message whose effect is not durable and the edge sends it again.
+   */
   async onMessage (topic: string, payload: Buffer): Promise<void> {
     this.counters.received++
     const node = parseUpTopic(topic)
@@ -240,8 +244,12 @@ export class CloudSync {
       const handle = HANDLERS[msg.kind] as (ctx: HandlerContext, n: DestinationKey, m: UpMessage, l: Logger) => Promise<void>
       await handle(this.#ctx, node, msg, log)
     } catch (err) {
-      if (isSyncError(err) && err.code === 'SYNC_ERR_PROTOCOL') this.counters.dropped++
-      log.error('Cannot handle an ESS message', { err })
+      if (isSyncError(err) && err.code === 'SYNC_ERR_PROTOCOL') { this.counters.dropped++; log.warn('Dropped an ESS message', { err }); return }
+      // Only a failure that a retry can cure (store, broker) withholds the acknowledgement; a
+      // bug would make the edge resend the same message forever.
+      const transient = isSyncError(err) && (err.code === 'SYNC_ERR_STORAGE' || err.code === 'SYNC_ERR_TRANSPORT')
+      log.error(transient ? 'Cannot handle an ESS message; it is not acknowledged' : 'Cannot handle an ESS message', { err })
+      if (transient) throw err
     }
   }
 

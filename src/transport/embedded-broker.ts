@@ -3,7 +3,7 @@ import tls from 'node:tls'
 import { Aedes, type AedesPublishPacket, type Client } from 'aedes'
 import { TransportError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
-import { UP_WILDCARD } from '../common/protocol/topics.js'
+import { nodeUsername, parseUpTopic, UP_WILDCARD } from '../common/protocol/topics.js'
 import { listenTcp, listenTls, listenWebSocket, type Listener, type StreamHandler, type TlsMaterial } from './listeners.js'
 import type { BrokerAuth, CloudTransport } from './types.js'
 
@@ -90,6 +90,9 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
       done(null, null)
     }
   })
+  const closeClientsOf = (username: string): void => {
+    for (const [client, who] of identities) if (who === username) client.close()
+  }
   broker.on('client', (client: Client) => {
     const who = identities.get(client)
     if (who !== undefined) presence(who, true)
@@ -132,7 +135,11 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
       // The callback gates the PUBACK to the edge: it is sent once our handler has finished.
       const deliver = (packet: AedesPublishPacket, cb: () => void): void => {
         handler(packet.topic, Buffer.from(packet.payload)).then(cb, (err: unknown) => {
-          log.error('Handler failed on an ESS message', { err, topic: packet.topic })
+          // Not durable, so not acknowledged: drop the sender's connection before its PUBACK
+          // could go out; it reconnects, sends the message again and registers.
+          const sender = parseUpTopic(packet.topic)
+          log.warn('An ESS message could not be handled; its sender reconnects and resends it', { err, topic: packet.topic })
+          if (sender !== undefined) closeClientsOf(nodeUsername(sender))
           cb()
         })
       }
@@ -141,11 +148,8 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
     onPresence: (handler) => { presence = handler },
     connected: () => !closed && !broker.closed,
     disconnect: (username) => {
-      for (const [client, who] of identities) {
-        if (who !== username) continue
-        log.info('Dropping the connection of a removed or disabled client', { clientId: client.id, username })
-        client.close()
-      }
+      log.info('Dropping the connections of a removed or disabled client', { username })
+      closeClientsOf(username)
     },
     close: async () => {
       if (closed) return

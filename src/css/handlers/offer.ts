@@ -64,7 +64,12 @@ async function storeInline (ctx: HandlerContext, meta: ObjectMetadata, data: str
     ctx.refuse('bad-hash', log, facts)
     return
   }
-  await storeEdgeObject(ctx, { ...meta, dataHash: blob.sha256 }, blob.ref)
+  try {
+    await storeEdgeObject(ctx, { ...meta, dataHash: blob.sha256 }, blob.ref)
+  } catch (err) {
+    await ctx.store.blobs.remove(blob.ref).catch(() => {}) // nothing of a refused write stays
+    throw err
+  }
 }
 
 /** Stores an edge's object as a new CSS instance and tells the edge (also the uplink's end). */

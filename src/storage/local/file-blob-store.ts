@@ -1,6 +1,6 @@
 /** Object data as plain files: streamed to a temp file, fsynced, then renamed into place. */
 import { createReadStream } from 'node:fs'
-import { mkdir, open, rename, stat } from 'node:fs/promises'
+import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
 import { isSyncError, StorageError } from '../../common/errors.js'
@@ -9,6 +9,16 @@ import type { BlobInfo, BlobStore, ByteRange } from '../types.js'
 import { fsyncDir, removeIfExists } from './durable-json-file.js'
 
 const REF_RE = /^[0-9a-f-]{36}$/
+
+/** Writes every byte of `chunk`, or throws (a short write is retried for the rest). */
+async function writeAll (fh: FileHandle, chunk: Uint8Array): Promise<void> {
+  let done = 0
+  while (done < chunk.length) {
+    const { bytesWritten } = await fh.write(chunk, done, chunk.length - done)
+    if (bytesWritten <= 0) throw new StorageError('The disk accepted no more bytes')
+    done += bytesWritten
+  }
+}
 
 export class FileBlobStore implements BlobStore {
   readonly #dir: string
@@ -36,9 +46,12 @@ export class FileBlobStore implements BlobStore {
     try {
       for await (const chunk of source) {
         counter.add(chunk)
-        await fh.write(chunk)
+        await writeAll(fh, chunk)
       }
       await fh.sync()
+      // What is on disk must be all of it: a full disk can cut a write short without an error.
+      const written = (await fh.stat()).size
+      if (written !== counter.size) throw new StorageError(`Object data cut short: ${written} of ${counter.size} bytes written`)
       await fh.close()
       await rename(tmp, this.#path(ref))
       await fsyncDir(this.#dir)

@@ -52,13 +52,26 @@ export class DeliveryTable implements DeliveryStore {
 
   async upsertMany (updates: readonly DeliveryUpdate[]): Promise<void> {
     const data = this.#data()
-    const changed: string[] = []
+    const before = new Map<string, DeliveryRecord | undefined>()
     for (const u of updates) {
       const id = deliveryId(u, u)
       const next = applyDelivery(data[id], u)
-      if (next !== undefined) { data[id] = next; changed.push(id) }
+      if (next === undefined) continue
+      if (!before.has(id)) before.set(id, data[id])
+      data[id] = next
     }
-    if (changed.length > 0) await this.#commit(changed)
+    if (before.size === 0) return
+    const mine = new Map([...before.keys()].map((id) => [id, data[id]]))
+    try {
+      await this.#commit([...before.keys()])
+    } catch (err) {
+      // All or nothing: a change whose commit failed is not shown (unless a later write replaced it).
+      for (const [id, rec] of before) {
+        if (data[id] !== mine.get(id)) continue
+        if (rec === undefined) Reflect.deleteProperty(data, id); else data[id] = rec
+      }
+      throw err
+    }
   }
 
   async get (obj: ObjectKey, dest: DestinationKey): Promise<DeliveryRecord | undefined> {

@@ -61,9 +61,11 @@ export class ObjectTable implements ObjectStore {
     const keep = retentionFor(this.#opts, key.objectType) - 1
     const kept = older.slice(0, keep)
     const dropped = older.slice(keep)
+    const before = { current: data.current[id], history: data.history[id] }
     data.current[id] = next
     data.history[id] = kept
-    await this.#commit()
+    // All or nothing: a change whose commit failed is never seen, nor made durable by a later one.
+    await this.#commitOrUndo(() => { restore(data, id, before) })
     const live = new Set([next, ...kept].map((o) => o.dataRef))
     const orphans = [...new Set(dropped.map((o) => o.dataRef))].filter((r): r is string => r !== undefined && !live.has(r))
     if (orphans.length > 0) await this.#release(orphans)
@@ -78,10 +80,20 @@ export class ObjectTable implements ObjectStore {
       throw preconditionFailed(expectInstanceId, cur.meta.instanceID)
     }
     if (cur.status !== status) {
+      const was = cur.status
       cur.status = status
-      await this.#commit()
+      await this.#commitOrUndo(() => { cur.status = was })
     }
     return clone(cur)
+  }
+
+  async #commitOrUndo (undo: () => void): Promise<void> {
+    try {
+      await this.#commit()
+    } catch (err) {
+      undo()
+      throw err
+    }
   }
 
   async get (key: ObjectKey): Promise<StoredObject | undefined> {
@@ -132,12 +144,17 @@ export class ObjectTable implements ObjectStore {
     const all = [data.current[id], ...(data.history[id] ?? [])].filter((o): o is StoredObject => o !== undefined)
     if (all.length === 0) return []
 
+    const before = { current: data.current[id], history: data.history[id] }
     delete data.current[id]
-
     delete data.history[id]
-    await this.#commit()
+    await this.#commitOrUndo(() => { restore(data, id, before) })
     return [...new Set(all.map((o) => o.dataRef).filter((r): r is string => r !== undefined))]
   }
+}
+
+function restore (data: ObjectTableData, id: string, before: { current: StoredObject | undefined, history: StoredObject[] | undefined }): void {
+  if (before.current === undefined) Reflect.deleteProperty(data.current, id); else data.current[id] = before.current
+  if (before.history === undefined) Reflect.deleteProperty(data.history, id); else data.history[id] = before.history
 }
 
 export function assertSeqSane (data: ObjectTableData): void {

@@ -1,0 +1,102 @@
+/**
+ * A full disk (a small tmpfs mounted by the test as the CSS's data folder): writes fail with
+ * SYNC_ERR_STORAGE, nothing of a refused write becomes visible or durable (no half data, no
+ * metadata of a failed PUT, no leaked data file), and once space returns the service goes on by
+ * itself and the store loads after a restart with exactly the acknowledged objects.
+ */
+import { execFileSync } from 'node:child_process'
+import { appendFile, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import t from 'tap'
+import type { CssHandle } from '../../src/app/css.js'
+import { ADMIN, APP, basic, startCss, startEss, waitFor } from '../helpers/cluster.js'
+
+function canMount (dir: string): boolean {
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', dir], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+const top = t
+// Not under tap's fixture folder: that is removed while the mount may still be there.
+const dir = await mkdtemp(path.join(tmpdir(), 'edgesync-full-disk-'))
+if (!canMount(dir)) {
+  const reason = 'cannot mount a tmpfs here (needs root)'
+  if (process.env.CI === 'true') t.fail(`CI=true but ${reason}`)
+  else { process.stderr.write(`\n*** SKIPPING: ${reason} ***\n\n`); t.pass(`skipped: ${reason}`, { skip: reason }) }
+} else {
+  t.teardown(async () => {
+    await css.close()
+    execFileSync('umount', ['-l', dir])
+    await rm(dir, { recursive: true, force: true })
+  })
+  const admin = { authorization: basic(ADMIN) }
+  let css: CssHandle = await startCss(t, path.join(dir, 'data'))
+  const put = async (id: string, data?: Buffer): Promise<{ status: number, code?: string }> => {
+    const r = await fetch(`${css.restUrl}/api/v1/objects/org1/conf/${id}`, { method: 'PUT', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ meta: { destinationType: 'edge', noData: data === undefined }, ...(data === undefined ? {} : { data: data.toString('base64') }) }) })
+    const text = await r.text()
+    return { status: r.status, ...(text === '' ? {} : { code: (JSON.parse(text) as { code?: string }).code }) }
+  }
+  const get = async (id: string): Promise<number> => (await fetch(`${css.restUrl}/api/v1/objects/org1/conf/${id}`, { headers: admin })).status
+  const filler = path.join(dir, 'filler')
+  const fill = async (): Promise<void> => {
+    // Fill what is left, a chunk at a time, until the disk says no.
+    for (let i = 0; ; i++) {
+      try { await writeFile(`${filler}-${i}`, Buffer.alloc(64 * 1024)) } catch { try { await writeFile(`${filler}-tail`, Buffer.alloc(512)) } catch {} return }
+    }
+  }
+  const blobs = async (): Promise<string[]> => (await readdir(path.join(dir, 'data', 'css', 'store', 'blobs'))).filter((f) => f !== '.tmp')
+
+  t.test('writes on a full disk fail with SYNC_ERR_STORAGE and leave nothing visible', async (t) => {
+    t.same(await put('before', Buffer.from('kept')), { status: 204 }, 'a write with space is acknowledged')
+    const blobsBefore = await blobs()
+    await fill()
+    const big = await put('big', Buffer.alloc(300_000, 'b'))
+    t.same(big, { status: 503, code: 'SYNC_ERR_STORAGE' }, 'data that does not fit: 503 SYNC_ERR_STORAGE')
+    t.equal(await get('big'), 404, 'the refused object is not served')
+    const meta = await put('meta-only')
+    t.equal(meta.status, 503, 'metadata whose table commit fails: 503')
+    t.equal(await get('meta-only'), 404, 'and it is not served either (the table change was undone)')
+    t.same(await blobs(), blobsBefore, 'no data file of a refused write was left behind')
+    t.same(await readdir(path.join(dir, 'data', 'css', 'store', 'blobs', '.tmp')), [], 'no temp file either')
+    const r = await fetch(`${css.restUrl}/api/v1/objects/org1/conf/before/data`, { headers: admin })
+    t.equal(await r.text(), 'kept', 'acknowledged data is intact')
+  })
+
+  t.test('when space returns, writes work again and a restart loads exactly what was acknowledged', async (t) => {
+    for (const f of await readdir(dir)) if (f.startsWith('filler')) await rm(path.join(dir, f))
+    t.same(await put('after', Buffer.from('later')), { status: 204 }, 'the service recovered by itself')
+    // The next successful commit must not make a refused change durable.
+    await css.close()
+    css = await startCss(top, path.join(dir, 'data')) // lives on for the next subtest
+    t.same([await get('before'), await get('after'), await get('big'), await get('meta-only')], [200, 200, 404, 404], 'acknowledged objects back, refused ones absent')
+  })
+
+  t.test('an edge\'s ack that could not be stored is not acknowledged: it lands once space returns', async (t) => {
+    const ess = await startEss(t, css, path.join(tmpdir(), `edgesync-full-disk-ess-${process.pid}`), { org: 'org1', type: 'edge', id: 'fd1' }, undefined, { HeartbeatIntervalSeconds: 3600 })
+    t.teardown(async () => { await rm(path.join(tmpdir(), `edgesync-full-disk-ess-${process.pid}`), { recursive: true, force: true }) })
+    t.same(await put('acked', Buffer.from('x')), { status: 204 })
+    const app = { authorization: basic(APP) }
+    await waitFor('on the edge', async () => (await fetch(`${ess.restUrl}/api/v1/objects/conf/acked/data`, { headers: app })).ok ? true : undefined)
+    // tmpfs hands out whole pages: end the deliveries journal on a page boundary (empty lines are
+    // skipped on load) so that its next append needs a page the full disk cannot give.
+    const journal = path.join(dir, 'data', 'css', 'store', 'deliveries.journal')
+    const size = (await stat(journal)).size
+    await appendFile(journal, '\n'.repeat((4096 - (size % 4096)) % 4096))
+    await fill()
+    const received = css.sync.counters.received
+    // Not awaited: the ESS's publish of the ack completes only when the CSS acknowledges it.
+    const consumed = fetch(`${ess.restUrl}/api/v1/objects/conf/acked/consumed`, { method: 'PUT', headers: app })
+    const status = async (): Promise<string | undefined> => ((await (await fetch(`${css.restUrl}/api/v1/objects/org1/conf/acked/destinations`, { headers: admin })).json()) as Array<{ status: string }>)[0]?.status
+    await waitFor('the ack sent again (the first one was not acknowledged)', async () => css.sync.counters.received >= received + 2 ? true : undefined)
+    t.not(await status(), 'consumed', 'not consumed at the CSS while its record cannot be written')
+    for (const f of await readdir(dir)) if (f.startsWith('filler')) await rm(path.join(dir, f))
+    t.equal((await consumed).status, 204, 'the app\'s mark completes once the CSS acknowledged the ack')
+    await waitFor('consumed once space returned', async () => await status() === 'consumed' ? true : undefined, 20_000)
+    t.pass('the edge sent it again and it was stored')
+  })
+}
