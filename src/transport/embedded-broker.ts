@@ -1,9 +1,9 @@
 /** The embedded MQTT broker (Aedes, MQTT 3.1.1): the only `aedes` import. ESS traffic is handled in-process. */
 import tls from 'node:tls'
-import { Aedes, type AedesPublishPacket, type Client } from 'aedes'
+import { Aedes, type Client } from 'aedes'
 import { TransportError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
-import { nodeUsername, parseUpTopic, UP_WILDCARD } from '../common/protocol/topics.js'
+
 import { listenTcp, listenTls, listenWebSocket, type Listener, type StreamHandler, type TlsMaterial } from './listeners.js'
 import type { BrokerAuth, CloudTransport } from './types.js'
 
@@ -41,10 +41,8 @@ const IDENTIFIER_REJECTED = 2
 const SERVER_UNAVAILABLE = 3
 const BAD_USERNAME_OR_PASSWORD = 4
 const RETURN_CODE = { 'bad-credentials': BAD_USERNAME_OR_PASSWORD, throttled: SERVER_UNAVAILABLE, 'client-id': IDENTIFIER_REJECTED } as const
-// Messages the broker has in flight at once (Aedes's default is 100). An ESS message holds its slot
-// until our handler made it durable, so 100 would let only 100 acks share one status commit: a
-// fan-out to 10,000 edges then waits out 200 commits in a row, and the broker's queue (an array
-// shifted per message) grows quadratic. Acks are small; let a whole fleet's share one commit.
+// Messages the broker has in flight at once (Aedes's default is 100): its queue is an array shifted
+// per message, so a fan-out to 10,000 edges with a small window grows quadratic.
 const IN_FLIGHT_MESSAGES = 20_000
 
 export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise<CloudTransport & { port: number }> {
@@ -52,6 +50,7 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
   // Keyed by the client object, not its id: when a client id is taken over, the old connection's
   // disconnect must not erase the new one's identity.
   const identities = new Map<Client, string>()
+  let handler: ((topic: string, payload: Buffer) => Promise<void>) | undefined
   let presence: (username: string, online: boolean) => void = () => {}
   const broker = await Aedes.createBroker({
     concurrency: IN_FLIGHT_MESSAGES,
@@ -78,9 +77,21 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
         done(new Error('Payload too large'))
         return
       }
-      if (who !== undefined && auth.mayPublish(who, packet.topic)) { done(null); return }
-      log.warn('MQTT publish refused', { clientId: client?.id, username: who, topic: packet.topic })
-      done(new Error('Not authorized'))
+      if (who === undefined || !auth.mayPublish(who, packet.topic)) {
+        log.warn('MQTT publish refused', { clientId: client?.id, username: who, topic: packet.topic })
+        done(new Error('Not authorized'))
+        return
+      }
+      // ESS messages are handled here, before Aedes writes the PUBACK (it acknowledges QoS 1
+      // before delivering to subscribers): an edge's message is acknowledged only once handled
+      // durably. A failure (or no handler yet, while starting) refuses the publish; Aedes then
+      // drops the connection, and the edge reconnects and sends it again. Nobody subscribes to up
+      // topics, so the publish that follows goes nowhere.
+      if (handler === undefined) { done(new Error('Not ready')); return }
+      handler(packet.topic, Buffer.from(packet.payload)).then(() => { done(null) }, (err: unknown) => {
+        log.warn('An ESS message could not be handled; not acknowledged, its sender sends it again', { err, topic: packet.topic })
+        done(new Error('Not handled'))
+      })
     },
     authorizeSubscribe: (client, sub, done) => {
       const who = identities.get(client)
@@ -131,20 +142,7 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
         })
       })
     },
-    onMessage: (handler) => {
-      // The callback gates the PUBACK to the edge: it is sent once our handler has finished.
-      const deliver = (packet: AedesPublishPacket, cb: () => void): void => {
-        handler(packet.topic, Buffer.from(packet.payload)).then(cb, (err: unknown) => {
-          // Not durable, so not acknowledged: drop the sender's connection before its PUBACK
-          // could go out; it reconnects, sends the message again and registers.
-          const sender = parseUpTopic(packet.topic)
-          log.warn('An ESS message could not be handled; its sender reconnects and resends it', { err, topic: packet.topic })
-          if (sender !== undefined) closeClientsOf(nodeUsername(sender))
-          cb()
-        })
-      }
-      broker.subscribe(UP_WILDCARD, deliver, () => {})
-    },
+    onMessage: (h) => { handler = h },
     onPresence: (handler) => { presence = handler },
     connected: () => !closed && !broker.closed,
     disconnect: (username) => {
