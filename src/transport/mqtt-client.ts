@@ -122,7 +122,10 @@ export async function connectMqtt (opts: ClientOptions): Promise<MqttConnection>
 /** The CSS on an external broker: one shared subscription so several CSS processes share the load. */
 export async function connectExternalBroker (opts: { url: string, username?: string, password?: string, instanceId: string, log: Logger }): Promise<CloudTransport> {
   let handler: ((topic: string, payload: Buffer) => Promise<void>) | undefined
-  let subscribed: () => void = () => {}
+  // A subscription completed before anyone listened is reported when the listener arrives.
+  let onSubscribed: (() => void) | undefined
+  let missed = false
+  const subscribed = (): void => { if (onSubscribed === undefined) missed = true; else onSubscribed() }
   // Messages queued in our persistent session may arrive before the CSS registers its handler.
   let setReady: () => void = () => {}
   const ready = new Promise<void>((resolve) => { setReady = resolve })
@@ -148,7 +151,7 @@ export async function connectExternalBroker (opts: { url: string, username?: str
     publish: pub.publish,
     onMessage: (h) => { handler = h; setReady() },
     onPresence: () => {},
-    onSubscribed: (h) => { subscribed = h },
+    onSubscribed: (h) => { onSubscribed = h; if (missed) { missed = false; h() } },
     disconnect: () => {},
     connected: () => conn.connected && pub.connected,
     close: async () => { await conn.close(); await pub.close() }
