@@ -128,6 +128,7 @@ t.test(`kill -9 of the CSS and of ESS processes during a stream and a chunked tr
   const current = await (await fetch(`${CSS}/api/v1/objects/org1/conf/stream/data`, { headers: admin })).text()
   t.ok(Number(current.slice(1)) >= last, `no acknowledged write lost: the CSS holds ${current}, last acknowledged v${last}`)
   const newest = Number(current.slice(1))
+  const streamEnd = Date.now()
   await waitFor('every edge app saw the newest version and the large object', async () =>
     ids.every((id) => seen.get(id)?.at(-1) === newest && large.get(id) === bigHash) ? true : undefined, 60_000)
   for (const id of ids) {
@@ -141,5 +142,6 @@ t.test(`kill -9 of the CSS and of ESS processes during a stream and a chunked tr
       return d.length === ids.length && d.every((x) => x.status === 'consumed') ? true : undefined
     }, 60_000)
   }
+  t.comment(`converged ${Date.now() - streamEnd} ms after the last write; reads per edge: ${ids.map((id) => seen.get(id)?.length ?? 0).join(', ')}`)
   t.pass('every edge holds the newest version and the large object byte for byte; every destination consumed')
 })
