@@ -16,7 +16,8 @@ export interface Mosquitto {
   port: number
   /** Rewrites passwd/acl and makes Mosquitto reload them. */
   setAuth: (passwd: string, acl: string) => Promise<void>
-  stop: () => Promise<void>
+  /** `SIGKILL` for a crash (`kill -9`); SIGTERM by default. */
+  stop: (signal?: NodeJS.Signals) => Promise<void>
 }
 
 /** `opts.port`, `opts.edgePort`: fixed ports (to bring a stopped broker back where its clients look for it). */
@@ -53,10 +54,10 @@ export async function startMosquitto (bin: string, passwd: string, acl: string, 
       child.kill('SIGHUP')
       await new Promise((resolve) => setTimeout(resolve, 200))
     },
-    stop: async () => {
+    stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null) {
         const gone = new Promise((resolve) => child.once('exit', resolve))
-        child.kill('SIGTERM')
+        child.kill(signal)
         await gone
       }
       await rm(dir, { recursive: true, force: true })

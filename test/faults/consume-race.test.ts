@@ -5,6 +5,7 @@
  */
 import path from 'node:path'
 import t from 'tap'
+import type { EssHandle } from '../../src/app/ess.js'
 import { ADMIN, APP, basic, startCss, startEss, waitFor } from '../helpers/cluster.js'
 
 const root = t.testdir()
@@ -61,4 +62,36 @@ t.test('If-Match names the instance a mark is for; a future one is a conflict', 
   t.equal((await fetch(`${ess.restUrl}/api/v1/objects/conf/race/consumed?instanceID=${k}`, { method: 'PUT', headers: app })).status, 204)
   await waitFor('m consumed at the CSS', async () => { const d = await atCss(); return d?.status === 'consumed' && d.instanceID === k ? true : undefined })
   t.pass('the named instance is consumed')
+})
+
+t.test('a burst: 20 edges, 20 versions 200 ms apart, apps that poll, read and mark consumed', async (t) => {
+  const edges: EssHandle[] = []
+  for (let i = 0; i < 20; i++) edges.push(await startEss(t, css, path.join(root, `burst-${i}`), { org: 'org1', type: 'burst', id: `b${i}` }))
+  const last = new Map<string, string>()
+  const running = { stop: false }
+  // The apps of the first wave's run: poll the list, read each listed object, mark it consumed.
+  const loops = edges.map(async (e) => {
+    while (!running.stop) {
+      const list = await fetch(`${e.restUrl}/api/v1/objects/burst`, { headers: app })
+      for (const o of list.ok ? await list.json() as Array<{ objectID: string }> : []) {
+        const d = await fetch(`${e.restUrl}/api/v1/objects/burst/${o.objectID}/data`, { headers: app })
+        if (d.ok) last.set(e.node.destinationId, await d.text())
+        await fetch(`${e.restUrl}/api/v1/objects/burst/${o.objectID}/consumed`, { method: 'PUT', headers: app })
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  })
+  t.teardown(async () => { running.stop = true; await Promise.all(loops) })
+  let inst = 0
+  for (let v = 1; v <= 20; v++) {
+    const r = await fetch(`${css.restUrl}/api/v1/objects/org1/burst/doc`, { method: 'PUT', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ meta: { destinationType: 'burst' }, data: Buffer.from(`v${v}`).toString('base64') }) })
+    inst = Number(r.headers.get('x-sync-instance-id'))
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+  await waitFor('every app read v20', async () => edges.every((e) => last.get(e.node.destinationId) === 'v20') ? true : undefined, 30_000)
+  await waitFor('v20 consumed at every destination', async () => {
+    const d = await (await fetch(`${css.restUrl}/api/v1/objects/org1/burst/doc/destinations`, { headers: admin })).json() as Array<{ status: string, instanceID: number }>
+    return d.length === 20 && d.every((x) => x.status === 'consumed' && x.instanceID === inst) ? true : undefined
+  }, 30_000)
+  t.pass('no app ended on an older version; the CSS shows the newest consumed everywhere')
 })
