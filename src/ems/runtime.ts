@@ -138,6 +138,9 @@ export class EmsRuntime {
 
   async #runControllers (cfg: EmsConfig): Promise<void> {
     const setpoints = new Map<string, number>()
+    // Peak shaving is a cap on what the site draws from the grid, whatever causes it (the house,
+    // or another controller charging the battery): the lowest setpoint each battery may get.
+    const floors = new Map<string, number>()
     for (const c of [...cfg.scheduler.controllers].filter((x) => x.enabled).sort((a, b) => a.execution_order - b.execution_order)) {
       try {
         const battery = c.battery ?? cfg.modbus_devices.find((d) => this.#profiles.get(d.profile)?.role === 'battery')?.device_id
@@ -154,7 +157,10 @@ export class EmsRuntime {
         } else {
           const threshold = p.threshold_watts ?? Infinity
           const siteLoad = grid + batt // what the grid would carry without the battery
-          if (siteLoad > threshold) next = Math.max(current, siteLoad - threshold)
+          // Grid import is siteLoad - setpoint (discharge positive): keep it at most the threshold.
+          const floor = siteLoad - threshold
+          floors.set(battery, Math.max(floors.get(battery) ?? -Infinity, floor))
+          if (siteLoad > threshold) next = Math.max(current, floor)
           else if (p.recharge_enabled === true && siteLoad < (p.recharge_below_watts ?? threshold)) next = Math.min(current, siteLoad - (p.recharge_below_watts ?? threshold))
         }
         setpoints.set(battery, Math.round(next))
@@ -162,6 +168,7 @@ export class EmsRuntime {
         this.#fail('controller', `controller ${c.id}: ${(err as Error).message}`)
       }
     }
+    for (const [battery, floor] of floors) setpoints.set(battery, Math.round(Math.max(setpoints.get(battery) ?? -Infinity, floor)))
     for (const [battery, value] of setpoints) {
       const d = this.#devices.find((x) => x.id === battery)
       const ch = d?.profile.channels.SetPower
