@@ -104,6 +104,7 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
         ...(tls === undefined ? {} : { tls }),
         auth: brokerAuth(store),
         maxPayload: cfg.MqttMaxPayloadSize,
+        handlesUpMessages: true,
         log: log.child({ component: 'css.broker' })
       })
       : await connectExternalBroker({ url: cfg.BrokerAddress ?? '', ...(cfg.BrokerUsername === undefined ? {} : { username: cfg.BrokerUsername }), ...(cfg.BrokerPassword === undefined ? {} : { password: cfg.BrokerPassword }), instanceId: await cssInstanceId(cfg.CssInstanceId, path.join(cfg.PersistenceRootPath, 'css')), log: log.child({ component: 'css.mqtt' }) })

@@ -1,6 +1,7 @@
 /** The embedded MQTT broker (Aedes, MQTT 3.1.1): the only `aedes` import. ESS traffic is handled in-process. */
 import tls from 'node:tls'
 import { Aedes, type Client } from 'aedes'
+import { parseUpTopic } from '../common/protocol/topics.js'
 import { TransportError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
 
@@ -18,6 +19,11 @@ export interface EmbeddedBrokerOptions {
   auth: BrokerAuth
   /** Largest publish payload accepted from a client. */
   maxPayload?: number
+  /**
+   * ESS messages are for an in-process handler (the CSS): until one is set (`onMessage`), they
+   * are refused, never acknowledged unhandled. Without it the broker is a plain broker.
+   */
+  handlesUpMessages?: boolean
   log: Logger
 }
 
@@ -87,7 +93,13 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
       // durably. A failure (or no handler yet, while starting) refuses the publish; Aedes then
       // drops the connection, and the edge reconnects and sends it again. Nobody subscribes to up
       // topics, so the publish that follows goes nowhere.
-      if (handler === undefined) { done(new Error('Not ready')); return }
+      // Only ESS messages (up topics) are the CSS's: anything else is plain brokering.
+      if (parseUpTopic(packet.topic) === undefined) { done(null); return }
+      if (handler === undefined) {
+        // The CSS is still starting: refuse rather than acknowledge a message nobody handles.
+        if (opts.handlesUpMessages === true) done(new Error('Not ready')); else done(null)
+        return
+      }
       handler(packet.topic, Buffer.from(packet.payload)).then(() => { done(null) }, (err: unknown) => {
         log.warn('An ESS message could not be handled; not acknowledged, its sender sends it again', { err, topic: packet.topic })
         done(new Error('Not handled'))

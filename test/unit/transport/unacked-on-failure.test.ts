@@ -17,6 +17,7 @@ t.test('a message whose handling failed is sent again and acknowledged only once
   const broker = await startEmbeddedBroker({
     host: '127.0.0.1',
     port: 0,
+    handlesUpMessages: true,
     log,
     auth: { authenticate: async (l) => ({ ok: true, username: l.username ?? '' }), mayPublish: () => true, maySubscribe: () => true }
   })
