@@ -42,6 +42,8 @@ if (mosqBin !== undefined && ferretBin !== undefined) {
     const down = await until('readyz 503 with the store down', 503)
     t.equal(down.body.store, 'down', 'readyz names the store')
     t.same(await health(), { db: 'red', mqtt: 'green' }, 'Open Horizon\'s health shows the database red')
+    const read = await fetch(`${css.restUrl}/api/v1/objects/org1/conf/any`, { headers: { authorization: `Basic ${Buffer.from('root:root-secret').toString('base64')}` } })
+    t.same([read.status, (await read.json() as { code: string }).code], [503, 'SYNC_ERR_STORAGE'], 'a read while the database is down is a storage error (503), not a 500')
     db = await startFerretDb(ferretBin, { port, dir })
     await until('readyz 200 with the store back', 200)
     t.same(await health(), { db: 'green', mqtt: 'green' })

@@ -1,6 +1,7 @@
 /** The mongo backend (CSS at scale). The only `mongodb` import folder. */
 import { MongoClient } from 'mongodb'
 import { StorageError } from '../../common/errors.js'
+import { guardStoreMethods } from '../guard.js'
 import type { Store, StoreOptions } from '../types.js'
 import { MongoBlobStore } from './mongo-blob-store.js'
 import { MongoObjectStore } from './mongo-objects.js'
@@ -26,15 +27,17 @@ export async function openMongoStore (opts: MongoStoreOptions): Promise<Store> {
     const webhooks = new MongoWebhookStore(db)
     await Promise.all([blobs.init(), objects.init(), deliveries.init(), nodes.init(), users.init(), audit.init(), webhooks.init()])
     let closed = false
+    // Driver errors of reads are storage errors too (the tables wrap only their writes).
+    const g = guardStoreMethods
     return {
       kind: 'mongo',
-      objects,
-      blobs,
-      deliveries,
-      nodes,
-      users,
-      audit,
-      webhooks,
+      objects: g(objects, 'objects'),
+      blobs: g(blobs, 'blobs'),
+      deliveries: g(deliveries, 'deliveries'),
+      nodes: g(nodes, 'nodes'),
+      users: g(users, 'users'),
+      audit: g(audit, 'audit'),
+      webhooks: g(webhooks, 'webhooks'),
       ping: async () => {
         await db.command({ ping: 1 }, { timeoutMS: 2000 }).catch((err: unknown) => { throw new StorageError('The database does not answer', { cause: err }) })
       },
