@@ -52,8 +52,9 @@ function addNodeCommands (program: Command, io: Io): void {
   nodes.command('enroll <org> <destType> <destId>')
     .description('create broker credentials for a node and print its ESS config (secret shown once)')
     .option('--mosquitto-passwd <file>', 'also append the node to this Mosquitto password file')
-    .action(async (org: string, t: string, id: string, o: { mosquittoPasswd?: string }, cmd: Command) => {
-      const r = await call(io, cmd, 'POST', `/api/v1/nodes/${org}/${t}/${id}/enroll`) as { appKey: string, secret: string, signingKey?: string }
+    .option('--rotate', 'the node is enrolled already: issue a new secret (its ESS needs it at its next start)')
+    .action(async (org: string, t: string, id: string, o: { mosquittoPasswd?: string, rotate?: boolean }, cmd: Command) => {
+      const r = await call(io, cmd, 'POST', `/api/v1/nodes/${org}/${t}/${id}/enroll${o.rotate === true ? '?rotate=true' : ''}`) as { appKey: string, secret: string, signingKey?: string }
       if (o.mosquittoPasswd !== undefined) await appendFile(o.mosquittoPasswd, mosquittoPasswordLine(r.appKey, r.secret) + '\n', { mode: 0o600 })
       io.stdout(`NodeType ESS\nOrgID ${org}\nDestinationType ${t}\nDestinationID ${id}\nNodeSecret ${r.secret}\n${r.signingKey === undefined ? '' : `SigningKey ${r.signingKey}\n`}`)
     })

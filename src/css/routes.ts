@@ -1,7 +1,7 @@
 /** CSS REST routes, Open Horizon paths and shapes plus our additive endpoints. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Readable } from 'node:stream'
-import { isSyncError, NotFoundError, ValidationError } from '../common/errors.js'
+import { isSyncError, NotFoundError, SyncError, SyncErrorCode, ValidationError } from '../common/errors.js'
 import type { NodeRecord, ObjectKey, StoredObject } from '../common/model.js'
 import { nodeUsername } from '../common/protocol/topics.js'
 import { forbidden, nameSchema, parseRange } from '../api/server.js'
@@ -283,14 +283,21 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     return recs.map((r) => ({ orgID: r.orgId, objectID: r.objectId, objectType: r.objectType, status: r.status, instanceID: r.instanceId, detail: r.detail ?? '', message: r.message ?? '', lastUpdate: r.updatedAt }))
   })
 
-  app.post('/api/v1/nodes/:orgID/:destType/:destID/enroll', { schema: { summary: 'Create broker credentials for an edge node (edgesync)', params: destParams } }, async (req, reply: FastifyReply) => {
+  app.post('/api/v1/nodes/:orgID/:destType/:destID/enroll', {
+    schema: { summary: 'Create broker credentials for an edge node; ?rotate=true replaces the secret of one already enrolled (edgesync)', params: destParams, querystring: { type: 'object', properties: { rotate: { type: 'boolean' } } } }
+  }, async (req, reply: FastifyReply) => {
     const p = req.params as Params
     const dest = { orgId: p.orgID ?? '', destinationType: p.destType ?? '', destinationId: p.destID ?? '' }
     const who = requireOrg(req.identity, dest.orgId, true)
     const appKey = nodeUsername(dest)
+    // A new secret locks the running ESS out at its next reconnect: only when asked for.
+    const rotate = (req.query as { rotate?: boolean }).rotate === true
+    if (!rotate && await store.users.get(appKey) !== undefined) {
+      throw new SyncError(SyncErrorCode.CONFLICT, `${appKey} is already enrolled; enroll with rotate=true (syncctl nodes enroll --rotate) to issue a new secret, then give it to that ESS (NodeSecret)`)
+    }
     const secret = generateSecret()
     await store.users.put({ appKey, orgId: dest.orgId, role: 'node', secretHash: hashGeneratedSecret(secret), disabled: false, created: new Date().toISOString() })
-    await store.audit.append({ at: new Date().toISOString(), orgId: dest.orgId, actor: who.appKey, action: 'node.enroll', target: appKey })
+    await store.audit.append({ at: new Date().toISOString(), orgId: dest.orgId, actor: who.appKey, action: rotate ? 'node.rotate' : 'node.enroll', target: appKey })
     return await reply.code(201).send({ appKey, secret, orgID: dest.orgId, destinationType: dest.destinationType, destinationID: dest.destinationId, signingKey: await d.signingKey(dest.orgId) })
   })
 }
