@@ -82,7 +82,10 @@ t.test('syncctl sim: 5 edges online, a site change in force on its edges, clean 
   const site0 = ready.edges.filter((e) => e.site === 'site0')
   const site1 = ready.edges.filter((e) => e.site === 'site1')
   await waitSetpoints(ready.edges, (v) => v > -100_000, 'every battery setpoint at the org default (balance to 0 W)')
-  const change = await fetch(`${ready.rest}/api/v1/ems/sim/layers/site:site0`, { method: 'PUT', headers, body: JSON.stringify({ scheduler: { controllers: [{ id: 'ctrlBalancing0', parameters: { target_grid_power: 1_000_000 } }] } }) })
+  // Charging at 1 MW from the grid needs the peak cap (4 kW in the org layer) lifted too: peak
+  // shaving limits grid import whatever causes it.
+  const controllers = [{ id: 'ctrlBalancing0', parameters: { target_grid_power: 1_000_000 } }, { id: 'ctrlPeakShaving0', parameters: { threshold_watts: 2_000_000 } }]
+  const change = await fetch(`${ready.rest}/api/v1/ems/sim/layers/site:site0`, { method: 'PUT', headers, body: JSON.stringify({ scheduler: { controllers } }) })
   t.equal(change.status, 200)
   t.same(((await change.json()) as { published: Array<{ edge: string }> }).published.map((p) => p.edge).sort(), ['edge0', 'edge2', 'edge4'], 'the site change is published to its three edges')
   await waitSetpoints(site0, (v) => v < -900_000, 'site0 batteries charging at the new target')

@@ -47,8 +47,11 @@ function request (url: string, trust: string, auth?: string, method = 'GET', bod
   })
 }
 
+/** Enrolls a node (a new secret when it is enrolled already) over HTTPS. */
 async function enroll (org: string, type: string, id: string): Promise<string> {
-  const r = await request(`${css.restUrl}/api/v1/nodes/${org}/${type}/${id}/enroll`, ca, basic(ADMIN), 'POST')
+  const url = `${css.restUrl}/api/v1/nodes/${org}/${type}/${id}/enroll`
+  let r = await request(url, ca, basic(ADMIN), 'POST')
+  if (r.status === 409) r = await request(`${url}?rotate=true`, ca, basic(ADMIN), 'POST')
   return (JSON.parse(r.text) as { secret: string }).secret
 }
 

@@ -22,8 +22,12 @@ export async function startCss (t: Test, root: string, extra: Record<string, str
   return css
 }
 
+/** Enrolls a node and returns its secret; a node enrolled already gets a new one (rotate). */
 export async function enroll (css: CssHandle, org: string, type: string, id: string): Promise<string> {
-  const res = await fetch(`${css.restUrl}/api/v1/nodes/${org}/${type}/${id}/enroll`, { method: 'POST', headers: { authorization: basic(ADMIN) } })
+  const url = `${css.restUrl}/api/v1/nodes/${org}/${type}/${id}/enroll`
+  let res = await fetch(url, { method: 'POST', headers: { authorization: basic(ADMIN) } })
+  if (res.status === 409) res = await fetch(`${url}?rotate=true`, { method: 'POST', headers: { authorization: basic(ADMIN) } })
+  if (res.status !== 201) throw new Error(`enroll ${org}/${type}/${id}: ${res.status} ${await res.text()}`)
   return ((await res.json()) as { secret: string }).secret
 }
 
