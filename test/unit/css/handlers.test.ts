@@ -14,6 +14,7 @@ import { OrgSigningKeys } from '../../../src/security/index.js'
 import { createMemoryStore, type Store } from '../../../src/storage/index.js'
 import type { CloudTransport } from '../../../src/transport/index.js'
 import { captureLogger } from '../../helpers/capture-log.js'
+import { waitFor } from '../../helpers/cluster.js'
 
 interface Rig {
   store: Store
@@ -143,13 +144,18 @@ t.test('fetch: served for an addressed instance, silence otherwise', async (t) =
   const big = await r.put('big', { destinationsList: ['edge:n1'] }, Buffer.alloc(3000, 'x')) // > inline limit
   r.sent.length = 0
   await r.say('n1', { kind: 'fetch', objectType: 'conf', objectId: 'big', instanceId: big, offset: 1024, length: 1024 })
+  // Served after the message is acknowledged (a fetch changes nothing durable).
+  await waitFor('the chunk', async () => r.sent.length > 0 ? true : undefined)
   t.same(r.sent.map(([topic, m]) => `${topic} ${m.kind}`), ['sync/v1/o/edge/n1/down chunk'], 'one chunk to the asker')
   const chunk = r.sent[0]?.[1]
   t.ok(chunk?.kind === 'chunk' && chunk.offset === 1024 && chunk.data.length === 1024)
   r.sent.length = 0
   await r.say('n2', { kind: 'fetch', objectType: 'conf', objectId: 'big', instanceId: big, offset: 0, length: 1024 })
   await r.say('n1', { kind: 'fetch', objectType: 'conf', objectId: 'nope', instanceId: 1, offset: 0, length: 1024 })
-  t.same(r.sent, [], 'nothing at all for a foreign or missing object')
+  // Barrier: an allowed fetch sent after them is answered; nothing came before it.
+  await r.say('n1', { kind: 'fetch', objectType: 'conf', objectId: 'big', instanceId: big, offset: 0, length: 1024 })
+  await waitFor('the allowed chunk', async () => r.sent.length > 0 ? true : undefined)
+  t.same(r.sent.map(([topic, m]) => `${topic} ${m.kind === 'chunk' ? m.offset : m.kind}`), ['sync/v1/o/edge/n1/down 0'], 'nothing at all for a foreign or missing object')
 })
 
 t.test('offer: inline edge objects stored with their real origin; owned types and foreign names refused', async (t) => {
