@@ -52,5 +52,9 @@ if (mosqBin !== undefined) {
     t.equal(del.status, 204)
     await waitFor('signed delete obeyed', async () => (await onEdge()).state === 'objdeleted' ? true : undefined)
     t.pass('the CSS\'s signed delete removes it from the edge')
+    // Closed here, before tap removes the test folder, not in the file's teardowns.
+    await forger.endAsync(true)
+    await ess.close()
+    await css.close()
   })
 }
