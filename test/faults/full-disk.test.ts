@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import type { CssHandle } from '../../src/app/css.js'
+import { skipOrFail } from '../helpers/binaries.js'
 import { ADMIN, basic, startCss } from '../helpers/cluster.js'
 
 function canMount (dir: string): boolean {
@@ -25,9 +26,7 @@ const top = t
 // Not under tap's fixture folder: that is removed while the mount may still be there.
 const dir = await mkdtemp(path.join(tmpdir(), 'edgesync-full-disk-'))
 if (!canMount(dir)) {
-  const reason = 'cannot mount a tmpfs here (needs root)'
-  if (process.env.CI === 'true') t.fail(`CI=true but ${reason}`)
-  else { process.stderr.write(`\n*** SKIPPING: ${reason} ***\n\n`); t.pass(`skipped: ${reason}`, { skip: reason }) }
+  skipOrFail(t, 'cannot mount a tmpfs here (needs root and mount)')
 } else {
   t.teardown(async () => {
     await css.close()

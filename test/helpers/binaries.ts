@@ -15,11 +15,15 @@ export interface NeedsBinary {
 export function requireBinary (t: NeedsBinary, name: string, hint: string): string | undefined {
   const found = findBinary(name)
   if (found !== undefined) return found
-  const reason = `${name} not found (${hint})`
+  skipOrFail(t, `${name} not found (${hint})`)
+  return undefined
+}
+
+/** A capability the machine lacks: a loud skip on a laptop, a failure under CI=true. */
+export function skipOrFail (t: NeedsBinary, reason: string): void {
   if (process.env.CI === 'true') t.fail(`CI=true but ${reason}`)
   else {
     process.stderr.write(`\n*** SKIPPING: ${reason} ***\n\n`)
     t.pass(`skipped: ${reason}`, { skip: reason })
   }
-  return undefined
 }
