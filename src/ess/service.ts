@@ -12,7 +12,8 @@ import { essSubscriptions, nodeClientId } from '../common/protocol/topics.js'
 import { createApiServer, nameSchema, parseRange } from '../api/server.js'
 import { Authenticator, clientTls, ensureBootstrapAdmin, generateSecret, serverTls } from '../security/index.js'
 import { openStore, type Store } from '../storage/index.js'
-import { connectMqtt } from '../transport/index.js'
+import { mqttLink } from '../transport/index.js'
+import { Uplink } from './uplink.js'
 import { ValidationError } from '../common/errors.js'
 import { Notifier } from './notifier.js'
 import { EdgeSync, parseProperties } from './sync.js'
@@ -31,7 +32,9 @@ export interface EssHandle {
   close: () => Promise<void>
 }
 
-function registerEssRoutes (app: FastifyInstance, store: Store, sync: EdgeSync, startedAt: number): void {
+function registerEssRoutes (
+  app: FastifyInstance, store: Store, sync: EdgeSync, notifier: Notifier, startedAt: number
+): void {
   const key = (req: FastifyRequest): ObjectKey => appObjectKey(req, sync.node.orgId)
   const mustGet = async (k: ObjectKey): Promise<StoredObject> => {
     const o = await store.objects.get(k)
@@ -40,8 +43,8 @@ function registerEssRoutes (app: FastifyInstance, store: Store, sync: EdgeSync, 
   }
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }))
-  app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => sync.conn?.connected === true ? { status: 'ready' } : await reply.code(503).send({ status: 'disconnected' }))
-  app.get('/api/v1/health', async () => ({ general: { nodeType: 'ESS', healthStatus: sync.conn?.connected === true ? 'green' : 'red', upTime: Math.round((Date.now() - startedAt) / 1000), dropped: sync.dropped }, transfers: sync.transfers.stats, plugins: sync.pluginStatus() }))
+  app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => sync.up.connected ? { status: 'ready' } : await reply.code(503).send({ status: 'disconnected' }))
+  app.get('/api/v1/health', async () => ({ general: { nodeType: 'ESS', healthStatus: sync.up.connected ? 'green' : 'red', upTime: Math.round((Date.now() - startedAt) / 1000), dropped: sync.dropped }, transfers: sync.transfers.stats, plugins: sync.plugins.status() }))
 
   // The instance last shown to apps, per object: a consumed or received mark without an explicit
   // instance applies to it, not to a newer one that arrived after the app read (which would then
@@ -100,7 +103,7 @@ function registerEssRoutes (app: FastifyInstance, store: Store, sync: EdgeSync, 
       if (o.meta.deleted === true) throw new NotFoundError('Object was deleted')
       if (suffix === 'consumed' && !sync.countConsumer(o)) return await reply.code(204).send() // more consumers expected
       await store.objects.setStatus(k, status, o.meta.instanceID)
-      if (ack !== undefined) await sync.send({ v: 1, kind: 'ack', state: ack, objectType: k.objectType, objectId: k.objectId, instanceId: o.meta.instanceID })
+      if (ack !== undefined) await sync.up.send({ v: 1, kind: 'ack', state: ack, objectType: k.objectType, objectId: k.objectId, instanceId: o.meta.instanceID })
       return await reply.code(204).send()
     })
   }
@@ -120,7 +123,7 @@ function registerEssRoutes (app: FastifyInstance, store: Store, sync: EdgeSync, 
     key(req)
     const q = req.query as { objectType?: string }
     reply.hijack()
-    sync.notifier?.attach(reply.raw, q.objectType)
+    notifier.attach(reply.raw, q.objectType)
   })
   app.post('/api/v1/resend', { schema: { summary: 'Show every held object to apps again and re-register with the CSS' } }, async (req, reply) => {
     key(req)
@@ -177,48 +180,81 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
   const closeAll = async (): Promise<void> => { for (const c of cleanups.reverse()) await c().catch((err: unknown) => { log.error('Error while closing', { err }) }) }
   try {
     const boot = await ensureBootstrapAdmin(store, { key: cfg.AdminKey, secret: cfg.AdminSecret, dir: path.join(cfg.PersistenceRootPath, sub), orgId: node.orgId, role: 'orgAdmin', log })
-    const sync = new EdgeSync(store, node, { transferDir: path.join(cfg.PersistenceRootPath, sub, 'transfers'), window: cfg.TransferWindow, timeoutMs: cfg.TransferTimeoutSeconds * 1000, maxInline: cfg.MaxInlineDataSize, chunkSize: cfg.ChunkSize, ...(cfg.SigningKey === undefined ? {} : { trust: await TrustStore.open(path.join(cfg.PersistenceRootPath, sub), cfg.SigningKey) }) }, log.child({ component: 'ess.sync' }))
-    cleanups.push(async () => { await sync.transfers.close(); sync.close() })
-    sync.notifier = new Notifier({ hooks: store.webhooks, orgId: node.orgId, secret: await webhookSecret(path.join(cfg.PersistenceRootPath, sub)), timeoutMs: cfg.WebhookTimeoutMs, log: log.child({ component: 'ess.notify' }) })
-    cleanups.push(async () => { sync.notifier?.close() })
-    sync.properties = parseProperties(cfg.NodeProperties)
-    const host = new PluginHost(createPlugins(cfg.Plugins, opts.plugins ?? {}), {
-      store,
-      orgId: node.orgId,
-      report: (key, instanceId, v) => { sync.sendSoon({ v: 1, kind: 'ack', state: v.state === 'consumed' ? 'consumed' : 'error', objectType: key.objectType, objectId: key.objectId, instanceId, ...(v.state === 'error' ? { message: v.message.slice(0, 1000) } : {}) }) },
-      dir: path.join(cfg.PersistenceRootPath, sub, 'plugins'),
-      options: cfg.PluginOptions,
-      log: log.child({ component: 'ess.plugins' })
-    })
-    sync.onAccepted = (meta) => { host.offer(meta) }
-    sync.settle = { hold: () => { host.pause() }, release: () => { host.resume() } }
-    sync.pluginStatus = () => host.status()
-    sync.refusal = (type, id, inst) => host.refusal(type, id, inst)
-    host.pause() // until the first resync: only the newest instance of anything missed runs
-    await host.start()
-    cleanups.push(async () => { await host.stop() })
-    const tls = serverTls(cfg)
-    const app = await createApiServer({ log: log.child({ component: 'ess.api' }), auth: new Authenticator(store.users), bodyLimit: cfg.MaxJsonBodySize, rateLimit: cfg.RateLimitPerSecond, title: 'edgesync Edge Sync Service', ...(tls === undefined ? {} : { https: tls }) })
-    registerEssRoutes(app, store, sync, startedAt)
-    registerEdgeObjectRoutes(app, store, sync, cfg.MaxDataSize)
-    await app.listen({ host: cfg.ListeningAddress, port: cfg.ListeningPort ?? 8081 })
-    cleanups.push(async () => { await app.close() })
-    sync.conn = await connectMqtt({
+    const dir = path.join(cfg.PersistenceRootPath, sub)
+    // Built first, opened last: everything that publishes is built with it.
+    const link = mqttLink({
       url: cfg.BrokerAddress ?? '',
       clientId: nodeClientId(node),
       username: `${node.orgId}/${node.destinationType}/${node.destinationId}`,
       ...(cfg.NodeSecret === undefined ? {} : { password: cfg.NodeSecret }),
       tls: clientTls(cfg),
       subscriptions: essSubscriptions(node),
-      onMessage: async (topic, payload) => { await sync.onMessage(topic, payload) },
-      // Register (with what we hold) on every connect: the CSS resends whatever we miss.
-      onConnect: async () => { await sync.register(); await sync.reoffer() },
       firstConnectWaitMs: 3000,
       log: log.child({ component: 'ess.mqtt' })
     })
-    cleanups.push(async () => { await sync.conn?.close() })
+    cleanups.push(async () => { await link.close() })
+    const up = new Uplink(link, node, log.child({ component: 'ess.up' }))
+    const notifier = new Notifier({
+      hooks: store.webhooks,
+      orgId: node.orgId,
+      secret: await webhookSecret(dir),
+      timeoutMs: cfg.WebhookTimeoutMs,
+      log: log.child({ component: 'ess.notify' })
+    })
+    cleanups.push(async () => { notifier.close() })
+    const host = new PluginHost(createPlugins(cfg.Plugins, opts.plugins ?? {}), {
+      store,
+      orgId: node.orgId,
+      report: (key, instanceId, v) => {
+        const ids = { objectType: key.objectType, objectId: key.objectId, instanceId }
+        up.sendSoon(v.state === 'consumed'
+          ? { v: 1, kind: 'ack', state: 'consumed', ...ids }
+          : { v: 1, kind: 'ack', state: 'error', ...ids, message: v.message.slice(0, 1000) })
+      },
+      dir: path.join(dir, 'plugins'),
+      options: cfg.PluginOptions,
+      log: log.child({ component: 'ess.plugins' })
+    })
+    host.pause() // until the first resync: only the newest instance of anything missed runs
+    await host.start()
+    cleanups.push(async () => { await host.stop() })
+    const trust = cfg.SigningKey === undefined ? undefined : await TrustStore.open(dir, cfg.SigningKey)
+    const sync = new EdgeSync({
+      store,
+      node,
+      up,
+      notices: notifier,
+      plugins: host,
+      properties: parseProperties(cfg.NodeProperties),
+      transferDir: path.join(dir, 'transfers'),
+      window: cfg.TransferWindow,
+      timeoutMs: cfg.TransferTimeoutSeconds * 1000,
+      maxInline: cfg.MaxInlineDataSize,
+      chunkSize: cfg.ChunkSize,
+      ...(trust === undefined ? {} : { trust }),
+      log: log.child({ component: 'ess.sync' })
+    })
+    cleanups.push(async () => { await sync.transfers.close(); sync.close() })
+    const tls = serverTls(cfg)
+    const app = await createApiServer({
+      log: log.child({ component: 'ess.api' }),
+      auth: new Authenticator(store.users),
+      bodyLimit: cfg.MaxJsonBodySize,
+      rateLimit: cfg.RateLimitPerSecond,
+      title: 'edgesync Edge Sync Service',
+      ...(tls === undefined ? {} : { https: tls })
+    })
+    registerEssRoutes(app, store, sync, notifier, startedAt)
+    registerEdgeObjectRoutes(app, store, sync, cfg.MaxDataSize)
+    await app.listen({ host: cfg.ListeningAddress, port: cfg.ListeningPort ?? 8081 })
+    cleanups.push(async () => { await app.close() })
+    await link.open({
+      onMessage: async (topic, payload) => { await sync.onMessage(topic, payload) },
+      // Register (with what we hold) on every connect: the CSS resends whatever we miss.
+      onConnect: async () => { await sync.register(); await sync.reoffer() }
+    })
     const beat = setInterval(() => {
-      sync.send({ v: 1, kind: 'heartbeat', errors: sync.dropped, status: sync.pluginStatus() }).catch((err: unknown) => { log.debug('Heartbeat not sent', { err }) })
+      sync.up.send({ v: 1, kind: 'heartbeat', errors: sync.dropped, status: host.status() }).catch((err: unknown) => { log.debug('Heartbeat not sent', { err }) })
     }, cfg.HeartbeatIntervalSeconds * 1000)
     beat.unref()
     cleanups.push(async () => { clearInterval(beat) })

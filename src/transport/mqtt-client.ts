@@ -11,7 +11,7 @@ export interface MqttConnection {
   readonly connected: boolean
 }
 
-export interface ClientOptions {
+export interface LinkOptions {
   url: string
   clientId: string
   username?: string
@@ -20,10 +20,6 @@ export interface ClientOptions {
   tls?: { ca?: string, cert?: string, key?: string }
   /** Topics to (re)subscribe at QoS 1 on every connect. */
   subscriptions: string[]
-  /** Called for each message; the PUBACK waits for its promise. */
-  onMessage: (topic: string, payload: Buffer) => Promise<void>
-  /** Called after every successful (re)connect and subscribe. */
-  onConnect?: () => Promise<void>
   /**
    * How long to wait for the first connection. `undefined`: wait up to 15 s and fail. A number:
    * wait that long, then go on and keep reconnecting in the background (an edge must serve its
@@ -33,12 +29,37 @@ export interface ClientOptions {
   log: Logger
 }
 
+export interface LinkHandlers {
+  /** Called for each message; the PUBACK waits for its promise. */
+  onMessage: (topic: string, payload: Buffer) => Promise<void>
+  /** Called after every successful (re)connect and subscribe. */
+  onConnect?: () => Promise<void>
+}
+
+export type ClientOptions = LinkOptions & LinkHandlers
+
+/**
+ * A connection made in two steps: built first (so the services that publish through it can be
+ * built with it), opened once they exist. Publishing before it is connected fails loudly.
+ */
+export interface MqttLink extends MqttConnection {
+  open: (handlers: LinkHandlers) => Promise<void>
+}
+
 const TLS_TRUST_ERRORS = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_SIGNATURE_FAILURE', 'ERR_TLS_CERT_ALTNAME_INVALID'
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE', 'ERR_TLS_CERT_ALTNAME_INVALID'
 ])
 
+/** Builds and opens a connection in one step (clients with nothing to build in between). */
 export async function connectMqtt (opts: ClientOptions): Promise<MqttConnection> {
+  const link = mqttLink(opts)
+  await link.open(opts)
+  return link
+}
+
+function clientOptions (opts: LinkOptions): IClientOptions {
   const options: IClientOptions = {
     clientId: opts.clientId,
     protocolVersion: 4,
@@ -46,18 +67,51 @@ export async function connectMqtt (opts: ClientOptions): Promise<MqttConnection>
     reconnectPeriod: 1000,
     connectTimeout: 10_000,
     keepalive: 30,
-    resubscribe: false
+    resubscribe: false,
+    rejectUnauthorized: true
   }
   if (opts.username !== undefined) options.username = opts.username
   if (opts.password !== undefined) options.password = opts.password
   if (opts.tls?.ca !== undefined) options.ca = opts.tls.ca
   if (opts.tls?.cert !== undefined) options.cert = opts.tls.cert
   if (opts.tls?.key !== undefined) options.key = opts.tls.key
-  options.rejectUnauthorized = true
-  const client: MqttClient = mqtt.connect(opts.url, options)
+  return options
+}
+
+export function mqttLink (opts: LinkOptions): MqttLink {
+  let client: MqttClient | undefined
+  const notOpen = (): never => { throw new TransportError(`Not connected to ${opts.url} yet`) }
+  return {
+    get connected () { return client?.connected ?? false },
+    open: async (handlers) => {
+      if (client !== undefined) throw new TransportError('This connection is open already')
+      client = await openClient(opts, handlers)
+    },
+    publish: async (topic, payload, qos = 1) => {
+      const c = client ?? notOpen()
+      try {
+        await c.publishAsync(topic, payload, { qos })
+      } catch (err) {
+        throw new TransportError('Publish failed', { cause: err })
+      }
+    },
+    close: async () => {
+      const c = client
+      if (c === undefined) return
+      // A graceful end waits for in-flight messages, which never complete while disconnected.
+      if (!c.connected) { await c.endAsync(true); return }
+      const timer = setTimeout(() => { c.end(true) }, 2000)
+      try { await c.endAsync() } finally { clearTimeout(timer) }
+    }
+  }
+}
+
+async function openClient (opts: LinkOptions, handlers: LinkHandlers): Promise<MqttClient> {
+  const client: MqttClient = mqtt.connect(opts.url, clientOptions(opts))
   // mqtt.js sends the PUBACK only when this callback runs.
   client.handleMessage = (packet, done) => {
-    opts.onMessage(packet.topic, Buffer.from(packet.payload as Buffer)).then(() => { done() }, (err: unknown) => {
+    const payload = Buffer.from(packet.payload as Buffer)
+    handlers.onMessage(packet.topic, payload).then(() => { done() }, (err: unknown) => {
       opts.log.error('Message handler failed', { err, topic: packet.topic })
       done()
     })
@@ -67,22 +121,32 @@ export async function connectMqtt (opts: ClientOptions): Promise<MqttConnection>
     // A connection that subscribes to nothing (the CSS's publisher) sends no SUBSCRIBE at all: an
     // empty one is a protocol error brokers answer with "empty_topic_list".
     const topics = Object.fromEntries(opts.subscriptions.map((t) => [t, { qos: 1 as const }]))
-    const subscribed = opts.subscriptions.length === 0 ? Promise.resolve([]) : client.subscribeAsync(topics)
+    const subscribed = opts.subscriptions.length === 0
+      ? Promise.resolve([])
+      : client.subscribeAsync(topics)
     subscribed
       .then(async (granted) => {
         const refused = granted.filter((g) => g.qos === 128)
-        if (refused.length > 0) opts.log.error('Broker refused subscriptions', { topics: refused.map((g) => g.topic) })
+        if (refused.length > 0) {
+          opts.log.error('Broker refused subscriptions', { topics: refused.map((g) => g.topic) })
+        }
         if (!firstConnect) opts.log.info('Reconnected to broker', { url: opts.url })
         firstConnect = false
-        await opts.onConnect?.()
+        await handlers.onConnect?.()
       })
       .catch((err: unknown) => { opts.log.warn('Subscribe after connect failed', { err }) })
   })
   client.on('error', (err) => { opts.log.warn('MQTT client error', { err, url: opts.url }) })
+  await firstConnection(client, opts)
+  return client
+}
+
+function firstConnection (client: MqttClient, opts: LinkOptions): Promise<void> {
   const tolerant = opts.firstConnectWaitMs !== undefined
-  await new Promise<void>((resolve, reject) => {
+  return new Promise<void>((resolve, reject) => {
+    const fail = (err: TransportError): void => { clearTimeout(timer); client.end(true); reject(err) }
     const timer = setTimeout(() => {
-      if (!tolerant) { client.end(true); reject(new TransportError(`Cannot connect to ${opts.url} within 15 s`)); return }
+      if (!tolerant) { fail(new TransportError(`Cannot connect to ${opts.url} within 15 s`)); return }
       opts.log.warn('Broker not reachable yet; reconnecting in the background', { url: opts.url })
       resolve()
     }, opts.firstConnectWaitMs ?? 15_000)
@@ -90,33 +154,16 @@ export async function connectMqtt (opts: ClientOptions): Promise<MqttConnection>
     client.once('error', (err) => {
       const code = (err as { code?: number | string }).code
       if (code === 4 || code === 5) {
-        clearTimeout(timer)
-        client.end(true)
-        reject(new TransportError(`Broker refused the credentials of ${opts.username ?? 'anonymous'}`, { cause: err }))
+        const who = opts.username ?? 'anonymous'
+        fail(new TransportError(`Broker refused the credentials of ${who}`, { cause: err }))
       } else if (typeof code === 'string' && TLS_TRUST_ERRORS.has(code)) {
         // An untrusted certificate will not become trusted by retrying: fail at once, loudly.
-        clearTimeout(timer)
-        client.end(true)
-        reject(new TransportError(`The broker's TLS certificate is not trusted (${code}); check CaCertificate and the broker's host name`, { cause: err }))
+        fail(new TransportError(
+          `The broker's TLS certificate is not trusted (${code}); check CaCertificate and the broker's host name`,
+          { cause: err }))
       }
     })
   })
-  return {
-    get connected () { return client.connected },
-    publish: async (topic, payload, qos = 1) => {
-      try {
-        await client.publishAsync(topic, payload, { qos })
-      } catch (err) {
-        throw new TransportError('Publish failed', { cause: err })
-      }
-    },
-    close: async () => {
-      // A graceful end waits for in-flight messages, which never complete while disconnected.
-      if (!client.connected) { await client.endAsync(true); return }
-      const timer = setTimeout(() => { client.end(true) }, 2000)
-      try { await client.endAsync() } finally { clearTimeout(timer) }
-    }
-  }
 }
 
 /** The CSS on an external broker: one shared subscription so several CSS processes share the load. */
