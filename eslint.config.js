@@ -4,18 +4,27 @@ import tseslint from 'typescript-eslint'
 // The direction of imports (lower layers never import higher ones), checked per folder:
 // common <- storage, transport, security <- api, transfer <- css, ess <- ems <- app <- admin, sim <- cmd
 const LAYERS = [['common'], ['storage', 'transport', 'security'], ['api', 'transfer'], ['css', 'ess'], ['ems'], ['app'], ['admin', 'sim']]
-// Peers that must stay apart too: the cloud and the edge service know nothing of each other.
-const APART = { css: ['ess'], ess: ['css'] }
-const layering = LAYERS.flatMap((layer, i) => layer.map((folder) => {
-  const higher = [...LAYERS.slice(i + 1).flat(), ...(APART[folder] ?? []), 'cmd']
-  return {
-    files: [`src/${folder}/**/*.ts`],
-    rules: {
-      'no-restricted-imports': ['error', {
-        patterns: higher.map((h) => ({ group: [`**/${h}/*`, `**/${h}/**`], message: `src/${folder} may not import src/${h} (see the layer order in eslint.config.js)` }))
-      }]
-    }
+// Peers that must stay apart too: the cloud and the edge service know nothing of each other, and
+// neither do the cloud and edge parts of an extension; its common part knows neither service.
+const APART = {
+  css: ['ess'],
+  ess: ['css'],
+  'ems/cloud': ['ess', 'edge'],
+  'ems/edge': ['css', 'cloud'],
+  'ems/common': ['css', 'ess', 'cloud', 'edge']
+}
+const rule = (folder, higher) => ({
+  files: [`src/${folder}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': ['error', {
+      patterns: higher.map((h) => ({ group: [`**/${h}/*`, `**/${h}/**`], message: `src/${folder} may not import ${h} (see the layer order in eslint.config.js)` }))
+    }]
   }
+})
+const layering = LAYERS.flatMap((layer, i) => layer.flatMap((folder) => {
+  const higher = [...LAYERS.slice(i + 1).flat(), 'cmd']
+  const subs = Object.keys(APART).filter((k) => k.startsWith(`${folder}/`))
+  return [rule(folder, [...higher, ...(APART[folder] ?? [])]), ...subs.map((sub) => rule(sub, [...higher, ...APART[sub]]))]
 }))
 
 export default [

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { buildConfig } from '../src/common/config/load.js'
 import { silentLogger } from '../src/common/log.js'
-import { SimulatedDevice } from '../src/ems/modbus.js'
-import { loadProfiles } from '../src/ems/profiles.js'
+import { SimulatedDevice } from '../src/ems/edge/modbus.js'
+import { loadProfiles } from '../src/ems/common/profiles.js'
 import { startEss as startEdgeSyncService, type EssHandle } from '../src/app/ess.js'
 
 interface Start { cmd: 'start', broker: string, org: string, edges: Array<{ id: string, secret: string, site: string }> }

@@ -1,8 +1,8 @@
 /** `syncctl ems`: the EMS configuration schema, local validation, layers, effective configs, bulk changes. */
 import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
-import { EMS_CONFIG_SCHEMA } from '../ems/schema.js'
-import { validateEmsConfig } from '../ems/validate.js'
+import { EMS_CONFIG_SCHEMA } from '../ems/common/schema.js'
+import { validateEmsConfig } from '../ems/common/validate.js'
 import { call, CliError, EXIT, print, type Io } from './client.js'
 
 async function readJson (file: string): Promise<unknown> {

@@ -6,8 +6,8 @@
 import path from 'node:path'
 import { buildConfig } from '../common/config/load.js'
 import type { Logger } from '../common/log.js'
-import { SimulatedDevice } from '../ems/modbus.js'
-import type { DeviceProfile } from '../ems/profiles.js'
+import { SimulatedDevice } from '../ems/edge/modbus.js'
+import type { DeviceProfile } from '../ems/common/profiles.js'
 import { startEss as startEdgeSyncService, type EssHandle } from '../app/ess.js'
 import { SiteModel, type SiteReadings } from './site-model.js'
 

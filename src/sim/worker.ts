@@ -5,7 +5,7 @@
  */
 import { forEachLimit } from '../common/concurrency.js'
 import { createLogger, type LogLevel } from '../common/log.js'
-import { loadProfiles } from '../ems/profiles.js'
+import { loadProfiles } from '../ems/common/profiles.js'
 import { SimEdge, type DeviceId, type SimEdgeSpec } from './edge.js'
 
 export interface WorkerStart {

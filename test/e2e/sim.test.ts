@@ -9,8 +9,8 @@ import { readFile } from 'node:fs/promises'
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { ModbusConnection } from '../../src/ems/modbus.js'
-import { loadProfiles } from '../../src/ems/profiles.js'
+import { ModbusConnection } from '../../src/ems/edge/modbus.js'
+import { loadProfiles } from '../../src/ems/common/profiles.js'
 
 interface Ready {
   rest: string

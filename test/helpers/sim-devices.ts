@@ -1,7 +1,7 @@
 /** Simulated Modbus TCP devices for one edge (grid meter, battery, PV inverter) on free loopback ports. */
 import type { Test } from 'tap'
-import { SimulatedDevice } from '../../src/ems/modbus.js'
-import { loadProfiles } from '../../src/ems/profiles.js'
+import { SimulatedDevice } from '../../src/ems/edge/modbus.js'
+import { loadProfiles } from '../../src/ems/common/profiles.js'
 
 export interface EdgeDevices { grid: SimulatedDevice, battery: SimulatedDevice, pv: SimulatedDevice, ports: { meter: number, battery: number, pv: number } }
 

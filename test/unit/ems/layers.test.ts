@@ -1,5 +1,5 @@
 import t from 'tap'
-import { diff, mergeLayers, setPath } from '../../../src/ems/layers.js'
+import { diff, mergeLayers, setPath } from '../../../src/ems/cloud/layers.js'
 import { sampleEmsConfig } from '../../helpers/ems.js'
 
 t.test('ems layers - merge by key and by list item id, with provenance', async (t) => {

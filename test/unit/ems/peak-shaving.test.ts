@@ -5,8 +5,8 @@
  * Modbus TCP, as the device sees it (discharge positive, charge negative).
  */
 import t, { type Test } from 'tap'
-import type { EmsConfig } from '../../../src/ems/schema.js'
-import { EmsRuntime } from '../../../src/ems/runtime.js'
+import type { EmsConfig } from '../../../src/ems/common/schema.js'
+import { EmsRuntime } from '../../../src/ems/edge/runtime.js'
 import { sampleEmsConfig } from '../../helpers/ems.js'
 import { captureLogger } from '../../helpers/capture-log.js'
 import { startEdgeDevices } from '../../helpers/sim-devices.js'

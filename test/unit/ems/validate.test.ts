@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
-import { EMS_CONFIG_SCHEMA } from '../../../src/ems/schema.js'
-import { validateEmsConfig } from '../../../src/ems/validate.js'
+import { EMS_CONFIG_SCHEMA } from '../../../src/ems/common/schema.js'
+import { validateEmsConfig } from '../../../src/ems/common/validate.js'
 import { sampleEmsConfig } from '../../helpers/ems.js'
 
 t.test('ems - the sample configuration is valid', async (t) => {
@@ -46,7 +46,7 @@ t.test('ems - semantic rules: unique ids and units, references, channels, ranges
 })
 
 t.test('ems - apply per component: at once only when every changed component says immediate', async (t) => {
-  const { EmsRuntime } = await import('../../../src/ems/runtime.js')
+  const { EmsRuntime } = await import('../../../src/ems/edge/runtime.js')
   const { silentLogger } = await import('../../../src/common/log.js')
   const rt = new EmsRuntime(silentLogger)
   const base = sampleEmsConfig() as any

@@ -1,10 +1,10 @@
 /** CSS REST routes of the EMS configuration service (`/api/v1/ems/{org}/...`). */
 import type { FastifyInstance } from 'fastify'
-import { nameSchema } from '../api/server.js'
-import { requireOrg } from '../security/acl.js'
-import { NotFoundError } from '../common/errors.js'
+import { nameSchema } from '../../api/server.js'
+import { requireOrg } from '../../security/acl.js'
+import { NotFoundError } from '../../common/errors.js'
 import { mergeLayers, type Json } from './layers.js'
-import { parseLayer, type EmsService } from './service.js'
+import { parseLayer, type EmsService } from './config-service.js'
 
 type Params = Record<string, string>
 const orgParams = { type: 'object', properties: { orgID: nameSchema }, required: ['orgID'] } as const

@@ -6,11 +6,11 @@
  */
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import type { Logger } from '../common/log.js'
-import type { EdgePlugin, PluginContext, PluginObject, PluginVerdict } from '../ess/plugins.js'
+import type { Logger } from '../../common/log.js'
+import type { EdgePlugin, PluginContext, PluginObject, PluginVerdict } from '../../ess/plugins.js'
 import { EmsRuntime } from './runtime.js'
-import type { EmsConfig } from './schema.js'
-import { validateEmsConfig } from './validate.js'
+import type { EmsConfig } from '../common/schema.js'
+import { validateEmsConfig } from '../common/validate.js'
 
 interface Saved { version: number, config: EmsConfig }
 

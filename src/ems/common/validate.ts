@@ -3,7 +3,7 @@
  * cannot say (unique ids, references between devices, controllers and alarms, ranges). The same
  * function runs in the cloud before anything is published and on the edge before anything is applied.
  */
-import { createAjv, describeErrors } from '../common/validate.js'
+import { createAjv, describeErrors } from '../../common/validate.js'
 import { loadProfiles, type DeviceProfile } from './profiles.js'
 import { CONTROLLER_PARAMETERS, EMS_CONFIG_SCHEMA, type EmsConfig } from './schema.js'
 

@@ -4,9 +4,9 @@
  */
 import modbusSerial, { ServerTCP } from 'modbus-serial'
 import type { ModbusRTU as ModbusClient } from 'modbus-serial/ModbusRTU.js'
-import type { Channel, DeviceProfile } from './profiles.js'
-import { channelWords } from './profiles.js'
-import { freePort } from '../common/ports.js'
+import type { Channel, DeviceProfile } from '../common/profiles.js'
+import { channelWords } from '../common/profiles.js'
+import { freePort } from '../../common/ports.js'
 
 function toWords (c: Channel, value: number): number[] {
   const raw = Math.round(value / (c.scale ?? 1))

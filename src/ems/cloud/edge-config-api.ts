@@ -6,13 +6,13 @@
  */
 import type http from 'node:http'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { forbidden, nameSchema } from '../api/server.js'
-import { NotFoundError } from '../common/errors.js'
-import { parseNodeUsername } from '../common/protocol/topics.js'
-import { parseBasicAuth, type Authenticator, type Identity } from '../security/index.js'
-import { acceptWebSockets, type AcceptedSocket } from '../transport/index.js'
+import { forbidden, nameSchema } from '../../api/server.js'
+import { NotFoundError } from '../../common/errors.js'
+import { parseNodeUsername } from '../../common/protocol/topics.js'
+import { parseBasicAuth, type Authenticator, type Identity } from '../../security/index.js'
+import { acceptWebSockets, type AcceptedSocket } from '../../transport/index.js'
 import { diff } from './layers.js'
-import type { EmsService } from './service.js'
+import type { EmsService } from './config-service.js'
 
 const edgeParams = { type: 'object', properties: { edgeID: nameSchema }, required: ['edgeID'] } as const
 

@@ -5,10 +5,10 @@
  * config is swapped in at the start of a cycle (or at once), parameters without a restart.
  * Health since the last apply (device or controller failures) decides commit or rollback.
  */
-import type { Logger } from '../common/log.js'
+import type { Logger } from '../../common/log.js'
 import { ModbusConnection } from './modbus.js'
-import { loadProfiles, type DeviceProfile } from './profiles.js'
-import type { ApplyMode, EmsConfig } from './schema.js'
+import { loadProfiles, type DeviceProfile } from '../common/profiles.js'
+import type { ApplyMode, EmsConfig } from '../common/schema.js'
 
 const SLOW_EVERY = 10
 

@@ -6,13 +6,13 @@
  * invalid is refused whole: nothing is written or published.
  */
 import { EventEmitter } from 'node:events'
-import { NotFoundError, SyncError, SyncErrorCode, ValidationError } from '../common/errors.js'
-import type { Logger } from '../common/log.js'
-import type { NodeRecord, ObjectKey } from '../common/model.js'
-import { readBlob, type Store } from '../storage/index.js'
-import { forEachLimit } from '../common/concurrency.js'
+import { NotFoundError, SyncError, SyncErrorCode, ValidationError } from '../../common/errors.js'
+import type { Logger } from '../../common/log.js'
+import type { NodeRecord, ObjectKey } from '../../common/model.js'
+import { readBlob, type Store } from '../../storage/index.js'
+import { forEachLimit } from '../../common/concurrency.js'
 import { diff, mergeLayers, setPath, type Change, type Effective, type Json, type Layer } from './layers.js'
-import { validateEmsConfig, type EmsProblem } from './validate.js'
+import { validateEmsConfig, type EmsProblem } from '../common/validate.js'
 
 const PUBLISH_IN_FLIGHT = 32
 

@@ -3,10 +3,10 @@
  * owns (layers and configs: written by this service only), and its reactions to edges' verdicts
  * and registrations.
  */
-import type { CssExtension } from '../css/extension.js'
-import { registerEmsRoutes } from './routes.js'
-import { registerSeedRoutes } from './seed-routes.js'
-import { CONFIG_TYPE, EmsService, LAYER_TYPE } from './service.js'
+import type { CssExtension } from '../../css/extension.js'
+import { registerEmsRoutes } from './operator-routes.js'
+import { registerSeedRoutes } from './edge-config-api.js'
+import { CONFIG_TYPE, EmsService, LAYER_TYPE } from './config-service.js'
 
 export function emsCloudExtension (): CssExtension {
   return {

@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ConfigError, SyncErrorCode } from '../common/errors.js'
+import { ConfigError, SyncErrorCode } from '../../common/errors.js'
 
 export interface Channel { address: number, type: 'int16' | 'uint16' | 'int32' | 'uint32', scale?: number, unit?: string, min?: number, max?: number, writable?: boolean }
 export interface DeviceProfile { id: string, description: string, role: 'meter' | 'producer' | 'battery', channels: Record<string, Channel> }
@@ -10,7 +10,7 @@ export interface DeviceProfile { id: string, description: string, role: 'meter' 
 /** conf/profiles beside src/ (from source) or beside dist/ (built). */
 function profilesDir (): string {
   const here = path.dirname(fileURLToPath(import.meta.url))
-  for (const up of ['../../conf/profiles', '../../../conf/profiles']) {
+  for (const up of ['../../../conf/profiles', '../../../../conf/profiles']) {
     const dir = path.resolve(here, up)
     try { readdirSync(dir); return dir } catch {}
   }
