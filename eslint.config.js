@@ -46,7 +46,12 @@ export default [
   },
   {
     files: ['src/**/*.ts'],
-    rules: { 'no-console': 'error' }
+    rules: {
+      'no-console': 'error',
+      'no-restricted-syntax': ['error',
+        { selector: 'ExportDefaultDeclaration', message: 'Use named exports' },
+        { selector: "NewExpression[callee.name='Error']", message: 'Throw a SyncError subclass with a stable code (src/common/errors.ts)' }]
+    }
   },
   ...layering,
   {

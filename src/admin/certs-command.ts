@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Command } from 'commander'
 import { createCa, createClientCert, createServerCert, type PemPair } from '../security/index.js'
-import type { Io } from './client.js'
+import { CliError, EXIT, type Io } from './client.js'
 
 async function writePair (dir: string, name: string, pair: PemPair, force: boolean): Promise<{ cert: string, key: string }> {
   await mkdir(dir, { recursive: true })
@@ -15,7 +15,7 @@ async function writePair (dir: string, name: string, pair: PemPair, force: boole
     await writeFile(key, pair.key, { mode: 0o600, flag })
     await writeFile(cert, pair.cert, { mode: 0o644, flag })
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new Error(`${name} files already exist in ${dir} (use --force to replace them)`)
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new CliError(`${name} files already exist in ${dir} (use --force to replace them)`, EXIT.REJECTED)
     throw err
   }
   return { cert, key }
@@ -25,7 +25,8 @@ async function readCa (dir: string): Promise<PemPair> {
   try {
     return { cert: await readFile(path.join(dir, 'ca.pem'), 'utf8'), key: await readFile(path.join(dir, 'ca-key.pem'), 'utf8') }
   } catch (err) {
-    throw new Error(`Cannot read the CA from ${dir} (ca.pem and ca-key.pem; create them with: syncctl certs ca --dir ${dir})`, { cause: err })
+    const fix = `create them with: syncctl certs ca --dir ${dir}`
+    throw new CliError(`Cannot read the CA from ${dir} (ca.pem and ca-key.pem; ${fix}): ${(err as Error).message}`, EXIT.USAGE)
   }
 }
 
@@ -34,7 +35,7 @@ interface CertOpts { dir: string, days?: string, force?: boolean }
 function days (o: CertOpts): { days?: number } {
   if (o.days === undefined) return {}
   const n = Number(o.days)
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--days must be a positive whole number, not ${o.days}`)
+  if (!Number.isInteger(n) || n < 1) throw new CliError(`--days must be a positive whole number, not ${o.days}`, EXIT.USAGE)
   return { days: n }
 }
 

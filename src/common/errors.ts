@@ -17,6 +17,7 @@ export const SyncErrorCode = {
   RATE_LIMITED: 'SYNC_ERR_RATE_LIMITED',
   PROTOCOL: 'SYNC_ERR_PROTOCOL',
   STORAGE: 'SYNC_ERR_STORAGE',
+  DEVICE: 'SYNC_ERR_DEVICE',
   TRANSPORT: 'SYNC_ERR_TRANSPORT',
   UNAVAILABLE: 'SYNC_ERR_UNAVAILABLE',
   INTERNAL: 'SYNC_ERR_INTERNAL'
@@ -39,6 +40,7 @@ export const ERROR_TITLES: Readonly<Record<SyncErrorCode, string>> = {
   SYNC_ERR_RATE_LIMITED: 'Too many requests or failed logins; retry after the Retry-After delay',
   SYNC_ERR_PROTOCOL: 'Malformed or unexpected message from a peer',
   SYNC_ERR_STORAGE: 'The store failed',
+  SYNC_ERR_DEVICE: 'A field device did not answer or refused a request',
   SYNC_ERR_TRANSPORT: 'The broker or network failed',
   SYNC_ERR_UNAVAILABLE: 'Service is starting or stopping',
   SYNC_ERR_INTERNAL: 'Unexpected internal error'
@@ -75,6 +77,10 @@ export class ProtocolError extends SyncError {
 // Our own or a dependency's fault.
 export class StorageError extends SyncError {
   constructor (message: string, options?: ErrorOptions) { super(SyncErrorCode.STORAGE, message, options) }
+}
+/** A field device (Modbus) failed, timed out or answered with an exception. */
+export class DeviceError extends SyncError {
+  constructor (message: string, options?: ErrorOptions) { super(SyncErrorCode.DEVICE, message, options) }
 }
 export class TransportError extends SyncError {
   constructor (message: string, options?: ErrorOptions) { super(SyncErrorCode.TRANSPORT, message, options) }

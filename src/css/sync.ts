@@ -5,7 +5,7 @@
  * move a record backwards, and an edge's register report is the source of truth on reconnect.
  */
 import type { SyncConfig } from '../common/config/schema.js'
-import { isSyncError } from '../common/errors.js'
+import { isSyncError, ProtocolError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
 import type { DeliveryUpdate, DestinationKey, NodeRecord, ObjectKey, StoredObject } from '../common/model.js'
 import { decodeUp, encode, type DownMessage, type UpMessage } from '../common/protocol/messages.js'
@@ -232,7 +232,7 @@ export class CloudSync {
     const node = parseUpTopic(topic)
     let msg: UpMessage
     try {
-      if (node === undefined) throw new Error('Unknown topic')
+      if (node === undefined) throw new ProtocolError(`Not an ESS topic: ${topic.slice(0, 200)}`)
       msg = decodeUp(payload)
     } catch (err) {
       this.counters.dropped++

@@ -10,7 +10,7 @@ function readPem (cfg: Readonly<SyncConfig>, key: PemKey): string | undefined {
   if (file === undefined) return undefined
   try {
     const text = readFileSync(file, 'utf8')
-    if (!text.includes('-----BEGIN ')) throw new Error('not a PEM file')
+    if (!text.includes('-----BEGIN ')) throw new ConfigError(SyncErrorCode.CONFIG_INVALID, 'not a PEM file')
     return text
   } catch (err) {
     throw new ConfigError(SyncErrorCode.CONFIG_INVALID, `${key}: cannot read ${file}: ${(err as Error).message}`, { cause: err })

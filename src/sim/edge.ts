@@ -10,6 +10,7 @@ import { SimulatedDevice } from '../ems/edge/modbus.js'
 import type { DeviceProfile } from '../ems/common/profiles.js'
 import { startEss as startEdgeSyncService, type EssHandle } from '../app/ess.js'
 import { SiteModel, type SiteReadings } from './site-model.js'
+import { ConfigError, SyncErrorCode } from '../common/errors.js'
 
 export interface SimEdgeSpec { id: string, secret: string, site: string, seed: number }
 export interface SimEdgeOptions { org: string, destinationType: string, broker: string, dir: string, clock: () => number, log: Logger, signingKey?: string | undefined }
@@ -33,7 +34,7 @@ export class SimEdge {
     this.model = new SiteModel(undefined, spec.seed)
     const make = (d: DeviceId): SimulatedDevice => {
       const p = profiles.get(PROFILE[d])
-      if (p === undefined) throw new Error(`Device profile ${PROFILE[d]} not found`)
+      if (p === undefined) throw new ConfigError(SyncErrorCode.CONFIG_INVALID, `Device profile ${PROFILE[d]} not found`)
       return new SimulatedDevice(p)
     }
     this.devices = { grid: make('grid'), pv_west: make('pv_west'), pv_east: make('pv_east'), consumption: make('consumption'), bms_main: make('bms_main') }

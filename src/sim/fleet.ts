@@ -15,6 +15,7 @@ import { cpuSeconds, rssMB } from '../common/proc-stats.js'
 import type { DeviceId, SimEdgeSpec } from './edge.js'
 import { simEdgeLayer, simOrgLayer } from './layers.js'
 import type { WorkerReply, WorkerStart } from './worker.js'
+import { SyncError, SyncErrorCode } from '../common/errors.js'
 
 /** A REST call on the CSS (JSON in and out); throws on an HTTP error, with `status` when there is one. */
 export type Rest = (method: string, urlPath: string, body?: unknown) => Promise<unknown>
@@ -99,13 +100,13 @@ export class Fleet {
       const child = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
       this.workers.push(child)
       await new Promise<void>((resolve, reject) => {
-        child.once('exit', (code) => { reject(new Error(`Simulator worker ${w} exited (code ${String(code)}) while starting`)) })
+        child.once('exit', (code) => { reject(new SyncError(SyncErrorCode.UNAVAILABLE, `Simulator worker ${w} exited (code ${String(code)}) while starting`)) })
         child.on('message', (m: WorkerReply) => {
           if (m.cmd === 'edge') {
             this.ports.set(m.id, m.ports)
             if (Date.now() - last > 2000) { last = Date.now(); o.progress(`  ${this.ports.size}/${o.edges} edges started`) }
           } else if (m.cmd === 'started') resolve()
-          else if (m.cmd === 'error') reject(new Error(`Simulator worker ${w}: ${m.message}`))
+          else if (m.cmd === 'error') reject(new SyncError(SyncErrorCode.UNAVAILABLE, `Simulator worker ${w}: ${m.message}`))
         })
         child.send({ ...base, edges: this.specs.filter((_, i) => i % count === w) } satisfies WorkerStart)
       })
@@ -131,7 +132,7 @@ export class Fleet {
     for (;;) {
       const s = await this.states()
       if (ok(s)) return s
-      if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}: ${summary(s)}`)
+      if (Date.now() > deadline) throw new SyncError(SyncErrorCode.UNAVAILABLE, `Timed out waiting for ${what}: ${summary(s)}`)
       if (Date.now() - last > 3000) { last = Date.now(); this.options.progress(`  waiting for ${what}: ${summary(s)}`) }
       await new Promise((resolve) => setTimeout(resolve, 500))
     }

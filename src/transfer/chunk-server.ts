@@ -8,6 +8,7 @@ import type { Logger } from '../common/log.js'
 import type { ObjectKey } from '../common/model.js'
 import { allocChunkFrame, encode, type FetchMessage } from '../common/protocol/messages.js'
 import type { Store } from '../storage/index.js'
+import { StorageError } from '../common/errors.js'
 
 export interface ChunkServerOptions {
   maxConcurrent: number
@@ -97,11 +98,11 @@ export class ChunkServer {
     let pos = 0
     for await (const c of stream) {
       const b = c as Uint8Array
-      if (pos + b.length > frame.data.length) throw new Error('Storage returned more bytes than the range asked for')
+      if (pos + b.length > frame.data.length) throw new StorageError('Storage returned more bytes than the range asked for')
       frame.data.set(b, pos)
       pos += b.length
     }
-    if (pos !== frame.data.length) throw new Error(`Storage returned ${pos} of ${frame.data.length} bytes`)
+    if (pos !== frame.data.length) throw new StorageError(`Storage returned ${pos} of ${frame.data.length} bytes`)
     frame.seal()
     this.bytesServed += pos
     // QoS 0: a broker never queues chunks for a receiver that went away (memory stays flat); the

@@ -12,6 +12,7 @@ import path from 'node:path'
 import type { Logger } from '../common/log.js'
 import type { ObjectMetadata } from '../common/model.js'
 import type { ChunkMessage, FetchMessage, ProgressMessage } from '../common/protocol/messages.js'
+import { StorageError } from '../common/errors.js'
 
 export interface TransferOptions {
   dir: string
@@ -208,7 +209,7 @@ export class TransferManager {
       const len = Math.min(t.cp.chunkSize, t.meta.objectSize - offset)
       const buf = Buffer.allocUnsafe(len)
       const { bytesRead } = await t.fd.read(buf, 0, len, offset)
-      if (bytesRead !== len) throw new Error(`Part file is short at byte ${offset}`)
+      if (bytesRead !== len) throw new StorageError(`Part file is short at byte ${offset}`)
       t.hash.update(buf)
       t.hashed++
     }

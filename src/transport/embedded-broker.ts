@@ -2,7 +2,7 @@
 import tls from 'node:tls'
 import { Aedes, type Client } from 'aedes'
 import { parseUpTopic } from '../common/protocol/topics.js'
-import { TransportError } from '../common/errors.js'
+import { ProtocolError, TransportError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
 
 import { listenTcp, listenTls, listenWebSocket, type Listener, type StreamHandler, type TlsMaterial } from './listeners.js'
@@ -66,26 +66,26 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
       auth.authenticate(login).then((v) => {
         if (!v.ok) {
           log.warn('MQTT client refused', { clientId: client.id, username, address: login.address, reason: v.reason })
-          done(Object.assign(new Error(`Connection refused: ${v.reason}`), { returnCode: RETURN_CODE[v.reason] }), false)
+          done(Object.assign(new ProtocolError(`Connection refused: ${v.reason}`), { returnCode: RETURN_CODE[v.reason] }), false)
           return
         }
         identities.set(client, v.username)
         done(null, true)
       }, (err: unknown) => {
         log.error('MQTT authentication failed', { err })
-        done(Object.assign(new Error('Server unavailable'), { returnCode: SERVER_UNAVAILABLE }), false)
+        done(Object.assign(new ProtocolError('Server unavailable'), { returnCode: SERVER_UNAVAILABLE }), false)
       })
     },
     authorizePublish: (client, packet, done) => {
       const who = client === null ? undefined : identities.get(client)
       if (opts.maxPayload !== undefined && packet.payload.length > opts.maxPayload) {
         log.warn('MQTT publish refused: payload too large', { clientId: client?.id, username: who, bytes: packet.payload.length })
-        done(new Error('Payload too large'))
+        done(new ProtocolError('Payload too large'))
         return
       }
       if (who === undefined || !auth.mayPublish(who, packet.topic)) {
         log.warn('MQTT publish refused', { clientId: client?.id, username: who, topic: packet.topic })
-        done(new Error('Not authorized'))
+        done(new ProtocolError('Not authorized'))
         return
       }
       // ESS messages are handled here, before Aedes writes the PUBACK (it acknowledges QoS 1
@@ -97,12 +97,12 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
       if (parseUpTopic(packet.topic) === undefined) { done(null); return }
       if (handler === undefined) {
         // The CSS is still starting: refuse rather than acknowledge a message nobody handles.
-        if (opts.handlesUpMessages === true) done(new Error('Not ready')); else done(null)
+        if (opts.handlesUpMessages === true) done(new ProtocolError('Not ready')); else done(null)
         return
       }
       handler(packet.topic, Buffer.from(packet.payload)).then(() => { done(null) }, (err: unknown) => {
         log.warn('An ESS message could not be handled; not acknowledged, its sender sends it again', { err, topic: packet.topic })
-        done(new Error('Not handled'))
+        done(new ProtocolError('Not handled'))
       })
     },
     authorizeSubscribe: (client, sub, done) => {

@@ -5,6 +5,7 @@
  * which layer set each value, by a path that uses ids for list items
  * (`/scheduler/controllers/ctrlPeakShaving0/parameters/threshold_watts`).
  */
+import { ValidationError } from '../../common/errors.js'
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 type Obj = Record<string, Json>
@@ -101,7 +102,7 @@ export function setPath (doc: Obj, path: string, value: Json): void {
       const list = Array.isArray(cur[key]) ? cur[key] : (cur[key] = [])
       let item = list.find((x) => isObj(x) && x[idField] === itemId) as Obj | undefined
       if (item === undefined) { item = { [idField]: itemId }; list.push(item) }
-      if (i === parts.length - 1) throw new Error(`${path} names a list item, not a value`)
+      if (i === parts.length - 1) throw new ValidationError(`${path} names a list item, not a value`)
       cur = item
       continue
     }
@@ -109,6 +110,6 @@ export function setPath (doc: Obj, path: string, value: Json): void {
     cur = cur[key] as Obj
   }
   const last = parts.at(-1)
-  if (last === undefined) throw new Error('Empty path')
+  if (last === undefined) throw new ValidationError('Empty path')
   cur[last] = value
 }

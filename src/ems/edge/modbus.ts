@@ -7,6 +7,7 @@ import type { ModbusRTU as ModbusClient } from 'modbus-serial/ModbusRTU.js'
 import type { Channel, DeviceProfile } from '../common/profiles.js'
 import { channelWords } from '../common/profiles.js'
 import { freePort } from '../../common/ports.js'
+import { DeviceError } from '../../common/errors.js'
 
 function toWords (c: Channel, value: number): number[] {
   const raw = Math.round(value / (c.scale ?? 1))
@@ -59,7 +60,7 @@ export class ModbusConnection {
     try {
       await Promise.race([
         this.#client.connectTCP(this.#host, { port: this.#port, timeout: this.#timeoutMs }),
-        new Promise((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`connect to ${this.#host}:${this.#port} timed out`)) }, this.#timeoutMs) })
+        new Promise((_resolve, reject) => { timer = setTimeout(() => { reject(new DeviceError(`connect to ${this.#host}:${this.#port} timed out`)) }, this.#timeoutMs) })
       ])
     } finally {
       clearTimeout(timer)
@@ -102,13 +103,13 @@ export class SimulatedDevice {
 
   set (channel: string, value: number): void {
     const c = this.profile.channels[channel]
-    if (c === undefined) throw new Error(`${this.profile.id} has no channel ${channel}`)
+    if (c === undefined) throw new DeviceError(`${this.profile.id} has no channel ${channel}`)
     toWords(c, value).forEach((w, i) => this.registers.set(c.address + i, w))
   }
 
   get (channel: string): number {
     const c = this.profile.channels[channel]
-    if (c === undefined) throw new Error(`${this.profile.id} has no channel ${channel}`)
+    if (c === undefined) throw new DeviceError(`${this.profile.id} has no channel ${channel}`)
     return fromWords(c, Array.from({ length: channelWords(c) }, (_, i) => this.registers.get(c.address + i) ?? 0))
   }
 
@@ -149,7 +150,7 @@ export class SimulatedDevice {
     }, { host, port, unitID: 0 })
     await new Promise<void>((resolve, reject) => {
       this.#server?.once('initialized', () => resolve())
-      this.#server?.once('serverError', (err) => reject(err ?? new Error('Modbus server failed')))
+      this.#server?.once('serverError', (err) => reject(err ?? new DeviceError('Modbus server failed')))
     })
   }
 

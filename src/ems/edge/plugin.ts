@@ -11,6 +11,7 @@ import type { EdgePlugin, PluginContext, PluginObject, PluginVerdict } from '../
 import { EmsRuntime } from './runtime.js'
 import type { EmsConfig } from '../common/schema.js'
 import { validateEmsConfig } from '../common/validate.js'
+import { SyncError, SyncErrorCode } from '../../common/errors.js'
 
 interface Saved { version: number, config: EmsConfig }
 
@@ -51,7 +52,7 @@ export class EmsPlugin implements EdgePlugin {
 
   async handle (obj: PluginObject): Promise<PluginVerdict> {
     const rt = this.runtime
-    if (rt === undefined) throw new Error('not started')
+    if (rt === undefined) throw new SyncError(SyncErrorCode.UNAVAILABLE, 'The EMS plugin has not started')
     let cfg: EmsConfig
     try {
       cfg = JSON.parse(obj.data.toString('utf8')) as EmsConfig

@@ -9,6 +9,7 @@ import type { Logger } from '../../common/log.js'
 import { ModbusConnection } from './modbus.js'
 import { loadProfiles, type DeviceProfile } from '../common/profiles.js'
 import type { ApplyMode, EmsConfig } from '../common/schema.js'
+import { DeviceError, ValidationError } from '../../common/errors.js'
 
 const SLOW_EVERY = 10
 
@@ -145,10 +146,10 @@ export class EmsRuntime {
       try {
         const battery = c.battery ?? cfg.modbus_devices.find((d) => this.#profiles.get(d.profile)?.role === 'battery')?.device_id
         const meter = c.meter ?? cfg.modbus_devices.find((d) => d.profile === 'grid_meter')?.device_id
-        if (battery === undefined || meter === undefined) throw new Error('needs a battery and a grid meter')
+        if (battery === undefined || meter === undefined) throw new ValidationError('needs a battery and a grid meter')
         const grid = this.values.get(`${meter}/ActivePower`)
         const batt = this.values.get(`${battery}/ActivePower`) ?? 0
-        if (grid === undefined) throw new Error(`no reading of ${meter}/ActivePower`)
+        if (grid === undefined) throw new DeviceError(`no reading of ${meter}/ActivePower`)
         const current = setpoints.get(battery) ?? batt
         const p = c.parameters as { target_grid_power?: number, threshold_watts?: number, recharge_enabled?: boolean, recharge_below_watts?: number }
         let next = current
