@@ -8,7 +8,7 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort } from './lib/ports.js'
+import { freePort } from '../harness/ports.js'
 import { ADMIN_JSON as ADMIN, startBenchCss } from './lib/css.js'
 import { pct } from './lib/load.js'
 import { printTable, writeResult } from './lib/report.js'

@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
-import { findBinary } from './lib/find-binary.js'
-import { startFerretDb } from './lib/ferretdb.js'
+import { findBinary } from '../harness/find-binary.js'
+import { startFerretDb } from '../harness/ferretdb.js'
 import { peakRssMB } from '../src/common/proc-stats.js'
-import { freePort } from './lib/ports.js'
+import { freePort } from '../harness/ports.js'
 import { printTable, writeResult } from './lib/report.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))

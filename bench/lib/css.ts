@@ -10,10 +10,10 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { forEachLimit } from '../../src/common/concurrency.js'
 import { mosquittoAclText, mosquittoPasswordLine } from '../../src/security/index.js'
-import { startFerretDb, type FerretDb } from './ferretdb.js'
-import { findBinary } from './find-binary.js'
-import { startMosquitto, type Mosquitto } from './mosquitto.js'
-import { freePort } from './ports.js'
+import { startFerretDb, type FerretDb } from '../../harness/ferretdb.js'
+import { findBinary } from '../../harness/find-binary.js'
+import { startMosquitto, type Mosquitto } from '../../harness/mosquitto.js'
+import { freePort } from '../../harness/ports.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 export const ADMIN_AUTH = 'Basic ' + Buffer.from('bench:bench-secret').toString('base64')

@@ -5,6 +5,7 @@
  */
 import http from 'node:http'
 import t from 'tap'
+import { edgeBarrier } from '../helpers/barrier.js'
 import { startProcess } from '../helpers/processes.js'
 
 const root = t.testdir()
@@ -114,7 +115,7 @@ t.test('open-horizon - filtered listing and object types', async (t) => {
 
 t.test('open-horizon - inactive objects wait for activate; received hides from the poll', async (t) => {
   t.equal((await call(CSS, 'PUT', '/api/v1/objects/org1/sleepy/s1', admin, { meta: { objectID: 's1', objectType: 'sleepy', destinationType: 'edge', inactive: true, noData: true } })).status, 204)
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await edgeBarrier(CSS, { key: 'ohadmin', secret: 'ohsecret' }, { restUrl: ESS }, { org: 'org1', type: 'edge', id: 'n1' }, { key: 'edgeapp', secret: 'edgesecret' })
   t.equal((await call(ESS, 'GET', '/api/v1/objects/sleepy', app)).status, 404, 'not delivered while inactive')
   const pending = await (await call(CSS, 'GET', '/api/v1/objects/org1/sleepy/s1/destinations', admin)).json() as Array<{ status: string }>
   t.equal(pending[0]?.status, 'pending')

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { openMongoStore } from '../../src/storage/index.js'
 import { requireBinary } from '../helpers/binaries.js'
-import { startFerretDb } from '../helpers/ferretdb.js'
+import { startFerretDb } from '../../harness/ferretdb.js'
 import { storeConformance } from './store-suite.js'
 
 // A real MongoDB-wire server: FerretDB (SQLite backend) started here, or SYNC_TEST_MONGODB_URI.

@@ -56,7 +56,9 @@ t.test('edge to cloud - a 50 MB object is pulled by the CSS in chunks and arrive
 
 t.test('edge to cloud - an edge cannot take over an object another edge sent, nor overwrite cloud objects locally', async (t) => {
   t.equal(await edgePut(n2, 'r1', { description: 'forged' }, 'kWh 0'), 204, 'the edge stores its own copy')
-  await new Promise((resolve) => setTimeout(resolve, 500))
+  // Barrier: m2's next offer reaches the CSS after the forged one.
+  t.equal(await edgePut(n2, 'r1-after', {}, 'later'), 204)
+  await waitFor('m2\'s later offer stored', async () => (await cloudList()).find((x) => x.objectID === 'r1-after'))
   const meta = await (await fetch(`${css.restUrl}/api/v1/objects/org1/report/r1`, { headers: admin })).json() as { originID: string, description: string }
   t.equal(meta.originID, 'm1', 'the CSS keeps m1 as the origin')
   t.equal(meta.description, 'daily report')

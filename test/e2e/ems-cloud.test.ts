@@ -1,5 +1,6 @@
 /** EMS configuration in the cloud: layers, effective configs with provenance, validation, bulk changes, history, rollback, status. */
 import t from 'tap'
+import { edgeBarrier } from '../helpers/barrier.js'
 import { ADMIN, APP, basic, startCss, startEss, waitFor } from '../helpers/cluster.js'
 import { sampleEmsConfig } from '../helpers/ems.js'
 
@@ -16,6 +17,11 @@ async function onEdge (id: string): Promise<{ version: number, scheduler: { cont
   return r.status === 200 ? await r.json() as { version: number, scheduler: { controllers: Array<{ parameters: { threshold_watts?: number } }> } } : undefined
 }
 const threshold = (c: Awaited<ReturnType<typeof onEdge>>): number | undefined => c?.scheduler.controllers[1]?.parameters.threshold_watts
+/** Anything the CSS published to this edge before has arrived once this returns. */
+async function barrierTo (id: string): Promise<void> {
+  const edge = edges.get(id)
+  if (edge !== undefined) await edgeBarrier(css.restUrl, ADMIN, edge, { org: 'org1', type: 'edge', id }, APP)
+}
 const TH = '/scheduler/controllers/ctrlPeakShaving0/parameters/threshold_watts'
 
 t.test('ems - the org layer reaches every edge as a validated, versioned effective config', async (t) => {
@@ -51,7 +57,7 @@ t.test('ems - an invalid change is refused with its errors and publishes nothing
   t.equal(p.errors[0]?.edge, 'n3')
   t.same(p.errors[0]?.problems.map((x) => x.path), ['/core_cycle/period_ms'], 'shape errors first')
   t.equal((await fetch(`${ems}/layers/edge:n3`, { headers: admin })).status, 404, 'the layer was not stored')
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  await barrierTo('n3')
   t.equal((await onEdge('n3'))?.version, 1)
 })
 
@@ -59,7 +65,7 @@ t.test('ems - bulk: preview the per-edge diff, then apply', async (t) => {
   const body = { path: TH, value: 42000, selector: { site: 'B' } }
   const pre = await (await fetch(`${ems}/bulk`, { method: 'POST', headers: admin, body: JSON.stringify(body) })).json() as { edges: Array<{ edge: string, changes: Array<{ path: string, from: number, to: number }>, version?: number }> }
   t.same(pre.edges, [{ edge: 'n3', changes: [{ path: TH, from: 50000, to: 42000 }] }], 'preview only')
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  await barrierTo('n3')
   t.equal((await onEdge('n3'))?.version, 1, 'nothing published by a preview')
   const done = await (await fetch(`${ems}/bulk`, { method: 'POST', headers: admin, body: JSON.stringify({ ...body, apply: true }) })).json() as { edges: Array<{ edge: string, version?: number }> }
   t.equal(done.edges[0]?.version, 2)

@@ -4,10 +4,11 @@
  * the runtime is rolled back and reported; an edge offline during two changes gets only the latest.
  */
 import t from 'tap'
+import { edgeBarrier } from '../helpers/barrier.js'
 import { ADMIN, APP, basic, startCss, startEss, waitFor } from '../helpers/cluster.js'
 import { sampleEmsConfig } from '../helpers/ems.js'
 import { deviceLayer, startEdgeDevices, type EdgeDevices } from '../helpers/sim-devices.js'
-import { freePort } from '../helpers/ports.js'
+import { freePort } from '../../harness/ports.js'
 
 const root = t.testdir()
 const css = await startCss(t, `${root}/css`)
@@ -93,7 +94,10 @@ t.test('ems edge - a config that breaks the runtime is rolled back and reported'
   await ess.get('n1')?.close()
   ess.set('n1', await startEss(t, css, `${root}/ess`, { org: 'org1', type: 'edge', id: 'n1', props: 'site=A' }, secrets.get('n1'), { ...essCfg, SigningKey: signingKey }))
   await waitFor('n1 back', async () => ((await (await fetch(`${css.restUrl}/api/v1/destinations/org1`, { headers: admin })).json()) as Array<{ destinationID: string, online: boolean }>).find((n) => n.destinationID === 'n1')?.online === true ? true : undefined)
-  await new Promise((resolve) => setTimeout(resolve, 500))
+  // Barrier: an object published after the reconnect has arrived, so the register (the edge's
+  // first message on the new connection, with its refusal) was processed before its ack.
+  const n1 = ess.get('n1')
+  if (n1 !== undefined) await edgeBarrier(css.restUrl, ADMIN, n1, { org: 'org1', type: 'edge', id: 'n1' }, APP, true)
   t.equal((await delivery('n1'))?.status, 'error', 'still refused after the edge re-registered')
   t.equal((await plugin('n1')).activeVersion, 2, 'and the restarted edge runs its known-good version')
 })

@@ -10,8 +10,8 @@ import { mosquittoAclText, mosquittoPasswordLine } from '../../src/security/inde
 import { connectMqtt } from '../../src/transport/index.js'
 import { requireBinary } from '../helpers/binaries.js'
 import { ADMIN, APP, basic, enroll, startCss, startEss, waitFor } from '../helpers/cluster.js'
-import { startFerretDb } from '../helpers/ferretdb.js'
-import { startMosquitto } from '../helpers/mosquitto.js'
+import { startFerretDb } from '../../harness/ferretdb.js'
+import { startMosquitto } from '../../harness/mosquitto.js'
 
 const mosqBin = requireBinary(t, 'mosquitto', 'apt-get install mosquitto')
 const ferretBin = requireBinary(t, 'ferretdb', 'run .ci/install-ferretdb.sh')
@@ -66,7 +66,9 @@ if (mosqBin !== undefined && ferretBin !== undefined) {
     const forger = await connectMqtt({ url: mosq.url, clientId: 'forger', username: 'org1/edge/n1', password: secrets.get('n1') ?? '', subscriptions: [], onMessage: async () => {}, log: silentLogger })
     t.teardown(() => forger.close())
     await forger.publish('sync/v1/org1/edge/n2/up', Buffer.from(JSON.stringify({ v: 1, kind: 'ack', state: 'consumed', objectType: 'conf', objectId: 'x2', instanceId: x2.instanceID })))
-    await new Promise((resolve) => setTimeout(resolve, 500))
+    // Barrier: the same client's next message, on its own topic, reaches the CSS (in order).
+    await forger.publish('sync/v1/org1/edge/n1/up', Buffer.from(JSON.stringify({ v: 1, kind: 'heartbeat', errors: 0, status: { barrier: { after: 'forged' } } })))
+    await waitFor('the later heartbeat processed', async () => (await css.store.nodes.get({ orgId: 'org1', destinationType: 'edge', destinationId: 'n1' }))?.status?.barrier !== undefined ? true : undefined)
     const list = await (await fetch(`${css.restUrl}/api/v1/objects/org1/conf/x2/destinations`, { headers: { authorization: basic(ADMIN) } })).json() as Array<{ status: string }>
     t.equal(list[0]?.status, 'delivered', 'the forged consumed never reached the CSS')
     await t.rejects(connectMqtt({ url: mosq.url, clientId: 'bad', username: 'org1/edge/n1', password: 'wrong', subscriptions: [], onMessage: async () => {}, log: silentLogger }), { code: 'SYNC_ERR_TRANSPORT' }, 'wrong secret refused')
@@ -79,9 +81,17 @@ if (mosqBin !== undefined && ferretBin !== undefined) {
     // would deliver: what matters is that nothing arrives.
     await spy.subscribeAsync({ 'sync/v1/org2/edge/_all/down': { qos: 1 }, 'sync/v1/#': { qos: 1 } })
     const seen: string[] = []
-    spy.on('message', (topic) => { seen.push(topic) })
-    t.equal((await fetch(`${css.restUrl}/api/v1/objects/org2/conf/secret`, { method: 'PUT', headers: { authorization: basic(ADMIN), 'content-type': 'application/json' }, body: JSON.stringify({ meta: { destinationType: 'edge' }, data: 'eA==' }) })).status, 204)
-    await new Promise((resolve) => setTimeout(resolve, 500))
-    t.same(seen, [], 'nothing of org2 reached an org1 node')
+    let barrier = (): void => {}
+    const arrived = new Promise<void>((resolve) => { barrier = resolve })
+    spy.on('message', (topic, payload) => {
+      seen.push(topic)
+      if (payload.toString().includes('"objectID":"after-secret"')) barrier()
+    })
+    const put = async (org: string, id: string): Promise<number> => (await fetch(`${css.restUrl}/api/v1/objects/${org}/conf/${id}`, { method: 'PUT', headers: { authorization: basic(ADMIN), 'content-type': 'application/json' }, body: JSON.stringify({ meta: { destinationType: 'edge' }, data: 'eA==' }) })).status
+    t.equal(await put('org2', 'secret'), 204)
+    // Barrier: an org1 object published after it reaches the spy (n1 may read org1's topics).
+    t.equal(await put('org1', 'after-secret'), 204)
+    await arrived
+    t.same(seen.filter((s) => s.includes('org2')), [], 'nothing of org2 reached an org1 node')
   })
 }

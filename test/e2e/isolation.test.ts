@@ -8,7 +8,7 @@ import path from 'node:path'
 import mqtt from 'mqtt'
 import t from 'tap'
 import { ADMIN, APP, basic, startCss, startEss, waitFor } from '../helpers/cluster.js'
-import { freePort } from '../helpers/ports.js'
+import { freePort } from '../../harness/ports.js'
 
 const root = t.testdir()
 const css = await startCss(t, path.join(root, 'css'))
@@ -45,9 +45,18 @@ t.test('security - a node of org A can neither subscribe to nor publish on org B
   // An org B node registers and gets an object; nothing of it may reach the org A client.
   const bClient = await client('orgB/edge/b1', b.secret)
   t.teardown(() => bClient.endAsync(true))
+  // Barrier: b1 itself receives the object; the broker hands a message to every subscriber at once,
+  // so once b1 has it, a leak to a1 would have happened too.
+  await bClient.subscribeAsync({ 'sync/v1/orgB/edge/b1/down': { qos: 1 }, 'sync/v1/orgB/edge/_all/down': { qos: 1 } })
+  const bGot = new Promise<number>((resolve) => {
+    bClient.on('message', (_topic, payload) => {
+      const m = JSON.parse(payload.toString()) as { kind: string, meta?: { objectID: string, instanceID: number } }
+      if (m.kind === 'update' && m.meta?.objectID === 'secret-b') resolve(m.meta.instanceID)
+    })
+  })
   await bClient.publishAsync('sync/v1/orgB/edge/b1/up', JSON.stringify({ v: 1, kind: 'register', properties: {}, codeVersion: 't', holdings: [] }), { qos: 1 })
   t.equal(await put('orgB', 'secret-b', {}, 'org B only'), 204)
-  await new Promise((resolve) => setTimeout(resolve, 500))
+  const instanceId = await bGot
   t.same(seen.filter((s) => s.includes('orgB')), [], 'no org B message reached org A')
   // Publishing as b1 (its topic) with a1's login: the broker refuses and drops the client.
   const forged = await client('orgA/edge/a1', a.secret)
@@ -55,8 +64,11 @@ t.test('security - a node of org A can neither subscribe to nor publish on org B
   forged.publish('sync/v1/orgB/edge/b1/up', JSON.stringify({ v: 1, kind: 'ack', state: 'consumed', objectType: 'conf', objectId: 'secret-b', instanceId: 1 }), { qos: 1 })
   await closed
   t.pass('a publish on another tenant\'s topic closes the connection')
-  await new Promise((resolve) => setTimeout(resolve, 200))
-  t.not((await delivery('orgB', 'secret-b', 'b1'))?.status, 'consumed', 'the forged ack never reached the CSS')
+  // Barrier: b1's own ack, sent after the forged one was refused, reaches the CSS.
+  const ack = { v: 1, kind: 'ack', state: 'received', objectType: 'conf', objectId: 'secret-b', instanceId }
+  await bClient.publishAsync('sync/v1/orgB/edge/b1/up', JSON.stringify(ack), { qos: 1 })
+  await waitFor('b1\'s own ack processed', async () => (await delivery('orgB', 'secret-b', 'b1'))?.status === 'delivered' ? true : undefined)
+  t.equal((await delivery('orgB', 'secret-b', 'b1'))?.status, 'delivered', 'the forged consumed ack never reached the CSS')
   await t.rejects(client('orgB/edge/b1', a.secret), 'org A\'s secret does not open org B\'s node')
 })
 

@@ -10,7 +10,7 @@ import { Readable } from 'node:stream'
 import t, { type Test } from 'tap'
 import { basic, APP, waitFor } from '../helpers/cluster.js'
 import { expectedBytes, generateBytes } from '../helpers/bytes.js'
-import { freePort } from '../helpers/ports.js'
+import { freePort } from '../../harness/ports.js'
 import { killProcess, startProcess, type Proc } from '../helpers/processes.js'
 
 const SIZE = Number(process.env.LARGE_TEST_MB ?? 200) * 1024 * 1024

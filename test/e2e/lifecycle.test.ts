@@ -1,5 +1,6 @@
 /** Object lifecycle: expiration, activation time, delete-on-delivery, expected consumers, noData, link, tombstone grace period. */
 import t from 'tap'
+import { edgeBarrier } from '../helpers/barrier.js'
 import { ADMIN, APP, basic, startCss, startEss, waitFor } from '../helpers/cluster.js'
 
 const root = t.testdir()
@@ -42,9 +43,10 @@ t.test('lifecycle - an expired object disappears from the CSS and from every edg
 })
 
 t.test('lifecycle - an object with a future activation time is delivered only once active', async (t) => {
-  const at = Date.now() + 1500
+  const at = Date.now() + 4000
   t.equal((await put('act', { activationTime: new Date(at).toISOString() }, 'y')).status, 204)
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await edgeBarrier(css.restUrl, ADMIN, n1, { org: 'org1', type: 'edge', id: 'n1' }, APP)
+  t.ok(Date.now() < at, 'the barrier arrived before the activation time (else this check proves nothing)')
   t.equal(await onEdge(n1, 'act'), undefined, 'not on the edge before its activation time')
   t.ok((await destinations('act')).every((d) => d.status === 'pending' && d.detail === 'inactive'), 'pending, inactive')
   await waitFor('act on the edge', async () => await onEdge(n1, 'act'), 10_000)
@@ -56,7 +58,8 @@ t.test('lifecycle - delete-on-delivery removes the object once every destination
   t.equal((await put('once', { autodelete: true }, 'z')).status, 204)
   await waitFor('once on both', async () => (await onEdge(n1, 'once')) !== undefined && (await onEdge(n2, 'once')) !== undefined ? true : undefined)
   t.equal(await consume(n1, 'once'), 204)
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  // Barrier: n1's consumed ack has been processed by the CSS.
+  await waitFor('n1 consumed at the CSS', async () => (await destinations('once')).find((d) => d.destinationID === 'n1' && d.status === 'consumed'))
   t.equal((await fetch(`${css.restUrl}/api/v1/objects/org1/conf/once`, { headers: admin })).status, 200, 'still there while one destination has not consumed')
   t.equal(await consume(n2, 'once'), 204)
   await waitFor('once gone from the CSS', async () => await css.store.objects.get({ orgId: 'org1', objectType: 'conf', objectId: 'once' }) === undefined ? true : undefined, 10_000)
@@ -67,7 +70,7 @@ t.test('lifecycle - expected consumers: consumed only after that many apps marke
   t.equal((await put('two', { destinationID: 'n1', consumers: 2 }, 'w')).status, 204)
   await waitFor('two on n1', async () => await onEdge(n1, 'two'))
   t.equal(await consume(n1, 'two'), 204)
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  // The mark is counted inside the request: its answer is the barrier.
   t.equal((await onEdge(n1, 'two'))?.status, 'completelyReceived', 'one of two consumers: not consumed yet')
   t.equal(await consume(n1, 'two'), 204)
   t.equal((await onEdge(n1, 'two'))?.status, 'objconsumed')

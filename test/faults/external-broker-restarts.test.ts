@@ -13,7 +13,7 @@ import type { EssHandle } from '../../src/app/ess.js'
 import { mosquittoAclText, mosquittoPasswordLine } from '../../src/security/index.js'
 import { requireBinary } from '../helpers/binaries.js'
 import { ADMIN, APP, basic, enroll, startCss, startEss, waitFor } from '../helpers/cluster.js'
-import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js'
+import { startMosquitto, type Mosquitto } from '../../harness/mosquitto.js'
 
 const mosqBin = requireBinary(t, 'mosquitto', 'apt-get install mosquitto')
 

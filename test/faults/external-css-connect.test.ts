@@ -8,7 +8,7 @@ import { mosquittoAclText, mosquittoPasswordLine } from '../../src/security/inde
 import { connectExternalBroker } from '../../src/transport/index.js'
 import { requireBinary } from '../helpers/binaries.js'
 import { captureLogger } from '../helpers/capture-log.js'
-import { startMosquitto } from '../helpers/mosquitto.js'
+import { startMosquitto } from '../../harness/mosquitto.js'
 
 const mosqBin = requireBinary(t, 'mosquitto', 'apt-get install mosquitto')
 

@@ -11,9 +11,9 @@ import path from 'node:path'
 import t, { type Test } from 'tap'
 import { mosquittoAclText, mosquittoPasswordLine } from '../../src/security/index.js'
 import { requireBinary } from '../helpers/binaries.js'
-import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js'
+import { startMosquitto, type Mosquitto } from '../../harness/mosquitto.js'
 import { ADMIN, APP, basic, waitFor } from '../helpers/cluster.js'
-import { freePort } from '../helpers/ports.js'
+import { freePort } from '../../harness/ports.js'
 import { killProcess, startProcess, type Proc } from '../helpers/processes.js'
 
 const SEED = Number(process.env.FAULT_SEED ?? 7)

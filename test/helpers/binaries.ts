@@ -2,7 +2,7 @@
  * Finding external binaries (ferretdb, mosquitto, chromium). Missing on a laptop: the test skips
  * with a loud reason. Missing under CI=true: the test fails, because CI installs them.
  */
-import { findBinary } from '../../bench/lib/find-binary.js'
+import { findBinary } from '../../harness/find-binary.js'
 
 export { findBinary }
 

@@ -7,8 +7,8 @@ import t from 'tap'
 import { mosquittoAclText, mosquittoPasswordLine } from '../../src/security/index.js'
 import { requireBinary } from '../helpers/binaries.js'
 import { enroll, startCss, waitFor } from '../helpers/cluster.js'
-import { startFerretDb, type FerretDb } from '../helpers/ferretdb.js'
-import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js'
+import { startFerretDb, type FerretDb } from '../../harness/ferretdb.js'
+import { startMosquitto, type Mosquitto } from '../../harness/mosquitto.js'
 import { connectRawNode } from '../helpers/raw-node.js'
 
 const mosqBin = requireBinary(t, 'mosquitto', 'apt-get install mosquitto')

@@ -8,7 +8,7 @@ import t from 'tap'
 import { mosquittoAclText, mosquittoPasswordLine } from '../../src/security/index.js'
 import { requireBinary } from '../helpers/binaries.js'
 import { ADMIN, APP, basic, startCss, startEss, waitFor } from '../helpers/cluster.js'
-import { startMosquitto } from '../helpers/mosquitto.js'
+import { startMosquitto } from '../../harness/mosquitto.js'
 
 const mosqBin = requireBinary(t, 'mosquitto', 'apt-get install mosquitto')
 

@@ -1,6 +1,7 @@
+/** Real parts the tests and benchmarks start on loopback ports (brokers, databases), in one place both import. */
 import net from 'node:net'
 
-export { freePort } from '../../src/common/ports.js'
+export { freePort } from '../src/common/ports.js'
 
 export async function waitForPort (port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs

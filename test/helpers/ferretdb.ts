@@ -1,1 +1,0 @@
-export { startFerretDb, type FerretDb } from '../../bench/lib/ferretdb.js'

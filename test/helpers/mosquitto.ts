@@ -1,1 +1,0 @@
-export { startMosquitto, type Mosquitto } from '../../bench/lib/mosquitto.js'

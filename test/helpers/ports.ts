@@ -1,1 +1,0 @@
-export { freePort, waitForPort } from '../../bench/lib/ports.js'
