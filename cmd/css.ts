@@ -5,14 +5,25 @@ import { ConfigError } from '../src/common/errors.js'
 import { createLogger } from '../src/common/log.js'
 import { startCss as startCloudSyncService } from '../src/app/css.js'
 
-const file = process.argv.includes('-c') ? process.argv[process.argv.indexOf('-c') + 1] : (process.env.SYNC_CONF ?? 'sync.conf')
+const file = process.argv.includes('-c')
+  ? process.argv[process.argv.indexOf('-c') + 1]
+  : (process.env.SYNC_CONF ?? 'sync.conf')
 try {
-  const cfg = await loadConfig({ file, optional: !process.argv.includes('-c'), overrides: { NodeType: 'CSS' } })
+  const cfg = await loadConfig({
+    file,
+    optional: !process.argv.includes('-c'),
+    overrides: { NodeType: 'CSS' }
+  })
   const log = createLogger({ level: cfg.LogLevel })
   log.info('Starting CSS', { config: redactedConfig(cfg) })
   const css = await startCloudSyncService(cfg, log)
   process.stdout.write(`edgesync CSS ready: REST ${css.restUrl}  MQTT ${css.mqttUrls.join(', ')}\n`)
-  const stop = (): void => { css.close().then(() => process.exit(0), () => process.exit(1)) }
+  const stop = (): void => {
+    css.close().then(
+      () => process.exit(0),
+      () => process.exit(1)
+    )
+  }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
 } catch (err) {

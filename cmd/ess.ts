@@ -5,14 +5,27 @@ import { ConfigError } from '../src/common/errors.js'
 import { createLogger } from '../src/common/log.js'
 import { startEss as startEdgeSyncService } from '../src/app/ess.js'
 
-const file = process.argv.includes('-c') ? process.argv[process.argv.indexOf('-c') + 1] : (process.env.SYNC_CONF ?? 'sync.conf')
+const file = process.argv.includes('-c')
+  ? process.argv[process.argv.indexOf('-c') + 1]
+  : (process.env.SYNC_CONF ?? 'sync.conf')
 try {
-  const cfg = await loadConfig({ file, optional: !process.argv.includes('-c'), overrides: { NodeType: 'ESS' } })
+  const cfg = await loadConfig({
+    file,
+    optional: !process.argv.includes('-c'),
+    overrides: { NodeType: 'ESS' }
+  })
   const log = createLogger({ level: cfg.LogLevel })
   log.info('Starting ESS', { config: redactedConfig(cfg) })
   const ess = await startEdgeSyncService(cfg, log)
-  process.stdout.write(`edgesync ESS ${ess.node.orgId}/${ess.node.destinationType}/${ess.node.destinationId} ready: REST ${ess.restUrl}\n`)
-  const stop = (): void => { ess.close().then(() => process.exit(0), () => process.exit(1)) }
+  process.stdout.write(
+    `edgesync ESS ${ess.node.orgId}/${ess.node.destinationType}/${ess.node.destinationId} ready: REST ${ess.restUrl}\n`
+  )
+  const stop = (): void => {
+    ess.close().then(
+      () => process.exit(0),
+      () => process.exit(1)
+    )
+  }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
 } catch (err) {

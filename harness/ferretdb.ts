@@ -16,15 +16,32 @@ export interface FerretDb {
  * `port` and `dir`: a fixed port and data folder, to bring a stopped server back where its clients
  * look for it, with its data (stop it with `keepData`).
  */
-export async function startFerretDb (bin: string, opts: { port?: number, dir?: string } = {}): Promise<FerretDb> {
-  const dir = opts.dir ?? await mkdtemp(path.join(tmpdir(), 'edgesync-ferret-'))
-  const port = opts.port ?? await freePort()
-  const child: ChildProcess = spawn(bin, [
-    '--handler=sqlite', `--sqlite-url=file:${dir}/`, `--listen-addr=127.0.0.1:${port}`,
-    `--state-dir=${dir}`, '--debug-addr=-', '--telemetry=disable', '--log-level=error'
-  ], { env: { ...process.env, FERRETDB_TELEMETRY: 'disable', DO_NOT_TRACK: '1' }, stdio: ['ignore', 'ignore', 'pipe'] })
+export async function startFerretDb (
+  bin: string,
+  opts: { port?: number; dir?: string } = {}
+): Promise<FerretDb> {
+  const dir = opts.dir ?? (await mkdtemp(path.join(tmpdir(), 'edgesync-ferret-')))
+  const port = opts.port ?? (await freePort())
+  const child: ChildProcess = spawn(
+    bin,
+    [
+      '--handler=sqlite',
+      `--sqlite-url=file:${dir}/`,
+      `--listen-addr=127.0.0.1:${port}`,
+      `--state-dir=${dir}`,
+      '--debug-addr=-',
+      '--telemetry=disable',
+      '--log-level=error'
+    ],
+    {
+      env: { ...process.env, FERRETDB_TELEMETRY: 'disable', DO_NOT_TRACK: '1' },
+      stdio: ['ignore', 'ignore', 'pipe']
+    }
+  )
   let stderr = ''
-  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString() })
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString()
+  })
   try {
     await waitForPort(port, 15_000)
   } catch (err) {

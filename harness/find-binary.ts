@@ -14,7 +14,10 @@ const SEARCH = [
 export function findBinary (name: string): string | undefined {
   for (const dir of SEARCH) {
     const p = path.join(dir, name)
-    try { accessSync(p, constants.X_OK); return p } catch {}
+    try {
+      accessSync(p, constants.X_OK)
+      return p
+    } catch {}
   }
   return undefined
 }

@@ -21,10 +21,15 @@ export interface Mosquitto {
 }
 
 /** `opts.port`, `opts.edgePort`: fixed ports (to bring a stopped broker back where its clients look for it). */
-export async function startMosquitto (bin: string, passwd: string, acl: string, opts: { port?: number, edgePort?: number } = {}): Promise<Mosquitto> {
+export async function startMosquitto (
+  bin: string,
+  passwd: string,
+  acl: string,
+  opts: { port?: number; edgePort?: number } = {}
+): Promise<Mosquitto> {
   const dir = await mkdtemp(path.join(tmpdir(), 'edgesync-mosq-'))
-  const port = opts.port ?? await freePort()
-  const edgePort = opts.edgePort ?? await freePort()
+  const port = opts.port ?? (await freePort())
+  const edgePort = opts.edgePort ?? (await freePort())
   const write = async (p: string, a: string): Promise<void> => {
     await writeFile(path.join(dir, 'passwd'), p + '\n')
     await writeFile(path.join(dir, 'acl'), a + '\n')
@@ -36,15 +41,36 @@ export async function startMosquitto (bin: string, passwd: string, acl: string, 
   }
   await chmod(dir, 0o755)
   await write(passwd, acl)
-  await writeFile(path.join(dir, 'mosquitto.conf'), [
-    'per_listener_settings false', 'persistence false', `listener ${port} 127.0.0.1`,
-    `listener ${edgePort} 127.0.0.1`, 'use_username_as_clientid true', 'allow_anonymous false',
-    `password_file ${path.join(dir, 'passwd')}`, `acl_file ${path.join(dir, 'acl')}`, 'log_dest stderr', 'log_type error', 'max_queued_messages 100000'
-  ].join('\n') + '\n')
-  const child: ChildProcess = spawn(bin, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] })
+  await writeFile(
+    path.join(dir, 'mosquitto.conf'),
+    [
+      'per_listener_settings false',
+      'persistence false',
+      `listener ${port} 127.0.0.1`,
+      `listener ${edgePort} 127.0.0.1`,
+      'use_username_as_clientid true',
+      'allow_anonymous false',
+      `password_file ${path.join(dir, 'passwd')}`,
+      `acl_file ${path.join(dir, 'acl')}`,
+      'log_dest stderr',
+      'log_type error',
+      'max_queued_messages 100000'
+    ].join('\n') + '\n'
+  )
+  const child: ChildProcess = spawn(bin, ['-c', path.join(dir, 'mosquitto.conf')], {
+    stdio: ['ignore', 'ignore', 'pipe']
+  })
   let err = ''
-  child.stderr?.on('data', (d: Buffer) => { err += d.toString() })
-  try { await waitForPort(port, 10_000); await waitForPort(edgePort, 10_000) } catch (e) { child.kill('SIGKILL'); throw new Error(`mosquitto did not start: ${err}`, { cause: e }) }
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString()
+  })
+  try {
+    await waitForPort(port, 10_000)
+    await waitForPort(edgePort, 10_000)
+  } catch (e) {
+    child.kill('SIGKILL')
+    throw new Error(`mosquitto did not start: ${err}`, { cause: e })
+  }
   return {
     url: `mqtt://127.0.0.1:${port}`,
     edgeUrl: `mqtt://127.0.0.1:${edgePort}`,

@@ -15,7 +15,15 @@ export interface Io {
 }
 
 /** Exit codes (also listed in `syncctl --help`). */
-export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, NOT_FOUND: 3, AUTH: 4, REJECTED: 5, UNAVAILABLE: 6 } as const
+export const EXIT = {
+  OK: 0,
+  FAILED: 1,
+  USAGE: 2,
+  NOT_FOUND: 3,
+  AUTH: 4,
+  REJECTED: 5,
+  UNAVAILABLE: 6
+} as const
 
 export class CliError extends Error {
   readonly exitCode: number
@@ -35,9 +43,16 @@ function exitFor (status: number): number {
   return EXIT.REJECTED
 }
 
-interface Profile { url?: string, key?: string, secret?: string }
+interface Profile {
+  url?: string
+  key?: string
+  secret?: string
+}
 
-/** `--profile NAME` (or SYNC_PROFILE) from SYNCCTL_CONFIG or ~/.config/edgesync/syncctl.json: `{ "profiles": { NAME: { url, key, secret } } }`. */
+/**
+ * `--profile NAME` (or SYNC_PROFILE) from SYNCCTL_CONFIG or ~/.config/edgesync/syncctl.json:
+ * `{ "profiles": { NAME: { url, key, secret } } }`.
+ */
 function profile (io: Io, name: string | undefined): Profile {
   if (name === undefined) return {}
   const file = io.env.SYNCCTL_CONFIG ?? path.join(os.homedir(), '.config', 'edgesync', 'syncctl.json')
@@ -52,8 +67,8 @@ function profile (io: Io, name: string | undefined): Profile {
   return p
 }
 
-export function connection (cmd: Command, io: Io): { url: string, auth: string } {
-  const o = cmd.optsWithGlobals<{ url?: string, key?: string, secret?: string, profile?: string }>()
+export function connection (cmd: Command, io: Io): { url: string; auth: string } {
+  const o = cmd.optsWithGlobals<{ url?: string; key?: string; secret?: string; profile?: string }>()
   const p = profile(io, o.profile ?? io.env.SYNC_PROFILE)
   const url = o.url ?? io.env.SYNC_URL ?? p.url ?? 'http://127.0.0.1:8080'
   const key = o.key ?? io.env.SYNC_KEY ?? p.key ?? ''
@@ -61,36 +76,72 @@ export function connection (cmd: Command, io: Io): { url: string, auth: string }
   return { url: url.replace(/\/+$/, ''), auth: `Basic ${Buffer.from(`${key}:${secret}`).toString('base64')}` }
 }
 
-export interface Connection { url: string, auth: string }
+export interface Connection {
+  url: string
+  auth: string
+}
 
 /** One REST call; JSON in and out unless `body` is a Buffer (sent as octet-stream) or `raw` is set. */
-export async function call (io: Io, cmd: Command, method: string, urlPath: string, body?: unknown, raw = false): Promise<unknown> {
+export async function call (
+  io: Io,
+  cmd: Command,
+  method: string,
+  urlPath: string,
+  body?: unknown,
+  raw = false
+): Promise<unknown> {
   return await request(io, connection(cmd, io), method, urlPath, body, raw)
 }
 
 const RATE_LIMIT_RETRIES = 5
 
 /** `call` on an explicit connection. A 429 is waited out (its Retry-After, at most 5 s) a few times. */
-export async function request (io: Io, c: Connection, method: string, urlPath: string, body?: unknown, raw = false): Promise<unknown> {
+export async function request (
+  io: Io,
+  c: Connection,
+  method: string,
+  urlPath: string,
+  body?: unknown,
+  raw = false
+): Promise<unknown> {
   const headers: Record<string, string> = { authorization: c.auth }
   let payload: string | Buffer | undefined
-  if (Buffer.isBuffer(body)) { headers['content-type'] = 'application/octet-stream'; payload = body } else if (body !== undefined) { headers['content-type'] = 'application/json'; payload = JSON.stringify(body) }
+  if (Buffer.isBuffer(body)) {
+    headers['content-type'] = 'application/octet-stream'
+    payload = body
+  } else if (body !== undefined) {
+    headers['content-type'] = 'application/json'
+    payload = JSON.stringify(body)
+  }
   let res: Response
   for (let attempt = 0; ; attempt++) {
     try {
-      res = await io.fetch(`${c.url}${urlPath}`, { method, headers, ...(payload === undefined ? {} : { body: payload }) })
+      res = await io.fetch(`${c.url}${urlPath}`, {
+        method,
+        headers,
+        ...(payload === undefined ? {} : { body: payload })
+      })
     } catch (err) {
       throw new CliError(`Cannot reach ${c.url}: ${(err as Error).message}`, EXIT.UNAVAILABLE)
     }
     if (res.status !== 429 || attempt >= RATE_LIMIT_RETRIES) break
     await res.arrayBuffer()
-    await new Promise((resolve) => setTimeout(resolve, Math.min(5, Number(res.headers.get('retry-after') ?? 1) || 1) * 1000))
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.min(5, Number(res.headers.get('retry-after') ?? 1) || 1) * 1000)
+    )
   }
   if (!res.ok) {
     const text = await res.text()
     let detail = text
-    try { const p = JSON.parse(text) as { code?: string, detail?: string }; if (p.code !== undefined) detail = `${p.code}: ${p.detail ?? ''}` } catch {}
-    throw new CliError(`${method} ${urlPath}: HTTP ${res.status} ${detail}`.trim(), exitFor(res.status), res.status)
+    try {
+      const p = JSON.parse(text) as { code?: string; detail?: string }
+      if (p.code !== undefined) detail = `${p.code}: ${p.detail ?? ''}`
+    } catch {}
+    throw new CliError(
+      `${method} ${urlPath}: HTTP ${res.status} ${detail}`.trim(),
+      exitFor(res.status),
+      res.status
+    )
   }
   if (raw) return Buffer.from(await res.arrayBuffer())
   const text = await res.text()
@@ -98,11 +149,24 @@ export async function request (io: Io, c: Connection, method: string, urlPath: s
 }
 
 /** Prints rows as an aligned table, or JSON with --json. */
-export function print (io: Io, json: boolean | undefined, rows: Array<Record<string, unknown>>, columns: string[]): void {
-  if (json === true) { io.stdout(JSON.stringify(rows, null, 2) + '\n'); return }
-  const cell = (v: unknown): string => v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v)
+export function print (
+  io: Io,
+  json: boolean | undefined,
+  rows: Array<Record<string, unknown>>,
+  columns: string[]
+): void {
+  if (json === true) {
+    io.stdout(JSON.stringify(rows, null, 2) + '\n')
+    return
+  }
+  const cell = (v: unknown): string =>
+    v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v)
   const width = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)))
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(width[i] ?? 0)).join('  ').trimEnd() + '\n'
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(width[i] ?? 0))
+      .join('  ')
+      .trimEnd() + '\n'
   io.stdout(line(columns.map((c) => c.toUpperCase())))
   for (const r of rows) io.stdout(line(columns.map((c) => cell(r[c]))))
 }

@@ -37,28 +37,51 @@ interface SimOptions {
 
 function positive (name: string, v: string, min = 1): number {
   const n = Number(v)
-  if (!Number.isFinite(n) || n < min) throw new CliError(`${name} must be a number >= ${min}, not ${v}`, EXIT.USAGE)
+  if (!Number.isFinite(n) || n < min) {
+    throw new CliError(`${name} must be a number >= ${min}, not ${v}`, EXIT.USAGE)
+  }
   return n
 }
 
-async function startCss (o: SimOptions, io: Io): Promise<{ css: CssHandle, conn: Connection, credentials: string, dir: string, own: boolean }> {
+async function startCss (
+  o: SimOptions,
+  io: Io
+): Promise<{ css: CssHandle; conn: Connection; credentials: string; dir: string; own: boolean }> {
   const own = o.cssData === undefined
-  const dir = o.cssData ?? await mkdtemp(path.join(tmpdir(), 'edgesync-sim-css-'))
-  const css = await startCloudSyncService(buildConfig({}, {}, {
-    NodeType: 'CSS',
-    PersistenceRootPath: dir,
-    ListeningAddress: '127.0.0.1',
-    ListeningPort: positive('--css-port', o.cssPort, 0),
-    MqttListeningAddress: '127.0.0.1',
-    MqttListeningPort: positive('--mqtt-port', o.mqttPort, 0),
-    // One admin enrolls and configures the whole fleet in a burst.
-    RateLimitPerSecond: 100_000
-  }), createLogger({ level: o.logLevel }))
+  const dir = o.cssData ?? (await mkdtemp(path.join(tmpdir(), 'edgesync-sim-css-')))
+  const css = await startCloudSyncService(
+    buildConfig(
+      {},
+      {},
+      {
+        NodeType: 'CSS',
+        PersistenceRootPath: dir,
+        ListeningAddress: '127.0.0.1',
+        ListeningPort: positive('--css-port', o.cssPort, 0),
+        MqttListeningAddress: '127.0.0.1',
+        MqttListeningPort: positive('--mqtt-port', o.mqttPort, 0),
+        // One admin enrolls and configures the whole fleet in a burst.
+        RateLimitPerSecond: 100_000
+      }
+    ),
+    createLogger({ level: o.logLevel })
+  )
   // The CSS wrote its generated admin credentials here (never printed).
   const credentials = path.join(dir, 'css', 'bootstrap-admin.json')
-  const saved = JSON.parse(await readFile(credentials, 'utf8')) as { appKey: string, secret: string }
-  io.stderr(`CSS started: REST ${css.restUrl}, MQTT ${css.mqttUrls.join(', ')}; admin credentials in ${credentials}\n`)
-  return { css, conn: { url: css.restUrl, auth: `Basic ${Buffer.from(`${saved.appKey}:${saved.secret}`).toString('base64')}` }, credentials, dir, own }
+  const saved = JSON.parse(await readFile(credentials, 'utf8')) as { appKey: string; secret: string }
+  io.stderr(
+    `CSS started: REST ${css.restUrl}, MQTT ${css.mqttUrls.join(', ')}; admin credentials in ${credentials}\n`
+  )
+  return {
+    css,
+    conn: {
+      url: css.restUrl,
+      auth: `Basic ${Buffer.from(`${saved.appKey}:${saved.secret}`).toString('base64')}`
+    },
+    credentials,
+    dir,
+    own
+  }
 }
 
 function defaultBroker (restUrl: string, io: Io): string {
@@ -66,26 +89,40 @@ function defaultBroker (restUrl: string, io: Io): string {
 }
 
 export function addSimCommand (program: Command, io: Io): void {
-  program.command('sim')
+  program
+    .command('sim')
     .description('run N simulated edges (ESS + EMS plugin + simulated meters and battery) until Ctrl-C')
     .option('--edges <n>', 'number of edges, named <prefix>0..<prefix>N-1', '1')
     .option('--sites <k>', 'sites the edges are placed in, round robin (site0..site{K-1})', '1')
     .option('--org <org>', 'organization of the edges', 'sim')
-    .option('--dest-type <type>', 'destination type of the edges (the CSS\'s EmsDestinationType)', 'edge')
+    .option('--dest-type <type>', "destination type of the edges (the CSS's EmsDestinationType)", 'edge')
     .option('--prefix <p>', 'edge id prefix', 'edge')
-    .option('--broker <url>', 'MQTT broker the edges connect to (env SYNC_BROKER; default: the CSS host, port 1883)')
-    .option('--with-css', 'start a CSS in this process (embedded broker, local store) instead of using a running one')
+    .option(
+      '--broker <url>',
+      'MQTT broker the edges connect to (env SYNC_BROKER; default: the CSS host, port 1883)'
+    )
+    .option(
+      '--with-css',
+      'start a CSS in this process (embedded broker, local store) instead of using a running one'
+    )
     .option('--css-port <port>', 'REST port of the --with-css CSS (0: any free port)', '8080')
     .option('--mqtt-port <port>', 'MQTT port of the --with-css CSS (0: any free port)', '1883')
-    .option('--css-data <dir>', 'data folder of the --with-css CSS (default: a temporary folder, removed at exit)')
-    .option('--data <dir>', 'folder for the edges\' stores (default: a temporary folder, removed at exit)')
+    .option(
+      '--css-data <dir>',
+      'data folder of the --with-css CSS (default: a temporary folder, removed at exit)'
+    )
+    .option('--data <dir>', "folder for the edges' stores (default: a temporary folder, removed at exit)")
     .option('--edges-per-worker <n>', 'edges per worker process', '250')
     .option('--time-scale <x>', 'simulated seconds per real second (e.g. 1440: a day in a minute)', '1')
     .option('--start-hour <h>', 'simulated local hour at start (default: now)')
     .option('--cycle-ms <ms>', 'EMS core cycle of the org layer the simulator installs', '1000')
     .option('--duration <seconds>', 'stop by itself after this long (default: run until Ctrl-C)')
     .option('--report-seconds <s>', 'print the fleet state this often', '30')
-    .addOption(new Option('--log-level <level>', 'log level of the edges (and the --with-css CSS), to stderr').choices(['error', 'warn', 'info', 'debug']).default('warn'))
+    .addOption(
+      new Option('--log-level <level>', 'log level of the edges (and the --with-css CSS), to stderr')
+        .choices(['error', 'warn', 'info', 'debug'])
+        .default('warn')
+    )
     .option('--json', 'print the ready summary as one JSON line')
     .action(async (o: SimOptions, cmd: Command) => {
       const edges = positive('--edges', o.edges)
@@ -93,7 +130,10 @@ export function addSimCommand (program: Command, io: Io): void {
       const own = o.withCss === true ? await startCss(o, io) : undefined
       const conn = own?.conn ?? connection(cmd, io)
       const broker = o.broker ?? own?.css.mqttUrls[0] ?? defaultBroker(conn.url, io)
-      const simStart = o.startHour === undefined ? undefined : new Date().setHours(0, 0, 0, 0) + positive('--start-hour', o.startHour, 0) * 3_600_000
+      const simStart =
+        o.startHour === undefined
+          ? undefined
+          : new Date().setHours(0, 0, 0, 0) + positive('--start-hour', o.startHour, 0) * 3_600_000
       const fleet = new Fleet({
         edges,
         sites: positive('--sites', o.sites),
@@ -108,7 +148,9 @@ export function addSimCommand (program: Command, io: Io): void {
         simStart,
         cyclePeriodMs: positive('--cycle-ms', o.cycleMs, 100),
         logLevel: o.logLevel,
-        progress: (line) => { io.stderr(line + '\n') }
+        progress: (line) => {
+          io.stderr(line + '\n')
+        }
       })
       let stopping: Promise<void> | undefined
       const stop = async (): Promise<void> => {
@@ -125,7 +167,10 @@ export function addSimCommand (program: Command, io: Io): void {
       let interrupted = false
       const signalled = new Promise<void>((resolve) => {
         finish = resolve
-        const on = (): void => { interrupted = true; resolve() }
+        const on = (): void => {
+          interrupted = true
+          resolve()
+        }
         process.once('SIGINT', on)
         process.once('SIGTERM', on)
       })
@@ -133,7 +178,12 @@ export function addSimCommand (program: Command, io: Io): void {
         // Ctrl-C while the fleet starts stops it there (starting 1,000 edges takes minutes).
         const starting = fleet.start()
         starting.catch(() => {}) // after an interrupt, its failure (workers stopped under it) is expected
-        await Promise.race([starting, signalled.then(async () => { throw new CliError('Interrupted while starting', EXIT.OK) })])
+        await Promise.race([
+          starting,
+          signalled.then(async () => {
+            throw new CliError('Interrupted while starting', EXIT.OK)
+          })
+        ])
       } catch (err) {
         await stop()
         if (interrupted) return
@@ -157,23 +207,51 @@ export function addSimCommand (program: Command, io: Io): void {
       if (o.json === true) {
         io.stdout(JSON.stringify(ready) + '\n')
       } else {
-        io.stdout(`Simulated fleet ready in ${ready.seconds} s: ${edges} edge(s) in ${o.sites} site(s) of org ${o.org}: ${summary(states)}\n`)
-        io.stdout(`  CSS ${conn.url}, broker ${broker}; ${fleet.workers.length} worker process(es) using ${mem.workersMB} MB (${mem.perEdgeKB} kB per edge)\n`)
-        if (states.length <= 20) print(io, false, ready.edges.map((e) => ({ ...e, devices: Object.entries(e.ports ?? {}).map(([d, p]) => `${d}:${p}`).join(' ') })), ['edge', 'site', 'online', 'version', 'status', 'devices'])
-        io.stdout(o.duration === undefined ? 'Ctrl-C stops the fleet.\n' : `Stopping after ${o.duration} s (or Ctrl-C).\n`)
+        io.stdout(
+          `Simulated fleet ready in ${ready.seconds} s: ${edges} edge(s) in ${o.sites} site(s) of org ${o.org}: ${summary(states)}\n`
+        )
+        io.stdout(
+          `  CSS ${conn.url}, broker ${broker}; ${fleet.workers.length} worker process(es) using ${mem.workersMB} MB (${mem.perEdgeKB} kB per edge)\n`
+        )
+        if (states.length <= 20) {
+          print(
+            io,
+            false,
+            ready.edges.map((e) => ({
+              ...e,
+              devices: Object.entries(e.ports ?? {})
+                .map(([d, p]) => `${d}:${p}`)
+                .join(' ')
+            })),
+            ['edge', 'site', 'online', 'version', 'status', 'devices']
+          )
+        }
+        io.stdout(
+          o.duration === undefined
+            ? 'Ctrl-C stops the fleet.\n'
+            : `Stopping after ${o.duration} s (or Ctrl-C).\n`
+        )
       }
       let cpu = { at: Date.now(), s: await fleet.cpuSeconds() }
-      const report = setInterval(() => {
-        void (async () => {
-          const s = await fleet.states()
-          const m = await fleet.memory()
-          const now = { at: Date.now(), s: await fleet.cpuSeconds() }
-          const pct = Math.round((100 * (now.s - cpu.s)) / ((now.at - cpu.at) / 1000))
-          cpu = now
-          io.stderr(`[${new Date().toISOString()}] ${summary(s)}; workers ${m.workersMB} MB, ${pct}% CPU\n`)
-        })().catch((err: Error) => { io.stderr(`Fleet state unavailable: ${err.message}\n`) })
-      }, positive('--report-seconds', o.reportSeconds) * 1000)
-      const timer = o.duration === undefined ? undefined : setTimeout(finish, positive('--duration', o.duration, 0) * 1000)
+      const report = setInterval(
+        () => {
+          void (async () => {
+            const s = await fleet.states()
+            const m = await fleet.memory()
+            const now = { at: Date.now(), s: await fleet.cpuSeconds() }
+            const pct = Math.round((100 * (now.s - cpu.s)) / ((now.at - cpu.at) / 1000))
+            cpu = now
+            io.stderr(`[${new Date().toISOString()}] ${summary(s)}; workers ${m.workersMB} MB, ${pct}% CPU\n`)
+          })().catch((err: Error) => {
+            io.stderr(`Fleet state unavailable: ${err.message}\n`)
+          })
+        },
+        positive('--report-seconds', o.reportSeconds) * 1000
+      )
+      const timer =
+        o.duration === undefined
+          ? undefined
+          : setTimeout(finish, positive('--duration', o.duration, 0) * 1000)
       await signalled
       clearInterval(report)
       clearTimeout(timer)

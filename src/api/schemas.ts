@@ -28,7 +28,10 @@ export const objectMetaSchema = {
     destinationsList: {
       type: ['array', 'null'],
       maxItems: 100_000,
-      items: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}:[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$' }
+      items: {
+        type: 'string',
+        pattern: '^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}:[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$'
+      }
     },
     destinationSelector: { type: ['object', 'null'], maxProperties: 64, additionalProperties: text(256) },
     destinationPolicy: { type: ['object', 'null'] },

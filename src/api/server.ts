@@ -8,10 +8,18 @@ import { ERROR_TITLES, isSyncError, SyncError, SyncErrorCode } from '../common/e
 import { createAjv, describeErrors, type ErrorObject } from '../common/validate.js'
 import { documentResponses } from './openapi.js'
 import type { Logger } from '../common/log.js'
-import { LoginGuard, parseBasicAuth, RateLimiter, type Authenticator, type Identity } from '../security/index.js'
+import {
+  LoginGuard,
+  parseBasicAuth,
+  RateLimiter,
+  type Authenticator,
+  type Identity
+} from '../security/index.js'
 
 declare module 'fastify' {
-  interface FastifyRequest { identity?: Identity }
+  interface FastifyRequest {
+    identity?: Identity
+  }
 }
 
 /** The one code -> HTTP status table. */
@@ -46,24 +54,41 @@ export interface ApiServerOptions {
   /** Requests per second per app key (with a burst of twice that). */
   rateLimit: number
   /** Serve HTTPS with this certificate. */
-  https?: { cert: string, key: string }
+  https?: { cert: string; key: string }
 }
 
-function sendProblem (reply: FastifyReply, code: SyncErrorCode, detail: string, extra: Record<string, unknown> = {}): FastifyReply {
+function sendProblem (
+  reply: FastifyReply,
+  code: SyncErrorCode,
+  detail: string,
+  extra: Record<string, unknown> = {}
+): FastifyReply {
   const status = HTTP_STATUS[code]
-  return reply.code(status).type('application/problem+json').send({ type: 'about:blank', title: ERROR_TITLES[code], status, detail, code, ...extra })
+  return reply
+    .code(status)
+    .type('application/problem+json')
+    .send({ type: 'about:blank', title: ERROR_TITLES[code], status, detail, code, ...extra })
 }
 
-function mapFastifyError (err: { code?: string, statusCode?: number, validation?: unknown }): SyncErrorCode | undefined {
+function mapFastifyError (err: {
+  code?: string
+  statusCode?: number
+  validation?: unknown
+}): SyncErrorCode | undefined {
   if (err.validation !== undefined) return SyncErrorCode.VALIDATION
   switch (err.code) {
     case 'FST_ERR_MAX_PARAM_LENGTH':
-    case 'FST_ERR_BAD_URL': return SyncErrorCode.VALIDATION
-    case 'FST_ERR_CTP_BODY_TOO_LARGE': return SyncErrorCode.BODY_TOO_LARGE
+    case 'FST_ERR_BAD_URL':
+      return SyncErrorCode.VALIDATION
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return SyncErrorCode.BODY_TOO_LARGE
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY': return SyncErrorCode.BAD_JSON
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return SyncErrorCode.UNSUPPORTED_MEDIA_TYPE
-    default: break
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return SyncErrorCode.BAD_JSON
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return SyncErrorCode.UNSUPPORTED_MEDIA_TYPE
+    default:
+      break
   }
   if (err.statusCode === 400) return SyncErrorCode.VALIDATION
   return undefined
@@ -79,9 +104,13 @@ export async function createApiServer (opts: ApiServerOptions): Promise<FastifyI
     forceCloseConnections: true
   }
   // The HTTPS instance differs only in its server type; routes and hooks are the same.
-  const app = opts.https === undefined
-    ? Fastify(base)
-    : Fastify({ ...base, https: { cert: opts.https.cert, key: opts.https.key, minVersion: 'TLSv1.2' as const } }) as unknown as FastifyInstance
+  const app =
+    opts.https === undefined
+      ? Fastify(base)
+      : (Fastify({
+          ...base,
+          https: { cert: opts.https.cert, key: opts.https.key, minVersion: 'TLSv1.2' as const }
+        }) as unknown as FastifyInstance)
   const log = opts.log
   // Parameters and query strings arrive as text and are coerced; bodies are JSON and are not:
   // `destinationType: ["edge"]` or `consumers: "3"` is a 400, never stored.
@@ -89,7 +118,11 @@ export async function createApiServer (opts: ApiServerOptions): Promise<FastifyI
   const exact = createAjv({ strict: false, coerceTypes: false, useDefaults: true, allErrors: false })
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? exact : lenient).compile(schema))
   await app.register(swagger, {
-    openapi: { info: { title: opts.title, version: '1' }, components: { securitySchemes: { basic: { type: 'http', scheme: 'basic' } } }, security: [{ basic: [] }] },
+    openapi: {
+      info: { title: opts.title, version: '1' },
+      components: { securitySchemes: { basic: { type: 'http', scheme: 'basic' } } },
+      security: [{ basic: [] }]
+    },
     transform: documentResponses
   })
 
@@ -98,8 +131,18 @@ export async function createApiServer (opts: ApiServerOptions): Promise<FastifyI
   // them as JSON: so does a route that takes JSON here. With any content type, or on a binary
   // route (PUT .../data), the body stays a stream.
   app.addContentTypeParser(['application/octet-stream', '*'], (req, payload, done) => {
-    if (req.headers['content-type'] !== undefined || req.routeOptions.schema?.body === undefined) { done(null, payload); return }
-    readJson(payload, opts.bodyLimit).then((v) => { done(null, v) }, (err: Error) => { done(err) })
+    if (req.headers['content-type'] !== undefined || req.routeOptions.schema?.body === undefined) {
+      done(null, payload)
+      return
+    }
+    readJson(payload, opts.bodyLimit).then(
+      (v) => {
+        done(null, v)
+      },
+      (err: Error) => {
+        done(err)
+      }
+    )
   })
 
   const limiter = new RateLimiter(opts.rateLimit)
@@ -112,44 +155,71 @@ export async function createApiServer (opts: ApiServerOptions): Promise<FastifyI
     const cred = parseBasicAuth(req.headers.authorization)
     const key = cred?.key ?? ''
     const wait = guard.blocked(req.ip, key)
-    if (wait > 0) return tooMany(reply, wait, 'Too many failed logins from this address; wait before trying again')
+    if (wait > 0) {
+      return tooMany(reply, wait, 'Too many failed logins from this address; wait before trying again')
+    }
     const who = cred === undefined ? undefined : await opts.auth.check(cred.key, cred.secret)
     if (who === undefined) {
       if (cred !== undefined) guard.failed(req.ip, key)
       void reply.header('www-authenticate', 'Basic realm="edgesync"')
-      return sendProblem(reply, SyncErrorCode.UNAUTHENTICATED, 'Use Basic auth with a valid app key and secret')
+      return sendProblem(
+        reply,
+        SyncErrorCode.UNAUTHENTICATED,
+        'Use Basic auth with a valid app key and secret'
+      )
     }
     guard.succeeded(req.ip, key)
     const retry = limiter.take(who.appKey)
-    if (retry > 0) return tooMany(reply, retry, `More than ${opts.rateLimit} requests per second for ${who.appKey}`)
+    if (retry > 0) {
+      return tooMany(reply, retry, `More than ${opts.rateLimit} requests per second for ${who.appKey}`)
+    }
     req.identity = who
     return undefined
   })
 
-  app.setErrorHandler((err: Error & { code?: string, statusCode?: number, validation?: unknown }, req, reply) => {
-    if (isSyncError(err)) {
-      if (HTTP_STATUS[err.code] >= 500) log.error('Request failed', { err, method: req.method, url: req.url })
-      return sendProblem(reply, err.code, err.message, err.details === undefined ? {} : { errors: err.details })
+  app.setErrorHandler(
+    (err: Error & { code?: string; statusCode?: number; validation?: unknown }, req, reply) => {
+      if (isSyncError(err)) {
+        if (HTTP_STATUS[err.code] >= 500) {
+          log.error('Request failed', { err, method: req.method, url: req.url })
+        }
+        return sendProblem(
+          reply,
+          err.code,
+          err.message,
+          err.details === undefined ? {} : { errors: err.details }
+        )
+      }
+      const code = mapFastifyError(err)
+      if (code === SyncErrorCode.VALIDATION && Array.isArray(err.validation)) {
+        const where = (err as { validationContext?: string }).validationContext ?? ''
+        const errors = describeErrors(err.validation as ErrorObject[]).map((e) => `${where}${e}`)
+        return sendProblem(reply, code, errors.join('; '), { errors })
+      }
+      if (code !== undefined) return sendProblem(reply, code, err.message)
+      log.error('Unexpected error in a request', { err, method: req.method, url: req.url })
+      return sendProblem(reply, SyncErrorCode.INTERNAL, 'Unexpected internal error')
     }
-    const code = mapFastifyError(err)
-    if (code === SyncErrorCode.VALIDATION && Array.isArray(err.validation)) {
-      const where = (err as { validationContext?: string }).validationContext ?? ''
-      const errors = describeErrors(err.validation as ErrorObject[]).map((e) => `${where}${e}`)
-      return sendProblem(reply, code, errors.join('; '), { errors })
-    }
-    if (code !== undefined) return sendProblem(reply, code, err.message)
-    log.error('Unexpected error in a request', { err, method: req.method, url: req.url })
-    return sendProblem(reply, SyncErrorCode.INTERNAL, 'Unexpected internal error')
-  })
+  )
 
-  app.setNotFoundHandler((req, reply) => sendProblem(reply, SyncErrorCode.NOT_FOUND, `No route ${req.method} ${req.url.split('?')[0] ?? ''}`))
+  app.setNotFoundHandler((req, reply) =>
+    sendProblem(reply, SyncErrorCode.NOT_FOUND, `No route ${req.method} ${req.url.split('?')[0] ?? ''}`)
+  )
 
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   app.get('/api/v1/docs', { schema: { hide: true } }, async (_req, reply) => {
     const spec = app.swagger() as { paths?: Record<string, Record<string, { summary?: string }>> }
-    const rows = Object.entries(spec.paths ?? {}).flatMap(([p, ops]) => Object.entries(ops).map(([m, op]) =>
-      `<tr><td>${m.toUpperCase()}</td><td><code>${p}</code></td><td>${op.summary ?? ''}</td></tr>`))
-    return await reply.type('text/html').send(`<!doctype html><title>${opts.title}</title><h1>${opts.title}</h1><p>Machine-readable: <a href="/api/v1/openapi.json">openapi.json</a>. All routes use Basic auth.</p><table>${rows.join('')}</table>`)
+    const rows = Object.entries(spec.paths ?? {}).flatMap(([p, ops]) =>
+      Object.entries(ops).map(
+        ([m, op]) =>
+          `<tr><td>${m.toUpperCase()}</td><td><code>${p}</code></td><td>${op.summary ?? ''}</td></tr>`
+      )
+    )
+    return await reply
+      .type('text/html')
+      .send(
+        `<!doctype html><title>${opts.title}</title><h1>${opts.title}</h1><p>Machine-readable: <a href="/api/v1/openapi.json">openapi.json</a>. All routes use Basic auth.</p><table>${rows.join('')}</table>`
+      )
   })
   return app
 }
@@ -176,10 +246,15 @@ export function forbidden (message: string): SyncError {
 }
 
 /** Parses `Range: bytes=a-b` (single range; `a-` and `-n` forms). */
-export function parseRange (header: string | undefined, size: number): { start: number, end: number } | undefined {
+export function parseRange (
+  header: string | undefined,
+  size: number
+): { start: number; end: number } | undefined {
   if (header === undefined) return undefined
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim())
-  if (m === null) throw new SyncError(SyncErrorCode.RANGE_NOT_SATISFIABLE, `Unsupported Range header ${header}`)
+  if (m === null) {
+    throw new SyncError(SyncErrorCode.RANGE_NOT_SATISFIABLE, `Unsupported Range header ${header}`)
+  }
   const [, a = '', b = ''] = m
   if (a === '' && b === '') throw new SyncError(SyncErrorCode.RANGE_NOT_SATISFIABLE, 'Empty range')
   if (a === '') return { start: Math.max(size - Number(b), 0), end: size - 1 }

@@ -57,7 +57,9 @@ export class SyncError extends Error {
     if (options?.details !== undefined) this.details = options.details
   }
 
-  override get name (): string { return this.constructor.name }
+  override get name (): string {
+    return this.constructor.name
+  }
 }
 
 // The caller's or operator's fault.
@@ -68,22 +70,32 @@ export class ValidationError extends SyncError {
   }
 }
 export class NotFoundError extends SyncError {
-  constructor (message: string, options?: ErrorOptions) { super(SyncErrorCode.NOT_FOUND, message, options) }
+  constructor (message: string, options?: ErrorOptions) {
+    super(SyncErrorCode.NOT_FOUND, message, options)
+  }
 }
 // The peer's fault: a malformed or forged message from the other side.
 export class ProtocolError extends SyncError {
-  constructor (message: string, options?: ErrorOptions) { super(SyncErrorCode.PROTOCOL, message, options) }
+  constructor (message: string, options?: ErrorOptions) {
+    super(SyncErrorCode.PROTOCOL, message, options)
+  }
 }
 // Our own or a dependency's fault.
 export class StorageError extends SyncError {
-  constructor (message: string, options?: ErrorOptions) { super(SyncErrorCode.STORAGE, message, options) }
+  constructor (message: string, options?: ErrorOptions) {
+    super(SyncErrorCode.STORAGE, message, options)
+  }
 }
 /** A field device (Modbus) failed, timed out or answered with an exception. */
 export class DeviceError extends SyncError {
-  constructor (message: string, options?: ErrorOptions) { super(SyncErrorCode.DEVICE, message, options) }
+  constructor (message: string, options?: ErrorOptions) {
+    super(SyncErrorCode.DEVICE, message, options)
+  }
 }
 export class TransportError extends SyncError {
-  constructor (message: string, options?: ErrorOptions) { super(SyncErrorCode.TRANSPORT, message, options) }
+  constructor (message: string, options?: ErrorOptions) {
+    super(SyncErrorCode.TRANSPORT, message, options)
+  }
 }
 
 export function isSyncError (err: unknown): err is SyncError {

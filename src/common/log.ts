@@ -50,12 +50,29 @@ const redactFormat = winston.format((info) => {
 
 class WinstonLogger implements Logger {
   readonly #w: winston.Logger
-  constructor (w: winston.Logger) { this.#w = w }
-  error (msg: string, meta?: LogMeta): void { this.#w.error(msg, meta) }
-  warn (msg: string, meta?: LogMeta): void { this.#w.warn(msg, meta) }
-  info (msg: string, meta?: LogMeta): void { this.#w.info(msg, meta) }
-  debug (msg: string, meta?: LogMeta): void { this.#w.debug(msg, meta) }
-  child (bindings: LogMeta): Logger { return new WinstonLogger(this.#w.child(bindings)) }
+  constructor (w: winston.Logger) {
+    this.#w = w
+  }
+
+  error (msg: string, meta?: LogMeta): void {
+    this.#w.error(msg, meta)
+  }
+
+  warn (msg: string, meta?: LogMeta): void {
+    this.#w.warn(msg, meta)
+  }
+
+  info (msg: string, meta?: LogMeta): void {
+    this.#w.info(msg, meta)
+  }
+
+  debug (msg: string, meta?: LogMeta): void {
+    this.#w.debug(msg, meta)
+  }
+
+  child (bindings: LogMeta): Logger {
+    return new WinstonLogger(this.#w.child(bindings))
+  }
 }
 
 export interface LoggerOptions {
@@ -81,5 +98,7 @@ export const silentLogger: Logger = {
   warn () {},
   info () {},
   debug () {},
-  child () { return silentLogger }
+  child () {
+    return silentLogger
+  }
 }

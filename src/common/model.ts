@@ -84,7 +84,12 @@ export const DeliveryStatus = {
 export type DeliveryStatus = (typeof DeliveryStatus)[keyof typeof DeliveryStatus]
 
 const DELIVERY_RANK: Readonly<Record<DeliveryStatus, number>> = {
-  pending: 0, delivering: 1, error: 2, delivered: 3, consumed: 4, deleted: 5
+  pending: 0,
+  delivering: 1,
+  error: 2,
+  delivered: 3,
+  consumed: 4,
+  deleted: 5
 }
 
 /**
@@ -93,16 +98,20 @@ const DELIVERY_RANK: Readonly<Record<DeliveryStatus, number>> = {
  * replaced by a later success, and a retry may clear an error back to delivering).
  */
 export function deliveryMovesForward (
-  current: { instanceId: number, status: DeliveryStatus, bytes?: number } | undefined,
-  next: { instanceId: number, status: DeliveryStatus, bytes?: number }
+  current: { instanceId: number; status: DeliveryStatus; bytes?: number } | undefined,
+  next: { instanceId: number; status: DeliveryStatus; bytes?: number }
 ): boolean {
   if (current === undefined || next.instanceId > current.instanceId) return true
   if (next.instanceId < current.instanceId) return false
   if (current.status === 'error' && next.status !== 'pending') return true
   // An edge may refuse an instance after it arrived (a plugin rejects or rolls it back).
-  if (next.status === 'error') return current.status === 'pending' || current.status === 'delivering' || current.status === 'delivered'
+  if (next.status === 'error') {
+    return current.status === 'pending' || current.status === 'delivering' || current.status === 'delivered'
+  }
   // Transfer progress moves a delivering record forward by its byte count alone.
-  if (next.status === 'delivering' && current.status === 'delivering') return (next.bytes ?? 0) > (current.bytes ?? 0)
+  if (next.status === 'delivering' && current.status === 'delivering') {
+    return (next.bytes ?? 0) > (current.bytes ?? 0)
+  }
   return DELIVERY_RANK[next.status] >= DELIVERY_RANK[current.status] && next.status !== current.status
 }
 

@@ -2,7 +2,11 @@
 import type { NodeRecord, ObjectMetadata } from '../common/model.js'
 import { ALL, downTopic, orgDownTopic, typeDownTopic } from '../common/protocol/topics.js'
 
-export function isAddressedTo (meta: ObjectMetadata, orgId: string, node: Pick<NodeRecord, 'orgId' | 'destinationType' | 'destinationId' | 'properties'>): boolean {
+export function isAddressedTo (
+  meta: ObjectMetadata,
+  orgId: string,
+  node: Pick<NodeRecord, 'orgId' | 'destinationType' | 'destinationId' | 'properties'>
+): boolean {
   if (node.orgId !== orgId) return false
   // Types starting with "_" (e.g. EMS layers) live only in the CSS: the API cannot create them.
   if (meta.objectType.startsWith('_')) return false
@@ -11,8 +15,20 @@ export function isAddressedTo (meta: ObjectMetadata, orgId: string, node: Pick<N
   if (meta.destinationsList !== undefined && meta.destinationsList.length > 0) {
     return meta.destinationsList.includes(`${node.destinationType}:${node.destinationId}`)
   }
-  if (meta.destinationType !== undefined && meta.destinationType !== '' && meta.destinationType !== node.destinationType) return false
-  if (meta.destinationID !== undefined && meta.destinationID !== '' && meta.destinationID !== node.destinationId) return false
+  if (
+    meta.destinationType !== undefined &&
+    meta.destinationType !== '' &&
+    meta.destinationType !== node.destinationType
+  ) {
+    return false
+  }
+  if (
+    meta.destinationID !== undefined &&
+    meta.destinationID !== '' &&
+    meta.destinationID !== node.destinationId
+  ) {
+    return false
+  }
   for (const [k, v] of Object.entries(meta.destinationSelector ?? {})) {
     if (node.properties[k] !== v) return false
   }
@@ -25,7 +41,15 @@ export function broadcastTopic (meta: ObjectMetadata, orgId: string): string | u
   const hasSelector = Object.keys(meta.destinationSelector ?? {}).length > 0
   const hasId = meta.destinationID !== undefined && meta.destinationID !== ''
   if (hasList || hasSelector) return undefined
-  if (hasId) return downTopic({ orgId, destinationType: meta.destinationType ?? ALL, destinationId: meta.destinationID ?? '' })
-  if (meta.destinationType !== undefined && meta.destinationType !== '') return typeDownTopic(orgId, meta.destinationType)
+  if (hasId) {
+    return downTopic({
+      orgId,
+      destinationType: meta.destinationType ?? ALL,
+      destinationId: meta.destinationID ?? ''
+    })
+  }
+  if (meta.destinationType !== undefined && meta.destinationType !== '') {
+    return typeDownTopic(orgId, meta.destinationType)
+  }
   return orgDownTopic(orgId)
 }

@@ -6,7 +6,12 @@ import { essSubscriptions, mayUseClientId, parseNodeUsername, upTopic } from '..
 import { createApiServer } from '../api/server.js'
 import { Authenticator, LoginGuard, OrgSigningKeys, verifySecret } from '../security/index.js'
 import { openStore, type Store } from '../storage/index.js'
-import { connectExternalBroker, startEmbeddedBroker, type BrokerAuth, type CloudTransport } from '../transport/index.js'
+import {
+  connectExternalBroker,
+  startEmbeddedBroker,
+  type BrokerAuth,
+  type CloudTransport
+} from '../transport/index.js'
 import { ensureBootstrapAdmin, serverTls } from '../security/index.js'
 import { ObjectService } from './objects.js'
 import { Uploads } from './uploads.js'
@@ -31,17 +36,28 @@ export interface CssHandle {
 }
 
 /** Checks a node's broker login: a password, or a client certificate the broker verified. */
-async function checkNode (store: Store, username: string | undefined, password: Buffer | undefined, certificateName: string | undefined): Promise<string | undefined> {
+async function checkNode (
+  store: Store,
+  username: string | undefined,
+  password: Buffer | undefined,
+  certificateName: string | undefined
+): Promise<string | undefined> {
   // A verified client certificate names the node; a username, if also given, must agree.
   const claimed = certificateName ?? username
-  if (certificateName !== undefined && username !== undefined && username !== certificateName) return undefined
+  if (certificateName !== undefined && username !== undefined && username !== certificateName) {
+    return undefined
+  }
   const node = parseNodeUsername(claimed)
   if (node === undefined || claimed === undefined) return undefined
   const user = await store.users.get(claimed)
   // The user record is checked on certificate logins too: removing or disabling a node locks it out.
-  if (user === undefined || user.disabled || user.role !== 'node' || user.orgId !== node.orgId) return undefined
+  if (user === undefined || user.disabled || user.role !== 'node' || user.orgId !== node.orgId) {
+    return undefined
+  }
   if (certificateName !== undefined) return claimed
-  return password !== undefined && await verifySecret(password.toString('utf8'), user.secretHash) ? claimed : undefined
+  return password !== undefined && (await verifySecret(password.toString('utf8'), user.secretHash))
+    ? claimed
+    : undefined
 }
 
 function brokerAuth (store: Store): BrokerAuth {
@@ -75,8 +91,11 @@ function brokerAuth (store: Store): BrokerAuth {
 const REREGISTER_WITHIN_MS = 10_000
 
 /** What the store and the broker say right now (never a fixed answer). */
-async function health (store: Store, transport: CloudTransport): Promise<{ store: boolean, broker: boolean }> {
-  const ok = await store.ping().then(() => true, () => false)
+async function health (store: Store, transport: CloudTransport): Promise<{ store: boolean; broker: boolean }> {
+  const ok = await store.ping().then(
+    () => true,
+    () => false
+  )
   return { store: ok, broker: transport.connected() }
 }
 
@@ -85,39 +104,77 @@ export interface CssOptions {
   extensions?: readonly CssExtension[]
 }
 
-export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Logger, opts: CssOptions = {}): Promise<CssHandle> {
+export async function startCloudSyncService (
+  cfg: Readonly<SyncConfig>,
+  log: Logger,
+  opts: CssOptions = {}
+): Promise<CssHandle> {
   const extensions = opts.extensions ?? []
   const ownsType = ownedTypeCheck(extensions)
   const startedAt = Date.now()
   const store = await openStore(cfg, 'css', log.child({ component: 'css.store' }))
-  const cleanups: Array<() => Promise<void>> = [async () => { await store.close() }]
-  const closeAll = async (): Promise<void> => { for (const c of cleanups.reverse()) await c().catch((err: unknown) => { log.error('Error while closing', { err }) }) }
-  try {
-    const boot = await ensureBootstrapAdmin(store, { key: cfg.AdminKey, secret: cfg.AdminSecret, dir: path.join(cfg.PersistenceRootPath, 'css'), orgId: '*', role: 'syncAdmin', log })
-    const tls = serverTls(cfg)
-    const transport: CloudTransport = cfg.BrokerMode === 'embedded'
-      ? await startEmbeddedBroker({
-        host: cfg.MqttListeningAddress,
-        ...(cfg.RequireTls ? {} : { port: cfg.MqttListeningPort }),
-        ...(cfg.MqttTlsListeningPort === undefined ? {} : { tlsPort: cfg.MqttTlsListeningPort }),
-        ...(cfg.MqttWsListeningPort === undefined ? {} : { wsPort: cfg.MqttWsListeningPort }),
-        ...(tls === undefined ? {} : { tls }),
-        auth: brokerAuth(store),
-        maxPayload: cfg.MqttMaxPayloadSize,
-        handlesUpMessages: true,
-        log: log.child({ component: 'css.broker' })
+  const cleanups: Array<() => Promise<void>> = [
+    async () => {
+      await store.close()
+    }
+  ]
+  const closeAll = async (): Promise<void> => {
+    for (const c of cleanups.reverse()) {
+      await c().catch((err: unknown) => {
+        log.error('Error while closing', { err })
       })
-      : await connectExternalBroker({ url: cfg.BrokerAddress ?? '', ...(cfg.BrokerUsername === undefined ? {} : { username: cfg.BrokerUsername }), ...(cfg.BrokerPassword === undefined ? {} : { password: cfg.BrokerPassword }), instanceId: await cssInstanceId(cfg.CssInstanceId, path.join(cfg.PersistenceRootPath, 'css')), log: log.child({ component: 'css.mqtt' }) })
-    cleanups.push(async () => { await transport.close() })
+    }
+  }
+  try {
+    const boot = await ensureBootstrapAdmin(store, {
+      key: cfg.AdminKey,
+      secret: cfg.AdminSecret,
+      dir: path.join(cfg.PersistenceRootPath, 'css'),
+      orgId: '*',
+      role: 'syncAdmin',
+      log
+    })
+    const tls = serverTls(cfg)
+    const transport: CloudTransport =
+      cfg.BrokerMode === 'embedded'
+        ? await startEmbeddedBroker({
+          host: cfg.MqttListeningAddress,
+          ...(cfg.RequireTls ? {} : { port: cfg.MqttListeningPort }),
+          ...(cfg.MqttTlsListeningPort === undefined ? {} : { tlsPort: cfg.MqttTlsListeningPort }),
+          ...(cfg.MqttWsListeningPort === undefined ? {} : { wsPort: cfg.MqttWsListeningPort }),
+          ...(tls === undefined ? {} : { tls }),
+          auth: brokerAuth(store),
+          maxPayload: cfg.MqttMaxPayloadSize,
+          handlesUpMessages: true,
+          log: log.child({ component: 'css.broker' })
+        })
+        : await connectExternalBroker({
+          url: cfg.BrokerAddress ?? '',
+          ...(cfg.BrokerUsername === undefined ? {} : { username: cfg.BrokerUsername }),
+          ...(cfg.BrokerPassword === undefined ? {} : { password: cfg.BrokerPassword }),
+          instanceId: await cssInstanceId(cfg.CssInstanceId, path.join(cfg.PersistenceRootPath, 'css')),
+          log: log.child({ component: 'css.mqtt' })
+        })
+    cleanups.push(async () => {
+      await transport.close()
+    })
     const status = new StatusWriter(store, log.child({ component: 'css.status' }))
-    cleanups.push(async () => { await status.drain() })
+    cleanups.push(async () => {
+      await status.drain()
+    })
     // Hooks are closures over what is built below; no edge message arrives before the broker
     // handler is attached, after everything exists.
     const started: ExtensionHandle[] = []
     const hooks: SyncHooks = {
-      allConsumed: async (key) => { await objects.delete(key) },
-      outcome: async (node, ack) => { for (const h of started) await h.outcome?.(node, ack) },
-      registered: async (node) => { for (const h of started) await h.registered?.(node) }
+      allConsumed: async (key) => {
+        await objects.delete(key)
+      },
+      outcome: async (node, ack) => {
+        for (const h of started) await h.outcome?.(node, ack)
+      },
+      registered: async (node) => {
+        for (const h of started) await h.registered?.(node)
+      }
     }
     const sync = new CloudSync({
       store,
@@ -130,26 +187,57 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
       hooks,
       ownsType
     })
-    cleanups.push(async () => { await sync.uplink.close() })
+    cleanups.push(async () => {
+      await sync.uplink.close()
+    })
     transport.onPresence((username, online) => {
       const node = parseNodeUsername(username)
       if (node !== undefined) status.touch(node, online).catch(() => {})
     })
     // The lifecycle's actions go through the object service; the service reports every new
     // instance to the lifecycle, so deadlines are always current. (Closures: used only later.)
-    const lifecycle: Lifecycle = new Lifecycle(store, {
-      delete: async (key) => { await objects.delete(key) },
-      activate: async (key) => { await objects.activate(key) },
-      remove: async (key) => { await sync.removeObject(key) }
-    }, { deletedGraceMs: cfg.DeletedRetentionSeconds * 1000 }, log.child({ component: 'css.lifecycle' }))
-    const objects: ObjectService = new ObjectService(store, {
-      publish: async (obj) => { lifecycle.consider(obj); return await sync.publish(obj) },
-      removeObject: async (key) => { await sync.removeObject(key) }
-    }, cfg.MaxDataSize)
+    const lifecycle: Lifecycle = new Lifecycle(
+      store,
+      {
+        delete: async (key) => {
+          await objects.delete(key)
+        },
+        activate: async (key) => {
+          await objects.activate(key)
+        },
+        remove: async (key) => {
+          await sync.removeObject(key)
+        }
+      },
+      { deletedGraceMs: cfg.DeletedRetentionSeconds * 1000 },
+      log.child({ component: 'css.lifecycle' })
+    )
+    const objects: ObjectService = new ObjectService(
+      store,
+      {
+        publish: async (obj) => {
+          lifecycle.consider(obj)
+          return await sync.publish(obj)
+        },
+        removeObject: async (key) => {
+          await sync.removeObject(key)
+        }
+      },
+      cfg.MaxDataSize
+    )
     await lifecycle.start()
-    cleanups.push(async () => { lifecycle.close() })
+    cleanups.push(async () => {
+      lifecycle.close()
+    })
     const auth = new Authenticator(store.users)
-    const app = await createApiServer({ log: log.child({ component: 'css.api' }), auth, bodyLimit: cfg.MaxJsonBodySize, rateLimit: cfg.RateLimitPerSecond, title: 'edgesync Cloud Sync Service', ...(tls === undefined ? {} : { https: tls }) })
+    const app = await createApiServer({
+      log: log.child({ component: 'css.api' }),
+      auth,
+      bodyLimit: cfg.MaxJsonBodySize,
+      rateLimit: cfg.RateLimitPerSecond,
+      title: 'edgesync Cloud Sync Service',
+      ...(tls === undefined ? {} : { https: tls })
+    })
     let ready = false
     registerCssRoutes(app, {
       signingKey: async (org) => await sync.signer.publicKey(org),
@@ -157,7 +245,9 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
       store,
       objects,
       uploads: new Uploads(store, objects, cfg.MaxDataSize),
-      sendState: async (o, st) => { await sync.sendState(o, st) },
+      sendState: async (o, st) => {
+        await sync.sendState(o, st)
+      },
       startedAt,
       counters: () => ({ ...sync.counters, refused: { ...sync.counters.refused } }),
       ready: () => ready,
@@ -165,27 +255,58 @@ export async function startCloudSyncService (cfg: Readonly<SyncConfig>, log: Log
       ownsType
     })
     registerAdminRoutes(app, store, objects)
-    registerUserRoutes(app, { store, disconnect: (u) => { transport.disconnect(u) }, keys: sync.signer, rotateKey: async (org) => await sync.rotateKey(org) })
-    const putObject = async (key: ObjectKey, meta: Record<string, unknown>, data: Buffer | undefined, owner: string): Promise<StoredObject> =>
-      await objects.put(key, meta, data, owner)
+    registerUserRoutes(app, {
+      store,
+      disconnect: (u) => {
+        transport.disconnect(u)
+      },
+      keys: sync.signer,
+      rotateKey: async (org) => await sync.rotateKey(org)
+    })
+    const putObject = async (
+      key: ObjectKey,
+      meta: Record<string, unknown>,
+      data: Buffer | undefined,
+      owner: string
+    ): Promise<StoredObject> => await objects.put(key, meta, data, owner)
     for (const ext of extensions) {
-      const h = await ext.start({ app, store, cfg, auth, log: log.child({ component: `css.${ext.name}` }), putObject })
+      const h = await ext.start({
+        app,
+        store,
+        cfg,
+        auth,
+        log: log.child({ component: `css.${ext.name}` }),
+        putObject
+      })
       started.push(h)
       // Runs before app.close (cleanups run in reverse): upgraded sockets would keep the server open.
       if (h.close !== undefined) cleanups.push(h.close)
     }
-    transport.onMessage(async (topic, payload) => { await sync.onMessage(topic, payload) })
+    transport.onMessage(async (topic, payload) => {
+      await sync.onMessage(topic, payload)
+    })
     // Every (re)subscription on an external broker: nodes register again, spread over 10 s.
     transport.onSubscribed?.(() => {
-      sync.askReregister(REREGISTER_WITHIN_MS).catch((err: unknown) => { log.warn('Could not ask nodes to register again', { err }) })
+      sync.askReregister(REREGISTER_WITHIN_MS).catch((err: unknown) => {
+        log.warn('Could not ask nodes to register again', { err })
+      })
     })
     await app.listen({ host: cfg.ListeningAddress, port: cfg.ListeningPort ?? 8080 })
-    cleanups.push(async () => { await app.close() })
+    cleanups.push(async () => {
+      await app.close()
+    })
     const addr = app.server.address()
     const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.ListeningPort
     const restUrl = `${tls === undefined ? 'http' : 'https'}://${cfg.ListeningAddress}:${port}`
     ready = true
-    log.info('CSS listening', { rest: restUrl, mqtt: transport.urls, store: store.kind, broker: cfg.BrokerMode, adminKey: boot.appKey, ...(boot.file === undefined ? {} : { adminCredentialsFile: boot.file }) })
+    log.info('CSS listening', {
+      rest: restUrl,
+      mqtt: transport.urls,
+      store: store.kind,
+      broker: cfg.BrokerMode,
+      adminKey: boot.appKey,
+      ...(boot.file === undefined ? {} : { adminCredentialsFile: boot.file })
+    })
     let closed = false
     return {
       restUrl,

@@ -19,7 +19,12 @@ export interface ExtensionContext {
   auth: Authenticator
   log: Logger
   /** Writes an object through the object service (new instance, published to its destinations). */
-  putObject: (key: ObjectKey, meta: Record<string, unknown>, data: Buffer | undefined, owner: string) => Promise<StoredObject>
+  putObject: (
+    key: ObjectKey,
+    meta: Record<string, unknown>,
+    data: Buffer | undefined,
+    owner: string
+  ) => Promise<StoredObject>
 }
 
 export interface ExtensionHandle {

@@ -17,7 +17,9 @@ export interface LifecycleActions {
 // setTimeout's largest delay; later deadlines re-arm when it fires.
 const MAX_DELAY_MS = 2 ** 31 - 1
 
-function keyString (k: ObjectKey): string { return `${k.orgId}/${k.objectType}/${k.objectId}` }
+function keyString (k: ObjectKey): string {
+  return `${k.orgId}/${k.objectType}/${k.objectId}`
+}
 
 function time (iso: string | undefined): number | undefined {
   if (iso === undefined || iso === '') return undefined
@@ -26,7 +28,7 @@ function time (iso: string | undefined): number | undefined {
 }
 
 export class Lifecycle {
-  readonly #due = new Map<string, { at: number, key: ObjectKey }>()
+  readonly #due = new Map<string, { at: number; key: ObjectKey }>()
   readonly #store: Store
   readonly #actions: LifecycleActions
   readonly #deletedGraceMs: number
@@ -47,7 +49,11 @@ export class Lifecycle {
     for (const orgId of await this.#store.objects.orgs()) {
       let cursor: string | undefined
       do {
-        const page = await this.#store.objects.list({ orgId, limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
+        const page = await this.#store.objects.list({
+          orgId,
+          limit: 1000,
+          ...(cursor === undefined ? {} : { cursor })
+        })
         for (const o of page.items) this.#schedule(o)
         cursor = page.next
       } while (cursor !== undefined)
@@ -73,7 +79,9 @@ export class Lifecycle {
       const at = time(m.lastUpdate)
       return at === undefined ? undefined : at + this.#deletedGraceMs
     }
-    const times = [time(m.expiration), m.inactive === true ? time(m.activationTime) : undefined].filter((t): t is number => t !== undefined)
+    const times = [time(m.expiration), m.inactive === true ? time(m.activationTime) : undefined].filter(
+      (t): t is number => t !== undefined
+    )
     return times.length === 0 ? undefined : Math.min(...times)
   }
 
@@ -91,7 +99,14 @@ export class Lifecycle {
     let next = Infinity
     for (const d of this.#due.values()) next = Math.min(next, d.at)
     if (next === Infinity) return
-    this.#timer = setTimeout(() => { this.#fire().catch((err: unknown) => { this.#log.error('Lifecycle pass failed', { err }) }) }, Math.min(Math.max(next - Date.now(), 0), MAX_DELAY_MS))
+    this.#timer = setTimeout(
+      () => {
+        this.#fire().catch((err: unknown) => {
+          this.#log.error('Lifecycle pass failed', { err })
+        })
+      },
+      Math.min(Math.max(next - Date.now(), 0), MAX_DELAY_MS)
+    )
     this.#timer.unref()
   }
 

@@ -8,7 +8,10 @@ import type { NodeTouch, Store } from '../storage/index.js'
 
 const WINDOW_MS = 5
 
-interface Waiter { resolve: () => void, reject: (e: unknown) => void }
+interface Waiter {
+  resolve: () => void
+  reject: (e: unknown) => void
+}
 
 export class StatusWriter {
   readonly #store: Store
@@ -34,13 +37,23 @@ export class StatusWriter {
   async touch (node: DestinationKey, online: boolean, status?: NodeTouch['status']): Promise<void> {
     const k = `${node.orgId}/${node.destinationType}/${node.destinationId}`
     const pending = status ?? this.#touches.get(k)?.status
-    this.#touches.set(k, { node, at: new Date().toISOString(), online, ...(pending === undefined ? {} : { status: pending }) })
+    this.#touches.set(k, {
+      node,
+      at: new Date().toISOString(),
+      online,
+      ...(pending === undefined ? {} : { status: pending })
+    })
     await this.#wait()
   }
 
   async #wait (): Promise<void> {
     const p = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }))
-    this.#timer ??= setTimeout(() => { this.#timer = undefined; this.#flushing = this.#flushing.then(async () => { await this.#flush() }) }, WINDOW_MS)
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined
+      this.#flushing = this.#flushing.then(async () => {
+        await this.#flush()
+      })
+    }, WINDOW_MS)
     await p
   }
 
@@ -66,7 +79,9 @@ export class StatusWriter {
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer)
       this.#timer = undefined
-      this.#flushing = this.#flushing.then(async () => { await this.#flush() })
+      this.#flushing = this.#flushing.then(async () => {
+        await this.#flush()
+      })
     }
     await this.#flushing
   }

@@ -10,14 +10,26 @@ import type { Logger } from '../common/log.js'
 import type { DeliveryUpdate, DestinationKey, NodeRecord, ObjectKey, StoredObject } from '../common/model.js'
 import { decodeUp, encode, type DownMessage, type UpMessage } from '../common/protocol/messages.js'
 import { deleteStatement } from '../common/protocol/statements.js'
-import { ALL_NODES_DOWN_TOPIC, downTopic, orgDownTopic, parseNodeUsername, parseUpTopic } from '../common/protocol/topics.js'
+import {
+  ALL_NODES_DOWN_TOPIC,
+  downTopic,
+  orgDownTopic,
+  parseNodeUsername,
+  parseUpTopic
+} from '../common/protocol/topics.js'
 import type { OrgSigningKeys } from '../security/index.js'
 import { readBlob, storeVerifiedFile, type Store } from '../storage/index.js'
 import type { CloudTransport } from '../transport/index.js'
 import { ChunkServer } from '../transfer/chunk-server.js'
 import { TransferManager } from '../transfer/receiver.js'
 import { broadcastTopic, isAddressedTo } from './addressing.js'
-import { HANDLERS, storeEdgeObject, type HandlerContext, type RefusalReason, type SyncHooks } from './handlers/index.js'
+import {
+  HANDLERS,
+  storeEdgeObject,
+  type HandlerContext,
+  type RefusalReason,
+  type SyncHooks
+} from './handlers/index.js'
 import type { StatusWriter } from './status-writer.js'
 
 export interface SyncCounters {
@@ -72,14 +84,18 @@ export class CloudSync {
     this.#status = o.status
     this.#cfg = cfg
     this.#log = log
-    this.chunks = new ChunkServer(store, {
-      maxConcurrent: cfg.MaxConcurrentTransfers,
-      idleMs: 30_000,
-      reply: async (peer, payload, qos) => {
-        const node = parseNodeUsername(peer)
-        if (node !== undefined) await transport.publish(downTopic(node), payload, qos)
-      }
-    }, log.child({ component: 'css.transfers' }))
+    this.chunks = new ChunkServer(
+      store,
+      {
+        maxConcurrent: cfg.MaxConcurrentTransfers,
+        idleMs: 30_000,
+        reply: async (peer, payload, qos) => {
+          const node = parseNodeUsername(peer)
+          if (node !== undefined) await transport.publish(downTopic(node), payload, qos)
+        }
+      },
+      log.child({ component: 'css.transfers' })
+    )
     this.uplink = new TransferManager({
       dir: o.transferDir,
       window: cfg.TransferWindow,
@@ -96,7 +112,11 @@ export class CloudSync {
         await storeEdgeObject(this.#ctx, meta, blob.ref)
       },
       failed: (meta, message) => {
-        log.warn('An edge object failed its data check', { objectId: meta.objectID, origin: meta.originID, message })
+        log.warn('An edge object failed its data check', {
+          objectId: meta.objectID,
+          origin: meta.originID,
+          message
+        })
       },
       log: log.child({ component: 'css.uplink' })
     })
@@ -112,8 +132,12 @@ export class CloudSync {
       ownsType: o.ownsType,
       updatePayload: async (obj) => await this.#updatePayload(obj),
       deletePayload: async (obj) => await this.#deletePayload(obj),
-      sendState: async (obj, state) => { await this.sendState(obj, state) },
-      removeObject: async (key) => { await this.removeObject(key) },
+      sendState: async (obj, state) => {
+        await this.sendState(obj, state)
+      },
+      removeObject: async (key) => {
+        await this.removeObject(key)
+      },
       refuse: (reason, log, facts) => {
         this.counters.refused[reason] = (this.counters.refused[reason] ?? 0) + 1
         log.warn('Refused an edge message', { reason, ...facts })
@@ -125,11 +149,16 @@ export class CloudSync {
   async targets (obj: StoredObject): Promise<NodeRecord[]> {
     const out: NodeRecord[] = []
     const m = obj.meta
-    const byType = m.destinationType !== undefined && m.destinationType !== '' && (m.destinationsList ?? []).length === 0
+    const byType =
+      m.destinationType !== undefined && m.destinationType !== '' && (m.destinationsList ?? []).length === 0
     const query = { orgId: obj.key.orgId, ...(byType ? { destinationType: m.destinationType } : {}) }
     let cursor: string | undefined
     do {
-      const page = await this.#store.nodes.list({ ...query, limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
+      const page = await this.#store.nodes.list({
+        ...query,
+        limit: 1000,
+        ...(cursor === undefined ? {} : { cursor })
+      })
       for (const n of page.items) if (isAddressedTo(m, obj.key.orgId, n)) out.push(n)
       cursor = page.next
     } while (cursor !== undefined)
@@ -138,7 +167,9 @@ export class CloudSync {
 
   #cached (key: string, payload: Buffer): Buffer {
     // Payloads are small (MaxInlineDataSize), so a bounded map is enough; oldest out first.
-    if (this.#encoded.size >= ENCODED_CACHE_ENTRIES) this.#encoded.delete(this.#encoded.keys().next().value as string)
+    if (this.#encoded.size >= ENCODED_CACHE_ENTRIES) {
+      this.#encoded.delete(this.#encoded.keys().next().value as string)
+    }
     this.#encoded.set(key, payload)
     return payload
   }
@@ -147,7 +178,7 @@ export class CloudSync {
    * The encoded update for an object instance, or why it cannot be sent. Encoded once per instance:
    * a reconnect storm would otherwise read and encode the same data once per registering node.
    */
-  async #updatePayload (obj: StoredObject): Promise<{ payload?: Buffer, error?: string }> {
+  async #updatePayload (obj: StoredObject): Promise<{ payload?: Buffer; error?: string }> {
     const cacheKey = `${obj.key.orgId}/${obj.key.objectType}/${obj.key.objectId}#${obj.meta.instanceID}`
     const cached = this.#encoded.get(cacheKey)
     if (cached !== undefined) return { payload: cached }
@@ -171,7 +202,11 @@ export class CloudSync {
     const cacheKey = `${obj.key.orgId}/${obj.key.objectType}/${obj.key.objectId}#${obj.meta.instanceID}`
     const cached = this.#encoded.get(cacheKey)
     if (cached !== undefined) return cached
-    const ids = { objectType: obj.key.objectType, objectId: obj.key.objectId, instanceId: obj.meta.instanceID }
+    const ids = {
+      objectType: obj.key.objectType,
+      objectId: obj.key.objectId,
+      instanceId: obj.meta.instanceID
+    }
     const sig = await this.signer.sign(obj.key.orgId, deleteStatement(obj.key.orgId, ids))
     return this.#cached(cacheKey, encode({ v: 1, kind: 'delete', ...ids, sig }))
   }
@@ -180,7 +215,12 @@ export class CloudSync {
   async publish (obj: StoredObject): Promise<number> {
     const key = obj.key
     const targets = await this.targets(obj)
-    const rec = (n: DestinationKey, status: DeliveryUpdate['status'], detail: string, message?: string): DeliveryUpdate => ({
+    const rec = (
+      n: DestinationKey,
+      status: DeliveryUpdate['status'],
+      detail: string,
+      message?: string
+    ): DeliveryUpdate => ({
       ...key,
       destinationType: n.destinationType,
       destinationId: n.destinationId,
@@ -236,19 +276,39 @@ export class CloudSync {
       msg = decodeUp(payload)
     } catch (err) {
       this.counters.dropped++
-      this.#log.warn('Dropped a malformed ESS message', { err, topic: topic.slice(0, 200), bytes: payload.length })
+      this.#log.warn('Dropped a malformed ESS message', {
+        err,
+        topic: topic.slice(0, 200),
+        bytes: payload.length
+      })
       return
     }
-    const log = this.#log.child({ node: `${node.orgId}/${node.destinationType}/${node.destinationId}`, kind: msg.kind })
+    const log = this.#log.child({
+      node: `${node.orgId}/${node.destinationType}/${node.destinationId}`,
+      kind: msg.kind
+    })
     try {
-      const handle = HANDLERS[msg.kind] as (ctx: HandlerContext, n: DestinationKey, m: UpMessage, l: Logger) => Promise<void>
+      const handle = HANDLERS[msg.kind] as (
+        ctx: HandlerContext,
+        n: DestinationKey,
+        m: UpMessage,
+        l: Logger
+      ) => Promise<void>
       await handle(this.#ctx, node, msg, log)
     } catch (err) {
-      if (isSyncError(err) && err.code === 'SYNC_ERR_PROTOCOL') { this.counters.dropped++; log.warn('Dropped an ESS message', { err }); return }
+      if (isSyncError(err) && err.code === 'SYNC_ERR_PROTOCOL') {
+        this.counters.dropped++
+        log.warn('Dropped an ESS message', { err })
+        return
+      }
       // Only a failure that a retry can cure (store, broker) withholds the acknowledgement; a
       // bug would make the edge resend the same message forever.
-      const transient = isSyncError(err) && (err.code === 'SYNC_ERR_STORAGE' || err.code === 'SYNC_ERR_TRANSPORT')
-      log.error(transient ? 'Cannot handle an ESS message; it is not acknowledged' : 'Cannot handle an ESS message', { err })
+      const transient =
+        isSyncError(err) && (err.code === 'SYNC_ERR_STORAGE' || err.code === 'SYNC_ERR_TRANSPORT')
+      log.error(
+        transient ? 'Cannot handle an ESS message; it is not acknowledged' : 'Cannot handle an ESS message',
+        { err }
+      )
       if (transient) throw err
     }
   }
@@ -265,7 +325,10 @@ export class CloudSync {
   async rotateKey (orgId: string): Promise<string> {
     const r = await this.signer.rotate(orgId)
     this.#encoded.clear()
-    await this.#transport.publish(orgDownTopic(orgId), encode({ v: 1, kind: 'trust', publicKey: r.publicKey, sig: r.trustSig }))
+    await this.#transport.publish(
+      orgDownTopic(orgId),
+      encode({ v: 1, kind: 'trust', publicKey: r.publicKey, sig: r.trustSig })
+    )
     return r.publicKey
   }
 

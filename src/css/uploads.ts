@@ -11,9 +11,20 @@ import type { ObjectKey, StoredObject } from '../common/model.js'
 import type { Store } from '../storage/index.js'
 import type { ObjectService } from './objects.js'
 
-export interface ContentRange { start: number, end: number, total: number }
+export interface ContentRange {
+  start: number
+  end: number
+  total: number
+}
 
-interface Session { total: number, received: number, parts: Array<{ ref: string, size: number }>, sha256?: string, busy: boolean, touched: number }
+interface Session {
+  total: number
+  received: number
+  parts: Array<{ ref: string; size: number }>
+  sha256?: string
+  busy: boolean
+  touched: number
+}
 
 /** An unfinished upload untouched this long is dropped with its pieces. */
 const SESSION_IDLE_MS = 24 * 3600 * 1000
@@ -22,11 +33,15 @@ export function parseContentRange (h: string): ContentRange {
   const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(h.trim())
   if (m === null) throw new ValidationError(`Content-Range must be "bytes start-end/total", not "${h}"`)
   const r = { start: Number(m[1]), end: Number(m[2]), total: Number(m[3]) }
-  if (r.end < r.start || r.end >= r.total) throw new ValidationError(`Content-Range ${h} is not inside the total size`)
+  if (r.end < r.start || r.end >= r.total) {
+    throw new ValidationError(`Content-Range ${h} is not inside the total size`)
+  }
   return r
 }
 
-function id (k: ObjectKey): string { return `${k.orgId}/${k.objectType}/${k.objectId}` }
+function id (k: ObjectKey): string {
+  return `${k.orgId}/${k.objectType}/${k.objectId}`
+}
 
 export class Uploads {
   readonly #sessions = new Map<string, Session>()
@@ -40,28 +55,51 @@ export class Uploads {
     this.#maxData = maxDataSize
   }
 
-  status (key: ObjectKey): { received: number, total: number } | undefined {
+  status (key: ObjectKey): { received: number; total: number } | undefined {
     const s = this.#sessions.get(id(key))
     return s === undefined ? undefined : { received: s.received, total: s.total }
   }
 
   /** Stores one piece. Returns the object when this piece completed the upload. */
-  async piece (key: ObjectKey, range: ContentRange, body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, sha256: string | undefined, expectInstanceId?: number): Promise<{ received: number, total: number, obj?: StoredObject }> {
+  async piece (
+    key: ObjectKey,
+    range: ContentRange,
+    body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    sha256: string | undefined,
+    expectInstanceId?: number
+  ): Promise<{ received: number; total: number; obj?: StoredObject }> {
     this.#objects.checkWritable(await this.#store.objects.get(key), key)
-    if (range.total > this.#maxData) throw new SyncError(SyncErrorCode.BODY_TOO_LARGE, `Data of ${range.total} bytes is over MaxDataSize (${this.#maxData})`)
+    if (range.total > this.#maxData) {
+      throw new SyncError(
+        SyncErrorCode.BODY_TOO_LARGE,
+        `Data of ${range.total} bytes is over MaxDataSize (${this.#maxData})`
+      )
+    }
     await this.#dropIdle()
     let s = this.#sessions.get(id(key))
     if (s !== undefined && s.total !== range.total) {
-      if (range.start !== 0) throw new SyncError(SyncErrorCode.CONFLICT, `An upload of ${s.total} bytes is under way; start again at byte 0 to replace it`)
+      if (range.start !== 0) {
+        throw new SyncError(
+          SyncErrorCode.CONFLICT,
+          `An upload of ${s.total} bytes is under way; start again at byte 0 to replace it`
+        )
+      }
       await this.#drop(key, s)
       s = undefined
     }
     if (s === undefined) {
-      if (range.start !== 0) throw new SyncError(SyncErrorCode.CONFLICT, 'No upload under way: start at byte 0')
+      if (range.start !== 0) {
+        throw new SyncError(SyncErrorCode.CONFLICT, 'No upload under way: start at byte 0')
+      }
       s = { total: range.total, received: 0, parts: [], busy: false, touched: Date.now() }
       this.#sessions.set(id(key), s)
     }
-    if (range.start !== s.received) throw new SyncError(SyncErrorCode.CONFLICT, `Expected the piece starting at byte ${s.received}, got ${range.start}`)
+    if (range.start !== s.received) {
+      throw new SyncError(
+        SyncErrorCode.CONFLICT,
+        `Expected the piece starting at byte ${s.received}, got ${range.start}`
+      )
+    }
     if (s.busy) throw new SyncError(SyncErrorCode.CONFLICT, 'Another piece of this upload is being received')
     s.busy = true
     try {
@@ -91,7 +129,9 @@ export class Uploads {
   async * #joined (s: Session): AsyncGenerator<Uint8Array> {
     for (const p of s.parts) {
       const stream = await this.#store.blobs.read(p.ref)
-      if (stream === undefined) throw new SyncError(SyncErrorCode.STORAGE, 'A stored piece of the upload is missing')
+      if (stream === undefined) {
+        throw new SyncError(SyncErrorCode.STORAGE, 'A stored piece of the upload is missing')
+      }
       for await (const c of stream) yield c as Uint8Array
     }
   }

@@ -14,8 +14,16 @@ import { requireOrg } from '../security/acl.js'
 
 type Params = Record<string, string>
 const orgParams = { type: 'object', properties: { orgID: nameSchema }, required: ['orgID'] } as const
-const userParams = { type: 'object', properties: { orgID: nameSchema, appKey: nameSchema }, required: ['orgID', 'appKey'] } as const
-const destParams = { type: 'object', properties: { orgID: nameSchema, destType: nameSchema, destID: nameSchema }, required: ['orgID', 'destType', 'destID'] } as const
+const userParams = {
+  type: 'object',
+  properties: { orgID: nameSchema, appKey: nameSchema },
+  required: ['orgID', 'appKey']
+} as const
+const destParams = {
+  type: 'object',
+  properties: { orgID: nameSchema, destType: nameSchema, destID: nameSchema },
+  required: ['orgID', 'destType', 'destID']
+} as const
 
 export interface UserRouteDeps {
   store: Store
@@ -39,96 +47,203 @@ export function registerUserRoutes (app: FastifyInstance, d: UserRouteDeps): voi
   const target = async (who: Identity, orgId: string, appKey: string): Promise<UserRecord> => {
     const u = await store.users.get(appKey)
     if (u === undefined || u.orgId !== orgId) throw new NotFoundError(`No app key ${appKey} in org ${orgId}`)
-    if (u.role === 'syncAdmin' && who.role !== 'syncAdmin') throw new SyncError(SyncErrorCode.FORBIDDEN, 'Only a sync admin manages sync admins')
+    if (u.role === 'syncAdmin' && who.role !== 'syncAdmin') {
+      throw new SyncError(SyncErrorCode.FORBIDDEN, 'Only a sync admin manages sync admins')
+    }
     return u
   }
 
-  app.post('/api/v1/users/:orgID', {
-    schema: { summary: 'Create an app key in an org; the secret is shown once (edgesync)', params: orgParams, body: { type: 'object', required: ['appKey'], additionalProperties: false, properties: { appKey: nameSchema, role: { enum: ['orgAdmin', 'user'] } } } }
-  }, async (req, reply) => {
-    const orgId = (req.params as Params).orgID ?? ''
-    const who = requireOrg(req.identity, orgId, true)
-    const body = req.body as { appKey: string, role?: Role }
-    if (await store.users.get(body.appKey) !== undefined) throw new SyncError(SyncErrorCode.CONFLICT, `App key ${body.appKey} exists`)
-    const secret = generateSecret()
-    await store.users.put({ appKey: body.appKey, orgId, role: body.role ?? 'user', secretHash: hashGeneratedSecret(secret), disabled: false, created: new Date().toISOString() })
-    await audit(who, orgId, 'user.add', body.appKey)
-    return await reply.code(201).send({ appKey: body.appKey, secret, orgID: orgId, role: body.role ?? 'user' })
-  })
+  app.post(
+    '/api/v1/users/:orgID',
+    {
+      schema: {
+        summary: 'Create an app key in an org; the secret is shown once (edgesync)',
+        params: orgParams,
+        body: {
+          type: 'object',
+          required: ['appKey'],
+          additionalProperties: false,
+          properties: { appKey: nameSchema, role: { enum: ['orgAdmin', 'user'] } }
+        }
+      }
+    },
+    async (req, reply) => {
+      const orgId = (req.params as Params).orgID ?? ''
+      const who = requireOrg(req.identity, orgId, true)
+      const body = req.body as { appKey: string; role?: Role }
+      if ((await store.users.get(body.appKey)) !== undefined) {
+        throw new SyncError(SyncErrorCode.CONFLICT, `App key ${body.appKey} exists`)
+      }
+      const secret = generateSecret()
+      await store.users.put({
+        appKey: body.appKey,
+        orgId,
+        role: body.role ?? 'user',
+        secretHash: hashGeneratedSecret(secret),
+        disabled: false,
+        created: new Date().toISOString()
+      })
+      await audit(who, orgId, 'user.add', body.appKey)
+      return await reply
+        .code(201)
+        .send({ appKey: body.appKey, secret, orgID: orgId, role: body.role ?? 'user' })
+    }
+  )
 
-  app.get('/api/v1/users/:orgID', { schema: { summary: 'App keys and node identities of an org (never their secrets) (edgesync)', params: orgParams } }, async (req) => {
-    const orgId = (req.params as Params).orgID ?? ''
-    requireOrg(req.identity, orgId, true)
-    return (await store.users.list(orgId)).map(userView)
-  })
+  app.get(
+    '/api/v1/users/:orgID',
+    {
+      schema: {
+        summary: 'App keys and node identities of an org (never their secrets) (edgesync)',
+        params: orgParams
+      }
+    },
+    async (req) => {
+      const orgId = (req.params as Params).orgID ?? ''
+      requireOrg(req.identity, orgId, true)
+      return (await store.users.list(orgId)).map(userView)
+    }
+  )
 
-  app.put('/api/v1/users/:orgID/:appKey', {
-    schema: { summary: 'Disable or enable an app key; takes effect at once (edgesync)', params: userParams, body: { type: 'object', required: ['disabled'], additionalProperties: false, properties: { disabled: { type: 'boolean' } } } }
-  }, async (req, reply) => {
-    const p = req.params as Params
-    const who = requireOrg(req.identity, p.orgID ?? '', true)
-    const u = await target(who, p.orgID ?? '', p.appKey ?? '')
-    if (u.appKey === who.appKey) throw new SyncError(SyncErrorCode.CONFLICT, 'You cannot disable your own key')
-    const disabled = (req.body as { disabled: boolean }).disabled
-    await store.users.put({ ...u, disabled })
-    await audit(who, u.orgId, disabled ? 'user.disable' : 'user.enable', u.appKey)
-    return await reply.code(204).send()
-  })
+  app.put(
+    '/api/v1/users/:orgID/:appKey',
+    {
+      schema: {
+        summary: 'Disable or enable an app key; takes effect at once (edgesync)',
+        params: userParams,
+        body: {
+          type: 'object',
+          required: ['disabled'],
+          additionalProperties: false,
+          properties: { disabled: { type: 'boolean' } }
+        }
+      }
+    },
+    async (req, reply) => {
+      const p = req.params as Params
+      const who = requireOrg(req.identity, p.orgID ?? '', true)
+      const u = await target(who, p.orgID ?? '', p.appKey ?? '')
+      if (u.appKey === who.appKey) {
+        throw new SyncError(SyncErrorCode.CONFLICT, 'You cannot disable your own key')
+      }
+      const disabled = (req.body as { disabled: boolean }).disabled
+      await store.users.put({ ...u, disabled })
+      await audit(who, u.orgId, disabled ? 'user.disable' : 'user.enable', u.appKey)
+      return await reply.code(204).send()
+    }
+  )
 
-  app.post('/api/v1/users/:orgID/:appKey/rotate', { schema: { summary: 'New secret for an app key; the old one stops working at once (edgesync)', params: userParams } }, async (req, reply) => {
-    const p = req.params as Params
-    const who = requireOrg(req.identity, p.orgID ?? '', true)
-    const u = await target(who, p.orgID ?? '', p.appKey ?? '')
-    const secret = generateSecret()
-    await store.users.put({ ...u, secretHash: hashGeneratedSecret(secret) })
-    await audit(who, u.orgId, 'user.rotate', u.appKey)
-    return await reply.code(200).send({ appKey: u.appKey, secret, orgID: u.orgId, role: u.role })
-  })
+  app.post(
+    '/api/v1/users/:orgID/:appKey/rotate',
+    {
+      schema: {
+        summary: 'New secret for an app key; the old one stops working at once (edgesync)',
+        params: userParams
+      }
+    },
+    async (req, reply) => {
+      const p = req.params as Params
+      const who = requireOrg(req.identity, p.orgID ?? '', true)
+      const u = await target(who, p.orgID ?? '', p.appKey ?? '')
+      const secret = generateSecret()
+      await store.users.put({ ...u, secretHash: hashGeneratedSecret(secret) })
+      await audit(who, u.orgId, 'user.rotate', u.appKey)
+      return await reply.code(200).send({ appKey: u.appKey, secret, orgID: u.orgId, role: u.role })
+    }
+  )
 
-  app.delete('/api/v1/users/:orgID/:appKey', { schema: { summary: 'Remove an app key (edgesync)', params: userParams } }, async (req, reply) => {
-    const p = req.params as Params
-    const who = requireOrg(req.identity, p.orgID ?? '', true)
-    const u = await target(who, p.orgID ?? '', p.appKey ?? '')
-    if (u.appKey === who.appKey) throw new SyncError(SyncErrorCode.CONFLICT, 'You cannot remove your own key')
-    await store.users.remove(u.appKey)
-    await audit(who, u.orgId, 'user.remove', u.appKey)
-    return await reply.code(204).send()
-  })
+  app.delete(
+    '/api/v1/users/:orgID/:appKey',
+    { schema: { summary: 'Remove an app key (edgesync)', params: userParams } },
+    async (req, reply) => {
+      const p = req.params as Params
+      const who = requireOrg(req.identity, p.orgID ?? '', true)
+      const u = await target(who, p.orgID ?? '', p.appKey ?? '')
+      if (u.appKey === who.appKey) {
+        throw new SyncError(SyncErrorCode.CONFLICT, 'You cannot remove your own key')
+      }
+      await store.users.remove(u.appKey)
+      await audit(who, u.orgId, 'user.remove', u.appKey)
+      return await reply.code(204).send()
+    }
+  )
 
-  app.delete('/api/v1/nodes/:orgID/:destType/:destID', { schema: { summary: 'Remove a node: its credentials (its connection is dropped) and its registration (edgesync)', params: destParams } }, async (req, reply) => {
-    const p = req.params as Params
-    const dest = { orgId: p.orgID ?? '', destinationType: p.destType ?? '', destinationId: p.destID ?? '' }
-    const who = requireOrg(req.identity, dest.orgId, true)
-    const username = nodeUsername(dest)
-    const hadUser = await store.users.remove(username)
-    const hadNode = await store.nodes.remove(dest)
-    await store.deliveries.removeByDestination(dest)
-    if (!hadUser && !hadNode) throw new NotFoundError(`No node ${username}`)
-    d.disconnect(username)
-    await audit(who, dest.orgId, 'node.remove', username)
-    return await reply.code(204).send()
-  })
+  app.delete(
+    '/api/v1/nodes/:orgID/:destType/:destID',
+    {
+      schema: {
+        summary: 'Remove a node: its credentials (its connection is dropped) and its registration (edgesync)',
+        params: destParams
+      }
+    },
+    async (req, reply) => {
+      const p = req.params as Params
+      const dest = { orgId: p.orgID ?? '', destinationType: p.destType ?? '', destinationId: p.destID ?? '' }
+      const who = requireOrg(req.identity, dest.orgId, true)
+      const username = nodeUsername(dest)
+      const hadUser = await store.users.remove(username)
+      const hadNode = await store.nodes.remove(dest)
+      await store.deliveries.removeByDestination(dest)
+      if (!hadUser && !hadNode) throw new NotFoundError(`No node ${username}`)
+      d.disconnect(username)
+      await audit(who, dest.orgId, 'node.remove', username)
+      return await reply.code(204).send()
+    }
+  )
 
-  app.get('/api/v1/keys/:orgID', { schema: { summary: "The org's object-signing public keys, current first (edgesync)", params: orgParams } }, async (req) => {
-    const orgId = (req.params as Params).orgID ?? ''
-    requireOrg(req.identity, orgId, true)
-    return await d.keys.list(orgId)
-  })
+  app.get(
+    '/api/v1/keys/:orgID',
+    {
+      schema: { summary: "The org's object-signing public keys, current first (edgesync)", params: orgParams }
+    },
+    async (req) => {
+      const orgId = (req.params as Params).orgID ?? ''
+      requireOrg(req.identity, orgId, true)
+      return await d.keys.list(orgId)
+    }
+  )
 
-  app.post('/api/v1/keys/:orgID/rotate', { schema: { summary: 'New signing key; nodes are told to trust it in a message signed by the old key (edgesync)', params: orgParams } }, async (req) => {
-    const orgId = (req.params as Params).orgID ?? ''
-    const who = requireOrg(req.identity, orgId, true)
-    const publicKey = await d.rotateKey(orgId)
-    await audit(who, orgId, 'key.rotate', publicKey.split(':')[0] ?? '')
-    return { publicKey }
-  })
+  app.post(
+    '/api/v1/keys/:orgID/rotate',
+    {
+      schema: {
+        summary: 'New signing key; nodes are told to trust it in a message signed by the old key (edgesync)',
+        params: orgParams
+      }
+    },
+    async (req) => {
+      const orgId = (req.params as Params).orgID ?? ''
+      const who = requireOrg(req.identity, orgId, true)
+      const publicKey = await d.rotateKey(orgId)
+      await audit(who, orgId, 'key.rotate', publicKey.split(':')[0] ?? '')
+      return { publicKey }
+    }
+  )
 
-  app.get('/api/v1/audit/:orgID', {
-    schema: { summary: 'Audit log of admin changes, oldest first (edgesync)', params: orgParams, querystring: { type: 'object', properties: { since: { type: 'string', maxLength: 40 }, limit: { type: 'integer', minimum: 1, maximum: 1000 } } } }
-  }, async (req) => {
-    const orgId = (req.params as Params).orgID ?? ''
-    requireOrg(req.identity, orgId, true)
-    const q = req.query as { since?: string, limit?: number }
-    return await store.audit.list({ orgId, ...(q.since === undefined ? {} : { since: q.since }), limit: q.limit ?? 1000 })
-  })
+  app.get(
+    '/api/v1/audit/:orgID',
+    {
+      schema: {
+        summary: 'Audit log of admin changes, oldest first (edgesync)',
+        params: orgParams,
+        querystring: {
+          type: 'object',
+          properties: {
+            since: { type: 'string', maxLength: 40 },
+            limit: { type: 'integer', minimum: 1, maximum: 1000 }
+          }
+        }
+      }
+    },
+    async (req) => {
+      const orgId = (req.params as Params).orgID ?? ''
+      requireOrg(req.identity, orgId, true)
+      const q = req.query as { since?: string; limit?: number }
+      return await store.audit.list({
+        orgId,
+        ...(q.since === undefined ? {} : { since: q.since }),
+        limit: q.limit ?? 1000
+      })
+    }
+  )
 }

@@ -3,8 +3,16 @@ import type { FastifyRequest } from 'fastify'
 import { forbidden, nameSchema } from '../api/server.js'
 import type { ObjectKey } from '../common/model.js'
 
-export const typeParams = { type: 'object', properties: { objectType: nameSchema }, required: ['objectType'] } as const
-export const objParams = { type: 'object', properties: { objectType: nameSchema, objectID: nameSchema }, required: ['objectType', 'objectID'] } as const
+export const typeParams = {
+  type: 'object',
+  properties: { objectType: nameSchema },
+  required: ['objectType']
+} as const
+export const objParams = {
+  type: 'object',
+  properties: { objectType: nameSchema, objectID: nameSchema },
+  required: ['objectType', 'objectID']
+} as const
 
 /** The object a local-API request names, in this edge's org; edge node credentials are refused. */
 export function appObjectKey (req: FastifyRequest, orgId: string): ObjectKey {

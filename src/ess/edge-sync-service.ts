@@ -10,7 +10,13 @@ import type { Logger } from '../common/log.js'
 import type { DestinationKey, ObjectKey, StoredObject } from '../common/model.js'
 import { essSubscriptions, nodeClientId } from '../common/protocol/topics.js'
 import { createApiServer, nameSchema, parseRange } from '../api/server.js'
-import { Authenticator, clientTls, ensureBootstrapAdmin, generateSecret, serverTls } from '../security/index.js'
+import {
+  Authenticator,
+  clientTls,
+  ensureBootstrapAdmin,
+  generateSecret,
+  serverTls
+} from '../security/index.js'
 import { openStore, type Store } from '../storage/index.js'
 import { mqttLink } from '../transport/index.js'
 import { Uplink } from './uplink.js'
@@ -33,7 +39,11 @@ export interface EssHandle {
 }
 
 function registerEssRoutes (
-  app: FastifyInstance, store: Store, sync: EdgeSync, notifier: Notifier, startedAt: number
+  app: FastifyInstance,
+  store: Store,
+  sync: EdgeSync,
+  notifier: Notifier,
+  startedAt: number
 ): void {
   const key = (req: FastifyRequest): ObjectKey => appObjectKey(req, sync.node.orgId)
   const mustGet = async (k: ObjectKey): Promise<StoredObject> => {
@@ -43,99 +53,216 @@ function registerEssRoutes (
   }
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }))
-  app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => sync.up.connected ? { status: 'ready' } : await reply.code(503).send({ status: 'disconnected' }))
-  app.get('/api/v1/health', async () => ({ general: { nodeType: 'ESS', healthStatus: sync.up.connected ? 'green' : 'red', upTime: Math.round((Date.now() - startedAt) / 1000), dropped: sync.dropped }, transfers: sync.transfers.stats, plugins: sync.plugins.status() }))
+  app.get('/readyz', { schema: { hide: true } }, async (_req, reply) =>
+    sync.up.connected ? { status: 'ready' } : await reply.code(503).send({ status: 'disconnected' })
+  )
+  app.get('/api/v1/health', async () => ({
+    general: {
+      nodeType: 'ESS',
+      healthStatus: sync.up.connected ? 'green' : 'red',
+      upTime: Math.round((Date.now() - startedAt) / 1000),
+      dropped: sync.dropped
+    },
+    transfers: sync.transfers.stats,
+    plugins: sync.plugins.status()
+  }))
 
   // The instance last shown to apps, per object: a consumed or received mark without an explicit
   // instance applies to it, not to a newer one that arrived after the app read (which would then
   // never be listed again). In memory: after a restart a mark applies to the current instance.
   const served = new Map<string, number>()
-  const serve = (o: StoredObject): StoredObject => { served.set(`${o.key.objectType}/${o.key.objectId}`, o.meta.instanceID); return o }
+  const serve = (o: StoredObject): StoredObject => {
+    served.set(`${o.key.objectType}/${o.key.objectId}`, o.meta.instanceID)
+    return o
+  }
   const etag = (o: StoredObject): string => `"${o.meta.instanceID}"`
 
-  app.get('/api/v1/objects/:objectType', { schema: { summary: 'New or updated objects of a type (poll)', params: typeParams, querystring: { type: 'object', properties: { received: { type: 'boolean' } } } } }, async (req) => {
-    const k = key(req)
-    const q = req.query as { received?: boolean }
-    const statuses: StoredObject['status'][] = q.received === true ? ['completelyReceived', 'objdeleted', 'objreceived'] : ['completelyReceived', 'objdeleted']
-    const page = await store.objects.list({ orgId: k.orgId, objectType: k.objectType, statuses, limit: 1000 })
-    if (page.items.length === 0) throw new NotFoundError('No objects of this type')
-    return page.items.map((o) => ({ ...serve(o).meta, status: o.status }))
-  })
-  app.get('/api/v1/objects/:objectType/:objectID', { schema: { summary: 'Object metadata (ETag: the instance)', params: objParams } }, async (req, reply) => {
-    const o = serve(await mustGet(key(req)))
-    return await reply.header('etag', etag(o)).send({ ...o.meta, status: o.status })
-  })
-  app.get('/api/v1/objects/:objectType/:objectID/status', { schema: { params: objParams } }, async (req, reply) => {
-    return await reply.type('text/plain').send((await mustGet(key(req))).status)
-  })
-  app.get('/api/v1/objects/:objectType/:objectID/data', { schema: { summary: 'Object data; Range supported', params: objParams } }, async (req, reply) => {
-    const o = serve(await mustGet(key(req)))
-    if (o.dataRef === undefined || o.meta.deleted === true) throw new NotFoundError('Object has no data')
-    void reply.header('etag', etag(o))
-    const size = o.meta.objectSize
-    const range = parseRange(req.headers.range, size)
-    const stream = await store.blobs.read(o.dataRef, range)
-    if (stream === undefined) throw new NotFoundError('Object data is missing')
-    void reply.type('application/octet-stream').header('accept-ranges', 'bytes')
-    if (range !== undefined) return await reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`).send(stream)
-    return await reply.header('content-length', String(size)).send(stream)
-  })
+  app.get(
+    '/api/v1/objects/:objectType',
+    {
+      schema: {
+        summary: 'New or updated objects of a type (poll)',
+        params: typeParams,
+        querystring: { type: 'object', properties: { received: { type: 'boolean' } } }
+      }
+    },
+    async (req) => {
+      const k = key(req)
+      const q = req.query as { received?: boolean }
+      const statuses: StoredObject['status'][] =
+        q.received === true
+          ? ['completelyReceived', 'objdeleted', 'objreceived']
+          : ['completelyReceived', 'objdeleted']
+      const page = await store.objects.list({
+        orgId: k.orgId,
+        objectType: k.objectType,
+        statuses,
+        limit: 1000
+      })
+      if (page.items.length === 0) throw new NotFoundError('No objects of this type')
+      return page.items.map((o) => ({ ...serve(o).meta, status: o.status }))
+    }
+  )
+  app.get(
+    '/api/v1/objects/:objectType/:objectID',
+    { schema: { summary: 'Object metadata (ETag: the instance)', params: objParams } },
+    async (req, reply) => {
+      const o = serve(await mustGet(key(req)))
+      return await reply.header('etag', etag(o)).send({ ...o.meta, status: o.status })
+    }
+  )
+  app.get(
+    '/api/v1/objects/:objectType/:objectID/status',
+    { schema: { params: objParams } },
+    async (req, reply) => {
+      return await reply.type('text/plain').send((await mustGet(key(req))).status)
+    }
+  )
+  app.get(
+    '/api/v1/objects/:objectType/:objectID/data',
+    { schema: { summary: 'Object data; Range supported', params: objParams } },
+    async (req, reply) => {
+      const o = serve(await mustGet(key(req)))
+      if (o.dataRef === undefined || o.meta.deleted === true) throw new NotFoundError('Object has no data')
+      void reply.header('etag', etag(o))
+      const size = o.meta.objectSize
+      const range = parseRange(req.headers.range, size)
+      const stream = await store.blobs.read(o.dataRef, range)
+      if (stream === undefined) throw new NotFoundError('Object data is missing')
+      void reply.type('application/octet-stream').header('accept-ranges', 'bytes')
+      if (range !== undefined) {
+        return await reply
+          .code(206)
+          .header('content-range', `bytes ${range.start}-${range.end}/${size}`)
+          .send(stream)
+      }
+      return await reply.header('content-length', String(size)).send(stream)
+    }
+  )
   const markQuery = { type: 'object', properties: { instanceID: { type: 'integer', minimum: 1 } } } as const
   const mark = (suffix: string, status: StoredObject['status'], ack: 'consumed' | undefined): void => {
-    app.put(`/api/v1/objects/:objectType/:objectID/${suffix}`, {
-      schema: { summary: `Mark the object ${suffix}: the instance named (?instanceID= or If-Match), else the one last shown to apps`, params: objParams, querystring: markQuery }
-    }, async (req, reply) => {
-      const k = key(req)
-      const o = await mustGet(k)
-      if (suffix !== 'deleted') {
-        const named = (req.query as { instanceID?: number }).instanceID ?? ifMatchInstance(req.headers['if-match'])
-        const meant = named ?? served.get(`${k.objectType}/${k.objectId}`) ?? o.meta.instanceID
-        if (meant > o.meta.instanceID) throw new SyncError(SyncErrorCode.CONFLICT, `Instance ${meant} is not held here (current: ${o.meta.instanceID})`)
-        // An older instance than the one held: that one is done; the newer stays listed.
-        if (meant < o.meta.instanceID) return await reply.code(204).header('etag', etag(o)).send()
-      }
-      if (suffix === 'deleted') {
-        if (o.meta.deleted !== true) throw new NotFoundError('Object was not deleted by the CSS')
-        const refs = await store.objects.remove(k)
-        for (const r of refs) await store.blobs.remove(r)
+    app.put(
+      `/api/v1/objects/:objectType/:objectID/${suffix}`,
+      {
+        schema: {
+          summary: `Mark the object ${suffix}: the instance named (?instanceID= or If-Match), else the one last shown to apps`,
+          params: objParams,
+          querystring: markQuery
+        }
+      },
+      async (req, reply) => {
+        const k = key(req)
+        const o = await mustGet(k)
+        if (suffix !== 'deleted') {
+          const named =
+            (req.query as { instanceID?: number }).instanceID ?? ifMatchInstance(req.headers['if-match'])
+          const meant = named ?? served.get(`${k.objectType}/${k.objectId}`) ?? o.meta.instanceID
+          if (meant > o.meta.instanceID) {
+            throw new SyncError(
+              SyncErrorCode.CONFLICT,
+              `Instance ${meant} is not held here (current: ${o.meta.instanceID})`
+            )
+          }
+          // An older instance than the one held: that one is done; the newer stays listed.
+          if (meant < o.meta.instanceID) return await reply.code(204).header('etag', etag(o)).send()
+        }
+        if (suffix === 'deleted') {
+          if (o.meta.deleted !== true) throw new NotFoundError('Object was not deleted by the CSS')
+          const refs = await store.objects.remove(k)
+          for (const r of refs) await store.blobs.remove(r)
+          return await reply.code(204).send()
+        }
+        if (o.meta.deleted === true) throw new NotFoundError('Object was deleted')
+        // More consumers expected: not consumed yet.
+        if (suffix === 'consumed' && !sync.countConsumer(o)) return await reply.code(204).send()
+        await store.objects.setStatus(k, status, o.meta.instanceID)
+        if (ack !== undefined) {
+          await sync.up.send({
+            v: 1,
+            kind: 'ack',
+            state: ack,
+            objectType: k.objectType,
+            objectId: k.objectId,
+            instanceId: o.meta.instanceID
+          })
+        }
         return await reply.code(204).send()
       }
-      if (o.meta.deleted === true) throw new NotFoundError('Object was deleted')
-      if (suffix === 'consumed' && !sync.countConsumer(o)) return await reply.code(204).send() // more consumers expected
-      await store.objects.setStatus(k, status, o.meta.instanceID)
-      if (ack !== undefined) await sync.up.send({ v: 1, kind: 'ack', state: ack, objectType: k.objectType, objectId: k.objectId, instanceId: o.meta.instanceID })
-      return await reply.code(204).send()
-    })
+    )
   }
-  app.put('/api/v1/objects/:objectType', {
-    schema: { summary: 'Register or delete a webhook for a type', params: typeParams, body: { type: 'object', required: ['action', 'url'], properties: { action: { enum: ['register', 'delete'] }, url: { type: 'string', maxLength: 2048 } } } }
-  }, async (req, reply) => {
-    const k = key(req)
-    const body = req.body as { action: 'register' | 'delete', url: string }
-    let url: URL
-    try { url = new URL(body.url) } catch { throw new ValidationError('/url: not a URL') }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ValidationError('/url: only http and https webhooks')
-    if (body.action === 'register') await store.webhooks.put({ orgId: k.orgId, objectType: k.objectType, url: url.href, created: new Date().toISOString() })
-    else await store.webhooks.remove(k.orgId, k.objectType, url.href)
-    return await reply.code(204).send()
-  })
-  app.get('/api/v1/events', { schema: { summary: 'Server-sent events: update and delete notices (edgesync)', querystring: { type: 'object', properties: { objectType: nameSchema } } } }, async (req, reply) => {
-    key(req)
-    const q = req.query as { objectType?: string }
-    reply.hijack()
-    notifier.attach(reply.raw, q.objectType)
-  })
-  app.post('/api/v1/resend', { schema: { summary: 'Show every held object to apps again and re-register with the CSS' } }, async (req, reply) => {
-    key(req)
-    let cursor: string | undefined
-    do {
-      const page = await store.objects.list({ orgId: sync.key('x', 'x').orgId, statuses: ['objreceived', 'objconsumed'], limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
-      for (const o of page.items) await store.objects.setStatus(o.key, 'completelyReceived', o.meta.instanceID)
-      cursor = page.next
-    } while (cursor !== undefined)
-    await sync.register()
-    return await reply.code(204).send()
-  })
+  app.put(
+    '/api/v1/objects/:objectType',
+    {
+      schema: {
+        summary: 'Register or delete a webhook for a type',
+        params: typeParams,
+        body: {
+          type: 'object',
+          required: ['action', 'url'],
+          properties: { action: { enum: ['register', 'delete'] }, url: { type: 'string', maxLength: 2048 } }
+        }
+      }
+    },
+    async (req, reply) => {
+      const k = key(req)
+      const body = req.body as { action: 'register' | 'delete'; url: string }
+      let url: URL
+      try {
+        url = new URL(body.url)
+      } catch {
+        throw new ValidationError('/url: not a URL')
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new ValidationError('/url: only http and https webhooks')
+      }
+      if (body.action === 'register') {
+        await store.webhooks.put({
+          orgId: k.orgId,
+          objectType: k.objectType,
+          url: url.href,
+          created: new Date().toISOString()
+        })
+      } else await store.webhooks.remove(k.orgId, k.objectType, url.href)
+      return await reply.code(204).send()
+    }
+  )
+  app.get(
+    '/api/v1/events',
+    {
+      schema: {
+        summary: 'Server-sent events: update and delete notices (edgesync)',
+        querystring: { type: 'object', properties: { objectType: nameSchema } }
+      }
+    },
+    async (req, reply) => {
+      key(req)
+      const q = req.query as { objectType?: string }
+      reply.hijack()
+      notifier.attach(reply.raw, q.objectType)
+    }
+  )
+  app.post(
+    '/api/v1/resend',
+    { schema: { summary: 'Show every held object to apps again and re-register with the CSS' } },
+    async (req, reply) => {
+      key(req)
+      let cursor: string | undefined
+      do {
+        const page = await store.objects.list({
+          orgId: sync.key('x', 'x').orgId,
+          statuses: ['objreceived', 'objconsumed'],
+          limit: 1000,
+          ...(cursor === undefined ? {} : { cursor })
+        })
+        for (const o of page.items) {
+          await store.objects.setStatus(o.key, 'completelyReceived', o.meta.instanceID)
+        }
+        cursor = page.next
+      } while (cursor !== undefined)
+      await sync.register()
+      return await reply.code(204).send()
+    }
+  )
   mark('consumed', 'objconsumed', 'consumed')
   mark('received', 'objreceived', undefined)
   mark('deleted', 'objdeleted', undefined)
@@ -167,19 +294,47 @@ export interface EssOptions {
   plugins?: PluginFactories
 }
 
-export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logger, opts: EssOptions = {}): Promise<EssHandle> {
+export async function startEdgeSyncService (
+  cfg: Readonly<SyncConfig>,
+  log: Logger,
+  opts: EssOptions = {}
+): Promise<EssHandle> {
   // The config schema says so too; checked again here because a secret must never leave in clear.
   if (cfg.RequireTls && !/^(mqtts|wss):\/\//.test(cfg.BrokerAddress ?? '')) {
-    throw new ConfigError(SyncErrorCode.CONFIG_INVALID, `RequireTls is set but BrokerAddress ${cfg.BrokerAddress ?? ''} is not mqtts:// or wss://`)
+    throw new ConfigError(
+      SyncErrorCode.CONFIG_INVALID,
+      `RequireTls is set but BrokerAddress ${cfg.BrokerAddress ?? ''} is not mqtts:// or wss://`
+    )
   }
   const startedAt = Date.now()
-  const node: DestinationKey = { orgId: cfg.OrgID ?? '', destinationType: cfg.DestinationType ?? '', destinationId: cfg.DestinationID ?? '' }
+  const node: DestinationKey = {
+    orgId: cfg.OrgID ?? '',
+    destinationType: cfg.DestinationType ?? '',
+    destinationId: cfg.DestinationID ?? ''
+  }
   const sub = path.join('ess', `${node.orgId}-${node.destinationType}-${node.destinationId}`)
   const store = await openStore(cfg, sub, log.child({ component: 'ess.store' }))
-  const cleanups: Array<() => Promise<void>> = [async () => { await store.close() }]
-  const closeAll = async (): Promise<void> => { for (const c of cleanups.reverse()) await c().catch((err: unknown) => { log.error('Error while closing', { err }) }) }
+  const cleanups: Array<() => Promise<void>> = [
+    async () => {
+      await store.close()
+    }
+  ]
+  const closeAll = async (): Promise<void> => {
+    for (const c of cleanups.reverse()) {
+      await c().catch((err: unknown) => {
+        log.error('Error while closing', { err })
+      })
+    }
+  }
   try {
-    const boot = await ensureBootstrapAdmin(store, { key: cfg.AdminKey, secret: cfg.AdminSecret, dir: path.join(cfg.PersistenceRootPath, sub), orgId: node.orgId, role: 'orgAdmin', log })
+    const boot = await ensureBootstrapAdmin(store, {
+      key: cfg.AdminKey,
+      secret: cfg.AdminSecret,
+      dir: path.join(cfg.PersistenceRootPath, sub),
+      orgId: node.orgId,
+      role: 'orgAdmin',
+      log
+    })
     const dir = path.join(cfg.PersistenceRootPath, sub)
     // Built first, opened last: everything that publishes is built with it.
     const link = mqttLink({
@@ -192,7 +347,9 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
       firstConnectWaitMs: 3000,
       log: log.child({ component: 'ess.mqtt' })
     })
-    cleanups.push(async () => { await link.close() })
+    cleanups.push(async () => {
+      await link.close()
+    })
     const up = new Uplink(link, node, log.child({ component: 'ess.up' }))
     const notifier = new Notifier({
       hooks: store.webhooks,
@@ -201,15 +358,19 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
       timeoutMs: cfg.WebhookTimeoutMs,
       log: log.child({ component: 'ess.notify' })
     })
-    cleanups.push(async () => { notifier.close() })
+    cleanups.push(async () => {
+      notifier.close()
+    })
     const host = new PluginHost(createPlugins(cfg.Plugins, opts.plugins ?? {}), {
       store,
       orgId: node.orgId,
       report: (key, instanceId, v) => {
         const ids = { objectType: key.objectType, objectId: key.objectId, instanceId }
-        up.sendSoon(v.state === 'consumed'
-          ? { v: 1, kind: 'ack', state: 'consumed', ...ids }
-          : { v: 1, kind: 'ack', state: 'error', ...ids, message: v.message.slice(0, 1000) })
+        up.sendSoon(
+          v.state === 'consumed'
+            ? { v: 1, kind: 'ack', state: 'consumed', ...ids }
+            : { v: 1, kind: 'ack', state: 'error', ...ids, message: v.message.slice(0, 1000) }
+        )
       },
       dir: path.join(dir, 'plugins'),
       options: cfg.PluginOptions,
@@ -217,7 +378,9 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
     })
     host.pause() // until the first resync: only the newest instance of anything missed runs
     await host.start()
-    cleanups.push(async () => { await host.stop() })
+    cleanups.push(async () => {
+      await host.stop()
+    })
     const trust = cfg.SigningKey === undefined ? undefined : await TrustStore.open(dir, cfg.SigningKey)
     const sync = new EdgeSync({
       store,
@@ -234,7 +397,10 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
       ...(trust === undefined ? {} : { trust }),
       log: log.child({ component: 'ess.sync' })
     })
-    cleanups.push(async () => { await sync.transfers.close(); sync.close() })
+    cleanups.push(async () => {
+      await sync.transfers.close()
+      sync.close()
+    })
     const tls = serverTls(cfg)
     const app = await createApiServer({
       log: log.child({ component: 'ess.api' }),
@@ -247,22 +413,44 @@ export async function startEdgeSyncService (cfg: Readonly<SyncConfig>, log: Logg
     registerEssRoutes(app, store, sync, notifier, startedAt)
     registerEdgeObjectRoutes(app, store, sync, cfg.MaxDataSize)
     await app.listen({ host: cfg.ListeningAddress, port: cfg.ListeningPort ?? 8081 })
-    cleanups.push(async () => { await app.close() })
+    cleanups.push(async () => {
+      await app.close()
+    })
     await link.open({
-      onMessage: async (topic, payload) => { await sync.onMessage(topic, payload) },
+      onMessage: async (topic, payload) => {
+        await sync.onMessage(topic, payload)
+      },
       // Register (with what we hold) on every connect: the CSS resends whatever we miss.
-      onConnect: async () => { await sync.register(); await sync.reoffer() }
+      onConnect: async () => {
+        await sync.register()
+        await sync.reoffer()
+      }
     })
     const beat = setInterval(() => {
-      sync.up.send({ v: 1, kind: 'heartbeat', errors: sync.dropped, status: host.status() }).catch((err: unknown) => { log.debug('Heartbeat not sent', { err }) })
+      sync.up
+        .send({ v: 1, kind: 'heartbeat', errors: sync.dropped, status: host.status() })
+        .catch((err: unknown) => {
+          log.debug('Heartbeat not sent', { err })
+        })
     }, cfg.HeartbeatIntervalSeconds * 1000)
     beat.unref()
-    cleanups.push(async () => { clearInterval(beat) })
+    cleanups.push(async () => {
+      clearInterval(beat)
+    })
     const addr = app.server.address()
     const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.ListeningPort
     const restUrl = `${tls === undefined ? 'http' : 'https'}://${cfg.ListeningAddress}:${port}`
-    if (cfg.SigningKey === undefined) log.warn('SigningKey is not set: objects from the CSS are accepted without a signature check')
-    log.info('ESS listening', { rest: restUrl, broker: cfg.BrokerAddress, node, store: store.kind, adminKey: boot.appKey, ...(boot.file === undefined ? {} : { adminCredentialsFile: boot.file }) })
+    if (cfg.SigningKey === undefined) {
+      log.warn('SigningKey is not set: objects from the CSS are accepted without a signature check')
+    }
+    log.info('ESS listening', {
+      rest: restUrl,
+      broker: cfg.BrokerAddress,
+      node,
+      store: store.kind,
+      adminKey: boot.appKey,
+      ...(boot.file === undefined ? {} : { adminCredentialsFile: boot.file })
+    })
     let closed = false
     return {
       restUrl,

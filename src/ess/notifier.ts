@@ -12,7 +12,10 @@ import type { WebhookStore } from '../storage/index.js'
 export type NoticeKind = 'update' | 'delete'
 const RETRY_DELAYS_MS = [500, 2000, 8000]
 
-interface SseClient { res: ServerResponse, objectType?: string }
+interface SseClient {
+  res: ServerResponse
+  objectType?: string
+}
 
 export class Notifier {
   readonly #clients = new Set<SseClient>()
@@ -26,7 +29,7 @@ export class Notifier {
   delivered = 0
   failed = 0
 
-  constructor (opts: { hooks: WebhookStore, orgId: string, secret: string, timeoutMs: number, log: Logger }) {
+  constructor (opts: { hooks: WebhookStore; orgId: string; secret: string; timeoutMs: number; log: Logger }) {
     this.#hooks = opts.hooks
     this.#orgId = opts.orgId
     this.#secret = opts.secret
@@ -36,7 +39,11 @@ export class Notifier {
 
   /** Attaches an SSE stream; `objectType` narrows it to one type. */
   attach (res: ServerResponse, objectType?: string): void {
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' })
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-store',
+      connection: 'keep-alive'
+    })
     res.write(': connected\n\n')
     const c: SseClient = objectType === undefined ? { res } : { res, objectType }
     this.#clients.add(c)
@@ -46,11 +53,18 @@ export class Notifier {
   notify (kind: NoticeKind, meta: ObjectMetadata): void {
     const body = JSON.stringify({ event: kind, ...meta })
     for (const c of this.#clients) {
-      if (c.objectType === undefined || c.objectType === meta.objectType) c.res.write(`event: ${kind}\ndata: ${body}\n\n`)
+      if (c.objectType === undefined || c.objectType === meta.objectType) {
+        c.res.write(`event: ${kind}\ndata: ${body}\n\n`)
+      }
     }
-    this.#hooks.list(this.#orgId, meta.objectType).then((hooks) => {
-      for (const h of hooks) void this.#call(h.url, kind, body)
-    }, (err: unknown) => { this.#log.error('Cannot read webhooks', { err }) })
+    this.#hooks.list(this.#orgId, meta.objectType).then(
+      (hooks) => {
+        for (const h of hooks) void this.#call(h.url, kind, body)
+      },
+      (err: unknown) => {
+        this.#log.error('Cannot read webhooks', { err })
+      }
+    )
   }
 
   signature (body: string): string {
@@ -62,11 +76,18 @@ export class Notifier {
       try {
         const res = await fetch(url, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-sync-event': kind, 'x-sync-signature': this.signature(body) },
+          headers: {
+            'content-type': 'application/json',
+            'x-sync-event': kind,
+            'x-sync-signature': this.signature(body)
+          },
           body,
           signal: AbortSignal.timeout(this.#timeoutMs)
         })
-        if (res.ok) { this.delivered++; return }
+        if (res.ok) {
+          this.delivered++
+          return
+        }
         this.#log.warn('Webhook answered with an error', { url, status: res.status, attempt })
       } catch (err) {
         this.#log.warn('Webhook call failed', { url, err, attempt })

@@ -6,9 +6,18 @@ import type { EdgePlugin } from './plugins.js'
 export type PluginFactories = Readonly<Record<string, () => EdgePlugin>>
 
 export function createPlugins (list: string, known: PluginFactories): EdgePlugin[] {
-  return list.split(',').map((s) => s.trim()).filter(Boolean).map((name) => {
-    const make = known[name]
-    if (make === undefined) throw new ConfigError(SyncErrorCode.CONFIG_INVALID, `Plugins: unknown plugin ${name} (known: ${Object.keys(known).join(', ') || 'none'})`)
-    return make()
-  })
+  return list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((name) => {
+      const make = known[name]
+      if (make === undefined) {
+        throw new ConfigError(
+          SyncErrorCode.CONFIG_INVALID,
+          `Plugins: unknown plugin ${name} (known: ${Object.keys(known).join(', ') || 'none'})`
+        )
+      }
+      return make()
+    })
 }

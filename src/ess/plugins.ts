@@ -10,9 +10,16 @@ import type { Logger } from '../common/log.js'
 import type { ObjectKey, ObjectMetadata } from '../common/model.js'
 import { readBlob, type Store } from '../storage/index.js'
 
-export interface PluginObject { meta: ObjectMetadata, data: Buffer }
-export type PluginVerdict = { state: 'consumed' } | { state: 'error', message: string }
-export interface PluginContext { log: Logger, dataDir: string, config: Readonly<Record<string, string>> }
+export interface PluginObject {
+  meta: ObjectMetadata
+  data: Buffer
+}
+export type PluginVerdict = { state: 'consumed' } | { state: 'error'; message: string }
+export interface PluginContext {
+  log: Logger
+  dataDir: string
+  config: Readonly<Record<string, string>>
+}
 
 export interface EdgePlugin {
   readonly name: string
@@ -46,7 +53,7 @@ export class PluginHost {
   readonly #held = new Map<string, ObjectMetadata>()
   #paused = false
   /** Instances a plugin refused, with why (persisted: reported again after every reconnect). */
-  #refused: Record<string, { instanceId: number, message: string }> = {}
+  #refused: Record<string, { instanceId: number; message: string }> = {}
   #fallback: NodeJS.Timeout | undefined
 
   constructor (plugins: EdgePlugin[], deps: HostDeps) {
@@ -55,19 +62,32 @@ export class PluginHost {
   }
 
   async start (): Promise<void> {
-    try { this.#refused = JSON.parse(await readFile(path.join(this.#deps.dir, 'refused.json'), 'utf8')) as Record<string, { instanceId: number, message: string }> } catch {}
+    try {
+      this.#refused = JSON.parse(await readFile(path.join(this.#deps.dir, 'refused.json'), 'utf8')) as Record<
+        string,
+        { instanceId: number; message: string }
+      >
+    } catch {}
     for (const p of this.#plugins) {
       const dataDir = path.join(this.#deps.dir, p.name)
       await mkdir(dataDir, { recursive: true })
       const config: Record<string, string> = {}
-      for (const pair of this.#deps.options.split(',').map((x) => x.trim()).filter(Boolean)) {
+      for (const pair of this.#deps.options
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)) {
         const [k = '', ...v] = pair.split('=')
         if (k.startsWith(`${p.name}.`)) config[k.slice(p.name.length + 1)] = v.join('=')
       }
       await p.start({ log: this.#deps.log.child({ plugin: p.name }), dataDir, config })
       // Objects received but never handled (the ESS stopped first) are handed over again.
       for (const type of p.objectTypes) {
-        const page = await this.#deps.store.objects.list({ orgId: this.#deps.orgId, objectType: type, statuses: ['completelyReceived'], limit: 1000 })
+        const page = await this.#deps.store.objects.list({
+          orgId: this.#deps.orgId,
+          objectType: type,
+          statuses: ['completelyReceived'],
+          limit: 1000
+        })
         for (const o of page.items) this.offer(o.meta)
       }
     }
@@ -81,7 +101,9 @@ export class PluginHost {
   pause (): void {
     this.#paused = true
     if (this.#fallback !== undefined) clearTimeout(this.#fallback)
-    this.#fallback = setTimeout(() => { this.resume() }, SETTLE_FALLBACK_MS)
+    this.#fallback = setTimeout(() => {
+      this.resume()
+    }, SETTLE_FALLBACK_MS)
     this.#fallback.unref()
   }
 
@@ -103,7 +125,13 @@ export class PluginHost {
       return
     }
     const prev = this.#queues.get(p.name) ?? Promise.resolve()
-    const next = prev.then(async () => { await this.#handle(p, meta) }).catch((err: unknown) => { this.#deps.log.error('Plugin failed on an object', { err, plugin: p.name, objectId: meta.objectID }) })
+    const next = prev
+      .then(async () => {
+        await this.#handle(p, meta)
+      })
+      .catch((err: unknown) => {
+        this.#deps.log.error('Plugin failed on an object', { err, plugin: p.name, objectId: meta.objectID })
+      })
     this.#queues.set(p.name, next)
   }
 
@@ -111,8 +139,12 @@ export class PluginHost {
     const key: ObjectKey = { orgId: this.#deps.orgId, objectType: meta.objectType, objectId: meta.objectID }
     const cur = await this.#deps.store.objects.get(key)
     // Only the current instance matters: an older one queued behind a newer one is skipped.
-    if (cur === undefined || cur.meta.instanceID !== meta.instanceID || cur.status !== 'completelyReceived') return
-    const data = (cur.dataRef === undefined ? undefined : await readBlob(this.#deps.store.blobs, cur.dataRef)) ?? Buffer.alloc(0)
+    if (cur === undefined || cur.meta.instanceID !== meta.instanceID || cur.status !== 'completelyReceived') {
+      return
+    }
+    const data =
+      (cur.dataRef === undefined ? undefined : await readBlob(this.#deps.store.blobs, cur.dataRef)) ??
+      Buffer.alloc(0)
     let verdict: PluginVerdict
     try {
       verdict = await p.handle({ meta: cur.meta, data })
@@ -121,14 +153,19 @@ export class PluginHost {
     }
     // Handled either way: received (error) or consumed, so it is not handed over again.
     try {
-      await this.#deps.store.objects.setStatus(key, verdict.state === 'consumed' ? 'objconsumed' : 'objreceived', meta.instanceID)
+      await this.#deps.store.objects.setStatus(
+        key,
+        verdict.state === 'consumed' ? 'objconsumed' : 'objreceived',
+        meta.instanceID
+      )
     } catch (err) {
       // A newer instance arrived meanwhile; it is queued and gets its own verdict.
       if ((err as { code?: string }).code !== 'SYNC_ERR_PRECONDITION_FAILED') throw err
     }
     const k = `${meta.objectType}/${meta.objectID}`
-    if (verdict.state === 'error') this.#refused[k] = { instanceId: meta.instanceID, message: verdict.message.slice(0, 1000) }
-    else Reflect.deleteProperty(this.#refused, k)
+    if (verdict.state === 'error') {
+      this.#refused[k] = { instanceId: meta.instanceID, message: verdict.message.slice(0, 1000) }
+    } else Reflect.deleteProperty(this.#refused, k)
     await mkdir(this.#deps.dir, { recursive: true })
     await writeFile(path.join(this.#deps.dir, 'refused.json.tmp'), JSON.stringify(this.#refused))
     await rename(path.join(this.#deps.dir, 'refused.json.tmp'), path.join(this.#deps.dir, 'refused.json'))

@@ -17,7 +17,7 @@ export interface RegistrationOptions {
   holdings: () => Promise<Holding[]>
   properties: Readonly<Record<string, string>>
   /** Around a resync: `pause` at register, `resume` once the CSS answered. */
-  gate: { pause: () => void, resume: () => void }
+  gate: { pause: () => void; resume: () => void }
   /** First wait for the answer before registering again (doubles up to 60 s). */
   retryMs?: number
   log: Logger
@@ -48,12 +48,16 @@ export class Registration {
   /** The CSS asked every edge to register again, spread over `withinMs`. */
   again (withinMs: number): void {
     const timer = setTimeout(() => {
-      this.register().catch((err: unknown) => { this.#o.log.warn('Register not sent', { err }) })
+      this.register().catch((err: unknown) => {
+        this.#o.log.warn('Register not sent', { err })
+      })
     }, Math.random() * withinMs)
     timer.unref()
   }
 
-  close (): void { this.#stopTimer() }
+  close (): void {
+    this.#stopTimer()
+  }
 
   #stopTimer (): void {
     clearTimeout(this.#timer)
@@ -71,7 +75,9 @@ export class Registration {
       if (!this.#o.up.connected) return // the next connect registers anyway
       this.#o.log.warn('No answer to register yet; registering again', { waitedMs: wait })
       this.#delay = Math.min(this.#delay * 2, RETRY_MAX_MS)
-      this.#send().catch((err: unknown) => { this.#o.log.warn('Register not sent', { err }) })
+      this.#send().catch((err: unknown) => {
+        this.#o.log.warn('Register not sent', { err })
+      })
     }, wait)
     this.#timer.unref()
   }

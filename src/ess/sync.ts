@@ -11,8 +11,13 @@ import { ChunkServer } from '../transfer/chunk-server.js'
 import { TransferManager } from '../transfer/receiver.js'
 import { StorageError } from '../common/errors.js'
 import {
-  CLOUD, EDGE_HANDLERS, STATE_OF, completeTransfer,
-  type EdgeContext, type Notices, type PluginGate
+  CLOUD,
+  EDGE_HANDLERS,
+  STATE_OF,
+  completeTransfer,
+  type EdgeContext,
+  type Notices,
+  type PluginGate
 } from './handlers/index.js'
 import { Registration } from './registration.js'
 import type { TrustStore } from './trust.js'
@@ -23,7 +28,10 @@ export type { Notices, PluginGate }
 
 export function parseProperties (s: string): Record<string, string> {
   const out: Record<string, string> = {}
-  for (const pair of s.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const pair of s
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const i = pair.indexOf('=')
     if (i > 0) out[pair.slice(0, i).trim()] = pair.slice(i + 1).trim()
   }
@@ -54,7 +62,11 @@ export interface EdgeSyncOptions {
 }
 
 const NOTHING: PluginGate = {
-  offer: () => {}, refusal: () => undefined, status: () => ({}), pause: () => {}, resume: () => {}
+  offer: () => {},
+  refusal: () => undefined,
+  status: () => ({}),
+  pause: () => {},
+  resume: () => {}
 }
 const SILENT: Notices = { notify: () => {} }
 export const NO_PLUGINS = NOTHING
@@ -82,18 +94,28 @@ export class EdgeSync {
     this.notices = opts.notices
     this.plugins = opts.plugins
     const log = opts.log
-    this.chunks = new ChunkServer(opts.store, {
-      maxConcurrent: 8,
-      idleMs: 30_000,
-      reply: async (_peer, payload, qos) => { await opts.up.sendRaw(payload, qos) }
-    }, log.child({ component: 'ess.chunks' }))
+    this.chunks = new ChunkServer(
+      opts.store,
+      {
+        maxConcurrent: 8,
+        idleMs: 30_000,
+        reply: async (_peer, payload, qos) => {
+          await opts.up.sendRaw(payload, qos)
+        }
+      },
+      log.child({ component: 'ess.chunks' })
+    )
     this.transfers = new TransferManager({
       dir: opts.transferDir,
       window: opts.window,
       timeoutMs: opts.timeoutMs,
       maxConcurrent: 2,
-      send: (msg) => { opts.up.sendSoon(msg) },
-      complete: async (meta, file, sha256) => { await completeTransfer(this.#ctx, meta, file, sha256) },
+      send: (msg) => {
+        opts.up.sendSoon(msg)
+      },
+      complete: async (meta, file, sha256) => {
+        await completeTransfer(this.#ctx, meta, file, sha256)
+      },
       failed: (meta, message) => {
         const ids = { objectType: meta.objectType, objectId: meta.objectID, instanceId: meta.instanceID }
         opts.up.sendSoon({ v: 1, kind: 'ack', state: 'error', ...ids, message })
@@ -122,7 +144,9 @@ export class EdgeSync {
     }
   }
 
-  get node (): DestinationKey { return this.#o.node }
+  get node (): DestinationKey {
+    return this.#o.node
+  }
 
   key (objectType: string, objectId: string): ObjectKey {
     return { orgId: this.#o.node.orgId, objectType, objectId }
@@ -137,16 +161,23 @@ export class EdgeSync {
     if (expected <= 1) return true
     const k = `${o.key.objectType}/${o.key.objectId}#${o.meta.instanceID}`
     const n = (this.#consumers.get(k) ?? 0) + 1
-    if (n >= expected) { this.#consumers.delete(k); return true }
+    if (n >= expected) {
+      this.#consumers.delete(k)
+      return true
+    }
     this.#consumers.set(k, n)
     return false
   }
 
   /** Tells the CSS who we are and what we hold; it answers with whatever we miss. */
-  async register (): Promise<void> { await this.registration.register() }
+  async register (): Promise<void> {
+    await this.registration.register()
+  }
 
   /** Stops timers (the service is closing). */
-  close (): void { this.registration.close() }
+  close (): void {
+    this.registration.close()
+  }
 
   async holdings (): Promise<Holding[]> {
     const out: Holding[] = []
@@ -194,9 +225,11 @@ export class EdgeSync {
     const record = { ...obj.key, ...CLOUD, instanceId: m.instanceID, status: 'delivering' as const }
     await this.#o.store.deliveries.upsertMany([{ ...record, detail: 'offered' }])
     const chunkSize = this.#o.chunkSize
-    this.up.sendSoon(data === undefined
-      ? { v: 1, kind: 'offer', meta: m, chunkSize }
-      : { v: 1, kind: 'offer', meta: m, data, chunkSize })
+    this.up.sendSoon(
+      data === undefined
+        ? { v: 1, kind: 'offer', meta: m, chunkSize }
+        : { v: 1, kind: 'offer', meta: m, data, chunkSize }
+    )
   }
 
   /** After every (re)connect: offers again each edge object the CSS has not confirmed. */
@@ -208,7 +241,9 @@ export class EdgeSync {
       for (const o of page.items) {
         if (o.meta.originType !== node.destinationType || o.meta.originID !== node.destinationId) continue
         const d = await store.deliveries.get(o.key, { orgId: node.orgId, ...CLOUD })
-        const confirmed = d !== undefined && d.instanceId === o.meta.instanceID &&
+        const confirmed =
+          d !== undefined &&
+          d.instanceId === o.meta.instanceID &&
           (d.status === 'delivered' || d.status === 'consumed')
         if (!confirmed) await this.offer(o)
       }

@@ -14,17 +14,24 @@ export class TrustStore {
   readonly #learned: string[] = []
   readonly #file: string
 
-  private constructor (file: string) { this.#file = file }
+  private constructor (file: string) {
+    this.#file = file
+  }
 
   static async open (dir: string, enrolled: string): Promise<TrustStore> {
     const t = new TrustStore(path.join(dir, 'trusted-keys.json'))
     try {
       t.#add(enrolled)
     } catch (err) {
-      throw new ConfigError(SyncErrorCode.CONFIG_INVALID, `SigningKey: ${(err as Error).message}`, { cause: err })
+      throw new ConfigError(SyncErrorCode.CONFIG_INVALID, `SigningKey: ${(err as Error).message}`, {
+        cause: err
+      })
     }
     try {
-      for (const k of JSON.parse(await readFile(t.#file, 'utf8')) as string[]) { t.#add(k); t.#learned.push(k) }
+      for (const k of JSON.parse(await readFile(t.#file, 'utf8')) as string[]) {
+        t.#add(k)
+        t.#learned.push(k)
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
     }

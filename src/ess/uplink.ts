@@ -21,7 +21,9 @@ export class Uplink {
     this.#log = log
   }
 
-  get connected (): boolean { return this.#link.connected }
+  get connected (): boolean {
+    return this.#link.connected
+  }
 
   /** Resolves once the broker took the message (chunks: once handed over, QoS 0). */
   async send (msg: UpMessage): Promise<void> {
@@ -41,7 +43,10 @@ export class Uplink {
    */
   sendSoon (msg: UpMessage): void {
     this.send(msg).catch((err: unknown) => {
-      this.#log.warn('Message to the CSS not sent; the next register report repeats it', { err, kind: msg.kind })
+      this.#log.warn('Message to the CSS not sent; the next register report repeats it', {
+        err,
+        kind: msg.kind
+      })
     })
   }
 }

@@ -9,7 +9,9 @@ import type { AclEntry, ObjectMetadata } from '../common/model.js'
 import type { Identity } from './authenticator.js'
 import type { UserStore } from '../storage/index.js'
 
-function forbidden (message: string): SyncError { return new SyncError(SyncErrorCode.FORBIDDEN, message) }
+function forbidden (message: string): SyncError {
+  return new SyncError(SyncErrorCode.FORBIDDEN, message)
+}
 
 export function requireOrg (who: Identity | undefined, orgId: string, admin = false): Identity {
   if (who === undefined) throw new SyncError(SyncErrorCode.UNAUTHENTICATED, 'Not authenticated')
@@ -20,8 +22,16 @@ export function requireOrg (who: Identity | undefined, orgId: string, admin = fa
   return who
 }
 
-async function entries (users: UserStore, orgId: string, kind: AclEntry['kind'], key: string): Promise<AclEntry[]> {
-  return [...await users.listAcl(orgId, kind, key), ...(key === '' ? [] : await users.listAcl(orgId, kind, ''))]
+async function entries (
+  users: UserStore,
+  orgId: string,
+  kind: AclEntry['kind'],
+  key: string
+): Promise<AclEntry[]> {
+  return [
+    ...(await users.listAcl(orgId, kind, key)),
+    ...(key === '' ? [] : await users.listAcl(orgId, kind, ''))
+  ]
 }
 
 function mentions (list: AclEntry[], who: Identity): AclEntry[] {
@@ -29,20 +39,43 @@ function mentions (list: AclEntry[], who: Identity): AclEntry[] {
 }
 
 /** Throws FORBIDDEN unless `who` may read (or write) objects of `objectType` in `orgId`. */
-export async function requireObjectAccess (users: UserStore, who: Identity | undefined, orgId: string, objectType: string, write: boolean, meta?: Partial<ObjectMetadata>): Promise<Identity> {
+export async function requireObjectAccess (
+  users: UserStore,
+  who: Identity | undefined,
+  orgId: string,
+  objectType: string,
+  write: boolean,
+  meta?: Partial<ObjectMetadata>
+): Promise<Identity> {
   const id = requireOrg(who, orgId)
   if (id.role !== 'user') return id
   const mine = mentions(await entries(users, orgId, 'objects', objectType), id)
   if (mine.length === 0) throw forbidden(`No ACL gives ${id.appKey} access to object type ${objectType}`)
   if (!write) return id
-  if (!mine.some((e) => e.role === 'aclWriter')) throw forbidden(`${id.appKey} may read but not write object type ${objectType}`)
+  if (!mine.some((e) => e.role === 'aclWriter')) {
+    throw forbidden(`${id.appKey} may read but not write object type ${objectType}`)
+  }
   if (meta === undefined) return id
-  const types = (meta.destinationsList ?? []).length > 0
-    ? [...new Set((meta.destinationsList ?? []).map((d) => d.split(':')[0] ?? ''))]
-    : (meta.destinationType !== undefined && meta.destinationType !== '' ? [meta.destinationType] : [''])
+  const types =
+    (meta.destinationsList ?? []).length > 0
+      ? [...new Set((meta.destinationsList ?? []).map((d) => d.split(':')[0] ?? ''))]
+      : meta.destinationType !== undefined && meta.destinationType !== ''
+        ? [meta.destinationType]
+        : ['']
   for (const t of types) {
-    const ok = mentions(t === '' ? await users.listAcl(orgId, 'destinations', '') : await entries(users, orgId, 'destinations', t), id)
-    if (ok.length === 0) throw forbidden(t === '' ? `${id.appKey} may not broadcast to every destination type` : `${id.appKey} may not address destination type ${t}`)
+    const ok = mentions(
+      t === ''
+        ? await users.listAcl(orgId, 'destinations', '')
+        : await entries(users, orgId, 'destinations', t),
+      id
+    )
+    if (ok.length === 0) {
+      throw forbidden(
+        t === ''
+          ? `${id.appKey} may not broadcast to every destination type`
+          : `${id.appKey} may not address destination type ${t}`
+      )
+    }
   }
   return id
 }

@@ -21,9 +21,11 @@ export class Authenticator {
   readonly #pepper = randomBytes(32)
   readonly #ok = new Map<string, number>()
   /** The last identity verified per key, for a store outage (see check). */
-  readonly #lastGood = new Map<string, { identity: Identity, secretTag: string, until: number }>()
+  readonly #lastGood = new Map<string, { identity: Identity; secretTag: string; until: number }>()
 
-  constructor (users: UserStore) { this.#users = users }
+  constructor (users: UserStore) {
+    this.#users = users
+  }
 
   async check (appKey: string, secret: string): Promise<Identity | undefined> {
     const secretTag = createHmac('sha256', this.#pepper).update(secret).digest('base64')
@@ -41,7 +43,7 @@ export class Authenticator {
     const tag = `${appKey}\u0000${user.secretHash}\u0000${secretTag}`
     const until = this.#ok.get(tag)
     if (until === undefined || until < Date.now()) {
-      if (!await verifySecret(secret, user.secretHash)) return undefined
+      if (!(await verifySecret(secret, user.secretHash))) return undefined
       if (this.#ok.size > 10_000) this.#ok.clear()
       this.#ok.set(tag, Date.now() + CACHE_TTL_MS)
     }
@@ -53,7 +55,7 @@ export class Authenticator {
 }
 
 /** Parses `Authorization: Basic base64(key:secret)`. */
-export function parseBasicAuth (header: string | undefined): { key: string, secret: string } | undefined {
+export function parseBasicAuth (header: string | undefined): { key: string; secret: string } | undefined {
   if (header === undefined) return undefined
   const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header)
   if (m?.[1] === undefined) return undefined

@@ -6,16 +6,29 @@ import type { Role } from '../common/model.js'
 import { generateSecret, hashSecret, verifySecret } from './secrets.js'
 import type { Store } from '../storage/index.js'
 
-export interface BootstrapResult { appKey: string, file?: string }
+export interface BootstrapResult {
+  appKey: string
+  file?: string
+}
 
-export async function ensureBootstrapAdmin (store: Store, opts: { key?: string | undefined, secret?: string | undefined, dir: string, orgId: string, role: Role, log: Logger }): Promise<BootstrapResult> {
+export async function ensureBootstrapAdmin (
+  store: Store,
+  opts: {
+    key?: string | undefined
+    secret?: string | undefined
+    dir: string
+    orgId: string
+    role: Role
+    log: Logger
+  }
+): Promise<BootstrapResult> {
   let key = opts.key
   let secret = opts.secret
   let file: string | undefined
   if (key === undefined || secret === undefined) {
     file = path.join(opts.dir, 'bootstrap-admin.json')
     try {
-      const saved = JSON.parse(await readFile(file, 'utf8')) as { appKey: string, secret: string }
+      const saved = JSON.parse(await readFile(file, 'utf8')) as { appKey: string; secret: string }
       key = saved.appKey
       secret = saved.secret
     } catch {
@@ -27,8 +40,20 @@ export async function ensureBootstrapAdmin (store: Store, opts: { key?: string |
     }
   }
   const existing = await store.users.get(key)
-  if (existing === undefined || existing.disabled || existing.role !== opts.role || !await verifySecret(secret, existing.secretHash)) {
-    await store.users.put({ appKey: key, orgId: opts.orgId, role: opts.role, secretHash: await hashSecret(secret), disabled: false, created: existing?.created ?? new Date().toISOString() })
+  if (
+    existing === undefined ||
+    existing.disabled ||
+    existing.role !== opts.role ||
+    !(await verifySecret(secret, existing.secretHash))
+  ) {
+    await store.users.put({
+      appKey: key,
+      orgId: opts.orgId,
+      role: opts.role,
+      secretHash: await hashSecret(secret),
+      disabled: false,
+      created: existing?.created ?? new Date().toISOString()
+    })
   }
   return file === undefined ? { appKey: key } : { appKey: key, file }
 }

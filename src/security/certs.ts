@@ -8,14 +8,21 @@ import net from 'node:net'
 import forge from 'node-forge'
 import { ValidationError } from '../common/errors.js'
 
-export interface PemPair { cert: string, key: string }
+export interface PemPair {
+  cert: string
+  key: string
+}
 
 export interface CertOptions {
   /** Validity in days (default 825, the longest browsers accept for server certificates). */
   days?: number
 }
 
-function newKeys (): { privateKey: forge.pki.rsa.PrivateKey, publicKey: forge.pki.rsa.PublicKey, keyPem: string } {
+function newKeys (): {
+  privateKey: forge.pki.rsa.PrivateKey
+  publicKey: forge.pki.rsa.PublicKey
+  keyPem: string
+} {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
   const priv = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey
@@ -31,11 +38,14 @@ function baseCert (publicKey: forge.pki.rsa.PublicKey, cn: string, days: number)
   cert.serialNumber = serial.toString('hex')
   cert.validity.notBefore = new Date(Date.now() - 60_000)
   cert.validity.notAfter = new Date(Date.now() + days * 86_400_000)
-  cert.setSubject([{ name: 'commonName', value: cn }, { name: 'organizationName', value: 'edgesync' }])
+  cert.setSubject([
+    { name: 'commonName', value: cn },
+    { name: 'organizationName', value: 'edgesync' }
+  ])
   return cert
 }
 
-function loadCa (ca: PemPair): { cert: forge.pki.Certificate, key: forge.pki.PrivateKey } {
+function loadCa (ca: PemPair): { cert: forge.pki.Certificate; key: forge.pki.PrivateKey } {
   try {
     return { cert: forge.pki.certificateFromPem(ca.cert), key: forge.pki.privateKeyFromPem(ca.key) }
   } catch (err) {
@@ -59,7 +69,9 @@ export function createCa (cn: string, opts: CertOptions = {}): PemPair {
 
 /** A server certificate for the CSS REST API and MQTT listeners; `hosts` are DNS names or IP addresses. */
 export function createServerCert (ca: PemPair, hosts: string[], opts: CertOptions = {}): PemPair {
-  if (hosts.length === 0) throw new ValidationError('A server certificate needs at least one host name or IP address')
+  if (hosts.length === 0) {
+    throw new ValidationError('A server certificate needs at least one host name or IP address')
+  }
   const issuer = loadCa(ca)
   const keys = newKeys()
   const cert = baseCert(keys.publicKey, hosts[0] ?? '', opts.days ?? 825)
@@ -68,7 +80,10 @@ export function createServerCert (ca: PemPair, hosts: string[], opts: CertOption
     { name: 'basicConstraints', cA: false },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames: hosts.map((h) => net.isIP(h) !== 0 ? { type: 7, ip: h } : { type: 2, value: h }) }
+    {
+      name: 'subjectAltName',
+      altNames: hosts.map((h) => (net.isIP(h) !== 0 ? { type: 7, ip: h } : { type: 2, value: h }))
+    }
   ])
   cert.sign(issuer.key as forge.pki.rsa.PrivateKey, forge.md.sha256.create())
   return { cert: forge.pki.certificateToPem(cert), key: keys.keyPem }

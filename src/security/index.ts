@@ -5,4 +5,11 @@ export { ensureBootstrapAdmin, type BootstrapResult } from './bootstrap.js'
 export { createCa, createServerCert, createClientCert, type PemPair } from './certs.js'
 export { serverTls, clientTls } from './tls-files.js'
 export { RateLimiter, LoginBackoff, LoginGuard } from './limits.js'
-export { OrgSigningKeys, canonical, parsePublicKey, trustStatement, verifySignature, type Signature } from './signing.js'
+export {
+  OrgSigningKeys,
+  canonical,
+  parsePublicKey,
+  trustStatement,
+  verifySignature,
+  type Signature
+} from './signing.js'

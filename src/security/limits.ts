@@ -8,7 +8,7 @@
 export class RateLimiter {
   readonly #perSecond: number
   readonly #burst: number
-  readonly #buckets = new Map<string, { tokens: number, at: number }>()
+  readonly #buckets = new Map<string, { tokens: number; at: number }>()
 
   constructor (perSecond: number, burst = perSecond * 2) {
     this.#perSecond = perSecond
@@ -22,7 +22,10 @@ export class RateLimiter {
     b.tokens = Math.min(this.#burst, b.tokens + ((now - b.at) / 1000) * this.#perSecond)
     b.at = now
     this.#buckets.set(key, b)
-    if (b.tokens >= 1) { b.tokens -= 1; return 0 }
+    if (b.tokens >= 1) {
+      b.tokens -= 1
+      return 0
+    }
     return Math.max(1, Math.ceil((1 - b.tokens) / this.#perSecond))
   }
 }
@@ -33,11 +36,13 @@ const FORGET_AFTER_MS = 15 * 60_000
 
 /** Failed-login back-off per identifier: free failures, then 1 s doubling up to 15 min. */
 export class LoginBackoff {
-  readonly #state = new Map<string, { failures: number, until: number, last: number }>()
+  readonly #state = new Map<string, { failures: number; until: number; last: number }>()
   readonly #free: number
 
   /** `freeFailures`: failures allowed before the first wait. */
-  constructor (freeFailures = 5) { this.#free = freeFailures }
+  constructor (freeFailures = 5) {
+    this.#free = freeFailures
+  }
 
   /** 0 when a login may be tried, else the seconds to wait. */
   blocked (id: string, now = Date.now()): number {
@@ -51,11 +56,15 @@ export class LoginBackoff {
     if (s === undefined || now - s.last > FORGET_AFTER_MS) s = { failures: 0, until: 0, last: now }
     s.failures++
     s.last = now
-    if (s.failures > this.#free) s.until = now + Math.min(MAX_BLOCK_MS, 1000 * 2 ** (s.failures - this.#free - 1))
+    if (s.failures > this.#free) {
+      s.until = now + Math.min(MAX_BLOCK_MS, 1000 * 2 ** (s.failures - this.#free - 1))
+    }
     this.#state.set(id, s)
   }
 
-  succeeded (id: string): void { this.#state.delete(id) }
+  succeeded (id: string): void {
+    this.#state.delete(id)
+  }
 }
 
 /**
@@ -69,7 +78,7 @@ export class LoginGuard {
   readonly #pair: LoginBackoff
   readonly #address: LoginBackoff
 
-  constructor (opts: { perPair?: number, perAddress?: number } = {}) {
+  constructor (opts: { perPair?: number; perAddress?: number } = {}) {
     this.#pair = new LoginBackoff(opts.perPair ?? 5)
     this.#address = new LoginBackoff(opts.perAddress ?? 30)
   }

@@ -13,7 +13,9 @@ const KEYLEN = 32
 
 async function scrypt (secret: string, salt: Buffer, opts: ScryptOptions): Promise<Buffer> {
   return await new Promise((resolve, reject) => {
-    scryptCb(secret, salt, KEYLEN, opts, (err, key) => { err === null ? resolve(key) : reject(err) })
+    scryptCb(secret, salt, KEYLEN, opts, (err, key) => {
+      err === null ? resolve(key) : reject(err)
+    })
   })
 }
 
@@ -27,21 +29,32 @@ export async function hashSecret (secret: string): Promise<string> {
 /** `sha256$salt$hash` for generated, high-entropy secrets. */
 export function hashGeneratedSecret (secret: string): string {
   const salt = randomBytes(16)
-  return ['sha256', salt.toString('base64url'), createHash('sha256').update(salt).update(secret).digest('base64url')].join('$')
+  return [
+    'sha256',
+    salt.toString('base64url'),
+    createHash('sha256').update(salt).update(secret).digest('base64url')
+  ].join('$')
 }
 
 export async function verifySecret (secret: string, stored: string): Promise<boolean> {
   if (stored.startsWith('sha256$')) {
     const [, salt, hash] = stored.split('$')
     const expected = Buffer.from(hash ?? '', 'base64url')
-    const got = createHash('sha256').update(Buffer.from(salt ?? '', 'base64url')).update(secret).digest()
+    const got = createHash('sha256')
+      .update(Buffer.from(salt ?? '', 'base64url'))
+      .update(secret)
+      .digest()
     return expected.length === got.length && timingSafeEqual(expected, got)
   }
   const parts = stored.split('$')
   if (parts.length !== 6 || parts[0] !== 'scrypt') return false
   const [, n, r, p, salt, hash] = parts
   const expected = Buffer.from(hash ?? '', 'base64url')
-  const got = await scrypt(secret, Buffer.from(salt ?? '', 'base64url'), { N: Number(n), r: Number(r), p: Number(p) })
+  const got = await scrypt(secret, Buffer.from(salt ?? '', 'base64url'), {
+    N: Number(n),
+    r: Number(r),
+    p: Number(p)
+  })
   return expected.length === got.length && timingSafeEqual(expected, got)
 }
 

@@ -13,12 +13,16 @@ function readPem (cfg: Readonly<SyncConfig>, key: PemKey): string | undefined {
     if (!text.includes('-----BEGIN ')) throw new ConfigError(SyncErrorCode.CONFIG_INVALID, 'not a PEM file')
     return text
   } catch (err) {
-    throw new ConfigError(SyncErrorCode.CONFIG_INVALID, `${key}: cannot read ${file}: ${(err as Error).message}`, { cause: err })
+    throw new ConfigError(
+      SyncErrorCode.CONFIG_INVALID,
+      `${key}: cannot read ${file}: ${(err as Error).message}`,
+      { cause: err }
+    )
   }
 }
 
 /** Server side: certificate, key, and the CA of client certificates (when set). */
-export function serverTls (cfg: Readonly<SyncConfig>): { cert: string, key: string, ca?: string } | undefined {
+export function serverTls (cfg: Readonly<SyncConfig>): { cert: string; key: string; ca?: string } | undefined {
   const cert = readPem(cfg, 'ServerCertificate')
   const key = readPem(cfg, 'ServerKey')
   if (cert === undefined || key === undefined) return undefined
@@ -27,9 +31,13 @@ export function serverTls (cfg: Readonly<SyncConfig>): { cert: string, key: stri
 }
 
 /** Client side (ESS to broker): the pinned CA and an optional client certificate. */
-export function clientTls (cfg: Readonly<SyncConfig>): { ca?: string, cert?: string, key?: string } {
+export function clientTls (cfg: Readonly<SyncConfig>): { ca?: string; cert?: string; key?: string } {
   const ca = readPem(cfg, 'CaCertificate')
   const cert = readPem(cfg, 'ClientCertificate')
   const key = readPem(cfg, 'ClientKey')
-  return { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) }
+  return {
+    ...(ca === undefined ? {} : { ca }),
+    ...(cert === undefined ? {} : { cert }),
+    ...(key === undefined ? {} : { key })
+  }
 }

@@ -12,13 +12,32 @@ import { startEss as startEdgeSyncService, type EssHandle } from '../app/ess.js'
 import { SiteModel, type SiteReadings } from './site-model.js'
 import { ConfigError, SyncErrorCode } from '../common/errors.js'
 
-export interface SimEdgeSpec { id: string, secret: string, site: string, seed: number }
-export interface SimEdgeOptions { org: string, destinationType: string, broker: string, dir: string, clock: () => number, log: Logger, signingKey?: string | undefined }
+export interface SimEdgeSpec {
+  id: string
+  secret: string
+  site: string
+  seed: number
+}
+export interface SimEdgeOptions {
+  org: string
+  destinationType: string
+  broker: string
+  dir: string
+  clock: () => number
+  log: Logger
+  signingKey?: string | undefined
+}
 
 /** Device ids of the simulator's EMS configuration (`simOrgLayer` in layers.ts). */
 export const DEVICES = ['grid', 'pv_west', 'pv_east', 'consumption', 'bms_main'] as const
-export type DeviceId = typeof DEVICES[number]
-const PROFILE: Record<DeviceId, string> = { grid: 'grid_meter', pv_west: 'pv_inverter', pv_east: 'pv_inverter', consumption: 'consumption_meter', bms_main: 'battery' }
+export type DeviceId = (typeof DEVICES)[number]
+const PROFILE: Record<DeviceId, string> = {
+  grid: 'grid_meter',
+  pv_west: 'pv_inverter',
+  pv_east: 'pv_inverter',
+  consumption: 'consumption_meter',
+  bms_main: 'battery'
+}
 
 export class SimEdge {
   readonly spec: SimEdgeSpec
@@ -34,12 +53,22 @@ export class SimEdge {
     this.model = new SiteModel(undefined, spec.seed)
     const make = (d: DeviceId): SimulatedDevice => {
       const p = profiles.get(PROFILE[d])
-      if (p === undefined) throw new ConfigError(SyncErrorCode.CONFIG_INVALID, `Device profile ${PROFILE[d]} not found`)
+      if (p === undefined) {
+        throw new ConfigError(SyncErrorCode.CONFIG_INVALID, `Device profile ${PROFILE[d]} not found`)
+      }
       return new SimulatedDevice(p)
     }
-    this.devices = { grid: make('grid'), pv_west: make('pv_west'), pv_east: make('pv_east'), consumption: make('consumption'), bms_main: make('bms_main') }
+    this.devices = {
+      grid: make('grid'),
+      pv_west: make('pv_west'),
+      pv_east: make('pv_east'),
+      consumption: make('consumption'),
+      bms_main: make('bms_main')
+    }
     this.devices.bms_main.set('MaxPower', this.model.spec.batteryMaxW)
-    this.devices.bms_main.onWrite = (channel, value) => { if (channel === 'SetPower') this.model.setBatterySetpoint(value) }
+    this.devices.bms_main.onWrite = (channel, value) => {
+      if (channel === 'SetPower') this.model.setBatterySetpoint(value)
+    }
   }
 
   /** Starts the devices (so their ports are known), then the ESS. */
@@ -47,23 +76,32 @@ export class SimEdge {
     this.#lastTick = o.clock()
     this.tick(o.clock())
     for (const d of DEVICES) this.ports[d] = await this.devices[d].listen('127.0.0.1', 0)
-    this.#ess = await startEdgeSyncService(buildConfig({}, {}, {
-      NodeType: 'ESS',
-      OrgID: o.org,
-      DestinationType: o.destinationType,
-      DestinationID: this.spec.id,
-      NodeSecret: this.spec.secret,
-      NodeProperties: `site=${this.spec.site},simulated=true`,
-      BrokerAddress: o.broker,
-      PersistenceRootPath: path.join(o.dir, this.spec.id),
-      ListeningAddress: '127.0.0.1',
-      ListeningPort: 0,
-      Plugins: 'ems',
-      ...(o.signingKey === undefined ? {} : { SigningKey: o.signingKey })
-    }), o.log.child({ edge: this.spec.id }))
+    this.#ess = await startEdgeSyncService(
+      buildConfig(
+        {},
+        {},
+        {
+          NodeType: 'ESS',
+          OrgID: o.org,
+          DestinationType: o.destinationType,
+          DestinationID: this.spec.id,
+          NodeSecret: this.spec.secret,
+          NodeProperties: `site=${this.spec.site},simulated=true`,
+          BrokerAddress: o.broker,
+          PersistenceRootPath: path.join(o.dir, this.spec.id),
+          ListeningAddress: '127.0.0.1',
+          ListeningPort: 0,
+          Plugins: 'ems',
+          ...(o.signingKey === undefined ? {} : { SigningKey: o.signingKey })
+        }
+      ),
+      o.log.child({ edge: this.spec.id })
+    )
   }
 
-  get restUrl (): string | undefined { return this.#ess?.restUrl }
+  get restUrl (): string | undefined {
+    return this.#ess?.restUrl
+  }
 
   /** Advances the site to `now` (simulated ms since the epoch) and updates every register. */
   tick (now: number): void {

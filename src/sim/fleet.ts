@@ -39,7 +39,13 @@ export interface FleetOptions {
   progress: (line: string) => void
 }
 
-export interface EdgeState { edge: string, online: boolean, site: string, version?: number, status?: string }
+export interface EdgeState {
+  edge: string
+  online: boolean
+  site: string
+  version?: number
+  status?: string
+}
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 // Under tap's TypeScript loader this file is fleet.ts and the worker worker.ts; built, both are .js.
@@ -57,33 +63,56 @@ export class Fleet {
   #ownDir = false
   #stopping: Promise<void> | undefined
 
-  constructor (o: FleetOptions) { this.options = o }
+  constructor (o: FleetOptions) {
+    this.options = o
+  }
 
   /** Everything up to "all edges running": enroll, start, configure. Stops what it started on failure. */
   async start (): Promise<void> {
     const o = this.options
     try {
       this.#ownDir = o.dir === undefined
-      this.#dir = o.dir ?? await mkdtemp(path.join(tmpdir(), 'edgesync-sim-'))
+      this.#dir = o.dir ?? (await mkdtemp(path.join(tmpdir(), 'edgesync-sim-')))
       o.progress(`Enrolling ${o.edges} edge(s) in org ${o.org} (${o.sites} site(s))`)
       let signingKey: string | undefined
       const ids = Array.from({ length: o.edges }, (_, i) => i)
       await forEachLimit(ids, IN_FLIGHT, async (i) => {
         const id = `${o.prefix}${i}`
-        const r = await o.rest('POST', `/api/v1/nodes/${o.org}/${o.destinationType}/${id}/enroll`) as { secret: string, signingKey?: string }
+        const r = (await o.rest('POST', `/api/v1/nodes/${o.org}/${o.destinationType}/${id}/enroll`)) as {
+          secret: string
+          signingKey?: string
+        }
         signingKey ??= r.signingKey
         this.specs[i] = { id, secret: r.secret, site: `site${i % o.sites}`, seed: i + 1 }
       })
       await this.#startWorkers(signingKey)
       o.progress(`Pointing each edge's EMS layer at its devices (${this.ports.size} edges)`)
-      await forEachLimit(this.specs, IN_FLIGHT, async (s) => { await o.rest('PUT', `/api/v1/ems/${o.org}/layers/edge:${s.id}`, simEdgeLayer(this.ports.get(s.id) as Record<DeviceId, number>)) })
-      const hasOrgLayer = await o.rest('GET', `/api/v1/ems/${o.org}/layers/org`).then(() => true, (err: { status?: number }) => { if (err.status === 404) return false; throw err })
+      await forEachLimit(this.specs, IN_FLIGHT, async (s) => {
+        await o.rest(
+          'PUT',
+          `/api/v1/ems/${o.org}/layers/edge:${s.id}`,
+          simEdgeLayer(this.ports.get(s.id) as Record<DeviceId, number>)
+        )
+      })
+      const hasOrgLayer = await o.rest('GET', `/api/v1/ems/${o.org}/layers/org`).then(
+        () => true,
+        (err: { status?: number }) => {
+          if (err.status === 404) return false
+          throw err
+        }
+      )
       if (!hasOrgLayer) {
-        o.progress('The org has no EMS org layer: installing the simulator\'s (balancing + peak shaving over the five devices)')
+        o.progress(
+          "The org has no EMS org layer: installing the simulator's (balancing + peak shaving over the five devices)"
+        )
         await o.rest('PUT', `/api/v1/ems/${o.org}/layers/org`, simOrgLayer(o.cyclePeriodMs))
         this.orgLayerInstalled = true
       }
-      await this.waitUntil('every edge online and running its config', (s) => s.every((e) => e.online && e.status === 'consumed'), 60_000 + o.edges * 100)
+      await this.waitUntil(
+        'every edge online and running its config',
+        (s) => s.every((e) => e.online && e.status === 'consumed'),
+        60_000 + o.edges * 100
+      )
     } catch (err) {
       await this.stop()
       throw err
@@ -93,35 +122,82 @@ export class Fleet {
   async #startWorkers (signingKey: string | undefined): Promise<void> {
     const o = this.options
     const count = Math.max(1, Math.ceil(o.edges / o.edgesPerWorker))
-    o.progress(`Starting ${o.edges} edge(s) (ESS + EMS plugin + 5 simulated Modbus devices each) in ${count} worker process(es)`)
-    const base = { cmd: 'start' as const, org: o.org, destinationType: o.destinationType, broker: o.broker, dir: this.#dir, simStart: o.simStart ?? Date.now(), realStart: Date.now(), timeScale: o.timeScale, logLevel: o.logLevel, ...(signingKey === undefined ? {} : { signingKey }) }
+    o.progress(
+      `Starting ${o.edges} edge(s) (ESS + EMS plugin + 5 simulated Modbus devices each) in ${count} worker process(es)`
+    )
+    const base = {
+      cmd: 'start' as const,
+      org: o.org,
+      destinationType: o.destinationType,
+      broker: o.broker,
+      dir: this.#dir,
+      simStart: o.simStart ?? Date.now(),
+      realStart: Date.now(),
+      timeScale: o.timeScale,
+      logLevel: o.logLevel,
+      ...(signingKey === undefined ? {} : { signingKey })
+    }
     let last = Date.now()
-    await Promise.all(Array.from({ length: count }, async (_, w) => {
-      const child = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-      this.workers.push(child)
-      await new Promise<void>((resolve, reject) => {
-        child.once('exit', (code) => { reject(new SyncError(SyncErrorCode.UNAVAILABLE, `Simulator worker ${w} exited (code ${String(code)}) while starting`)) })
-        child.on('message', (m: WorkerReply) => {
-          if (m.cmd === 'edge') {
-            this.ports.set(m.id, m.ports)
-            if (Date.now() - last > 2000) { last = Date.now(); o.progress(`  ${this.ports.size}/${o.edges} edges started`) }
-          } else if (m.cmd === 'started') resolve()
-          else if (m.cmd === 'error') reject(new SyncError(SyncErrorCode.UNAVAILABLE, `Simulator worker ${w}: ${m.message}`))
+    await Promise.all(
+      Array.from({ length: count }, async (_, w) => {
+        const child = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+        this.workers.push(child)
+        await new Promise<void>((resolve, reject) => {
+          child.once('exit', (code) => {
+            reject(
+              new SyncError(
+                SyncErrorCode.UNAVAILABLE,
+                `Simulator worker ${w} exited (code ${String(code)}) while starting`
+              )
+            )
+          })
+          child.on('message', (m: WorkerReply) => {
+            if (m.cmd === 'edge') {
+              this.ports.set(m.id, m.ports)
+              if (Date.now() - last > 2000) {
+                last = Date.now()
+                o.progress(`  ${this.ports.size}/${o.edges} edges started`)
+              }
+            } else if (m.cmd === 'started') resolve()
+            else if (m.cmd === 'error') {
+              reject(new SyncError(SyncErrorCode.UNAVAILABLE, `Simulator worker ${w}: ${m.message}`))
+            }
+          })
+          child.send({ ...base, edges: this.specs.filter((_, i) => i % count === w) } satisfies WorkerStart)
         })
-        child.send({ ...base, edges: this.specs.filter((_, i) => i % count === w) } satisfies WorkerStart)
       })
-    }))
+    )
   }
 
   /** Each simulated edge as the CSS sees it: online, and the state of its EMS config. */
   async states (): Promise<EdgeState[]> {
     const o = this.options
-    const nodes = await o.rest('GET', `/api/v1/destinations/${o.org}`) as Array<{ destinationType: string, destinationID: string, online: boolean }>
-    const online = new Set(nodes.filter((n) => n.destinationType === o.destinationType && n.online).map((n) => n.destinationID))
-    const ems = new Map((await o.rest('GET', `/api/v1/ems/${o.org}/status`) as Array<{ edge: string, latest?: number, status?: string }>).map((e) => [e.edge, e]))
+    const nodes = (await o.rest('GET', `/api/v1/destinations/${o.org}`)) as Array<{
+      destinationType: string
+      destinationID: string
+      online: boolean
+    }>
+    const online = new Set(
+      nodes.filter((n) => n.destinationType === o.destinationType && n.online).map((n) => n.destinationID)
+    )
+    const ems = new Map(
+      (
+        (await o.rest('GET', `/api/v1/ems/${o.org}/status`)) as Array<{
+          edge: string
+          latest?: number
+          status?: string
+        }>
+      ).map((e) => [e.edge, e])
+    )
     return this.specs.map((s) => {
       const e = ems.get(s.id)
-      return { edge: s.id, site: s.site, online: online.has(s.id), ...(e?.latest === undefined ? {} : { version: e.latest }), ...(e?.status === undefined ? {} : { status: e.status }) }
+      return {
+        edge: s.id,
+        site: s.site,
+        online: online.has(s.id),
+        ...(e?.latest === undefined ? {} : { version: e.latest }),
+        ...(e?.status === undefined ? {} : { status: e.status })
+      }
     })
   }
 
@@ -132,34 +208,50 @@ export class Fleet {
     for (;;) {
       const s = await this.states()
       if (ok(s)) return s
-      if (Date.now() > deadline) throw new SyncError(SyncErrorCode.UNAVAILABLE, `Timed out waiting for ${what}: ${summary(s)}`)
-      if (Date.now() - last > 3000) { last = Date.now(); this.options.progress(`  waiting for ${what}: ${summary(s)}`) }
+      if (Date.now() > deadline) {
+        throw new SyncError(SyncErrorCode.UNAVAILABLE, `Timed out waiting for ${what}: ${summary(s)}`)
+      }
+      if (Date.now() - last > 3000) {
+        last = Date.now()
+        this.options.progress(`  waiting for ${what}: ${summary(s)}`)
+      }
       await new Promise((resolve) => setTimeout(resolve, 500))
     }
   }
 
   /** Resident memory of the worker processes (MB), and per edge (kB). */
-  async memory (): Promise<{ workersMB: number, perEdgeKB: number }> {
-    const mb = (await Promise.all(this.workers.map(async (w) => await rssMB(w.pid ?? 0)))).reduce((a, b) => a + b, 0)
+  async memory (): Promise<{ workersMB: number; perEdgeKB: number }> {
+    const mb = (await Promise.all(this.workers.map(async (w) => await rssMB(w.pid ?? 0)))).reduce(
+      (a, b) => a + b,
+      0
+    )
     return { workersMB: mb, perEdgeKB: Math.round((mb * 1024) / Math.max(1, this.specs.length)) }
   }
 
   /** CPU seconds the worker processes used so far (user + system). */
   async cpuSeconds (): Promise<number> {
-    return (await Promise.all(this.workers.map(async (w) => await cpuSeconds(w.pid ?? 0)))).reduce((a, b) => a + b, 0)
+    return (await Promise.all(this.workers.map(async (w) => await cpuSeconds(w.pid ?? 0)))).reduce(
+      (a, b) => a + b,
+      0
+    )
   }
 
   /** Stops every worker (each closes its ESS instances and devices), then removes a temporary folder. */
   async stop (): Promise<void> {
     this.#stopping ??= (async () => {
-      await Promise.all(this.workers.map(async (w) => {
-        if (w.exitCode !== null || w.signalCode !== null) return
-        const gone = new Promise((resolve) => w.once('exit', resolve))
-        const force = setTimeout(() => { w.kill('SIGKILL') }, 30_000)
-        if (w.connected) w.send({ cmd: 'stop' }); else w.kill('SIGTERM')
-        await gone
-        clearTimeout(force)
-      }))
+      await Promise.all(
+        this.workers.map(async (w) => {
+          if (w.exitCode !== null || w.signalCode !== null) return
+          const gone = new Promise((resolve) => w.once('exit', resolve))
+          const force = setTimeout(() => {
+            w.kill('SIGKILL')
+          }, 30_000)
+          if (w.connected) w.send({ cmd: 'stop' })
+          else w.kill('SIGTERM')
+          await gone
+          clearTimeout(force)
+        })
+      )
       if (this.#ownDir && this.#dir !== '') await rm(this.#dir, { recursive: true, force: true })
     })()
     await this.#stopping

@@ -16,7 +16,13 @@ export interface SiteSpec {
   initialSoc: number
 }
 
-export const DEFAULT_SITE: SiteSpec = { pvPeaks: [3000, 2000], baseLoad: 500, batteryCapacityWh: 10_000, batteryMaxW: 5000, initialSoc: 60 }
+export const DEFAULT_SITE: SiteSpec = {
+  pvPeaks: [3000, 2000],
+  baseLoad: 500,
+  batteryCapacityWh: 10_000,
+  batteryMaxW: 5000,
+  initialSoc: 60
+}
 
 export interface SiteReadings {
   pvWest: number
@@ -27,7 +33,7 @@ export interface SiteReadings {
   /** Grid power at the connection point: > 0 imports, < 0 exports. */
   grid: number
   soc: number
-  energy: { pvWest: number, pvEast: number, consumption: number, gridImport: number, gridExport: number }
+  energy: { pvWest: number; pvEast: number; consumption: number; gridImport: number; gridExport: number }
 }
 
 /** A small seeded generator (mulberry32): every edge gets its own weather and habits. */
@@ -50,7 +56,8 @@ export function solarShape (hour: number, peakHour: number): number {
 
 /** Household demand as a multiple of the base load: a morning and a larger evening bump. */
 export function loadShape (hour: number): number {
-  const bump = (centre: number, width: number, height: number): number => height * Math.exp(-(((hour - centre) / width) ** 2))
+  const bump = (centre: number, width: number, height: number): number =>
+    height * Math.exp(-(((hour - centre) / width) ** 2))
   return 1 + bump(7.5, 1.2, 0.8) + bump(19, 2, 1.6)
 }
 
@@ -70,7 +77,9 @@ export class SiteModel {
   }
 
   /** The battery setpoint the EMS wrote (W, > 0 discharge). */
-  setBatterySetpoint (watts: number): void { this.#setpoint = watts }
+  setBatterySetpoint (watts: number): void {
+    this.#setpoint = watts
+  }
 
   /** Advances the site by `dtSeconds` of simulated time ending at `hour` (0-24, local). */
   step (hour: number, dtSeconds: number): SiteReadings {
@@ -85,13 +94,25 @@ export class SiteModel {
     if (battery > 0 && this.#soc <= 5) battery = 0 // the BMS stops discharging an empty battery
     if (battery < 0 && this.#soc >= 100) battery = 0
     this.#battery = Math.round(battery)
-    this.#soc = Math.min(100, Math.max(0, this.#soc - (this.#battery * dtSeconds / 3600) / s.batteryCapacityWh * 100))
+    this.#soc = Math.min(
+      100,
+      Math.max(0, this.#soc - ((this.#battery * dtSeconds) / 3600 / s.batteryCapacityWh) * 100)
+    )
     const grid = consumption - pvWest - pvEast - this.#battery
     const wh = dtSeconds / 3600
     this.#energy.pvWest += pvWest * wh
     this.#energy.pvEast += pvEast * wh
     this.#energy.consumption += consumption * wh
-    if (grid > 0) this.#energy.gridImport += grid * wh; else this.#energy.gridExport -= grid * wh
-    return { pvWest, pvEast, consumption, battery: this.#battery, grid, soc: this.#soc, energy: { ...this.#energy } }
+    if (grid > 0) this.#energy.gridImport += grid * wh
+    else this.#energy.gridExport -= grid * wh
+    return {
+      pvWest,
+      pvEast,
+      consumption,
+      battery: this.#battery,
+      grid,
+      soc: this.#soc,
+      energy: { ...this.#energy }
+    }
   }
 }

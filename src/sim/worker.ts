@@ -23,9 +23,9 @@ export interface WorkerStart {
   signingKey?: string
 }
 export type WorkerReply =
-  | { cmd: 'edge', id: string, ports: Record<DeviceId, number> }
-  | { cmd: 'started', count: number }
-  | { cmd: 'error', message: string }
+  | { cmd: 'edge'; id: string; ports: Record<DeviceId, number> }
+  | { cmd: 'started'; count: number }
+  | { cmd: 'error'; message: string }
   | { cmd: 'stopped' }
 
 const STARTS_IN_FLIGHT = 8
@@ -33,19 +33,32 @@ const edges: SimEdge[] = []
 let ticker: NodeJS.Timeout | undefined
 let stopping: Promise<void> | undefined
 
-const send = (m: WorkerReply): void => { if (process.connected) process.send?.(m) }
+const send = (m: WorkerReply): void => {
+  if (process.connected) process.send?.(m)
+}
 
 async function start (m: WorkerStart): Promise<void> {
   const log = createLogger({ level: m.logLevel })
   const profiles = loadProfiles()
   const clock = (): number => m.simStart + (Date.now() - m.realStart) * m.timeScale
-  ticker = setInterval(() => { const now = clock(); for (const e of edges) e.tick(now) }, 1000)
+  ticker = setInterval(() => {
+    const now = clock()
+    for (const e of edges) e.tick(now)
+  }, 1000)
   // A few edges start at once: each start mostly waits on fsyncs and the broker's CONNACK.
   await forEachLimit(m.edges, STARTS_IN_FLIGHT, async (spec) => {
     if (stopping !== undefined) return
     const e = new SimEdge(spec, profiles)
     edges.push(e)
-    await e.start({ org: m.org, destinationType: m.destinationType, broker: m.broker, dir: m.dir, clock, log, signingKey: m.signingKey })
+    await e.start({
+      org: m.org,
+      destinationType: m.destinationType,
+      broker: m.broker,
+      dir: m.dir,
+      clock,
+      log,
+      signingKey: m.signingKey
+    })
     send({ cmd: 'edge', id: spec.id, ports: e.ports })
   })
   send({ cmd: 'started', count: edges.length })
@@ -54,7 +67,11 @@ async function start (m: WorkerStart): Promise<void> {
 async function stop (): Promise<void> {
   stopping ??= (async () => {
     clearInterval(ticker)
-    await Promise.all(edges.map(async (e) => { await e.close().catch(() => {}) }))
+    await Promise.all(
+      edges.map(async (e) => {
+        await e.close().catch(() => {})
+      })
+    )
   })()
   await stopping
 }
@@ -62,12 +79,19 @@ async function stop (): Promise<void> {
 process.on('message', (raw: unknown) => {
   const m = raw as WorkerStart | { cmd: 'stop' }
   if (m.cmd === 'start') {
-    start(m).catch((err: unknown) => { send({ cmd: 'error', message: (err as Error).message }) })
+    start(m).catch((err: unknown) => {
+      send({ cmd: 'error', message: (err as Error).message })
+    })
     return
   }
-  void stop().then(() => { send({ cmd: 'stopped' }); process.exit(0) })
+  void stop().then(() => {
+    send({ cmd: 'stopped' })
+    process.exit(0)
+  })
 })
 // The parent died or closed the channel: nobody will say stop.
-process.on('disconnect', () => { void stop().then(() => process.exit(0)) })
+process.on('disconnect', () => {
+  void stop().then(() => process.exit(0))
+})
 // Ctrl-C in a terminal reaches the whole process group; the parent coordinates the shutdown.
 process.on('SIGINT', () => {})

@@ -15,6 +15,13 @@ export async function readBlob (blobs: BlobStore, ref: string): Promise<Buffer |
  * Makes a complete, verified file (a finished transfer) a blob: adopted by rename where the store
  * can, else streamed in (the file is then left for the caller to remove).
  */
-export async function storeVerifiedFile (blobs: BlobStore, file: string, info: { size: number, sha256: string }): Promise<BlobInfo> {
-  return await blobs.adopt?.(file, info) ?? await blobs.write(createReadStream(file, { start: 0, end: info.size - 1 }))
+export async function storeVerifiedFile (
+  blobs: BlobStore,
+  file: string,
+  info: { size: number; sha256: string }
+): Promise<BlobInfo> {
+  return (
+    (await blobs.adopt?.(file, info)) ??
+    (await blobs.write(createReadStream(file, { start: 0, end: info.size - 1 })))
+  )
 }

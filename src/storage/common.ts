@@ -25,27 +25,50 @@ export function decodeCursor (cursor: string | undefined): string | undefined {
 
 // \u0001 sorts before every character allowed in names, so prefix order equals tuple order.
 const SEP = '\u0001'
-export function objectId (k: ObjectKey): string { return [k.orgId, k.objectType, k.objectId].join(SEP) }
-export function nodeId (k: DestinationKey): string { return [k.orgId, k.destinationType, k.destinationId].join(SEP) }
-export function deliveryId (o: ObjectKey, d: { destinationType: string, destinationId: string }): string {
+export function objectId (k: ObjectKey): string {
+  return [k.orgId, k.objectType, k.objectId].join(SEP)
+}
+export function nodeId (k: DestinationKey): string {
+  return [k.orgId, k.destinationType, k.destinationId].join(SEP)
+}
+export function deliveryId (o: ObjectKey, d: { destinationType: string; destinationId: string }): string {
   return [o.orgId, o.objectType, o.objectId, d.destinationType, d.destinationId].join(SEP)
 }
-export function joinKey (...parts: string[]): string { return parts.join(SEP) }
+export function joinKey (...parts: string[]): string {
+  return parts.join(SEP)
+}
 
-export function newBlobRef (): string { return randomUUID() }
+export function newBlobRef (): string {
+  return randomUUID()
+}
 
 export function preconditionFailed (expected: number, actual: number): SyncError {
-  return new SyncError(SyncErrorCode.PRECONDITION_FAILED, `Expected instance ${expected}, current is ${actual}`)
+  return new SyncError(
+    SyncErrorCode.PRECONDITION_FAILED,
+    `Expected instance ${expected}, current is ${actual}`
+  )
 }
 
 export function tooLarge (max: number): SyncError {
   return new SyncError(SyncErrorCode.BODY_TOO_LARGE, `Data exceeds the limit of ${max} bytes`)
 }
 
-export function checkRange (range: { start: number, end: number } | undefined, size: number): { start: number, end: number } {
+export function checkRange (
+  range: { start: number; end: number } | undefined,
+  size: number
+): { start: number; end: number } {
   if (range === undefined) return { start: 0, end: size - 1 }
-  if (!Number.isInteger(range.start) || !Number.isInteger(range.end) || range.start < 0 || range.end < range.start || range.start >= size) {
-    throw new SyncError(SyncErrorCode.RANGE_NOT_SATISFIABLE, `Range ${range.start}-${range.end} is outside 0-${size - 1}`)
+  if (
+    !Number.isInteger(range.start) ||
+    !Number.isInteger(range.end) ||
+    range.start < 0 ||
+    range.end < range.start ||
+    range.start >= size
+  ) {
+    throw new SyncError(
+      SyncErrorCode.RANGE_NOT_SATISFIABLE,
+      `Range ${range.start}-${range.end} is outside 0-${size - 1}`
+    )
   }
   return { start: range.start, end: Math.min(range.end, size - 1) }
 }
@@ -55,17 +78,24 @@ export class HashingCounter {
   readonly #hash = createHash('sha256')
   readonly maxSize: number
   size = 0
-  constructor (maxSize: number = Number.MAX_SAFE_INTEGER) { this.maxSize = maxSize }
+  constructor (maxSize: number = Number.MAX_SAFE_INTEGER) {
+    this.maxSize = maxSize
+  }
+
   add (chunk: Uint8Array): void {
     this.size += chunk.byteLength
     if (this.size > this.maxSize) throw tooLarge(this.maxSize)
     this.#hash.update(chunk)
   }
 
-  digest (): string { return this.#hash.digest('hex') }
+  digest (): string {
+    return this.#hash.digest('hex')
+  }
 }
 
-export function nowIso (): string { return new Date().toISOString() }
+export function nowIso (): string {
+  return new Date().toISOString()
+}
 
 export function staleInstance (given: number, current: number): SyncError {
   return new SyncError(SyncErrorCode.CONFLICT, `Instance ${given} is not newer than the current ${current}`)

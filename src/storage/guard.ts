@@ -22,7 +22,11 @@ export function guardStoreMethods<T extends object> (target: T, name: string): T
         } catch (err) {
           throw wrap(err, where)
         }
-        return r instanceof Promise ? r.catch((err: unknown) => { throw wrap(err, where) }) : r
+        return r instanceof Promise
+          ? r.catch((err: unknown) => {
+            throw wrap(err, where)
+          })
+          : r
       }
     }
   })

@@ -8,8 +8,23 @@ import { openMongoStore } from './mongo/mongo-store.js'
 import type { Store } from './types.js'
 
 export type {
-  AuditLog, BlobInfo, BlobStore, ByteRange, DeliveryStore, NodeQuery, NodeStore, NodeTouch, ObjectDraft, ObjectDraftWithState,
-  ObjectQuery, ObjectStore, PutObjectOptions, Store, StoreOptions, UserStore, WebhookStore
+  AuditLog,
+  BlobInfo,
+  BlobStore,
+  ByteRange,
+  DeliveryStore,
+  NodeQuery,
+  NodeStore,
+  NodeTouch,
+  ObjectDraft,
+  ObjectDraftWithState,
+  ObjectQuery,
+  ObjectStore,
+  PutObjectOptions,
+  Store,
+  StoreOptions,
+  UserStore,
+  WebhookStore
 } from './types.js'
 export { readBlob, storeVerifiedFile } from './blob-helpers.js'
 export { createMemoryStore } from './memory/memory-store.js'
@@ -18,10 +33,19 @@ export { openMongoStore } from './mongo/mongo-store.js'
 
 /** Opens the store the config names; `sub` separates CSS and ESS data under one root. */
 export async function openStore (cfg: Readonly<SyncConfig>, sub: string, log?: Logger): Promise<Store> {
-  const opts = { ...(log === undefined ? {} : { log }), historyRetention: cfg.HistoryRetention, keepAllHistory: cfg.KeepAllHistoryTypes.split(',').map((x) => x.trim()).filter(Boolean) }
+  const opts = {
+    ...(log === undefined ? {} : { log }),
+    historyRetention: cfg.HistoryRetention,
+    keepAllHistory: cfg.KeepAllHistoryTypes.split(',')
+      .map((x) => x.trim())
+      .filter(Boolean)
+  }
   switch (cfg.StorageProvider) {
-    case 'memory': return createMemoryStore(opts)
-    case 'local': return await openLocalStore(path.join(cfg.PersistenceRootPath, sub, 'store'), opts)
-    case 'mongo': return await openMongoStore({ ...opts, uri: cfg.MongoUri ?? '', dbName: cfg.MongoDbName })
+    case 'memory':
+      return createMemoryStore(opts)
+    case 'local':
+      return await openLocalStore(path.join(cfg.PersistenceRootPath, sub, 'store'), opts)
+    case 'mongo':
+      return await openMongoStore({ ...opts, uri: cfg.MongoUri ?? '', dbName: cfg.MongoDbName })
   }
 }

@@ -5,8 +5,20 @@
 import type { Logger } from '../common/log.js'
 import type { Readable } from 'node:stream'
 import type {
-  AclEntry, AclKind, AuditEntry, DeliveryRecord, DeliveryUpdate, DestinationKey, NodeRecord,
-  ObjectKey, ObjectMetadata, ObjectStatus, Page, StoredObject, UserRecord, WebhookRecord
+  AclEntry,
+  AclKind,
+  AuditEntry,
+  DeliveryRecord,
+  DeliveryUpdate,
+  DestinationKey,
+  NodeRecord,
+  ObjectKey,
+  ObjectMetadata,
+  ObjectStatus,
+  Page,
+  StoredObject,
+  UserRecord,
+  WebhookRecord
 } from '../common/model.js'
 
 export interface ByteRange {
@@ -26,7 +38,10 @@ export interface BlobInfo {
 /** Object data, written once and read in ranges. Never held whole in memory by file/mongo backends. */
 export interface BlobStore {
   /** Streams `source` into a new blob; resolves once it is durable. */
-  write: (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts?: { maxSize?: number }) => Promise<BlobInfo>
+  write: (
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    opts?: { maxSize?: number }
+  ) => Promise<BlobInfo>
   /** Streams a blob or a byte range of it; `undefined` when the blob does not exist. */
   read: (ref: string, range?: ByteRange) => Promise<Readable | undefined>
   size: (ref: string) => Promise<number | undefined>
@@ -37,16 +52,22 @@ export interface BlobStore {
    * renaming it into the store (no copy). Optional; undefined when the store cannot (another
    * filesystem, a database backend): the caller then streams the file through `write`.
    */
-  adopt?: (file: string, info: { size: number, sha256: string }) => Promise<BlobInfo | undefined>
+  adopt?: (file: string, info: { size: number; sha256: string }) => Promise<BlobInfo | undefined>
 }
 
 /** What a writer supplies for a new instance; the store assigns instanceID and timestamps. */
 export type ObjectDraft = Omit<ObjectMetadata, 'instanceID' | 'created' | 'lastUpdate'> & { created?: string }
 
 export interface PutObjectOptions {
-  /** Optimistic concurrency: fail with PRECONDITION_FAILED unless the current instance is this one (0 = must not exist). */
+  /**
+   * Optimistic concurrency: fail with PRECONDITION_FAILED unless the current instance is this one
+   * (0 = must not exist).
+   */
   expectInstanceId?: number
-  /** Keep this instanceID instead of assigning one (a replica such as the ESS stores the CSS's). Must exceed the current one, else CONFLICT. */
+  /**
+   * Keep this instanceID instead of assigning one (a replica such as the ESS stores the CSS's).
+   * Must exceed the current one, else CONFLICT.
+   */
   instanceId?: number
 }
 
@@ -71,9 +92,17 @@ export interface ObjectStore {
    * instanceID strictly increases per object, also across delete and re-create, and no two
    * writes ever get the same one. Older instances go to history (see `retention`).
    */
-  put: (key: ObjectKey, build: (current: StoredObject | undefined) => ObjectDraftWithState, opts?: PutObjectOptions) => Promise<StoredObject>
+  put: (
+    key: ObjectKey,
+    build: (current: StoredObject | undefined) => ObjectDraftWithState,
+    opts?: PutObjectOptions
+  ) => Promise<StoredObject>
   /** Changes only the status of the current instance (no new instance); undefined if absent. */
-  setStatus: (key: ObjectKey, status: ObjectStatus, expectInstanceId?: number) => Promise<StoredObject | undefined>
+  setStatus: (
+    key: ObjectKey,
+    status: ObjectStatus,
+    expectInstanceId?: number
+  ) => Promise<StoredObject | undefined>
   get: (key: ObjectKey) => Promise<StoredObject | undefined>
   /** The current or an earlier retained instance. */
   getInstance: (key: ObjectKey, instanceId: number) => Promise<StoredObject | undefined>
@@ -100,13 +129,21 @@ export interface DeliveryStore {
    */
   upsertMany: (updates: readonly DeliveryUpdate[]) => Promise<void>
   get: (obj: ObjectKey, dest: DestinationKey) => Promise<DeliveryRecord | undefined>
-  listByObject: (obj: ObjectKey, page?: { limit?: number, cursor?: string }) => Promise<Page<DeliveryRecord>>
-  listByDestination: (dest: DestinationKey, page?: { limit?: number, cursor?: string }) => Promise<Page<DeliveryRecord>>
+  listByObject: (obj: ObjectKey, page?: { limit?: number; cursor?: string }) => Promise<Page<DeliveryRecord>>
+  listByDestination: (
+    dest: DestinationKey,
+    page?: { limit?: number; cursor?: string }
+  ) => Promise<Page<DeliveryRecord>>
   removeByObject: (obj: ObjectKey) => Promise<void>
   removeByDestination: (dest: DestinationKey) => Promise<void>
 }
 
-export interface NodeTouch { node: DestinationKey, at: string, online: boolean, status?: NodeRecord['status'] }
+export interface NodeTouch {
+  node: DestinationKey
+  at: string
+  online: boolean
+  status?: NodeRecord['status']
+}
 
 export interface NodeQuery {
   orgId: string
@@ -120,7 +157,10 @@ export interface NodeQuery {
 export interface NodeStore {
   /** Inserts or replaces a node (keyed by org/type/id). */
   upsert: (node: NodeRecord) => Promise<void>
-  /** Sets lastHeartbeat/online (and the reported status, when given) for many nodes in one batch; unknown nodes are skipped. */
+  /**
+   * Sets lastHeartbeat/online (and the reported status, when given) for many nodes in one batch;
+   * unknown nodes are skipped.
+   */
   touchMany: (updates: readonly NodeTouch[]) => Promise<void>
   get: (key: DestinationKey) => Promise<NodeRecord | undefined>
   /** Sorted by (destinationType, destinationId). */
@@ -135,7 +175,13 @@ export interface UserStore {
   remove: (appKey: string) => Promise<boolean>
   /** Adds entries; an entry for the same (org, kind, key, username, userType) is replaced. */
   putAcl: (entries: readonly AclEntry[]) => Promise<void>
-  removeAcl: (orgId: string, kind: AclKind, key: string, userType: AclEntry['userType'], username: string) => Promise<boolean>
+  removeAcl: (
+    orgId: string,
+    kind: AclKind,
+    key: string,
+    userType: AclEntry['userType'],
+    username: string
+  ) => Promise<boolean>
   listAcl: (orgId: string, kind: AclKind, key?: string) => Promise<AclEntry[]>
 }
 
@@ -150,7 +196,7 @@ export interface AuditLog {
   /** Appends once durable; entries are never changed or removed. */
   append: (entry: AuditEntry) => Promise<void>
   /** Oldest first. */
-  list: (query: { orgId?: string, since?: string, limit?: number }) => Promise<AuditEntry[]>
+  list: (query: { orgId?: string; since?: string; limit?: number }) => Promise<AuditEntry[]>
 }
 
 export interface Store {

@@ -34,14 +34,16 @@ export class ChunkServer {
     this.#log = log
   }
 
-  get active (): number { return this.#active.size }
+  get active (): number {
+    return this.#active.size
+  }
 
-  #slot (peer: string, m: { objectType: string, objectId: string }): string {
+  #slot (peer: string, m: { objectType: string; objectId: string }): string {
     return `${peer}|${m.objectType}/${m.objectId}`
   }
 
   /** The transfer ended (received, error or deleted): free its slot at once. */
-  finished (peer: string, m: { objectType: string, objectId: string }): void {
+  finished (peer: string, m: { objectType: string; objectId: string }): void {
     this.#active.delete(this.#slot(peer, m))
   }
 
@@ -73,14 +75,23 @@ export class ChunkServer {
     const key: ObjectKey = { orgId, objectType: msg.objectType, objectId: msg.objectId }
     const ids = { objectType: msg.objectType, objectId: msg.objectId, instanceId: msg.instanceId }
     const obj = await this.#store.objects.get(key)
-    if (obj === undefined || obj.meta.instanceID !== msg.instanceId || obj.meta.deleted === true || obj.dataRef === undefined) {
+    if (
+      obj === undefined ||
+      obj.meta.instanceID !== msg.instanceId ||
+      obj.meta.deleted === true ||
+      obj.dataRef === undefined
+    ) {
       this.finished(peer, msg)
       await this.#opts.reply(peer, encode({ v: 1, kind: 'gone', ...ids }), 1)
       return
     }
     if (!this.#admit(this.#slot(peer, msg))) {
       // Jitter spreads the retries of many waiting receivers.
-      await this.#opts.reply(peer, encode({ v: 1, kind: 'busy', ...ids, retryAfterMs: 500 + Math.floor(Math.random() * 1500) }), 1)
+      await this.#opts.reply(
+        peer,
+        encode({ v: 1, kind: 'busy', ...ids, retryAfterMs: 500 + Math.floor(Math.random() * 1500) }),
+        1
+      )
       return
     }
     const size = obj.meta.objectSize
@@ -98,11 +109,15 @@ export class ChunkServer {
     let pos = 0
     for await (const c of stream) {
       const b = c as Uint8Array
-      if (pos + b.length > frame.data.length) throw new StorageError('Storage returned more bytes than the range asked for')
+      if (pos + b.length > frame.data.length) {
+        throw new StorageError('Storage returned more bytes than the range asked for')
+      }
       frame.data.set(b, pos)
       pos += b.length
     }
-    if (pos !== frame.data.length) throw new StorageError(`Storage returned ${pos} of ${frame.data.length} bytes`)
+    if (pos !== frame.data.length) {
+      throw new StorageError(`Storage returned ${pos} of ${frame.data.length} bytes`)
+    }
     frame.seal()
     this.bytesServed += pos
     // QoS 0: a broker never queues chunks for a receiver that went away (memory stays flat); the

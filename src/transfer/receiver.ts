@@ -32,7 +32,12 @@ export interface TransferOptions {
   log: Logger
 }
 
-interface Checkpoint { meta: ObjectMetadata, chunkSize: number, done: number, hashFailures: number }
+interface Checkpoint {
+  meta: ObjectMetadata
+  chunkSize: number
+  done: number
+  hashFailures: number
+}
 
 export interface TransferStats {
   /** Chunk bytes received over the wire since start (repeats included). */
@@ -80,9 +85,16 @@ class Transfer {
     this.next = cp.done
   }
 
-  get meta (): ObjectMetadata { return this.cp.meta }
-  get ids (): { objectType: string, objectId: string, instanceId: number } {
-    return { objectType: this.meta.objectType, objectId: this.meta.objectID, instanceId: this.meta.instanceID }
+  get meta (): ObjectMetadata {
+    return this.cp.meta
+  }
+
+  get ids (): { objectType: string; objectId: string; instanceId: number } {
+    return {
+      objectType: this.meta.objectType,
+      objectId: this.meta.objectID,
+      instanceId: this.meta.instanceID
+    }
   }
 }
 
@@ -90,12 +102,17 @@ export class TransferManager {
   readonly stats: TransferStats = { bytesReceived: 0, corruptChunks: 0, resumedBytes: 0, completed: 0 }
   readonly #opts: TransferOptions
   readonly #active = new Map<string, Transfer>()
-  readonly #queue = new Map<string, { meta: ObjectMetadata, chunkSize: number }>()
+  readonly #queue = new Map<string, { meta: ObjectMetadata; chunkSize: number }>()
   readonly #timer: NodeJS.Timeout
 
   constructor (opts: TransferOptions) {
     this.#opts = opts
-    this.#timer = setInterval(() => { this.#tick() }, Math.min(1000, opts.timeoutMs))
+    this.#timer = setInterval(
+      () => {
+        this.#tick()
+      },
+      Math.min(1000, opts.timeoutMs)
+    )
     this.#timer.unref()
   }
 
@@ -104,11 +121,17 @@ export class TransferManager {
     const s = metaSlug(meta)
     const cur = this.#active.get(s)
     if (cur !== undefined) {
-      if (cur.meta.instanceID === meta.instanceID) { this.#rerequest(cur); return } // e.g. after a reconnect
+      if (cur.meta.instanceID === meta.instanceID) {
+        this.#rerequest(cur)
+        return
+      } // e.g. after a reconnect
       if (cur.meta.instanceID > meta.instanceID) return
       await this.cancel(meta.destinationOrgID, meta.objectType, meta.objectID)
     }
-    if (this.#active.size >= this.#opts.maxConcurrent) { this.#queue.set(s, { meta, chunkSize }); return }
+    if (this.#active.size >= this.#opts.maxConcurrent) {
+      this.#queue.set(s, { meta, chunkSize })
+      return
+    }
     this.#queue.delete(s)
     await mkdir(this.#opts.dir, { recursive: true })
     const base = path.join(this.#opts.dir, `${s}~${meta.instanceID}`)
@@ -117,15 +140,27 @@ export class TransferManager {
     try {
       const saved = JSON.parse(await readFile(`${base}.json`, 'utf8')) as Checkpoint
       if (saved.chunkSize === chunkSize && saved.meta.dataHash === meta.dataHash) cp = { ...saved, meta }
-    } catch { /* no checkpoint: start at zero */ }
-    const fd = await open(`${base}.part`, 'a+').then(async (h) => { await h.close(); return await open(`${base}.part`, 'r+') })
+    } catch {
+      /* no checkpoint: start at zero */
+    }
+    const fd = await open(`${base}.part`, 'a+').then(async (h) => {
+      await h.close()
+      return await open(`${base}.part`, 'r+')
+    })
     const t = new Transfer(cp, fd, base)
     if (cp.done > 0) {
       this.stats.resumedBytes += Math.min(cp.done * chunkSize, meta.objectSize)
-      this.#opts.log.info('Resuming a transfer', { objectId: meta.objectID, instanceId: meta.instanceID, fromByte: Math.min(cp.done * chunkSize, meta.objectSize) })
+      this.#opts.log.info('Resuming a transfer', {
+        objectId: meta.objectID,
+        instanceId: meta.instanceID,
+        fromByte: Math.min(cp.done * chunkSize, meta.objectSize)
+      })
     }
     this.#active.set(s, t)
-    if (t.done >= t.chunks) { await this.#finish(s, t); return }
+    if (t.done >= t.chunks) {
+      await this.#finish(s, t)
+      return
+    }
     this.#fill(t)
   }
 
@@ -143,15 +178,25 @@ export class TransferManager {
   }
 
   /** The transfer `m` names in `orgId`, if its data comes from `from` (when given). */
-  #find (orgId: string, m: { objectType: string, objectId: string, instanceId: number }, from?: { originType?: string, originID?: string }): Transfer | undefined {
+  #find (
+    orgId: string,
+    m: { objectType: string; objectId: string; instanceId: number },
+    from?: { originType?: string; originID?: string }
+  ): Transfer | undefined {
     const t = this.#active.get(slug(orgId, m.objectType, m.objectId))
     if (t === undefined || t.meta.instanceID !== m.instanceId) return undefined
     // Only the node the data comes from may answer for it (the CSS pulling an edge's object).
-    if (from !== undefined && (t.meta.originType !== from.originType || t.meta.originID !== from.originID)) return undefined
+    if (from !== undefined && (t.meta.originType !== from.originType || t.meta.originID !== from.originID)) {
+      return undefined
+    }
     return t
   }
 
-  onBusy (orgId: string, m: { objectType: string, objectId: string, instanceId: number, retryAfterMs: number }, from?: { originType?: string, originID?: string }): void {
+  onBusy (
+    orgId: string,
+    m: { objectType: string; objectId: string; instanceId: number; retryAfterMs: number },
+    from?: { originType?: string; originID?: string }
+  ): void {
     const t = this.#find(orgId, m, from)
     if (t === undefined) return
     t.pausedUntil = Date.now() + m.retryAfterMs
@@ -160,11 +205,19 @@ export class TransferManager {
     t.next = t.done
   }
 
-  async onGone (orgId: string, m: { objectType: string, objectId: string, instanceId: number }, from?: { originType?: string, originID?: string }): Promise<void> {
+  async onGone (
+    orgId: string,
+    m: { objectType: string; objectId: string; instanceId: number },
+    from?: { originType?: string; originID?: string }
+  ): Promise<void> {
     if (this.#find(orgId, m, from) !== undefined) await this.cancel(orgId, m.objectType, m.objectId)
   }
 
-  async onChunk (orgId: string, c: ChunkMessage, from?: { originType?: string, originID?: string }): Promise<void> {
+  async onChunk (
+    orgId: string,
+    c: ChunkMessage,
+    from?: { originType?: string; originID?: string }
+  ): Promise<void> {
     const s = slug(orgId, c.objectType, c.objectId)
     const t = this.#find(orgId, c, from)
     // Chunks of a transfer we dropped, or repeats, are simply ignored.
@@ -175,7 +228,10 @@ export class TransferManager {
     const expected = Math.min(t.cp.chunkSize, t.meta.objectSize - c.offset)
     if (c.data.length !== expected || createHash('sha256').update(c.data).digest('hex') !== c.sha256) {
       this.stats.corruptChunks++
-      this.#opts.log.warn('A chunk arrived damaged; asking for it again', { objectId: t.meta.objectID, offset: c.offset })
+      this.#opts.log.warn('A chunk arrived damaged; asking for it again', {
+        objectId: t.meta.objectID,
+        offset: c.offset
+      })
       this.#request(t, idx)
       return
     }
@@ -184,10 +240,19 @@ export class TransferManager {
     t.requested.delete(idx)
     t.received.add(idx)
     t.backoff = 1
-    while (t.received.has(t.done)) { t.received.delete(t.done); t.done++ }
-    if (idx === t.hashed) { t.hash.update(c.data); t.hashed++ } // in order: no read-back
+    while (t.received.has(t.done)) {
+      t.received.delete(t.done)
+      t.done++
+    }
+    if (idx === t.hashed) {
+      t.hash.update(c.data)
+      t.hashed++
+    } // in order: no read-back
     await this.#advanceHash(t)
-    if (t.done >= t.chunks) { await this.#finish(s, t); return }
+    if (t.done >= t.chunks) {
+      await this.#finish(s, t)
+      return
+    }
     this.#fill(t)
     if (Date.now() - t.lastCheckpoint >= CHECKPOINT_EVERY_MS) await this.#checkpoint(t)
   }
@@ -218,7 +283,10 @@ export class TransferManager {
   #request (t: Transfer, idx: number): void {
     t.requested.set(idx, Date.now())
     const offset = idx * t.cp.chunkSize
-    this.#opts.send({ v: 1, kind: 'fetch', ...t.ids, offset, length: Math.min(t.cp.chunkSize, t.meta.objectSize - offset) }, t.meta)
+    this.#opts.send(
+      { v: 1, kind: 'fetch', ...t.ids, offset, length: Math.min(t.cp.chunkSize, t.meta.objectSize - offset) },
+      t.meta
+    )
   }
 
   /** Keeps `window` chunks asked for ahead of what has arrived. */
@@ -241,11 +309,19 @@ export class TransferManager {
     const now = Date.now()
     for (const t of this.#active.values()) {
       if (t.finishing) continue
-      if (t.requested.size === 0) { this.#fill(t); continue }
+      if (t.requested.size === 0) {
+        this.#fill(t)
+        continue
+      }
       // Each timeout doubles the wait (up to 8x): a slow sender is not buried under repeats.
       const wait = this.#opts.timeoutMs * t.backoff
       let timedOut = false
-      for (const [idx, at] of t.requested) if (now - at > wait) { this.#request(t, idx); timedOut = true }
+      for (const [idx, at] of t.requested) {
+        if (now - at > wait) {
+          this.#request(t, idx)
+          timedOut = true
+        }
+      }
       if (timedOut) t.backoff = Math.min(t.backoff * 2, 8)
     }
   }
@@ -258,7 +334,10 @@ export class TransferManager {
       await t.fd.datasync() // the data first: a checkpoint never claims bytes that are not on disk
       await writeJsonAtomic(`${t.base}.json`, { ...t.cp, done })
       t.lastCheckpoint = Date.now()
-      this.#opts.send({ v: 1, kind: 'progress', ...t.ids, bytes: Math.min(done * t.cp.chunkSize, t.meta.objectSize) }, t.meta)
+      this.#opts.send(
+        { v: 1, kind: 'progress', ...t.ids, bytes: Math.min(done * t.cp.chunkSize, t.meta.objectSize) },
+        t.meta
+      )
     } finally {
       t.checkpointing = false
     }
@@ -280,8 +359,14 @@ export class TransferManager {
       if (failures >= MAX_HASH_FAILURES) {
         this.#opts.failed(t.meta, `rejected: data hash mismatch after ${failures} full transfers`)
       } else {
-        this.#opts.log.warn('Data hash mismatch after a transfer; fetching again', { objectId: t.meta.objectID, failures })
-        this.#opts.send({ v: 1, kind: 'progress', ...t.ids, bytes: 0, detail: 'hash mismatch, fetching again' }, t.meta)
+        this.#opts.log.warn('Data hash mismatch after a transfer; fetching again', {
+          objectId: t.meta.objectID,
+          failures
+        })
+        this.#opts.send(
+          { v: 1, kind: 'progress', ...t.ids, bytes: 0, detail: 'hash mismatch, fetching again' },
+          t.meta
+        )
         await mkdir(this.#opts.dir, { recursive: true })
         await writeJsonAtomic(`${t.base}.json`, { ...t.cp, done: 0, hashFailures: failures })
         await this.start(t.meta, t.cp.chunkSize)
@@ -302,7 +387,9 @@ export class TransferManager {
     for (const [s, q] of this.#queue) {
       if (this.#active.size >= this.#opts.maxConcurrent) return
       this.#queue.delete(s)
-      this.start(q.meta, q.chunkSize).catch((err: unknown) => { this.#opts.log.error('Cannot start a queued transfer', { err }) })
+      this.start(q.meta, q.chunkSize).catch((err: unknown) => {
+        this.#opts.log.error('Cannot start a queued transfer', { err })
+      })
     }
   }
 

@@ -5,7 +5,14 @@ import { parseUpTopic } from '../common/protocol/topics.js'
 import { ProtocolError, TransportError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
 
-import { listenTcp, listenTls, listenWebSocket, type Listener, type StreamHandler, type TlsMaterial } from './listeners.js'
+import {
+  listenTcp,
+  listenTls,
+  listenWebSocket,
+  type Listener,
+  type StreamHandler,
+  type TlsMaterial
+} from './listeners.js'
 import type { BrokerAuth, CloudTransport } from './types.js'
 
 export interface EmbeddedBrokerOptions {
@@ -46,12 +53,18 @@ function clientAddress (client: Client): string {
 const IDENTIFIER_REJECTED = 2
 const SERVER_UNAVAILABLE = 3
 const BAD_USERNAME_OR_PASSWORD = 4
-const RETURN_CODE = { 'bad-credentials': BAD_USERNAME_OR_PASSWORD, throttled: SERVER_UNAVAILABLE, 'client-id': IDENTIFIER_REJECTED } as const
+const RETURN_CODE = {
+  'bad-credentials': BAD_USERNAME_OR_PASSWORD,
+  throttled: SERVER_UNAVAILABLE,
+  'client-id': IDENTIFIER_REJECTED
+} as const
 // Messages the broker has in flight at once (Aedes's default is 100): its queue is an array shifted
 // per message, so a fan-out to 10,000 edges with a small window grows quadratic.
 const IN_FLIGHT_MESSAGES = 20_000
 
-export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise<CloudTransport & { port: number }> {
+export async function startEmbeddedBroker (
+  opts: EmbeddedBrokerOptions
+): Promise<CloudTransport & { port: number }> {
   const { auth, log } = opts
   // Keyed by the client object, not its id: when a client id is taken over, the old connection's
   // disconnect must not erase the new one's identity.
@@ -62,24 +75,50 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
     concurrency: IN_FLIGHT_MESSAGES,
     authenticate: (client: Client, username, password, done) => {
       const cert = certificateIdentity(client)
-      const login = { clientId: client.id, address: clientAddress(client), ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }), ...(cert === undefined ? {} : { certificateName: cert }) }
-      auth.authenticate(login).then((v) => {
-        if (!v.ok) {
-          log.warn('MQTT client refused', { clientId: client.id, username, address: login.address, reason: v.reason })
-          done(Object.assign(new ProtocolError(`Connection refused: ${v.reason}`), { returnCode: RETURN_CODE[v.reason] }), false)
-          return
+      const login = {
+        clientId: client.id,
+        address: clientAddress(client),
+        ...(username === undefined ? {} : { username }),
+        ...(password === undefined ? {} : { password }),
+        ...(cert === undefined ? {} : { certificateName: cert })
+      }
+      auth.authenticate(login).then(
+        (v) => {
+          if (!v.ok) {
+            log.warn('MQTT client refused', {
+              clientId: client.id,
+              username,
+              address: login.address,
+              reason: v.reason
+            })
+            done(
+              Object.assign(new ProtocolError(`Connection refused: ${v.reason}`), {
+                returnCode: RETURN_CODE[v.reason]
+              }),
+              false
+            )
+            return
+          }
+          identities.set(client, v.username)
+          done(null, true)
+        },
+        (err: unknown) => {
+          log.error('MQTT authentication failed', { err })
+          done(
+            Object.assign(new ProtocolError('Server unavailable'), { returnCode: SERVER_UNAVAILABLE }),
+            false
+          )
         }
-        identities.set(client, v.username)
-        done(null, true)
-      }, (err: unknown) => {
-        log.error('MQTT authentication failed', { err })
-        done(Object.assign(new ProtocolError('Server unavailable'), { returnCode: SERVER_UNAVAILABLE }), false)
-      })
+      )
     },
     authorizePublish: (client, packet, done) => {
       const who = client === null ? undefined : identities.get(client)
       if (opts.maxPayload !== undefined && packet.payload.length > opts.maxPayload) {
-        log.warn('MQTT publish refused: payload too large', { clientId: client?.id, username: who, bytes: packet.payload.length })
+        log.warn('MQTT publish refused: payload too large', {
+          clientId: client?.id,
+          username: who,
+          bytes: packet.payload.length
+        })
         done(new ProtocolError('Payload too large'))
         return
       }
@@ -94,20 +133,35 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
       // drops the connection, and the edge reconnects and sends it again. Nobody subscribes to up
       // topics, so the publish that follows goes nowhere.
       // Only ESS messages (up topics) are the CSS's: anything else is plain brokering.
-      if (parseUpTopic(packet.topic) === undefined) { done(null); return }
-      if (handler === undefined) {
-        // The CSS is still starting: refuse rather than acknowledge a message nobody handles.
-        if (opts.handlesUpMessages === true) done(new ProtocolError('Not ready')); else done(null)
+      if (parseUpTopic(packet.topic) === undefined) {
+        done(null)
         return
       }
-      handler(packet.topic, Buffer.from(packet.payload)).then(() => { done(null) }, (err: unknown) => {
-        log.warn('An ESS message could not be handled; not acknowledged, its sender sends it again', { err, topic: packet.topic })
-        done(new ProtocolError('Not handled'))
-      })
+      if (handler === undefined) {
+        // The CSS is still starting: refuse rather than acknowledge a message nobody handles.
+        if (opts.handlesUpMessages === true) done(new ProtocolError('Not ready'))
+        else done(null)
+        return
+      }
+      handler(packet.topic, Buffer.from(packet.payload)).then(
+        () => {
+          done(null)
+        },
+        (err: unknown) => {
+          log.warn('An ESS message could not be handled; not acknowledged, its sender sends it again', {
+            err,
+            topic: packet.topic
+          })
+          done(new ProtocolError('Not handled'))
+        }
+      )
     },
     authorizeSubscribe: (client, sub, done) => {
       const who = identities.get(client)
-      if (who !== undefined && auth.maySubscribe(who, sub.topic)) { done(null, sub); return }
+      if (who !== undefined && auth.maySubscribe(who, sub.topic)) {
+        done(null, sub)
+        return
+      }
       log.warn('MQTT subscribe refused', { clientId: client.id, username: who, topic: sub.topic })
       // A null subscription answers with the 0x80 failure code and keeps the client connected.
       done(null, null)
@@ -126,18 +180,32 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
     if (who !== undefined) presence(who, false)
   })
   // A client refused at CONNECT never becomes a client: forget its identity if one was set.
-  broker.on('clientError', (client: Client) => { if (client.closed) identities.delete(client) })
-  const handle: StreamHandler = (stream, req) => { broker.handle(stream, req) }
+  broker.on('clientError', (client: Client) => {
+    if (client.closed) identities.delete(client)
+  })
+  const handle: StreamHandler = (stream, req) => {
+    broker.handle(stream, req)
+  }
   const listeners: Listener[] = []
-  const closeListeners = async (): Promise<void> => { for (const l of listeners) await l.close() }
+  const closeListeners = async (): Promise<void> => {
+    for (const l of listeners) await l.close()
+  }
   try {
     if (opts.port !== undefined) listeners.push(await listenTcp(opts.host, opts.port, handle))
     if (opts.tlsPort !== undefined) {
-      if (opts.tls === undefined) throw new TransportError('A TLS listener needs a server certificate and key')
+      if (opts.tls === undefined) {
+        throw new TransportError('A TLS listener needs a server certificate and key')
+      }
       listeners.push(await listenTls(opts.host, opts.tlsPort, opts.tls, handle))
     }
-    if (opts.wsPort !== undefined) listeners.push(await listenWebSocket(opts.host, opts.wsPort, opts.tls, handle))
-    if (listeners.length === 0) throw new TransportError('The embedded broker has no listener: set MqttListeningPort or MqttTlsListeningPort')
+    if (opts.wsPort !== undefined) {
+      listeners.push(await listenWebSocket(opts.host, opts.wsPort, opts.tls, handle))
+    }
+    if (listeners.length === 0) {
+      throw new TransportError(
+        'The embedded broker has no listener: set MqttListeningPort or MqttTlsListeningPort'
+      )
+    }
   } catch (err) {
     await closeListeners()
     await new Promise<void>((resolve) => broker.close(() => resolve()))
@@ -150,12 +218,18 @@ export async function startEmbeddedBroker (opts: EmbeddedBrokerOptions): Promise
     publish: async (topic, payload, qos = 1) => {
       await new Promise<void>((resolve, reject) => {
         broker.publish({ cmd: 'publish', topic, payload, qos, retain: false, dup: false }, (err) => {
-          err === undefined || err === null ? resolve() : reject(new TransportError('Publish failed', { cause: err }))
+          err === undefined || err === null
+            ? resolve()
+            : reject(new TransportError('Publish failed', { cause: err }))
         })
       })
     },
-    onMessage: (h) => { handler = h },
-    onPresence: (handler) => { presence = handler },
+    onMessage: (h) => {
+      handler = h
+    },
+    onPresence: (handler) => {
+      presence = handler
+    },
     connected: () => !closed && !broker.closed,
     disconnect: (username) => {
       log.info('Dropping the connections of a removed or disabled client', { username })

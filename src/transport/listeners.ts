@@ -27,7 +27,9 @@ export interface Listener {
 
 async function listen (server: net.Server, host: string, port: number, what: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new TransportError(`Cannot listen on ${host}:${port} (${what})`, { cause: err })))
+    server.once('error', (err) =>
+      reject(new TransportError(`Cannot listen on ${host}:${port} (${what})`, { cause: err }))
+    )
     server.listen(port, host, () => resolve())
   })
   const addr = server.address()
@@ -35,35 +37,60 @@ async function listen (server: net.Server, host: string, port: number, what: str
 }
 
 function closer (server: net.Server): () => Promise<void> {
-  return async () => { await new Promise<void>((resolve) => server.close(() => resolve())) }
+  return async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
 }
 
 function tlsOptions (t: TlsMaterial): tls.TlsOptions {
   // rejectUnauthorized false: a client without a certificate may still log in with a password;
   // the broker's authenticate hook trusts a certificate only when `socket.authorized` is true.
-  return { cert: t.cert, key: t.key, minVersion: 'TLSv1.2', ...(t.ca === undefined ? {} : { ca: t.ca, requestCert: true, rejectUnauthorized: false }) }
+  return {
+    cert: t.cert,
+    key: t.key,
+    minVersion: 'TLSv1.2',
+    ...(t.ca === undefined ? {} : { ca: t.ca, requestCert: true, rejectUnauthorized: false })
+  }
 }
 
 export async function listenTcp (host: string, port: number, handle: StreamHandler): Promise<Listener> {
-  const server = net.createServer((socket) => { handle(socket) })
+  const server = net.createServer((socket) => {
+    handle(socket)
+  })
   const bound = await listen(server, host, port, 'MQTT')
   return { url: `mqtt://${host}:${bound}`, port: bound, close: closer(server) }
 }
 
-export async function listenTls (host: string, port: number, material: TlsMaterial, handle: StreamHandler): Promise<Listener> {
-  const server = tls.createServer(tlsOptions(material), (socket) => { handle(socket) })
+export async function listenTls (
+  host: string,
+  port: number,
+  material: TlsMaterial,
+  handle: StreamHandler
+): Promise<Listener> {
+  const server = tls.createServer(tlsOptions(material), (socket) => {
+    handle(socket)
+  })
   // A failed handshake (plain-text client, wrong CA) only concerns that socket.
-  server.on('tlsClientError', (_err, socket) => { socket.destroy() })
+  server.on('tlsClientError', (_err, socket) => {
+    socket.destroy()
+  })
   const bound = await listen(server, host, port, 'MQTT over TLS')
   return { url: `mqtts://${host}:${bound}`, port: bound, close: closer(server) }
 }
 
-export async function listenWebSocket (host: string, port: number, material: TlsMaterial | undefined, handle: StreamHandler): Promise<Listener> {
+export async function listenWebSocket (
+  host: string,
+  port: number,
+  material: TlsMaterial | undefined,
+  handle: StreamHandler
+): Promise<Listener> {
   const server = material === undefined ? http.createServer() : https.createServer(tlsOptions(material))
   const wss = new WebSocketServer({ server, path: '/mqtt' })
   wss.on('connection', (socket, req) => {
     const stream = createWebSocketStream(socket)
-    stream.on('error', () => { socket.terminate() })
+    stream.on('error', () => {
+      socket.terminate()
+    })
     handle(stream, req)
   })
   const bound = await listen(server, host, port, 'MQTT over WebSocket')
@@ -88,17 +115,43 @@ export interface AcceptedSocket {
  * Accepts WebSocket upgrades on an existing HTTP(S) server for paths `match` accepts; `authorize`
  * decides from the request (false: 401 and the socket is closed).
  */
-export function acceptWebSockets (server: http.Server, match: (path: string) => boolean, authorize: (req: http.IncomingMessage) => Promise<boolean>, onSocket: (s: AcceptedSocket, req: http.IncomingMessage) => void): () => Promise<void> {
+export function acceptWebSockets (
+  server: http.Server,
+  match: (path: string) => boolean,
+  authorize: (req: http.IncomingMessage) => Promise<boolean>,
+  onSocket: (s: AcceptedSocket, req: http.IncomingMessage) => void
+): () => Promise<void> {
   const wss = new WebSocketServer({ noServer: true })
   server.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '').split('?')[0] ?? ''
     if (!match(path)) return
-    authorize(req).then((ok) => {
-      if (!ok) { socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n'); return }
-      wss.handleUpgrade(req, socket, head, (ws) => {
-        onSocket({ send: (text) => { ws.send(text) }, close: () => { ws.close() }, onClose: (fn) => { ws.on('close', fn) } }, req)
-      })
-    }, () => { socket.destroy() })
+    authorize(req).then(
+      (ok) => {
+        if (!ok) {
+          socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n')
+          return
+        }
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          onSocket(
+            {
+              send: (text) => {
+                ws.send(text)
+              },
+              close: () => {
+                ws.close()
+              },
+              onClose: (fn) => {
+                ws.on('close', fn)
+              }
+            },
+            req
+          )
+        })
+      },
+      () => {
+        socket.destroy()
+      }
+    )
   })
   return async () => {
     for (const c of wss.clients) c.terminate()

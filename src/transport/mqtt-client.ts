@@ -17,7 +17,7 @@ export interface LinkOptions {
   username?: string
   password?: string
   /** For mqtts/wss: the CA to trust instead of the system's (pinning), and a client certificate. */
-  tls?: { ca?: string, cert?: string, key?: string }
+  tls?: { ca?: string; cert?: string; key?: string }
   /** Topics to (re)subscribe at QoS 1 on every connect. */
   subscriptions: string[]
   /**
@@ -47,9 +47,15 @@ export interface MqttLink extends MqttConnection {
 }
 
 const TLS_TRUST_ERRORS = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
-  'CERT_SIGNATURE_FAILURE', 'ERR_TLS_CERT_ALTNAME_INVALID'
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID'
 ])
 
 /** Builds and opens a connection in one step (clients with nothing to build in between). */
@@ -80,9 +86,13 @@ function clientOptions (opts: LinkOptions): IClientOptions {
 
 export function mqttLink (opts: LinkOptions): MqttLink {
   let client: MqttClient | undefined
-  const notOpen = (): never => { throw new TransportError(`Not connected to ${opts.url} yet`) }
+  const notOpen = (): never => {
+    throw new TransportError(`Not connected to ${opts.url} yet`)
+  }
   return {
-    get connected () { return client?.connected ?? false },
+    get connected () {
+      return client?.connected ?? false
+    },
     open: async (handlers) => {
       if (client !== undefined) throw new TransportError('This connection is open already')
       client = await openClient(opts, handlers)
@@ -99,9 +109,18 @@ export function mqttLink (opts: LinkOptions): MqttLink {
       const c = client
       if (c === undefined) return
       // A graceful end waits for in-flight messages, which never complete while disconnected.
-      if (!c.connected) { await c.endAsync(true); return }
-      const timer = setTimeout(() => { c.end(true) }, 2000)
-      try { await c.endAsync() } finally { clearTimeout(timer) }
+      if (!c.connected) {
+        await c.endAsync(true)
+        return
+      }
+      const timer = setTimeout(() => {
+        c.end(true)
+      }, 2000)
+      try {
+        await c.endAsync()
+      } finally {
+        clearTimeout(timer)
+      }
     }
   }
 }
@@ -111,19 +130,22 @@ async function openClient (opts: LinkOptions, handlers: LinkHandlers): Promise<M
   // mqtt.js sends the PUBACK only when this callback runs.
   client.handleMessage = (packet, done) => {
     const payload = Buffer.from(packet.payload as Buffer)
-    handlers.onMessage(packet.topic, payload).then(() => { done() }, (err: unknown) => {
-      opts.log.error('Message handler failed', { err, topic: packet.topic })
-      done()
-    })
+    handlers.onMessage(packet.topic, payload).then(
+      () => {
+        done()
+      },
+      (err: unknown) => {
+        opts.log.error('Message handler failed', { err, topic: packet.topic })
+        done()
+      }
+    )
   }
   let firstConnect = true
   client.on('connect', () => {
     // A connection that subscribes to nothing (the CSS's publisher) sends no SUBSCRIBE at all: an
     // empty one is a protocol error brokers answer with "empty_topic_list".
     const topics = Object.fromEntries(opts.subscriptions.map((t) => [t, { qos: 1 as const }]))
-    const subscribed = opts.subscriptions.length === 0
-      ? Promise.resolve([])
-      : client.subscribeAsync(topics)
+    const subscribed = opts.subscriptions.length === 0 ? Promise.resolve([]) : client.subscribeAsync(topics)
     subscribed
       .then(async (granted) => {
         const refused = granted.filter((g) => g.qos === 128)
@@ -134,9 +156,13 @@ async function openClient (opts: LinkOptions, handlers: LinkHandlers): Promise<M
         firstConnect = false
         await handlers.onConnect?.()
       })
-      .catch((err: unknown) => { opts.log.warn('Subscribe after connect failed', { err }) })
+      .catch((err: unknown) => {
+        opts.log.warn('Subscribe after connect failed', { err })
+      })
   })
-  client.on('error', (err) => { opts.log.warn('MQTT client error', { err, url: opts.url }) })
+  client.on('error', (err) => {
+    opts.log.warn('MQTT client error', { err, url: opts.url })
+  })
   await firstConnection(client, opts)
   return client
 }
@@ -144,13 +170,23 @@ async function openClient (opts: LinkOptions, handlers: LinkHandlers): Promise<M
 function firstConnection (client: MqttClient, opts: LinkOptions): Promise<void> {
   const tolerant = opts.firstConnectWaitMs !== undefined
   return new Promise<void>((resolve, reject) => {
-    const fail = (err: TransportError): void => { clearTimeout(timer); client.end(true); reject(err) }
+    const fail = (err: TransportError): void => {
+      clearTimeout(timer)
+      client.end(true)
+      reject(err)
+    }
     const timer = setTimeout(() => {
-      if (!tolerant) { fail(new TransportError(`Cannot connect to ${opts.url} within 15 s`)); return }
+      if (!tolerant) {
+        fail(new TransportError(`Cannot connect to ${opts.url} within 15 s`))
+        return
+      }
       opts.log.warn('Broker not reachable yet; reconnecting in the background', { url: opts.url })
       resolve()
     }, opts.firstConnectWaitMs ?? 15_000)
-    client.once('connect', () => { clearTimeout(timer); resolve() })
+    client.once('connect', () => {
+      clearTimeout(timer)
+      resolve()
+    })
     client.once('error', (err) => {
       const code = (err as { code?: number | string }).code
       if (code === 4 || code === 5) {
@@ -158,49 +194,90 @@ function firstConnection (client: MqttClient, opts: LinkOptions): Promise<void> 
         fail(new TransportError(`Broker refused the credentials of ${who}`, { cause: err }))
       } else if (typeof code === 'string' && TLS_TRUST_ERRORS.has(code)) {
         // An untrusted certificate will not become trusted by retrying: fail at once, loudly.
-        fail(new TransportError(
-          `The broker's TLS certificate is not trusted (${code}); check CaCertificate and the broker's host name`,
-          { cause: err }))
+        fail(
+          new TransportError(
+            `The broker's TLS certificate is not trusted (${code}); check CaCertificate and the broker's host name`,
+            { cause: err }
+          )
+        )
       }
     })
   })
 }
 
 /** The CSS on an external broker: one shared subscription so several CSS processes share the load. */
-export async function connectExternalBroker (opts: { url: string, username?: string, password?: string, instanceId: string, log: Logger }): Promise<CloudTransport> {
+export async function connectExternalBroker (opts: {
+  url: string
+  username?: string
+  password?: string
+  instanceId: string
+  log: Logger
+}): Promise<CloudTransport> {
   let handler: ((topic: string, payload: Buffer) => Promise<void>) | undefined
   // A subscription completed before anyone listened is reported when the listener arrives.
   let onSubscribed: (() => void) | undefined
   let missed = false
-  const subscribed = (): void => { if (onSubscribed === undefined) missed = true; else onSubscribed() }
+  const subscribed = (): void => {
+    if (onSubscribed === undefined) missed = true
+    else onSubscribed()
+  }
   // Messages queued in our persistent session may arrive before the CSS registers its handler.
   let setReady: () => void = () => {}
-  const ready = new Promise<void>((resolve) => { setReady = resolve })
-  const creds = { ...(opts.username === undefined ? {} : { username: opts.username }), ...(opts.password === undefined ? {} : { password: opts.password }) }
+  const ready = new Promise<void>((resolve) => {
+    setReady = resolve
+  })
+  const creds = {
+    ...(opts.username === undefined ? {} : { username: opts.username }),
+    ...(opts.password === undefined ? {} : { password: opts.password })
+  }
   // Publishing goes through its own connection: mqtt.js reads no packets (PUBACKs included) while a
   // message handler runs, so a handler that publishes and awaits the PUBACK on the same connection
   // would deadlock.
-  const pub = await connectMqtt({ url: opts.url, clientId: `css-${opts.instanceId}-pub`, ...creds, subscriptions: [], onMessage: async () => {}, log: opts.log })
+  const pub = await connectMqtt({
+    url: opts.url,
+    clientId: `css-${opts.instanceId}-pub`,
+    ...creds,
+    subscriptions: [],
+    onMessage: async () => {},
+    log: opts.log
+  })
   const conn = await connectMqtt({
     url: opts.url,
     clientId: `css-${opts.instanceId}`,
     ...(opts.username === undefined ? {} : { username: opts.username }),
     ...(opts.password === undefined ? {} : { password: opts.password }),
     subscriptions: [`$share/css/${UP_WILDCARD}`],
-    onMessage: async (topic, payload) => { await ready; await handler?.(topic, payload) },
+    onMessage: async (topic, payload) => {
+      await ready
+      await handler?.(topic, payload)
+    },
     // Messages published while we had no subscription are gone (a broker without persistence,
     // restarted): tell the caller, who asks every node to register again.
-    onConnect: async () => { subscribed() },
+    onConnect: async () => {
+      subscribed()
+    },
     log: opts.log
   })
   return {
     urls: [opts.url],
     publish: pub.publish,
-    onMessage: (h) => { handler = h; setReady() },
+    onMessage: (h) => {
+      handler = h
+      setReady()
+    },
     onPresence: () => {},
-    onSubscribed: (h) => { onSubscribed = h; if (missed) { missed = false; h() } },
+    onSubscribed: (h) => {
+      onSubscribed = h
+      if (missed) {
+        missed = false
+        h()
+      }
+    },
     disconnect: () => {},
     connected: () => conn.connected && pub.connected,
-    close: async () => { await conn.close(); await pub.close() }
+    close: async () => {
+      await conn.close()
+      await pub.close()
+    }
   }
 }

@@ -11,7 +11,10 @@ export interface CloudTransport {
   onPresence: (handler: (username: string, online: boolean) => void) => void
   /** Called after every (re)subscription to the up topics (external brokers; the embedded one never loses it). */
   onSubscribed?: (handler: () => void) => void
-  /** Drops the live connection of a client (embedded broker only; an external broker re-checks credentials on reconnect). */
+  /**
+   * Drops the live connection of a client (embedded broker only; an external broker re-checks
+   * credentials on reconnect).
+   */
   disconnect: (username: string) => void
   /** Whether the broker is up (embedded: listening; external: connected). */
   connected: () => boolean
@@ -33,8 +36,7 @@ export interface BrokerLogin {
 
 /** The client's identity (its username), or why it is refused. */
 export type BrokerVerdict =
-  | { ok: true, username: string }
-  | { ok: false, reason: 'bad-credentials' | 'throttled' | 'client-id' }
+  { ok: true; username: string } | { ok: false; reason: 'bad-credentials' | 'throttled' | 'client-id' }
 
 export interface BrokerAuth {
   authenticate: (login: BrokerLogin) => Promise<BrokerVerdict>

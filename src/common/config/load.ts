@@ -12,7 +12,10 @@ export function parseConfText (text: string, source = 'sync.conf'): Record<strin
     const line = raw.trim()
     if (line === '' || line.startsWith('#')) return
     const m = /^([A-Za-z][A-Za-z0-9]*)(?:\s+(.*))?$/.exec(line)
-    if (m === null || m[1] === undefined) { bad.push(`${source}:${i + 1}: cannot parse "${line}"`); return }
+    if (m === null || m[1] === undefined) {
+      bad.push(`${source}:${i + 1}: cannot parse "${line}"`)
+      return
+    }
     out[m[1]] = (m[2] ?? '').trim()
   })
   if (bad.length > 0) throw new ConfigError(SyncErrorCode.CONFIG_INVALID, bad.join('; '), { details: bad })
@@ -21,7 +24,10 @@ export function parseConfText (text: string, source = 'sync.conf'): Record<strin
 
 /** `NodeType` -> `NODE_TYPE`, `OrgID` -> `ORG_ID`, as the Go original derives its variables. */
 export function envName (key: string): string {
-  return key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/([A-Z])([A-Z][a-z])/g, '$1_$2').toUpperCase()
+  return key
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/([A-Z])([A-Z][a-z])/g, '$1_$2')
+    .toUpperCase()
 }
 
 export interface LoadOptions {
@@ -42,7 +48,9 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Readonly<Sync
       const missing = (err as NodeJS.ErrnoException).code === 'ENOENT'
       if (!(missing && opts.optional === true)) {
         if (err instanceof ConfigError) throw err
-        throw new ConfigError(SyncErrorCode.CONFIG_INVALID, `Cannot read config file ${opts.file}`, { cause: err })
+        throw new ConfigError(SyncErrorCode.CONFIG_INVALID, `Cannot read config file ${opts.file}`, {
+          cause: err
+        })
       }
     }
   }
@@ -56,11 +64,14 @@ const { allOf, ...baseSchema } = configJsonSchema()
 const ajv = createAjv({ coerceTypes: true, useDefaults: true, strictRequired: false })
 const validateBase = ajv.compile(baseSchema)
 const validateRules = ajv.compile({ type: 'object', allOf })
-const validate = Object.assign((data: unknown): boolean => {
-  const ok = validateBase(data) && validateRules(data)
-  validate.errors = validateBase.errors ?? validateRules.errors
-  return ok
-}, { errors: undefined as typeof validateBase.errors })
+const validate = Object.assign(
+  (data: unknown): boolean => {
+    const ok = validateBase(data) && validateRules(data)
+    validate.errors = validateBase.errors ?? validateRules.errors
+    return ok
+  },
+  { errors: undefined as typeof validateBase.errors }
+)
 
 export function buildConfig (
   fromFile: Record<string, string>,
@@ -75,7 +86,9 @@ export function buildConfig (
   Object.assign(raw, overrides)
   if (!validate(raw)) {
     const problems = describeErrors(validate.errors)
-    throw new ConfigError(SyncErrorCode.CONFIG_INVALID, `Invalid configuration: ${problems.join('; ')}`, { details: problems })
+    throw new ConfigError(SyncErrorCode.CONFIG_INVALID, `Invalid configuration: ${problems.join('; ')}`, {
+      details: problems
+    })
   }
   const cfg = raw as unknown as SyncConfig
   if (cfg.ListeningPort === undefined) cfg.ListeningPort = cfg.NodeType === 'CSS' ? 8080 : 8081

@@ -14,57 +14,96 @@ export interface Holding {
   objectType: string
   objectId: string
   instanceId: number
-  /** received: data complete; consumed: app consumed it; deleted: app confirmed a delete; error: a plugin refused it. */
+  /**
+   * received: data complete; consumed: app consumed it; deleted: app confirmed a delete;
+   * error: a plugin refused it.
+   */
   state: 'received' | 'consumed' | 'deleted' | 'error'
   /** With `error`: why. */
   message?: string
 }
 
 export type UpMessage =
-  | { v: 1, kind: 'register', properties: Record<string, string>, codeVersion: string, holdings: Holding[] }
+  | { v: 1; kind: 'register'; properties: Record<string, string>; codeVersion: string; holdings: Holding[] }
   /** `errors`: malformed CSS messages this edge dropped since it started. */
-  | { v: 1, kind: 'heartbeat', errors: number, status?: Record<string, Record<string, unknown>> }
-  | { v: 1, kind: 'ack', state: 'received' | 'consumed' | 'deleted' | 'error', objectType: string, objectId: string, instanceId: number, message?: string }
+  | { v: 1; kind: 'heartbeat'; errors: number; status?: Record<string, Record<string, unknown>> }
+  | {
+    v: 1
+    kind: 'ack'
+    state: 'received' | 'consumed' | 'deleted' | 'error'
+    objectType: string
+    objectId: string
+    instanceId: number
+    message?: string
+  }
   | FetchMessage
   | BusyMessage
   | GoneMessage
   | ChunkMessage
   /** Edge to cloud: an object created on the edge; small data inline (base64), else the CSS pulls it. */
-  | { v: 1, kind: 'offer', meta: ObjectMetadata, data?: string, chunkSize?: number }
+  | { v: 1; kind: 'offer'; meta: ObjectMetadata; data?: string; chunkSize?: number }
   | ProgressMessage
 
 export type DownMessage =
-  | { v: 1, kind: 'registered', resent: number }
+  | { v: 1; kind: 'registered'; resent: number }
   /** The CSS may have missed messages (it resubscribed): register again within `withinMs` (random). */
-  | { v: 1, kind: 'reregister', withinMs: number }
+  | { v: 1; kind: 'reregister'; withinMs: number }
   /**
    * `data` is base64 of the whole data when it is small enough to travel inline; otherwise the
    * edge pulls it in chunks of at most `chunkSize` bytes.
    */
-  | { v: 1, kind: 'update', meta: ObjectMetadata, data?: string, chunkSize?: number, sig?: Sig }
+  | { v: 1; kind: 'update'; meta: ObjectMetadata; data?: string; chunkSize?: number; sig?: Sig }
   /** Key rotation: trust `publicKey` (keyId:base64) too; signed by a key the edge already trusts. */
-  | { v: 1, kind: 'trust', publicKey: string, sig: Sig }
+  | { v: 1; kind: 'trust'; publicKey: string; sig: Sig }
   /** `sig`: over deleteStatement(org, ids) (protocol/statements.ts), as updates are signed. */
-  | { v: 1, kind: 'delete', objectType: string, objectId: string, instanceId: number, sig?: Sig }
+  | { v: 1; kind: 'delete'; objectType: string; objectId: string; instanceId: number; sig?: Sig }
   | BusyMessage
   | GoneMessage
   | ChunkMessage
   | FetchMessage
   /** Edge to cloud: the CSS stored (`stored`) or an app consumed (`consumed`) an object the edge offered. */
-  | { v: 1, kind: 'state', state: 'stored' | 'consumed', objectType: string, objectId: string, instanceId: number }
+  | {
+    v: 1
+    kind: 'state'
+    state: 'stored' | 'consumed'
+    objectType: string
+    objectId: string
+    instanceId: number
+  }
 
 /** An Ed25519 signature over the canonical JSON of the signed part (see security/signing.ts). */
-export interface Sig { keyId: string, value: string }
+export interface Sig {
+  keyId: string
+  value: string
+}
 
-interface InstanceRef { v: 1, objectType: string, objectId: string, instanceId: number }
+interface InstanceRef {
+  v: 1
+  objectType: string
+  objectId: string
+  instanceId: number
+}
 /** Asks for `length` bytes of an instance's data from `offset` (chunked transfer, pulled by the receiver). */
-export interface FetchMessage extends InstanceRef { kind: 'fetch', offset: number, length: number }
+export interface FetchMessage extends InstanceRef {
+  kind: 'fetch'
+  offset: number
+  length: number
+}
 /** Bytes of a chunked transfer the receiver holds durably; `detail` reports repairs (hash mismatch). */
-export interface ProgressMessage extends InstanceRef { kind: 'progress', bytes: number, detail?: string }
+export interface ProgressMessage extends InstanceRef {
+  kind: 'progress'
+  bytes: number
+  detail?: string
+}
 /** The sender is at its cap of concurrent transfers: ask again after `retryAfterMs`. */
-export interface BusyMessage extends InstanceRef { kind: 'busy', retryAfterMs: number }
+export interface BusyMessage extends InstanceRef {
+  kind: 'busy'
+  retryAfterMs: number
+}
 /** The instance asked for is no longer current (a newer one or a delete is on its way). */
-export interface GoneMessage extends InstanceRef { kind: 'gone' }
+export interface GoneMessage extends InstanceRef {
+  kind: 'gone'
+}
 
 /** One chunk, sent as a binary frame (see encodeChunk), never as JSON. */
 export interface ChunkMessage extends InstanceRef {
@@ -83,7 +122,14 @@ const instance = { v: true, objectType: name, objectId: name, instanceId: { type
 const metaSchema = {
   type: 'object',
   required: ['objectID', 'objectType', 'instanceID', 'dataID', 'objectSize'],
-  properties: { objectID: name, objectType: name, instanceID: { type: 'integer', minimum: 1 }, dataID: { type: 'integer', minimum: 0 }, objectSize: { type: 'integer', minimum: 0 }, dataHash: { type: 'string', pattern: '^[0-9a-f]{64}$' } }
+  properties: {
+    objectID: name,
+    objectType: name,
+    instanceID: { type: 'integer', minimum: 1 },
+    dataID: { type: 'integer', minimum: 0 },
+    objectSize: { type: 'integer', minimum: 0 },
+    dataHash: { type: 'string', pattern: '^[0-9a-f]{64}$' }
+  }
 }
 const sigSchema = {
   type: 'object',
@@ -92,12 +138,21 @@ const sigSchema = {
   properties: { keyId: { type: 'string', maxLength: 64 }, value: { type: 'string', maxLength: 256 } }
 }
 const fetchSchema = {
-  properties: { ...instance, kind: { const: 'fetch' }, offset: { type: 'integer', minimum: 0 }, length: { type: 'integer', minimum: 1, maximum: MAX_CHUNK_SIZE } },
+  properties: {
+    ...instance,
+    kind: { const: 'fetch' },
+    offset: { type: 'integer', minimum: 0 },
+    length: { type: 'integer', minimum: 1, maximum: MAX_CHUNK_SIZE }
+  },
   required: ['objectType', 'objectId', 'instanceId', 'offset', 'length'],
   additionalProperties: false
 }
 const busySchema = {
-  properties: { ...instance, kind: { const: 'busy' }, retryAfterMs: { type: 'integer', minimum: 0, maximum: 600000 } },
+  properties: {
+    ...instance,
+    kind: { const: 'busy' },
+    retryAfterMs: { type: 'integer', minimum: 0, maximum: 600000 }
+  },
   required: ['objectType', 'objectId', 'instanceId', 'retryAfterMs'],
   additionalProperties: false
 }
@@ -109,13 +164,20 @@ const goneSchema = {
 const upSchema = {
   type: 'object',
   required: ['v', 'kind'],
-  properties: { v: { const: PROTOCOL_VERSION }, kind: { enum: ['register', 'heartbeat', 'ack', 'fetch', 'progress', 'busy', 'gone', 'offer'] } },
+  properties: {
+    v: { const: PROTOCOL_VERSION },
+    kind: { enum: ['register', 'heartbeat', 'ack', 'fetch', 'progress', 'busy', 'gone', 'offer'] }
+  },
   oneOf: [
     {
       properties: {
         v: true,
         kind: { const: 'register' },
-        properties: { type: 'object', additionalProperties: { type: 'string', maxLength: 256 }, maxProperties: 64 },
+        properties: {
+          type: 'object',
+          additionalProperties: { type: 'string', maxLength: 256 },
+          maxProperties: 64
+        },
         codeVersion: { type: 'string', maxLength: 64 },
         holdings: {
           type: 'array',
@@ -124,7 +186,13 @@ const upSchema = {
             type: 'object',
             required: ['objectType', 'objectId', 'instanceId', 'state'],
             additionalProperties: false,
-            properties: { objectType: name, objectId: name, instanceId: { type: 'integer', minimum: 1 }, state: { enum: ['received', 'consumed', 'deleted', 'error'] }, message: { type: 'string', maxLength: 1024 } }
+            properties: {
+              objectType: name,
+              objectId: name,
+              instanceId: { type: 'integer', minimum: 1 },
+              state: { enum: ['received', 'consumed', 'deleted', 'error'] },
+              message: { type: 'string', maxLength: 1024 }
+            }
           }
         }
       },
@@ -132,7 +200,16 @@ const upSchema = {
       additionalProperties: false
     },
     {
-      properties: { v: true, kind: { const: 'heartbeat' }, errors: { type: 'integer', minimum: 0 }, status: { type: 'object', maxProperties: 16, additionalProperties: { type: 'object', maxProperties: 64 } } },
+      properties: {
+        v: true,
+        kind: { const: 'heartbeat' },
+        errors: { type: 'integer', minimum: 0 },
+        status: {
+          type: 'object',
+          maxProperties: 16,
+          additionalProperties: { type: 'object', maxProperties: 64 }
+        }
+      },
       required: ['errors'],
       additionalProperties: false
     },
@@ -153,12 +230,23 @@ const upSchema = {
     busySchema,
     goneSchema,
     {
-      properties: { v: true, kind: { const: 'offer' }, meta: metaSchema, data: { type: 'string' }, chunkSize: { type: 'integer', minimum: 1, maximum: MAX_CHUNK_SIZE } },
+      properties: {
+        v: true,
+        kind: { const: 'offer' },
+        meta: metaSchema,
+        data: { type: 'string' },
+        chunkSize: { type: 'integer', minimum: 1, maximum: MAX_CHUNK_SIZE }
+      },
       required: ['meta'],
       additionalProperties: false
     },
     {
-      properties: { ...instance, kind: { const: 'progress' }, bytes: { type: 'integer', minimum: 0 }, detail: { type: 'string', maxLength: 256 } },
+      properties: {
+        ...instance,
+        kind: { const: 'progress' },
+        bytes: { type: 'integer', minimum: 0 },
+        detail: { type: 'string', maxLength: 256 }
+      },
       required: ['objectType', 'objectId', 'instanceId', 'bytes'],
       additionalProperties: false
     }
@@ -168,10 +256,27 @@ const upSchema = {
 const downSchema = {
   type: 'object',
   required: ['v', 'kind'],
-  properties: { v: { const: PROTOCOL_VERSION }, kind: { enum: ['registered', 'reregister', 'update', 'delete', 'busy', 'gone', 'fetch', 'state', 'trust'] } },
+  properties: {
+    v: { const: PROTOCOL_VERSION },
+    kind: {
+      enum: ['registered', 'reregister', 'update', 'delete', 'busy', 'gone', 'fetch', 'state', 'trust']
+    }
+  },
   oneOf: [
-    { properties: { v: true, kind: { const: 'registered' }, resent: { type: 'integer' } }, required: ['resent'], additionalProperties: false },
-    { properties: { v: true, kind: { const: 'reregister' }, withinMs: { type: 'integer', minimum: 0, maximum: 600_000 } }, required: ['withinMs'], additionalProperties: false },
+    {
+      properties: { v: true, kind: { const: 'registered' }, resent: { type: 'integer' } },
+      required: ['resent'],
+      additionalProperties: false
+    },
+    {
+      properties: {
+        v: true,
+        kind: { const: 'reregister' },
+        withinMs: { type: 'integer', minimum: 0, maximum: 600_000 }
+      },
+      required: ['withinMs'],
+      additionalProperties: false
+    },
     {
       properties: {
         v: true,
@@ -193,7 +298,12 @@ const downSchema = {
     goneSchema,
     fetchSchema,
     {
-      properties: { v: true, kind: { const: 'trust' }, publicKey: { type: 'string', maxLength: 512 }, sig: sigSchema },
+      properties: {
+        v: true,
+        kind: { const: 'trust' },
+        publicKey: { type: 'string', maxLength: 512 },
+        sig: sigSchema
+      },
       required: ['publicKey', 'sig'],
       additionalProperties: false
     },
@@ -207,7 +317,12 @@ const downSchema = {
 
 const chunkHeaderSchema = {
   type: 'object',
-  properties: { ...instance, kind: { const: 'chunk' }, offset: { type: 'integer', minimum: 0 }, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
+  properties: {
+    ...instance,
+    kind: { const: 'chunk' },
+    offset: { type: 'integer', minimum: 0 },
+    sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' }
+  },
   required: ['v', 'kind', 'objectType', 'objectId', 'instanceId', 'offset', 'sha256'],
   additionalProperties: false
 }
@@ -236,7 +351,11 @@ export function encodeChunk (msg: ChunkMessage): Buffer {
  * A chunk frame allocated once, for the sender to read the data straight into `data`; `seal()`
  * then writes the data's sha256 into the header (a fixed-width slot). No copies of the data.
  */
-export function allocChunkFrame (ids: { objectType: string, objectId: string, instanceId: number }, offset: number, length: number): { frame: Buffer, data: Buffer, seal: () => void } {
+export function allocChunkFrame (
+  ids: { objectType: string; objectId: string; instanceId: number },
+  offset: number,
+  length: number
+): { frame: Buffer; data: Buffer; seal: () => void } {
   const header = Buffer.from(JSON.stringify({ v: 1, kind: 'chunk', ...ids, offset, sha256: '0'.repeat(64) }))
   const frame = Buffer.allocUnsafe(5 + header.length + length)
   frame[0] = FRAME_MARK
@@ -244,15 +363,27 @@ export function allocChunkFrame (ids: { objectType: string, objectId: string, in
   header.copy(frame, 5)
   const data = frame.subarray(5 + header.length)
   const slot = 5 + header.indexOf('"sha256":"') + 10
-  return { frame, data, seal: () => { frame.write(createHash('sha256').update(data).digest('hex'), slot, 'latin1') } }
+  return {
+    frame,
+    data,
+    seal: () => {
+      frame.write(createHash('sha256').update(data).digest('hex'), slot, 'latin1')
+    }
+  }
 }
 
 function decodeChunk (payload: Buffer): ChunkMessage {
   if (payload.length < 5) throw new ProtocolError('Truncated chunk frame')
   const len = payload.readUInt32BE(1)
-  if (len > 4096 || 5 + len > payload.length) throw new ProtocolError('Chunk frame header length is out of bounds')
+  if (len > 4096 || 5 + len > payload.length) {
+    throw new ProtocolError('Chunk frame header length is out of bounds')
+  }
   const header = parse(payload.subarray(5, 5 + len))
-  if (!validateChunkHeader(header)) throw new ProtocolError(`Invalid chunk header: ${describeErrors(validateChunkHeader.errors).slice(0, 5).join('; ')}`)
+  if (!validateChunkHeader(header)) {
+    throw new ProtocolError(
+      `Invalid chunk header: ${describeErrors(validateChunkHeader.errors).slice(0, 5).join('; ')}`
+    )
+  }
   return { ...header, data: payload.subarray(5 + len) }
 }
 
@@ -265,16 +396,24 @@ function parse (payload: Buffer | Uint8Array): unknown {
 }
 
 export function decodeUp (payload: Buffer | Uint8Array): UpMessage {
-  if (payload[0] === FRAME_MARK) return decodeChunk(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength))
+  if (payload[0] === FRAME_MARK) {
+    return decodeChunk(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength))
+  }
   const msg = parse(payload)
-  if (!validateUp(msg)) throw new ProtocolError(`Invalid message: ${describeErrors(validateUp.errors).slice(0, 5).join('; ')}`)
+  if (!validateUp(msg)) {
+    throw new ProtocolError(`Invalid message: ${describeErrors(validateUp.errors).slice(0, 5).join('; ')}`)
+  }
   return msg
 }
 
 export function decodeDown (payload: Buffer | Uint8Array): DownMessage {
-  if (payload[0] === FRAME_MARK) return decodeChunk(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength))
+  if (payload[0] === FRAME_MARK) {
+    return decodeChunk(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength))
+  }
   const msg = parse(payload)
-  if (!validateDown(msg)) throw new ProtocolError(`Invalid message: ${describeErrors(validateDown.errors).slice(0, 5).join('; ')}`)
+  if (!validateDown(msg)) {
+    throw new ProtocolError(`Invalid message: ${describeErrors(validateDown.errors).slice(0, 5).join('; ')}`)
+  }
   return msg
 }
 

@@ -29,7 +29,12 @@ export const UP_WILDCARD = `${TOPIC_ROOT}/+/+/+/up`
 
 /** The topics an ESS may subscribe to: its own, its type's and its org's down topics. */
 export function essSubscriptions (d: DestinationKey): string[] {
-  return [downTopic(d), typeDownTopic(d.orgId, d.destinationType), orgDownTopic(d.orgId), ALL_NODES_DOWN_TOPIC]
+  return [
+    downTopic(d),
+    typeDownTopic(d.orgId, d.destinationType),
+    orgDownTopic(d.orgId),
+    ALL_NODES_DOWN_TOPIC
+  ]
 }
 
 /** Parses an up topic into the node it claims to come from; undefined for anything else. */

@@ -15,22 +15,36 @@ export const onAck: Handler<'ack'> = async (ctx, node, msg, log) => {
   const status = msg.state === 'received' ? 'delivered' : msg.state
   const rejected = msg.state === 'error' ? { detail: 'rejected', message: msg.message ?? 'error' } : {}
   await ctx.status.deliveries([{ ...key, ...node, instanceId: msg.instanceId, status, ...rejected }])
-  if (msg.state === 'error') log.warn('Edge reported a delivery error', { objectId: msg.objectId, message: msg.message })
+  if (msg.state === 'error') {
+    log.warn('Edge reported a delivery error', { objectId: msg.objectId, message: msg.message })
+  }
   if (msg.state === 'deleted') await removeIfAllDeleted(ctx, key)
   if (msg.state === 'consumed') await deleteIfAllConsumed(ctx, key)
   if (msg.state === 'consumed' || msg.state === 'error') {
-    const outcome = { objectType: msg.objectType, objectId: msg.objectId, instanceId: msg.instanceId, state: msg.state }
+    const outcome = {
+      objectType: msg.objectType,
+      objectId: msg.objectId,
+      instanceId: msg.instanceId,
+      state: msg.state
+    }
     await ctx.hooks.outcome(node, msg.message === undefined ? outcome : { ...outcome, message: msg.message })
   }
 }
 
 /** Whether the object has delivery records and every one satisfies `ok` (after pending writes). */
-async function everyDelivery (ctx: HandlerContext, key: ObjectKey, ok: (d: DeliveryRecord) => boolean): Promise<boolean> {
+async function everyDelivery (
+  ctx: HandlerContext,
+  key: ObjectKey,
+  ok: (d: DeliveryRecord) => boolean
+): Promise<boolean> {
   await ctx.status.drain()
   let cursor: string | undefined
   let any = false
   do {
-    const page = await ctx.store.deliveries.listByObject(key, { limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
+    const page = await ctx.store.deliveries.listByObject(key, {
+      limit: 1000,
+      ...(cursor === undefined ? {} : { cursor })
+    })
     if (!page.items.every(ok)) return false
     any ||= page.items.length > 0
     cursor = page.next
@@ -43,7 +57,9 @@ async function deleteIfAllConsumed (ctx: HandlerContext, key: ObjectKey): Promis
   const obj = await ctx.store.objects.get(key)
   if (obj === undefined || obj.meta.autodelete !== true || obj.meta.deleted === true) return
   const current = obj.meta.instanceID
-  if (await everyDelivery(ctx, key, (d) => d.instanceId === current && d.status === 'consumed')) await ctx.hooks.allConsumed(key)
+  if (await everyDelivery(ctx, key, (d) => d.instanceId === current && d.status === 'consumed')) {
+    await ctx.hooks.allConsumed(key)
+  }
 }
 
 /** A deleted object leaves the CSS once every destination confirmed (unlike Open Horizon #71). */
@@ -51,5 +67,7 @@ async function removeIfAllDeleted (ctx: HandlerContext, key: ObjectKey): Promise
   const obj = await ctx.store.objects.get(key)
   if (obj?.meta.deleted !== true) return
   const current = obj.meta.instanceID
-  if (await everyDelivery(ctx, key, (d) => d.status === 'deleted' && d.instanceId >= current)) await ctx.removeObject(key)
+  if (await everyDelivery(ctx, key, (d) => d.status === 'deleted' && d.instanceId >= current)) {
+    await ctx.removeObject(key)
+  }
 }

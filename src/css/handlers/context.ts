@@ -33,8 +33,7 @@ export interface SyncHooks {
 }
 
 /** Why an edge message was dropped: the label of the `refused` counter. */
-export type RefusalReason =
-  | 'not-addressed' | 'future-instance' | 'owned-type' | 'foreign-origin' | 'bad-hash'
+export type RefusalReason = 'not-addressed' | 'future-instance' | 'owned-type' | 'foreign-origin' | 'bad-hash'
 
 export interface HandlerContext {
   store: Store
@@ -48,7 +47,7 @@ export interface HandlerContext {
   /** Object types no edge may create or change (the CSS and its extensions own them). */
   ownsType: (objectType: string) => boolean
   /** The encoded, signed update of an instance (cached per instance), or why it cannot be sent. */
-  updatePayload: (obj: StoredObject) => Promise<{ payload?: Buffer, error?: string }>
+  updatePayload: (obj: StoredObject) => Promise<{ payload?: Buffer; error?: string }>
   /** The encoded, signed delete of an instance. */
   deletePayload: (obj: StoredObject) => Promise<Buffer>
   /** Tells the edge an object it offered was stored or consumed. */

@@ -8,9 +8,11 @@ import type { Handler } from './context.js'
 import { addressedObject } from './rights.js'
 
 export const onFetch: Handler<'fetch'> = async (ctx, node, msg, log) => {
-  if (await addressedObject(ctx, node, msg, log) === undefined) return
+  if ((await addressedObject(ctx, node, msg, log)) === undefined) return
   // Served without holding up the acknowledgement: a fetch changes nothing durable (a lost answer
   // is asked for again), and an edge's window of fetches must be served side by side, not one by
   // one behind its connection's acknowledgements.
-  ctx.chunks.onFetch(nodeUsername(node), node.orgId, msg).catch((err: unknown) => { log.warn('A chunk was not served; the edge asks again', { err }) })
+  ctx.chunks.onFetch(nodeUsername(node), node.orgId, msg).catch((err: unknown) => {
+    log.warn('A chunk was not served; the edge asks again', { err })
+  })
 }

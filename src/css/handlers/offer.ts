@@ -11,7 +11,10 @@ import type { Handler, HandlerContext } from './context.js'
 /** What an edge may say about its object, besides its name, instance and data description. */
 const EDGE_FIELDS = ['version', 'description', 'contentType', 'expiration', 'noData', 'link'] as const
 
-function edgeMeta (msg: ObjectMetadata, node: { orgId: string, destinationType: string, destinationId: string }): ObjectMetadata {
+function edgeMeta (
+  msg: ObjectMetadata,
+  node: { orgId: string; destinationType: string; destinationId: string }
+): ObjectMetadata {
   const meta: ObjectMetadata = {
     objectID: msg.objectID,
     objectType: msg.objectType,
@@ -32,9 +35,15 @@ export const onOffer: Handler<'offer'> = async (ctx, node, msg, log) => {
   const m = msg.meta
   const key: ObjectKey = { orgId: node.orgId, objectType: m.objectType, objectId: m.objectID }
   const facts = { objectType: key.objectType, objectId: key.objectId }
-  if (ctx.ownsType(key.objectType)) { ctx.refuse('owned-type', log, facts); return }
+  if (ctx.ownsType(key.objectType)) {
+    ctx.refuse('owned-type', log, facts)
+    return
+  }
   const cur = await ctx.store.objects.get(key)
-  if (cur !== undefined && (cur.meta.originType !== node.destinationType || cur.meta.originID !== node.destinationId)) {
+  if (
+    cur !== undefined &&
+    (cur.meta.originType !== node.destinationType || cur.meta.originID !== node.destinationId)
+  ) {
     ctx.refuse('foreign-origin', log, facts)
     return
   }
@@ -54,9 +63,17 @@ export const onOffer: Handler<'offer'> = async (ctx, node, msg, log) => {
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
 
-async function storeInline (ctx: HandlerContext, meta: ObjectMetadata, data: string, log: Parameters<Handler<'offer'>>[3]): Promise<void> {
+async function storeInline (
+  ctx: HandlerContext,
+  meta: ObjectMetadata,
+  data: string,
+  log: Parameters<Handler<'offer'>>[3]
+): Promise<void> {
   const facts = { objectType: meta.objectType, objectId: meta.objectID }
-  if (data.length % 4 !== 0 || !BASE64.test(data)) { ctx.refuse('bad-hash', log, facts); return }
+  if (data.length % 4 !== 0 || !BASE64.test(data)) {
+    ctx.refuse('bad-hash', log, facts)
+    return
+  }
   const bytes = Buffer.from(data, 'base64')
   const blob = await ctx.store.blobs.write([bytes], { maxSize: ctx.cfg.MaxDataSize })
   if ((meta.dataHash !== undefined && blob.sha256 !== meta.dataHash) || blob.size !== meta.objectSize) {
@@ -73,8 +90,16 @@ async function storeInline (ctx: HandlerContext, meta: ObjectMetadata, data: str
 }
 
 /** Stores an edge's object as a new CSS instance and tells the edge (also the uplink's end). */
-export async function storeEdgeObject (ctx: HandlerContext, meta: ObjectMetadata, dataRef: string | undefined): Promise<void> {
-  const key: ObjectKey = { orgId: meta.destinationOrgID, objectType: meta.objectType, objectId: meta.objectID }
+export async function storeEdgeObject (
+  ctx: HandlerContext,
+  meta: ObjectMetadata,
+  dataRef: string | undefined
+): Promise<void> {
+  const key: ObjectKey = {
+    orgId: meta.destinationOrgID,
+    objectType: meta.objectType,
+    objectId: meta.objectID
+  }
   const { instanceID, created: _c, lastUpdate: _u, ...draft } = meta
   const obj = await ctx.store.objects.put(key, () => ({
     meta: { ...draft, originInstanceID: instanceID },

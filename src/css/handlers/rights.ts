@@ -8,10 +8,17 @@ import type { DestinationKey, NodeRecord, StoredObject } from '../../common/mode
 import { isAddressedTo } from '../addressing.js'
 import type { HandlerContext } from './context.js'
 
-export interface InstanceRef { objectType: string, objectId: string, instanceId: number }
+export interface InstanceRef {
+  objectType: string
+  objectId: string
+  instanceId: number
+}
 
 /** The node's record (its properties decide selector addressing); a stand-in before it registered. */
-export async function nodeRecord (ctx: HandlerContext, node: DestinationKey): Promise<Pick<NodeRecord, 'orgId' | 'destinationType' | 'destinationId' | 'properties'>> {
+export async function nodeRecord (
+  ctx: HandlerContext,
+  node: DestinationKey
+): Promise<Pick<NodeRecord, 'orgId' | 'destinationType' | 'destinationId' | 'properties'>> {
   const rec = await ctx.store.nodes.get(node)
   return rec ?? { ...node, properties: {} }
 }
@@ -20,7 +27,12 @@ export async function nodeRecord (ctx: HandlerContext, node: DestinationKey): Pr
  * The object `ref` names if it is addressed to `node` and the instance exists (or existed);
  * undefined after logging and counting the refusal.
  */
-export async function addressedObject (ctx: HandlerContext, node: DestinationKey, ref: InstanceRef, log: Logger): Promise<StoredObject | undefined> {
+export async function addressedObject (
+  ctx: HandlerContext,
+  node: DestinationKey,
+  ref: InstanceRef,
+  log: Logger
+): Promise<StoredObject | undefined> {
   const key = { orgId: node.orgId, objectType: ref.objectType, objectId: ref.objectId }
   const obj = await ctx.store.objects.get(key)
   const facts = { objectType: ref.objectType, objectId: ref.objectId, instanceId: ref.instanceId }

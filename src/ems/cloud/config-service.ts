@@ -22,10 +22,18 @@ type Obj = Record<string, Json>
 
 /** Publishes object instances (the CSS object service). */
 export interface ConfigPublisher {
-  put: (key: ObjectKey, meta: Record<string, unknown>, data: Buffer, owner: string) => Promise<{ meta: { instanceID: number } }>
+  put: (
+    key: ObjectKey,
+    meta: Record<string, unknown>,
+    data: Buffer,
+    owner: string
+  ) => Promise<{ meta: { instanceID: number } }>
 }
 
-export interface LayerRef { kind: 'org' | 'site' | 'edge', id: string }
+export interface LayerRef {
+  kind: 'org' | 'site' | 'edge'
+  id: string
+}
 
 export function parseLayer (s: string): LayerRef {
   if (s === 'org') return { kind: 'org', id: '' }
@@ -33,9 +41,17 @@ export function parseLayer (s: string): LayerRef {
   if (m === null) throw new ValidationError(`Layer must be org, site:<id> or edge:<id>, not ${s}`)
   return { kind: m[1] as 'site' | 'edge', id: m[2] ?? '' }
 }
-const layerName = (l: LayerRef): string => l.kind === 'org' ? 'org' : `${l.kind}:${l.id}`
-const layerKey = (orgId: string, l: LayerRef): ObjectKey => ({ orgId, objectType: LAYER_TYPE, objectId: l.kind === 'org' ? 'org' : `${l.kind}.${l.id}` })
-const configKey = (orgId: string, edgeId: string): ObjectKey => ({ orgId, objectType: CONFIG_TYPE, objectId: edgeId })
+const layerName = (l: LayerRef): string => (l.kind === 'org' ? 'org' : `${l.kind}:${l.id}`)
+const layerKey = (orgId: string, l: LayerRef): ObjectKey => ({
+  orgId,
+  objectType: LAYER_TYPE,
+  objectId: l.kind === 'org' ? 'org' : `${l.kind}.${l.id}`
+})
+const configKey = (orgId: string, edgeId: string): ObjectKey => ({
+  orgId,
+  objectType: CONFIG_TYPE,
+  objectId: edgeId
+})
 
 /** The config content without what changes with every version. */
 function body (c: Obj): Obj {
@@ -43,7 +59,13 @@ function body (c: Obj): Obj {
   return rest
 }
 
-export interface EdgeOutcome { edge: string, changes: Change[], version?: number, problems?: EmsProblem[], incomplete?: string[] }
+export interface EdgeOutcome {
+  edge: string
+  changes: Change[]
+  version?: number
+  problems?: EmsProblem[]
+  incomplete?: string[]
+}
 
 /** Sections every effective config needs; until its layers provide them all, an edge gets nothing. */
 const SECTIONS = ['core_cycle', 'scheduler', 'modbus_devices', 'alarms'] as const
@@ -66,18 +88,27 @@ export class EmsService {
   async #readJson (dataRef: string | undefined): Promise<Obj | undefined> {
     if (dataRef === undefined) return undefined
     const data = await readBlob(this.#store.blobs, dataRef)
-    return data === undefined ? undefined : JSON.parse(data.toString('utf8')) as Obj
+    return data === undefined ? undefined : (JSON.parse(data.toString('utf8')) as Obj)
   }
 
-  async getLayer (orgId: string, l: LayerRef): Promise<{ doc: Obj, instanceID: number } | undefined> {
+  async getLayer (orgId: string, l: LayerRef): Promise<{ doc: Obj; instanceID: number } | undefined> {
     const o = await this.#store.objects.get(layerKey(orgId, l))
     if (o === undefined || o.meta.deleted === true) return undefined
-    return { doc: await this.#readJson(o.dataRef) ?? {}, instanceID: o.meta.instanceID }
+    return { doc: (await this.#readJson(o.dataRef)) ?? {}, instanceID: o.meta.instanceID }
   }
 
-  async layerHistory (orgId: string, l: LayerRef): Promise<Array<{ instanceID: number, lastUpdate?: string, doc: Obj }>> {
+  async layerHistory (
+    orgId: string,
+    l: LayerRef
+  ): Promise<Array<{ instanceID: number; lastUpdate?: string; doc: Obj }>> {
     const h = await this.#store.objects.history(layerKey(orgId, l))
-    return await Promise.all(h.map(async (o) => ({ instanceID: o.meta.instanceID, ...(o.meta.lastUpdate === undefined ? {} : { lastUpdate: o.meta.lastUpdate }), doc: await this.#readJson(o.dataRef) ?? {} })))
+    return await Promise.all(
+      h.map(async (o) => ({
+        instanceID: o.meta.instanceID,
+        ...(o.meta.lastUpdate === undefined ? {} : { lastUpdate: o.meta.lastUpdate }),
+        doc: (await this.#readJson(o.dataRef)) ?? {}
+      }))
+    )
   }
 
   /** The org's EMS edges: its nodes of the EMS destination type. */
@@ -85,7 +116,12 @@ export class EmsService {
     const out: NodeRecord[] = []
     let cursor: string | undefined
     do {
-      const page = await this.#store.nodes.list({ orgId, destinationType: this.#edgeType, limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
+      const page = await this.#store.nodes.list({
+        orgId,
+        destinationType: this.#edgeType,
+        limit: 1000,
+        ...(cursor === undefined ? {} : { cursor })
+      })
       out.push(...page.items)
       cursor = page.next
     } while (cursor !== undefined)
@@ -94,7 +130,11 @@ export class EmsService {
 
   async #node (orgId: string, edgeId: string): Promise<NodeRecord> {
     const n = await this.#store.nodes.get({ orgId, destinationType: this.#edgeType, destinationId: edgeId })
-    if (n === undefined) throw new NotFoundError(`No EMS edge ${edgeId} in org ${orgId} (an edge appears once its ESS registered)`)
+    if (n === undefined) {
+      throw new NotFoundError(
+        `No EMS edge ${edgeId} in org ${orgId} (an edge appears once its ESS registered)`
+      )
+    }
     return n
   }
 
@@ -102,13 +142,25 @@ export class EmsService {
    * The layers of one edge, with `override` in place of the stored version of one layer. `cache`
    * shares layer reads across the edges of one change (a site change reads the org layer once).
    */
-  async #layersOf (orgId: string, node: NodeRecord, override?: { ref: LayerRef, doc: Obj }, cache = new Map<string, Obj | undefined>()): Promise<Layer[]> {
+  async #layersOf (
+    orgId: string,
+    node: NodeRecord,
+    override?: { ref: LayerRef; doc: Obj },
+    cache = new Map<string, Obj | undefined>()
+  ): Promise<Layer[]> {
     const site = node.properties.site
-    const refs: LayerRef[] = [{ kind: 'org', id: '' }, ...(site === undefined ? [] : [{ kind: 'site' as const, id: site }]), { kind: 'edge', id: node.destinationId }]
+    const refs: LayerRef[] = [
+      { kind: 'org', id: '' },
+      ...(site === undefined ? [] : [{ kind: 'site' as const, id: site }]),
+      { kind: 'edge', id: node.destinationId }
+    ]
     const out: Layer[] = []
     for (const ref of refs) {
       const name = layerName(ref)
-      if (override !== undefined && layerName(override.ref) === name) { out.push({ name, doc: override.doc }); continue }
+      if (override !== undefined && layerName(override.ref) === name) {
+        out.push({ name, doc: override.doc })
+        continue
+      }
       if (!cache.has(name)) cache.set(name, (await this.getLayer(orgId, ref))?.doc)
       const doc = cache.get(name)
       if (doc !== undefined) out.push({ name, doc })
@@ -121,16 +173,23 @@ export class EmsService {
   }
 
   /** The published config of an edge and the object instance carrying it. */
-  async current (orgId: string, edgeId: string): Promise<{ config: Obj, version: number, instanceId: number } | undefined> {
+  async current (
+    orgId: string,
+    edgeId: string
+  ): Promise<{ config: Obj; version: number; instanceId: number } | undefined> {
     const o = await this.#store.objects.get(configKey(orgId, edgeId))
     if (o === undefined || o.meta.deleted === true) return undefined
     const config = await this.#readJson(o.dataRef)
-    return config === undefined ? undefined : { config, version: Number(o.meta.version ?? 0), instanceId: o.meta.instanceID }
+    return config === undefined
+      ? undefined
+      : { config, version: Number(o.meta.version ?? 0), instanceId: o.meta.instanceID }
   }
 
   /** A retained earlier version of an edge's config. */
   async at (orgId: string, edgeId: string, version: number): Promise<Obj | undefined> {
-    const old = (await this.#store.objects.history(configKey(orgId, edgeId))).find((o) => Number(o.meta.version) === version)
+    const old = (await this.#store.objects.history(configKey(orgId, edgeId))).find(
+      (o) => Number(o.meta.version) === version
+    )
     return old === undefined ? undefined : await this.#readJson(old.dataRef)
   }
 
@@ -138,7 +197,17 @@ export class EmsService {
    * An HTTP edge's heartbeat: it becomes a known node (protocol http) if it was not, its report is
    * kept as its status, and the version it says it runs (or failed) becomes its delivery state.
    */
-  async heartbeat (orgId: string, edgeId: string, hb: { version?: number, sync_status?: string, errors?: string[], properties?: Record<string, string>, stats?: Record<string, unknown> }): Promise<{ latest?: number }> {
+  async heartbeat (
+    orgId: string,
+    edgeId: string,
+    hb: {
+      version?: number
+      sync_status?: string
+      errors?: string[]
+      properties?: Record<string, string>
+      stats?: Record<string, unknown>
+    }
+  ): Promise<{ latest?: number }> {
     const dest = { orgId, destinationType: this.#edgeType, destinationId: edgeId }
     const prev = await this.#store.nodes.get(dest)
     const now = new Date().toISOString()
@@ -149,13 +218,29 @@ export class EmsService {
       online: true,
       registeredAt: prev?.registeredAt ?? now,
       lastHeartbeat: now,
-      status: { ems: { activeVersion: hb.version, syncStatus: hb.sync_status, lastError: hb.errors?.[0], ...(hb.stats ?? {}) } }
+      status: {
+        ems: {
+          activeVersion: hb.version,
+          syncStatus: hb.sync_status,
+          lastError: hb.errors?.[0],
+          ...(hb.stats ?? {})
+        }
+      }
     })
     if (prev === undefined) await this.ensurePublished(orgId, edgeId)
     const cur = await this.current(orgId, edgeId)
     if (cur !== undefined && hb.version === cur.version) {
       const failed = hb.sync_status === 'failed' || hb.sync_status === 'rolled_back'
-      await this.#store.deliveries.upsertMany([{ ...configKey(orgId, edgeId), destinationType: this.#edgeType, destinationId: edgeId, instanceId: cur.instanceId, status: failed ? 'error' : 'consumed', ...(failed ? { message: hb.errors?.[0] ?? hb.sync_status ?? 'failed' } : {}) }])
+      await this.#store.deliveries.upsertMany([
+        {
+          ...configKey(orgId, edgeId),
+          destinationType: this.#edgeType,
+          destinationId: edgeId,
+          instanceId: cur.instanceId,
+          status: failed ? 'error' : 'consumed',
+          ...(failed ? { message: hb.errors?.[0] ?? hb.sync_status ?? 'failed' } : {})
+        }
+      ])
     }
     return cur === undefined ? {} : { latest: cur.version }
   }
@@ -169,8 +254,12 @@ export class EmsService {
   }
 
   /** Each affected edge's next config and what the change does to it (no writes). */
-  async #plan (orgId: string, ref: LayerRef, doc: Obj): Promise<Array<{ outcome: EdgeOutcome, next: Obj, currentVersion: number }>> {
-    const out: Array<{ outcome: EdgeOutcome, next: Obj, currentVersion: number }> = []
+  async #plan (
+    orgId: string,
+    ref: LayerRef,
+    doc: Obj
+  ): Promise<Array<{ outcome: EdgeOutcome; next: Obj; currentVersion: number }>> {
+    const out: Array<{ outcome: EdgeOutcome; next: Obj; currentVersion: number }> = []
     const cache = new Map<string, Obj | undefined>()
     for (const n of await this.#affected(orgId, ref)) {
       const next = mergeLayers(await this.#layersOf(orgId, n, { ref, doc }, cache)).config
@@ -179,9 +268,16 @@ export class EmsService {
       const currentVersion = cur?.version ?? 0
       // Layers may be built up in any order: an edge whose config is not complete yet is not published.
       const missing = SECTIONS.filter((k) => next[k] === undefined)
-      if (missing.length > 0 && cur === undefined) { out.push({ outcome: { edge: n.destinationId, changes, incomplete: missing }, next, currentVersion }); continue }
+      if (missing.length > 0 && cur === undefined) {
+        out.push({ outcome: { edge: n.destinationId, changes, incomplete: missing }, next, currentVersion })
+        continue
+      }
       const problems = validateEmsConfig(next)
-      out.push({ outcome: { edge: n.destinationId, changes, ...(problems.length === 0 ? {} : { problems }) }, next, currentVersion })
+      out.push({
+        outcome: { edge: n.destinationId, changes, ...(problems.length === 0 ? {} : { problems }) },
+        next,
+        currentVersion
+      })
     }
     return out
   }
@@ -197,63 +293,125 @@ export class EmsService {
     const outcomes = plan.map((p) => p.outcome)
     const bad = outcomes.filter((o) => o.problems !== undefined)
     if (bad.length > 0) {
-      throw new ValidationError(`The change makes the config of ${bad.length} edge(s) invalid; nothing was published`, { details: bad.map((b) => ({ edge: b.edge, problems: b.problems })) })
+      throw new ValidationError(
+        `The change makes the config of ${bad.length} edge(s) invalid; nothing was published`,
+        { details: bad.map((b) => ({ edge: b.edge, problems: b.problems })) }
+      )
     }
     const before = (await this.getLayer(orgId, ref))?.doc ?? {}
     const data = Buffer.from(JSON.stringify(doc))
     const blob = await this.#store.blobs.write([data])
     await this.#store.objects.put(layerKey(orgId, ref), () => ({
-      meta: { objectID: layerKey(orgId, ref).objectId, objectType: LAYER_TYPE, destinationOrgID: orgId, dataID: 0, objectSize: blob.size, dataHash: blob.sha256, contentType: 'application/json', ownerID: actor },
+      meta: {
+        objectID: layerKey(orgId, ref).objectId,
+        objectType: LAYER_TYPE,
+        destinationOrgID: orgId,
+        dataID: 0,
+        objectSize: blob.size,
+        dataHash: blob.sha256,
+        contentType: 'application/json',
+        ownerID: actor
+      },
       status: 'ready',
       dataRef: blob.ref
     }))
     // Each edge's config is its own object: publishing a few at once lets their writes share
     // commits (one at a time, a change to 1,000 edges waited out 1,000 commits in a row).
     const todo = plan.filter((p) => p.outcome.changes.length > 0 && p.outcome.incomplete === undefined)
-    await forEachLimit(todo, PUBLISH_IN_FLIGHT, async (p) => { p.outcome.version = await this.#publish(orgId, p.outcome.edge, p.next, actor, p.currentVersion) })
+    await forEachLimit(todo, PUBLISH_IN_FLIGHT, async (p) => {
+      p.outcome.version = await this.#publish(orgId, p.outcome.edge, p.next, actor, p.currentVersion)
+    })
     await this.#store.audit.append({
       at: new Date().toISOString(),
       orgId,
       actor,
       action: 'ems.layer.set',
       target: layerName(ref),
-      detail: { diff: diff(before, doc), edges: outcomes.map((o) => ({ edge: o.edge, version: o.version, changes: o.changes.length })) }
+      detail: {
+        diff: diff(before, doc),
+        edges: outcomes.map((o) => ({ edge: o.edge, version: o.version, changes: o.changes.length }))
+      }
     })
     return outcomes
   }
 
-  async #publish (orgId: string, edgeId: string, config: Obj, actor: string, currentVersion?: number): Promise<number> {
+  async #publish (
+    orgId: string,
+    edgeId: string,
+    config: Obj,
+    actor: string,
+    currentVersion?: number
+  ): Promise<number> {
     const version = (currentVersion ?? (await this.current(orgId, edgeId))?.version ?? 0) + 1
     const content = { ...body(config), version, timestamp: new Date().toISOString(), edge_id: edgeId }
-    await this.#pub.put(configKey(orgId, edgeId), { destinationType: this.#edgeType, destinationID: edgeId, version: String(version), contentType: 'application/json', description: `EMS configuration v${version}` }, Buffer.from(JSON.stringify(content)), actor)
+    await this.#pub.put(
+      configKey(orgId, edgeId),
+      {
+        destinationType: this.#edgeType,
+        destinationID: edgeId,
+        version: String(version),
+        contentType: 'application/json',
+        description: `EMS configuration v${version}`
+      },
+      Buffer.from(JSON.stringify(content)),
+      actor
+    )
     this.#log.info('EMS config published', { orgId, edge: edgeId, version })
     this.events.emit('published', { orgId, edgeId, version })
     return version
   }
 
   /** Audits an edge's verdict on one of its config versions (applied, or refused / rolled back). */
-  async recordOutcome (orgId: string, edgeId: string, instanceId: number, state: string, message?: string): Promise<void> {
+  async recordOutcome (
+    orgId: string,
+    edgeId: string,
+    instanceId: number,
+    state: string,
+    message?: string
+  ): Promise<void> {
     const inst = await this.#store.objects.getInstance(configKey(orgId, edgeId), instanceId)
-    await this.#store.audit.append({ at: new Date().toISOString(), orgId, actor: `node:${edgeId}`, action: 'ems.outcome', target: edgeId, detail: { version: Number(inst?.meta.version ?? 0), outcome: state === 'consumed' ? 'applied' : 'failed', ...(message === undefined ? {} : { message }) } })
+    await this.#store.audit.append({
+      at: new Date().toISOString(),
+      orgId,
+      actor: `node:${edgeId}`,
+      action: 'ems.outcome',
+      target: edgeId,
+      detail: {
+        version: Number(inst?.meta.version ?? 0),
+        outcome: state === 'consumed' ? 'applied' : 'failed',
+        ...(message === undefined ? {} : { message })
+      }
+    })
   }
 
   /** The EMS history of an org: changes (who, when, diff, edges and versions) and each edge's outcome. */
   async changes (orgId: string, since?: string): Promise<unknown[]> {
-    return (await this.#store.audit.list({ orgId, ...(since === undefined ? {} : { since }), limit: 10_000 })).filter((e) => e.action.startsWith('ems.'))
+    return (
+      await this.#store.audit.list({ orgId, ...(since === undefined ? {} : { since }), limit: 10_000 })
+    ).filter((e) => e.action.startsWith('ems.'))
   }
 
   /** Sends an edge its effective config if it has none yet (a newly registered edge). */
   async ensurePublished (orgId: string, edgeId: string): Promise<void> {
-    if (await this.current(orgId, edgeId) !== undefined) return
+    if ((await this.current(orgId, edgeId)) !== undefined) return
     const e = await this.effective(orgId, edgeId)
     if (Object.keys(e.config).length === 0 || validateEmsConfig(e.config).length > 0) return
     await this.#publish(orgId, edgeId, e.config, 'css')
   }
 
-  async history (orgId: string, edgeId: string): Promise<Array<{ version: number, instanceID: number, lastUpdate?: string }>> {
+  async history (
+    orgId: string,
+    edgeId: string
+  ): Promise<Array<{ version: number; instanceID: number; lastUpdate?: string }>> {
     const h = await this.#store.objects.history(configKey(orgId, edgeId))
     if (h.length === 0) throw new NotFoundError(`No EMS config published for ${edgeId}`)
-    return h.filter((o) => o.meta.deleted !== true).map((o) => ({ version: Number(o.meta.version ?? 0), instanceID: o.meta.instanceID, ...(o.meta.lastUpdate === undefined ? {} : { lastUpdate: o.meta.lastUpdate }) }))
+    return h
+      .filter((o) => o.meta.deleted !== true)
+      .map((o) => ({
+        version: Number(o.meta.version ?? 0),
+        instanceID: o.meta.instanceID,
+        ...(o.meta.lastUpdate === undefined ? {} : { lastUpdate: o.meta.lastUpdate })
+      }))
   }
 
   /** Rollback: the content of an earlier version, published as a new version. */
@@ -264,16 +422,33 @@ export class EmsService {
     const config = await this.#readJson(old.dataRef)
     if (config === undefined) throw new SyncError(SyncErrorCode.STORAGE, 'The retained version has no data')
     const v = await this.#publish(orgId, edgeId, config, actor)
-    await this.#store.audit.append({ at: new Date().toISOString(), orgId, actor, action: 'ems.rollback', target: edgeId, detail: { from: version, to: v } })
+    await this.#store.audit.append({
+      at: new Date().toISOString(),
+      orgId,
+      actor,
+      action: 'ems.rollback',
+      target: edgeId,
+      detail: { from: version, to: v }
+    })
     return v
   }
 
   /** Sets one value for a site (its layer) or for the edges a selector matches (their layers). */
-  async bulk (orgId: string, req: { path: string, value: Json, site?: string, selector?: Record<string, string>, apply: boolean }, actor: string): Promise<EdgeOutcome[]> {
-    if ((req.site === undefined) === (req.selector === undefined)) throw new ValidationError('Give either site or selector')
+  async bulk (
+    orgId: string,
+    req: { path: string; value: Json; site?: string; selector?: Record<string, string>; apply: boolean },
+    actor: string
+  ): Promise<EdgeOutcome[]> {
+    if ((req.site === undefined) === (req.selector === undefined)) {
+      throw new ValidationError('Give either site or selector')
+    }
     const patch = (doc: Obj): Obj => {
       const next = structuredClone(doc)
-      try { setPath(next, req.path, req.value) } catch (err) { throw new ValidationError(`/path: ${(err as Error).message}`) }
+      try {
+        setPath(next, req.path, req.value)
+      } catch (err) {
+        throw new ValidationError(`/path: ${(err as Error).message}`)
+      }
       return next
     }
     if (req.site !== undefined) {
@@ -281,20 +456,27 @@ export class EmsService {
       const doc = patch((await this.getLayer(orgId, ref))?.doc ?? {})
       return req.apply ? await this.setLayer(orgId, ref, doc, actor) : await this.preview(orgId, ref, doc)
     }
-    const matching = (await this.edges(orgId)).filter((n) => Object.entries(req.selector ?? {}).every(([k, v]) => n.properties[k] === v))
+    const matching = (await this.edges(orgId)).filter((n) =>
+      Object.entries(req.selector ?? {}).every(([k, v]) => n.properties[k] === v)
+    )
     const out: EdgeOutcome[] = []
-    const changes: Array<{ ref: LayerRef, doc: Obj }> = []
+    const changes: Array<{ ref: LayerRef; doc: Obj }> = []
     for (const n of matching) {
       const ref: LayerRef = { kind: 'edge', id: n.destinationId }
       const doc = patch((await this.getLayer(orgId, ref))?.doc ?? {})
       changes.push({ ref, doc })
-      out.push(...await this.preview(orgId, ref, doc))
+      out.push(...(await this.preview(orgId, ref, doc)))
     }
     if (!req.apply) return out
     const bad = out.filter((o) => o.problems !== undefined)
-    if (bad.length > 0) throw new ValidationError(`The change makes the config of ${bad.length} edge(s) invalid; nothing was published`, { details: bad.map((b) => ({ edge: b.edge, problems: b.problems })) })
+    if (bad.length > 0) {
+      throw new ValidationError(
+        `The change makes the config of ${bad.length} edge(s) invalid; nothing was published`,
+        { details: bad.map((b) => ({ edge: b.edge, problems: b.problems })) }
+      )
+    }
     const applied: EdgeOutcome[] = []
-    for (const c of changes) applied.push(...await this.setLayer(orgId, c.ref, c.doc, actor))
+    for (const c of changes) applied.push(...(await this.setLayer(orgId, c.ref, c.doc, actor)))
     return applied
   }
 
@@ -306,13 +488,22 @@ export class EmsService {
       const o = await this.#store.objects.get(key)
       const d = await this.#store.deliveries.get(key, n)
       const latest = o === undefined ? undefined : Number(o.meta.version ?? 0)
-      const upToDate = o !== undefined && d !== undefined && d.instanceId === o.meta.instanceID && (d.status === 'consumed' || d.status === 'delivered')
+      const upToDate =
+        o !== undefined &&
+        d !== undefined &&
+        d.instanceId === o.meta.instanceID &&
+        (d.status === 'consumed' || d.status === 'delivered')
       out.push({
         edge: n.destinationId,
         site: n.properties.site ?? '',
         latest,
         status: d?.status ?? 'none',
-        deliveredVersion: d === undefined || o === undefined ? undefined : d.instanceId === o.meta.instanceID ? latest : 'older',
+        deliveredVersion:
+          d === undefined || o === undefined
+            ? undefined
+            : d.instanceId === o.meta.instanceID
+              ? latest
+              : 'older',
         behindSince: upToDate || o === undefined ? undefined : o.meta.lastUpdate,
         message: d?.message ?? '',
         ...(n.status?.ems === undefined ? {} : { runtime: n.status.ems })

@@ -19,70 +19,139 @@ const edgeParams = { type: 'object', properties: { edgeID: nameSchema }, require
 /** The edge's org, if `who` is the node `edgeID` of the EMS destination type. */
 function edgeOrg (who: Identity | undefined, edgeId: string, edgeType: string): string {
   const node = who?.role === 'node' ? parseNodeUsername(who.appKey) : undefined
-  if (node === undefined || node.destinationId !== edgeId || node.destinationType !== edgeType) throw forbidden(`Only edge ${edgeId}'s own credentials may use its config API`)
+  if (node === undefined || node.destinationId !== edgeId || node.destinationType !== edgeType) {
+    throw forbidden(`Only edge ${edgeId}'s own credentials may use its config API`)
+  }
   return node.orgId
 }
 
-export function registerSeedRoutes (app: FastifyInstance, ems: EmsService, edgeType: string, auth: Authenticator): () => Promise<void> {
-  const org = (req: FastifyRequest): string => edgeOrg(req.identity, (req.params as { edgeID: string }).edgeID, edgeType)
+export function registerSeedRoutes (
+  app: FastifyInstance,
+  ems: EmsService,
+  edgeType: string,
+  auth: Authenticator
+): () => Promise<void> {
+  const org = (req: FastifyRequest): string =>
+    edgeOrg(req.identity, (req.params as { edgeID: string }).edgeID, edgeType)
 
-  app.get('/api/v1/edges/:edgeID/config', { schema: { summary: 'Seed API: the edge\'s full config (ETag; If-None-Match answers 304)', params: edgeParams } }, async (req, reply) => {
-    const edgeId = (req.params as { edgeID: string }).edgeID
-    const cur = await ems.current(org(req), edgeId)
-    if (cur === undefined) throw new NotFoundError(`No config published for ${edgeId} yet`)
-    const tag = `"v${cur.version}"`
-    if (req.headers['if-none-match'] === tag) return await reply.code(304).header('etag', tag).send()
-    return await reply.header('etag', tag).send(cur.config)
-  })
-
-  app.get('/api/v1/edges/:edgeID/config/delta', {
-    schema: { summary: 'Seed API: what changed since a version (the full config when that version is no longer kept)', params: edgeParams, querystring: { type: 'object', required: ['since'], properties: { since: { type: 'integer', minimum: 0 } } } }
-  }, async (req) => {
-    const edgeId = (req.params as { edgeID: string }).edgeID
-    const orgId = org(req)
-    const since = (req.query as { since: number }).since
-    const cur = await ems.current(orgId, edgeId)
-    if (cur === undefined) throw new NotFoundError(`No config published for ${edgeId} yet`)
-    if (since === cur.version) return { from: since, to: cur.version, changes: [] }
-    const old = await ems.at(orgId, edgeId, since)
-    if (old === undefined) return { from: since, to: cur.version, full: cur.config }
-    const strip = (c: Record<string, unknown>): Record<string, unknown> => { const { version: _v, timestamp: _t, ...rest } = c; return rest }
-    return { from: since, to: cur.version, changes: diff(strip(old) as never, strip(cur.config) as never) }
-  })
-
-  app.post('/api/v1/edges/:edgeID/heartbeat', {
-    schema: {
-      summary: 'Seed API: the edge reports its version, sync status and errors',
-      params: edgeParams,
-      body: { type: 'object', additionalProperties: false, properties: { version: { type: 'integer', minimum: 0 }, sync_status: { enum: ['synced', 'applied', 'pending', 'failed', 'rolled_back'] }, errors: { type: 'array', maxItems: 20, items: { type: 'string', maxLength: 1000 } }, properties: { type: 'object', maxProperties: 32, additionalProperties: { type: 'string', maxLength: 256 } }, stats: { type: 'object', maxProperties: 32 } } }
+  app.get(
+    '/api/v1/edges/:edgeID/config',
+    {
+      schema: {
+        summary: "Seed API: the edge's full config (ETag; If-None-Match answers 304)",
+        params: edgeParams
+      }
+    },
+    async (req, reply) => {
+      const edgeId = (req.params as { edgeID: string }).edgeID
+      const cur = await ems.current(org(req), edgeId)
+      if (cur === undefined) throw new NotFoundError(`No config published for ${edgeId} yet`)
+      const tag = `"v${cur.version}"`
+      if (req.headers['if-none-match'] === tag) return await reply.code(304).header('etag', tag).send()
+      return await reply.header('etag', tag).send(cur.config)
     }
-  }, async (req) => {
-    const edgeId = (req.params as { edgeID: string }).edgeID
-    return await ems.heartbeat(org(req), edgeId, req.body as Parameters<EmsService['heartbeat']>[2])
-  })
+  )
+
+  app.get(
+    '/api/v1/edges/:edgeID/config/delta',
+    {
+      schema: {
+        summary:
+          'Seed API: what changed since a version (the full config when that version is no longer kept)',
+        params: edgeParams,
+        querystring: {
+          type: 'object',
+          required: ['since'],
+          properties: { since: { type: 'integer', minimum: 0 } }
+        }
+      }
+    },
+    async (req) => {
+      const edgeId = (req.params as { edgeID: string }).edgeID
+      const orgId = org(req)
+      const since = (req.query as { since: number }).since
+      const cur = await ems.current(orgId, edgeId)
+      if (cur === undefined) throw new NotFoundError(`No config published for ${edgeId} yet`)
+      if (since === cur.version) return { from: since, to: cur.version, changes: [] }
+      const old = await ems.at(orgId, edgeId, since)
+      if (old === undefined) return { from: since, to: cur.version, full: cur.config }
+      const strip = (c: Record<string, unknown>): Record<string, unknown> => {
+        const { version: _v, timestamp: _t, ...rest } = c
+        return rest
+      }
+      return { from: since, to: cur.version, changes: diff(strip(old) as never, strip(cur.config) as never) }
+    }
+  )
+
+  app.post(
+    '/api/v1/edges/:edgeID/heartbeat',
+    {
+      schema: {
+        summary: 'Seed API: the edge reports its version, sync status and errors',
+        params: edgeParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            version: { type: 'integer', minimum: 0 },
+            sync_status: { enum: ['synced', 'applied', 'pending', 'failed', 'rolled_back'] },
+            errors: { type: 'array', maxItems: 20, items: { type: 'string', maxLength: 1000 } },
+            properties: {
+              type: 'object',
+              maxProperties: 32,
+              additionalProperties: { type: 'string', maxLength: 256 }
+            },
+            stats: { type: 'object', maxProperties: 32 }
+          }
+        }
+      }
+    },
+    async (req) => {
+      const edgeId = (req.params as { edgeID: string }).edgeID
+      return await ems.heartbeat(org(req), edgeId, req.body as Parameters<EmsService['heartbeat']>[2])
+    }
+  )
 
   // WebSocket notices: one message per new version of this edge's config.
   const sockets = new Map<string, Set<AcceptedSocket>>()
-  ems.events.on('published', (e: { orgId: string, edgeId: string, version: number }) => {
-    for (const s of sockets.get(`${e.orgId}/${e.edgeId}`) ?? []) s.send(JSON.stringify({ type: 'config_updated', edge_id: e.edgeId, version: e.version }))
+  ems.events.on('published', (e: { orgId: string; edgeId: string; version: number }) => {
+    for (const s of sockets.get(`${e.orgId}/${e.edgeId}`) ?? []) {
+      s.send(JSON.stringify({ type: 'config_updated', edge_id: e.edgeId, version: e.version }))
+    }
   })
   const wsPath = /^\/ws\/edges\/([A-Za-z0-9][A-Za-z0-9_.@:+-]{0,127})\/notify$/
   const identityOf = async (req: http.IncomingMessage): Promise<Identity | undefined> => {
     const cred = parseBasicAuth(req.headers.authorization)
     return cred === undefined ? undefined : await auth.check(cred.key, cred.secret)
   }
-  return acceptWebSockets(app.server, (p) => wsPath.test(p), async (req) => {
-    const edgeId = wsPath.exec((req.url ?? '').split('?')[0] ?? '')?.[1] ?? ''
-    try { edgeOrg(await identityOf(req), edgeId, edgeType); return true } catch { return false }
-  }, (socket, req) => {
-    const edgeId = wsPath.exec((req.url ?? '').split('?')[0] ?? '')?.[1] ?? ''
-    void identityOf(req).then((who) => {
-      const k = `${edgeOrg(who, edgeId, edgeType)}/${edgeId}`
-      const set = sockets.get(k) ?? new Set<AcceptedSocket>()
-      sockets.set(k, set)
-      set.add(socket)
-      socket.onClose(() => { set.delete(socket) })
-      socket.send(JSON.stringify({ type: 'hello', edge_id: edgeId }))
-    }).catch(() => { socket.close() })
-  })
+  return acceptWebSockets(
+    app.server,
+    (p) => wsPath.test(p),
+    async (req) => {
+      const edgeId = wsPath.exec((req.url ?? '').split('?')[0] ?? '')?.[1] ?? ''
+      try {
+        edgeOrg(await identityOf(req), edgeId, edgeType)
+        return true
+      } catch {
+        return false
+      }
+    },
+    (socket, req) => {
+      const edgeId = wsPath.exec((req.url ?? '').split('?')[0] ?? '')?.[1] ?? ''
+      void identityOf(req)
+        .then((who) => {
+          const k = `${edgeOrg(who, edgeId, edgeType)}/${edgeId}`
+          const set = sockets.get(k) ?? new Set<AcceptedSocket>()
+          sockets.set(k, set)
+          set.add(socket)
+          socket.onClose(() => {
+            set.delete(socket)
+          })
+          socket.send(JSON.stringify({ type: 'hello', edge_id: edgeId }))
+        })
+        .catch(() => {
+          socket.close()
+        })
+    }
+  )
 }

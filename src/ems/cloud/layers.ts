@@ -11,24 +11,43 @@ export type Json = null | boolean | number | string | Json[] | { [k: string]: Js
 type Obj = Record<string, Json>
 
 /** List fields merged by item id, and the id field of their items. */
-const KEYED: Readonly<Record<string, string>> = { controllers: 'id', modbus_devices: 'device_id', alarms: 'id' }
+const KEYED: Readonly<Record<string, string>> = {
+  controllers: 'id',
+  modbus_devices: 'device_id',
+  alarms: 'id'
+}
 
-export interface Layer { name: string, doc: Obj }
-export interface Effective { config: Obj, provenance: Record<string, string> }
+export interface Layer {
+  name: string
+  doc: Obj
+}
+export interface Effective {
+  config: Obj
+  provenance: Record<string, string>
+}
 
-function isObj (v: unknown): v is Obj { return typeof v === 'object' && v !== null && !Array.isArray(v) }
+function isObj (v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
 
 function record (value: Json, path: string, layer: string, prov: Record<string, string>): void {
-  if (isObj(value)) { for (const [k, v] of Object.entries(value)) record(v, `${path}/${k}`, layer, prov); return }
+  if (isObj(value)) {
+    for (const [k, v] of Object.entries(value)) record(v, `${path}/${k}`, layer, prov)
+    return
+  }
   if (Array.isArray(value) && value.some(isObj)) {
-    value.forEach((v, i) => { record(v, `${path}/${isObj(v) ? String(v.id ?? v.device_id ?? i) : i}`, layer, prov) })
+    value.forEach((v, i) => {
+      record(v, `${path}/${isObj(v) ? String(v.id ?? v.device_id ?? i) : i}`, layer, prov)
+    })
     return
   }
   prov[path] = layer
 }
 
 function dropProvenance (prov: Record<string, string>, prefix: string): void {
-  for (const k of Object.keys(prov)) if (k === prefix || k.startsWith(`${prefix}/`)) Reflect.deleteProperty(prov, k)
+  for (const k of Object.keys(prov)) {
+    if (k === prefix || k.startsWith(`${prefix}/`)) Reflect.deleteProperty(prov, k)
+  }
 }
 
 function mergeInto (target: Obj, src: Obj, layer: string, path: string, prov: Record<string, string>): void {
@@ -49,7 +68,10 @@ function mergeInto (target: Obj, src: Obj, layer: string, path: string, prov: Re
           continue
         }
         if (i >= 0 && isObj(list[i])) mergeInto(list[i], item, layer, itemPath, prov)
-        else { list.push(structuredClone(item)); record(item, itemPath, layer, prov) }
+        else {
+          list.push(structuredClone(item))
+          record(item, itemPath, layer, prov)
+        }
       }
     } else if (isObj(value) && isObj(target[key])) {
       mergeInto(target[key], value, layer, at, prov)
@@ -70,13 +92,23 @@ export function mergeLayers (layers: readonly Layer[]): Effective {
 
 /** Leaf values by keyed path (the same paths provenance uses). */
 export function flatten (doc: Json, path = '', out: Record<string, Json> = {}): Record<string, Json> {
-  if (isObj(doc)) { for (const [k, v] of Object.entries(doc)) flatten(v, `${path}/${k}`, out); return out }
-  if (Array.isArray(doc) && doc.some(isObj)) { doc.forEach((v, i) => flatten(v, `${path}/${isObj(v) ? String(v.id ?? v.device_id ?? i) : i}`, out)); return out }
+  if (isObj(doc)) {
+    for (const [k, v] of Object.entries(doc)) flatten(v, `${path}/${k}`, out)
+    return out
+  }
+  if (Array.isArray(doc) && doc.some(isObj)) {
+    doc.forEach((v, i) => flatten(v, `${path}/${isObj(v) ? String(v.id ?? v.device_id ?? i) : i}`, out))
+    return out
+  }
   out[path] = doc
   return out
 }
 
-export interface Change { path: string, from?: Json, to?: Json }
+export interface Change {
+  path: string
+  from?: Json
+  to?: Json
+}
 
 /** What changed from `a` to `b`, leaf by leaf. */
 export function diff (a: Json, b: Json): Change[] {
@@ -87,7 +119,7 @@ export function diff (a: Json, b: Json): Change[] {
     if (JSON.stringify(fa[p]) === JSON.stringify(fb[p])) continue
     out.push({ path: p, ...(p in fa ? { from: fa[p] } : {}), ...(p in fb ? { to: fb[p] } : {}) })
   }
-  return out.sort((x, y) => x.path < y.path ? -1 : 1)
+  return out.sort((x, y) => (x.path < y.path ? -1 : 1))
 }
 
 /** Sets a value at a keyed path in a layer document (for bulk changes), creating what is missing. */
@@ -101,7 +133,10 @@ export function setPath (doc: Obj, path: string, value: Json): void {
       const itemId = parts[++i] ?? ''
       const list = Array.isArray(cur[key]) ? cur[key] : (cur[key] = [])
       let item = list.find((x) => isObj(x) && x[idField] === itemId) as Obj | undefined
-      if (item === undefined) { item = { [idField]: itemId }; list.push(item) }
+      if (item === undefined) {
+        item = { [idField]: itemId }
+        list.push(item)
+      }
       if (i === parts.length - 1) throw new ValidationError(`${path} names a list item, not a value`)
       cur = item
       continue

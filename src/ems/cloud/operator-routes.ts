@@ -8,71 +8,200 @@ import { parseLayer, type EmsService } from './config-service.js'
 
 type Params = Record<string, string>
 const orgParams = { type: 'object', properties: { orgID: nameSchema }, required: ['orgID'] } as const
-const layerParams = { type: 'object', properties: { orgID: nameSchema, layer: { type: 'string', maxLength: 140 } }, required: ['orgID', 'layer'] } as const
-const edgeParams = { type: 'object', properties: { orgID: nameSchema, edgeID: nameSchema }, required: ['orgID', 'edgeID'] } as const
+const layerParams = {
+  type: 'object',
+  properties: { orgID: nameSchema, layer: { type: 'string', maxLength: 140 } },
+  required: ['orgID', 'layer']
+} as const
+const edgeParams = {
+  type: 'object',
+  properties: { orgID: nameSchema, edgeID: nameSchema },
+  required: ['orgID', 'edgeID']
+} as const
 type Obj = Record<string, Json>
 
 export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void {
-  app.get('/api/v1/ems/:orgID/layers/:layer', { schema: { summary: 'An EMS configuration layer (org, site:<id>, edge:<id>)', params: layerParams } }, async (req) => {
-    const p = req.params as Params
-    requireOrg(req.identity, p.orgID ?? '')
-    const l = await ems.getLayer(p.orgID ?? '', parseLayer(p.layer ?? ''))
-    if (l === undefined) throw new NotFoundError(`No layer ${p.layer ?? ''}`)
-    return l.doc
-  })
-  app.put('/api/v1/ems/:orgID/layers/:layer', { schema: { summary: 'Replace a layer; affected edges get a new validated effective config (or nothing happens)', params: layerParams, body: { type: 'object' } } }, async (req) => {
-    const p = req.params as Params
-    const who = requireOrg(req.identity, p.orgID ?? '', true)
-    return { published: await ems.setLayer(p.orgID ?? '', parseLayer(p.layer ?? ''), req.body as Obj, who.appKey) }
-  })
-  app.patch('/api/v1/ems/:orgID/layers/:layer', { schema: { summary: 'Merge a partial document into a layer (lists by item id)', params: layerParams, body: { type: 'object' } } }, async (req) => {
-    const p = req.params as Params
-    const who = requireOrg(req.identity, p.orgID ?? '', true)
-    const ref = parseLayer(p.layer ?? '')
-    const cur = (await ems.getLayer(p.orgID ?? '', ref))?.doc ?? {}
-    const merged = mergeLayers([{ name: 'current', doc: cur }, { name: 'patch', doc: req.body as Obj }]).config
-    return { published: await ems.setLayer(p.orgID ?? '', ref, merged, who.appKey) }
-  })
-  app.get('/api/v1/ems/:orgID/layers/:layer/history', { schema: { summary: 'Every retained version of a layer, newest first', params: layerParams } }, async (req) => {
-    const p = req.params as Params
-    requireOrg(req.identity, p.orgID ?? '')
-    return await ems.layerHistory(p.orgID ?? '', parseLayer(p.layer ?? ''))
-  })
-  app.get('/api/v1/ems/:orgID/edges/:edgeID/effective', { schema: { summary: "An edge's effective config, with the layer that set each value", params: edgeParams } }, async (req) => {
-    const p = req.params as Params
-    requireOrg(req.identity, p.orgID ?? '')
-    return await ems.effective(p.orgID ?? '', p.edgeID ?? '')
-  })
-  app.get('/api/v1/ems/:orgID/edges/:edgeID/history', { schema: { summary: "Versions of an edge's published config, newest first", params: edgeParams } }, async (req) => {
-    const p = req.params as Params
-    requireOrg(req.identity, p.orgID ?? '')
-    return await ems.history(p.orgID ?? '', p.edgeID ?? '')
-  })
-  app.post('/api/v1/ems/:orgID/edges/:edgeID/rollback', { schema: { summary: 'Publish an earlier version again, as a new version', params: edgeParams, body: { type: 'object', required: ['version'], additionalProperties: false, properties: { version: { type: 'integer', minimum: 1 } } } } }, async (req) => {
-    const p = req.params as Params
-    const who = requireOrg(req.identity, p.orgID ?? '', true)
-    return { version: await ems.rollback(p.orgID ?? '', p.edgeID ?? '', (req.body as { version: number }).version, who.appKey) }
-  })
-  app.post('/api/v1/ems/:orgID/bulk', {
-    schema: {
-      summary: 'Set one value for every edge of a site or of a selector; preview (apply=false) shows the per-edge diff',
-      params: orgParams,
-      body: { type: 'object', required: ['path'], additionalProperties: false, properties: { path: { type: 'string', maxLength: 512 }, value: {}, site: nameSchema, selector: { type: 'object', additionalProperties: { type: 'string' } }, apply: { type: 'boolean' } } }
+  app.get(
+    '/api/v1/ems/:orgID/layers/:layer',
+    { schema: { summary: 'An EMS configuration layer (org, site:<id>, edge:<id>)', params: layerParams } },
+    async (req) => {
+      const p = req.params as Params
+      requireOrg(req.identity, p.orgID ?? '')
+      const l = await ems.getLayer(p.orgID ?? '', parseLayer(p.layer ?? ''))
+      if (l === undefined) throw new NotFoundError(`No layer ${p.layer ?? ''}`)
+      return l.doc
     }
-  }, async (req) => {
-    const p = req.params as Params
-    const who = requireOrg(req.identity, p.orgID ?? '', true)
-    const b = req.body as { path: string, value?: Json, site?: string, selector?: Record<string, string>, apply?: boolean }
-    return { edges: await ems.bulk(p.orgID ?? '', { path: b.path, value: b.value ?? null, ...(b.site === undefined ? {} : { site: b.site }), ...(b.selector === undefined ? {} : { selector: b.selector }), apply: b.apply === true }, who.appKey) }
-  })
-  app.get('/api/v1/ems/:orgID/changes', { schema: { summary: 'EMS audit trail: every change (who, when, diff, edges, versions) and each edge\'s outcome', params: orgParams, querystring: { type: 'object', properties: { since: { type: 'string', maxLength: 40 } } } } }, async (req) => {
-    const p = req.params as Params
-    requireOrg(req.identity, p.orgID ?? '')
-    return await ems.changes(p.orgID ?? '', (req.query as { since?: string }).since)
-  })
-  app.get('/api/v1/ems/:orgID/status', { schema: { summary: 'Per edge: latest config version, delivery state, since when it is behind', params: orgParams } }, async (req) => {
-    const p = req.params as Params
-    requireOrg(req.identity, p.orgID ?? '')
-    return await ems.status(p.orgID ?? '')
-  })
+  )
+  app.put(
+    '/api/v1/ems/:orgID/layers/:layer',
+    {
+      schema: {
+        summary: 'Replace a layer; affected edges get a new validated effective config (or nothing happens)',
+        params: layerParams,
+        body: { type: 'object' }
+      }
+    },
+    async (req) => {
+      const p = req.params as Params
+      const who = requireOrg(req.identity, p.orgID ?? '', true)
+      return {
+        published: await ems.setLayer(p.orgID ?? '', parseLayer(p.layer ?? ''), req.body as Obj, who.appKey)
+      }
+    }
+  )
+  app.patch(
+    '/api/v1/ems/:orgID/layers/:layer',
+    {
+      schema: {
+        summary: 'Merge a partial document into a layer (lists by item id)',
+        params: layerParams,
+        body: { type: 'object' }
+      }
+    },
+    async (req) => {
+      const p = req.params as Params
+      const who = requireOrg(req.identity, p.orgID ?? '', true)
+      const ref = parseLayer(p.layer ?? '')
+      const cur = (await ems.getLayer(p.orgID ?? '', ref))?.doc ?? {}
+      const merged = mergeLayers([
+        { name: 'current', doc: cur },
+        { name: 'patch', doc: req.body as Obj }
+      ]).config
+      return { published: await ems.setLayer(p.orgID ?? '', ref, merged, who.appKey) }
+    }
+  )
+  app.get(
+    '/api/v1/ems/:orgID/layers/:layer/history',
+    { schema: { summary: 'Every retained version of a layer, newest first', params: layerParams } },
+    async (req) => {
+      const p = req.params as Params
+      requireOrg(req.identity, p.orgID ?? '')
+      return await ems.layerHistory(p.orgID ?? '', parseLayer(p.layer ?? ''))
+    }
+  )
+  app.get(
+    '/api/v1/ems/:orgID/edges/:edgeID/effective',
+    {
+      schema: {
+        summary: "An edge's effective config, with the layer that set each value",
+        params: edgeParams
+      }
+    },
+    async (req) => {
+      const p = req.params as Params
+      requireOrg(req.identity, p.orgID ?? '')
+      return await ems.effective(p.orgID ?? '', p.edgeID ?? '')
+    }
+  )
+  app.get(
+    '/api/v1/ems/:orgID/edges/:edgeID/history',
+    { schema: { summary: "Versions of an edge's published config, newest first", params: edgeParams } },
+    async (req) => {
+      const p = req.params as Params
+      requireOrg(req.identity, p.orgID ?? '')
+      return await ems.history(p.orgID ?? '', p.edgeID ?? '')
+    }
+  )
+  app.post(
+    '/api/v1/ems/:orgID/edges/:edgeID/rollback',
+    {
+      schema: {
+        summary: 'Publish an earlier version again, as a new version',
+        params: edgeParams,
+        body: {
+          type: 'object',
+          required: ['version'],
+          additionalProperties: false,
+          properties: { version: { type: 'integer', minimum: 1 } }
+        }
+      }
+    },
+    async (req) => {
+      const p = req.params as Params
+      const who = requireOrg(req.identity, p.orgID ?? '', true)
+      return {
+        version: await ems.rollback(
+          p.orgID ?? '',
+          p.edgeID ?? '',
+          (req.body as { version: number }).version,
+          who.appKey
+        )
+      }
+    }
+  )
+  app.post(
+    '/api/v1/ems/:orgID/bulk',
+    {
+      schema: {
+        summary:
+          'Set one value for every edge of a site or of a selector; preview (apply=false) shows the per-edge diff',
+        params: orgParams,
+        body: {
+          type: 'object',
+          required: ['path'],
+          additionalProperties: false,
+          properties: {
+            path: { type: 'string', maxLength: 512 },
+            value: {},
+            site: nameSchema,
+            selector: { type: 'object', additionalProperties: { type: 'string' } },
+            apply: { type: 'boolean' }
+          }
+        }
+      }
+    },
+    async (req) => {
+      const p = req.params as Params
+      const who = requireOrg(req.identity, p.orgID ?? '', true)
+      const b = req.body as {
+        path: string
+        value?: Json
+        site?: string
+        selector?: Record<string, string>
+        apply?: boolean
+      }
+      return {
+        edges: await ems.bulk(
+          p.orgID ?? '',
+          {
+            path: b.path,
+            value: b.value ?? null,
+            ...(b.site === undefined ? {} : { site: b.site }),
+            ...(b.selector === undefined ? {} : { selector: b.selector }),
+            apply: b.apply === true
+          },
+          who.appKey
+        )
+      }
+    }
+  )
+  app.get(
+    '/api/v1/ems/:orgID/changes',
+    {
+      schema: {
+        summary: "EMS audit trail: every change (who, when, diff, edges, versions) and each edge's outcome",
+        params: orgParams,
+        querystring: { type: 'object', properties: { since: { type: 'string', maxLength: 40 } } }
+      }
+    },
+    async (req) => {
+      const p = req.params as Params
+      requireOrg(req.identity, p.orgID ?? '')
+      return await ems.changes(p.orgID ?? '', (req.query as { since?: string }).since)
+    }
+  )
+  app.get(
+    '/api/v1/ems/:orgID/status',
+    {
+      schema: {
+        summary: 'Per edge: latest config version, delivery state, since when it is behind',
+        params: orgParams
+      }
+    },
+    async (req) => {
+      const p = req.params as Params
+      requireOrg(req.identity, p.orgID ?? '')
+      return await ems.status(p.orgID ?? '')
+    }
+  )
 }

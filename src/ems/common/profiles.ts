@@ -4,15 +4,31 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ConfigError, SyncErrorCode } from '../../common/errors.js'
 
-export interface Channel { address: number, type: 'int16' | 'uint16' | 'int32' | 'uint32', scale?: number, unit?: string, min?: number, max?: number, writable?: boolean }
-export interface DeviceProfile { id: string, description: string, role: 'meter' | 'producer' | 'battery', channels: Record<string, Channel> }
+export interface Channel {
+  address: number
+  type: 'int16' | 'uint16' | 'int32' | 'uint32'
+  scale?: number
+  unit?: string
+  min?: number
+  max?: number
+  writable?: boolean
+}
+export interface DeviceProfile {
+  id: string
+  description: string
+  role: 'meter' | 'producer' | 'battery'
+  channels: Record<string, Channel>
+}
 
 /** conf/profiles beside src/ (from source) or beside dist/ (built). */
 function profilesDir (): string {
   const here = path.dirname(fileURLToPath(import.meta.url))
   for (const up of ['../../../conf/profiles', '../../../../conf/profiles']) {
     const dir = path.resolve(here, up)
-    try { readdirSync(dir); return dir } catch {}
+    try {
+      readdirSync(dir)
+      return dir
+    } catch {}
   }
   throw new ConfigError(SyncErrorCode.CONFIG_INVALID, 'conf/profiles not found next to the installed package')
 }
@@ -26,9 +42,13 @@ export function loadProfiles (dir?: string): ReadonlyMap<string, DeviceProfile> 
   if (hit !== undefined) return hit
   const from = dir ?? profilesDir()
   const out = new Map<string, DeviceProfile>()
-  for (const f of readdirSync(from).filter((n) => n.endsWith('.json')).sort()) {
+  for (const f of readdirSync(from)
+    .filter((n) => n.endsWith('.json'))
+    .sort()) {
     const p = JSON.parse(readFileSync(path.join(from, f), 'utf8')) as DeviceProfile
-    if (typeof p.id !== 'string' || typeof p.channels !== 'object') throw new ConfigError(SyncErrorCode.CONFIG_INVALID, `Profile ${f}: needs id and channels`)
+    if (typeof p.id !== 'string' || typeof p.channels !== 'object') {
+      throw new ConfigError(SyncErrorCode.CONFIG_INVALID, `Profile ${f}: needs id and channels`)
+    }
     out.set(p.id, p)
   }
   cache.set(key, out)
@@ -36,4 +56,6 @@ export function loadProfiles (dir?: string): ReadonlyMap<string, DeviceProfile> 
 }
 
 /** Registers a channel occupies (16-bit words). */
-export function channelWords (c: Channel): number { return c.type.endsWith('32') ? 2 : 1 }
+export function channelWords (c: Channel): number {
+  return c.type.endsWith('32') ? 2 : 1
+}

@@ -29,13 +29,28 @@ export const EMS_CONFIG_SCHEMA = {
           }
         },
         apply: {
-          description: 'When a new config takes effect: for all of it, or per component (a change takes effect at once only if every component it changes says immediate)',
+          description:
+            'When a new config takes effect: for all of it, or per component (a change takes effect at once only if every component it changes says immediate)',
           oneOf: [
             { enum: ['next_cycle', 'immediate'] },
-            { type: 'object', additionalProperties: false, properties: { core_cycle: { enum: ['next_cycle', 'immediate'] }, scheduler: { enum: ['next_cycle', 'immediate'] }, modbus_devices: { enum: ['next_cycle', 'immediate'] }, alarms: { enum: ['next_cycle', 'immediate'] } } }
+            {
+              type: 'object',
+              additionalProperties: false,
+              properties: {
+                core_cycle: { enum: ['next_cycle', 'immediate'] },
+                scheduler: { enum: ['next_cycle', 'immediate'] },
+                modbus_devices: { enum: ['next_cycle', 'immediate'] },
+                alarms: { enum: ['next_cycle', 'immediate'] }
+              }
+            }
           ]
         },
-        health_window_ms: { type: 'integer', minimum: 0, maximum: 600000, description: 'How long a new config must run without failures before it is committed' }
+        health_window_ms: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 600000,
+          description: 'How long a new config must run without failures before it is committed'
+        }
       }
     },
     scheduler: {
@@ -88,7 +103,10 @@ export const EMS_CONFIG_SCHEMA = {
           poll_groups: {
             type: 'object',
             additionalProperties: false,
-            properties: { fast: { type: 'array', items: { type: 'string' } }, slow: { type: 'array', items: { type: 'string' } } }
+            properties: {
+              fast: { type: 'array', items: { type: 'string' } },
+              slow: { type: 'array', items: { type: 'string' } }
+            }
           }
         }
       }
@@ -119,13 +137,20 @@ export const CONTROLLER_PARAMETERS = {
     type: 'object',
     additionalProperties: false,
     required: ['target_grid_power'],
-    properties: { target_grid_power: { type: 'number', minimum: -1e7, maximum: 1e7 }, priority: { enum: ['self_consumption', 'grid_support'] } }
+    properties: {
+      target_grid_power: { type: 'number', minimum: -1e7, maximum: 1e7 },
+      priority: { enum: ['self_consumption', 'grid_support'] }
+    }
   },
   PeakShavingController: {
     type: 'object',
     additionalProperties: false,
     required: ['threshold_watts'],
-    properties: { threshold_watts: { type: 'number', minimum: 0, maximum: 1e8 }, recharge_enabled: { type: 'boolean' }, recharge_below_watts: { type: 'number', minimum: 0 } }
+    properties: {
+      threshold_watts: { type: 'number', minimum: 0, maximum: 1e8 },
+      recharge_enabled: { type: 'boolean' },
+      recharge_below_watts: { type: 'number', minimum: 0 }
+    }
   }
 } as const
 
@@ -138,8 +163,35 @@ export interface EmsConfig {
   version?: number
   timestamp?: string
   edge_id?: string
-  core_cycle: { period_ms: number, supervisor?: { overrun_alert_threshold?: number, auto_recovery?: boolean }, apply?: ApplyMode | Partial<Record<Component, ApplyMode>>, health_window_ms?: number }
-  scheduler: { controllers: Array<{ id: string, class: ControllerClass, enabled: boolean, execution_order: number, parameters: Record<string, unknown>, battery?: string, meter?: string }> }
-  modbus_devices: Array<{ device_id: string, profile: string, connection: { protocol: 'tcp', host: string, port: number, unit_id: number, timeout_ms?: number }, poll_groups?: { fast?: string[], slow?: string[] } }>
-  alarms: Array<{ id: string, channel: string, condition: '<' | '<=' | '>' | '>=' | '==' | '!=', threshold: number, severity: 'info' | 'warning' | 'critical', notification?: string[] }>
+  core_cycle: {
+    period_ms: number
+    supervisor?: { overrun_alert_threshold?: number; auto_recovery?: boolean }
+    apply?: ApplyMode | Partial<Record<Component, ApplyMode>>
+    health_window_ms?: number
+  }
+  scheduler: {
+    controllers: Array<{
+      id: string
+      class: ControllerClass
+      enabled: boolean
+      execution_order: number
+      parameters: Record<string, unknown>
+      battery?: string
+      meter?: string
+    }>
+  }
+  modbus_devices: Array<{
+    device_id: string
+    profile: string
+    connection: { protocol: 'tcp'; host: string; port: number; unit_id: number; timeout_ms?: number }
+    poll_groups?: { fast?: string[]; slow?: string[] }
+  }>
+  alarms: Array<{
+    id: string
+    channel: string
+    condition: '<' | '<=' | '>' | '>=' | '==' | '!='
+    threshold: number
+    severity: 'info' | 'warning' | 'critical'
+    notification?: string[]
+  }>
 }

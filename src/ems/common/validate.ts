@@ -7,7 +7,11 @@ import { createAjv, describeErrors } from '../../common/validate.js'
 import { loadProfiles, type DeviceProfile } from './profiles.js'
 import { CONTROLLER_PARAMETERS, EMS_CONFIG_SCHEMA, type EmsConfig } from './schema.js'
 
-export interface EmsProblem { path: string, rule: string, message: string }
+export interface EmsProblem {
+  path: string
+  rule: string
+  message: string
+}
 
 const ajv = createAjv({ strict: false })
 const shape = ajv.compile<EmsConfig>(EMS_CONFIG_SCHEMA)
@@ -16,59 +20,133 @@ const params = Object.fromEntries(Object.entries(CONTROLLER_PARAMETERS).map(([k,
 function duplicates<T> (items: T[], key: (t: T) => string): Set<string> {
   const seen = new Set<string>()
   const dup = new Set<string>()
-  for (const i of items) { const k = key(i); if (seen.has(k)) dup.add(k); seen.add(k) }
+  for (const i of items) {
+    const k = key(i)
+    if (seen.has(k)) dup.add(k)
+    seen.add(k)
+  }
   return dup
 }
 
-export function validateEmsConfig (value: unknown, profiles: ReadonlyMap<string, DeviceProfile> = loadProfiles()): EmsProblem[] {
+export function validateEmsConfig (
+  value: unknown,
+  profiles: ReadonlyMap<string, DeviceProfile> = loadProfiles()
+): EmsProblem[] {
   if (!shape(value)) {
-    return (shape.errors ?? []).map((e) => ({ path: e.instancePath === '' ? '/' : e.instancePath, rule: `schema.${e.keyword}`, message: describeErrors([e])[0] ?? e.message ?? '' }))
+    return (shape.errors ?? []).map((e) => ({
+      path: e.instancePath === '' ? '/' : e.instancePath,
+      rule: `schema.${e.keyword}`,
+      message: describeErrors([e])[0] ?? e.message ?? ''
+    }))
   }
   const cfg = value
   const out: EmsProblem[] = []
-  const add = (path: string, rule: string, message: string): void => { out.push({ path, rule, message }) }
+  const add = (path: string, rule: string, message: string): void => {
+    out.push({ path, rule, message })
+  }
   const devices = new Map(cfg.modbus_devices.map((d) => [d.device_id, d]))
 
   const dupDevices = duplicates(cfg.modbus_devices, (d) => d.device_id)
   cfg.modbus_devices.forEach((d, i) => {
     const at = `/modbus_devices/${i}`
-    if (dupDevices.has(d.device_id)) add(`${at}/device_id`, 'unique-device-id', `device_id ${d.device_id} is used more than once`)
+    if (dupDevices.has(d.device_id)) {
+      add(`${at}/device_id`, 'unique-device-id', `device_id ${d.device_id} is used more than once`)
+    }
     const profile = profiles.get(d.profile)
-    if (profile === undefined) { add(`${at}/profile`, 'profile-exists', `No device profile ${d.profile} (known: ${[...profiles.keys()].join(', ')})`); return }
+    if (profile === undefined) {
+      add(
+        `${at}/profile`,
+        'profile-exists',
+        `No device profile ${d.profile} (known: ${[...profiles.keys()].join(', ')})`
+      )
+      return
+    }
     for (const group of ['fast', 'slow'] as const) {
-      (d.poll_groups?.[group] ?? []).forEach((ch, j) => {
-        if (profile.channels[ch] === undefined) add(`${at}/poll_groups/${group}/${j}`, 'channel-exists', `Profile ${d.profile} has no channel ${ch}`)
+      ;(d.poll_groups?.[group] ?? []).forEach((ch, j) => {
+        if (profile.channels[ch] === undefined) {
+          add(
+            `${at}/poll_groups/${group}/${j}`,
+            'channel-exists',
+            `Profile ${d.profile} has no channel ${ch}`
+          )
+        }
       })
     }
   })
-  const dupUnits = duplicates(cfg.modbus_devices, (d) => `${d.connection.host}:${d.connection.port}#${d.connection.unit_id}`)
+  const dupUnits = duplicates(
+    cfg.modbus_devices,
+    (d) => `${d.connection.host}:${d.connection.port}#${d.connection.unit_id}`
+  )
   cfg.modbus_devices.forEach((d, i) => {
     const k = `${d.connection.host}:${d.connection.port}#${d.connection.unit_id}`
-    if (dupUnits.has(k)) add(`/modbus_devices/${i}/connection/unit_id`, 'unique-unit-id', `Modbus unit ${d.connection.unit_id} at ${d.connection.host}:${d.connection.port} is used by more than one device`)
+    if (dupUnits.has(k)) {
+      add(
+        `/modbus_devices/${i}/connection/unit_id`,
+        'unique-unit-id',
+        `Modbus unit ${d.connection.unit_id} at ${d.connection.host}:${d.connection.port} is used by more than one device`
+      )
+    }
   })
 
   const dupCtrl = duplicates(cfg.scheduler.controllers, (c) => c.id)
-  const dupOrder = duplicates(cfg.scheduler.controllers.filter((c) => c.enabled), (c) => String(c.execution_order))
+  const dupOrder = duplicates(
+    cfg.scheduler.controllers.filter((c) => c.enabled),
+    (c) => String(c.execution_order)
+  )
   cfg.scheduler.controllers.forEach((c, i) => {
     const at = `/scheduler/controllers/${i}`
-    if (dupCtrl.has(c.id)) add(`${at}/id`, 'unique-controller-id', `Controller id ${c.id} is used more than once`)
-    if (c.enabled && dupOrder.has(String(c.execution_order))) add(`${at}/execution_order`, 'unique-execution-order', `execution_order ${c.execution_order} is shared by several enabled controllers`)
+    if (dupCtrl.has(c.id)) {
+      add(`${at}/id`, 'unique-controller-id', `Controller id ${c.id} is used more than once`)
+    }
+    if (c.enabled && dupOrder.has(String(c.execution_order))) {
+      add(
+        `${at}/execution_order`,
+        'unique-execution-order',
+        `execution_order ${c.execution_order} is shared by several enabled controllers`
+      )
+    }
     const check = params[c.class]
     if (check !== undefined && !check(c.parameters)) {
-      for (const e of check.errors ?? []) add(`${at}/parameters${e.instancePath}`, `parameters.${e.keyword}`, describeErrors([e])[0] ?? '')
+      for (const e of check.errors ?? []) {
+        add(`${at}/parameters${e.instancePath}`, `parameters.${e.keyword}`, describeErrors([e])[0] ?? '')
+      }
     }
-    for (const [field, role] of [['battery', 'battery'], ['meter', 'meter']] as const) {
+    for (const [field, role] of [
+      ['battery', 'battery'],
+      ['meter', 'meter']
+    ] as const) {
       const ref = c[field]
       if (ref === undefined) continue
       const dev = devices.get(ref)
-      if (dev === undefined) { add(`${at}/${field}`, 'device-exists', `Controller ${c.id} refers to device ${ref}, which is not configured`); continue }
+      if (dev === undefined) {
+        add(
+          `${at}/${field}`,
+          'device-exists',
+          `Controller ${c.id} refers to device ${ref}, which is not configured`
+        )
+        continue
+      }
       const p = profiles.get(dev.profile)
-      if (p !== undefined && p.role !== role) add(`${at}/${field}`, 'device-role', `Device ${ref} (profile ${dev.profile}) is a ${p.role}, not a ${role}`)
+      if (p !== undefined && p.role !== role) {
+        add(
+          `${at}/${field}`,
+          'device-role',
+          `Device ${ref} (profile ${dev.profile}) is a ${p.role}, not a ${role}`
+        )
+      }
     }
     if (c.class === 'PeakShavingController') {
-      const p = c.parameters as { threshold_watts?: number, recharge_below_watts?: number }
-      if (p.recharge_below_watts !== undefined && p.threshold_watts !== undefined && p.recharge_below_watts >= p.threshold_watts) {
-        add(`${at}/parameters/recharge_below_watts`, 'range', 'recharge_below_watts must be below threshold_watts')
+      const p = c.parameters as { threshold_watts?: number; recharge_below_watts?: number }
+      if (
+        p.recharge_below_watts !== undefined &&
+        p.threshold_watts !== undefined &&
+        p.recharge_below_watts >= p.threshold_watts
+      ) {
+        add(
+          `${at}/parameters/recharge_below_watts`,
+          'range',
+          'recharge_below_watts must be below threshold_watts'
+        )
       }
     }
   })
@@ -79,11 +157,25 @@ export function validateEmsConfig (value: unknown, profiles: ReadonlyMap<string,
     if (dupAlarms.has(a.id)) add(`${at}/id`, 'unique-alarm-id', `Alarm id ${a.id} is used more than once`)
     const [deviceId = '', channel = ''] = a.channel.split('/')
     const dev = devices.get(deviceId)
-    if (dev === undefined) { add(`${at}/channel`, 'device-exists', `Alarm ${a.id} watches device ${deviceId}, which is not configured`); return }
+    if (dev === undefined) {
+      add(
+        `${at}/channel`,
+        'device-exists',
+        `Alarm ${a.id} watches device ${deviceId}, which is not configured`
+      )
+      return
+    }
     const ch = profiles.get(dev.profile)?.channels[channel]
-    if (ch === undefined) { add(`${at}/channel`, 'channel-exists', `Profile ${dev.profile} has no channel ${channel}`); return }
+    if (ch === undefined) {
+      add(`${at}/channel`, 'channel-exists', `Profile ${dev.profile} has no channel ${channel}`)
+      return
+    }
     if ((ch.min !== undefined && a.threshold < ch.min) || (ch.max !== undefined && a.threshold > ch.max)) {
-      add(`${at}/threshold`, 'range', `Threshold ${a.threshold} is outside ${channel}'s range ${ch.min ?? '-∞'}..${ch.max ?? '∞'}`)
+      add(
+        `${at}/threshold`,
+        'range',
+        `Threshold ${a.threshold} is outside ${channel}'s range ${ch.min ?? '-∞'}..${ch.max ?? '∞'}`
+      )
     }
   })
   return out

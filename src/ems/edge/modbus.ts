@@ -48,7 +48,7 @@ export class ModbusConnection {
   }
 
   // Requests on one connection are serialized: Modbus TCP clients answer one at a time.
-  async #run<T> (fn: () => Promise<T>): Promise<T> {
+  async #run<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.#queue.then(fn, fn)
     this.#queue = next.catch(() => {})
     return await next
@@ -60,7 +60,11 @@ export class ModbusConnection {
     try {
       await Promise.race([
         this.#client.connectTCP(this.#host, { port: this.#port, timeout: this.#timeoutMs }),
-        new Promise((_resolve, reject) => { timer = setTimeout(() => { reject(new DeviceError(`connect to ${this.#host}:${this.#port} timed out`)) }, this.#timeoutMs) })
+        new Promise((_resolve, reject) => {
+          timer = setTimeout(() => {
+            reject(new DeviceError(`connect to ${this.#host}:${this.#port} timed out`))
+          }, this.#timeoutMs)
+        })
       ])
     } finally {
       clearTimeout(timer)
@@ -95,11 +99,13 @@ const MAX_WRITES_KEPT = 1000
 /** A simulated device: a register map from a profile, served over Modbus TCP. */
 export class SimulatedDevice {
   readonly registers = new Map<number, number>()
-  readonly writes: Array<{ channel: string, value: number, at: number }> = []
+  readonly writes: Array<{ channel: string; value: number; at: number }> = []
   readonly profile: DeviceProfile
   #server: ServerTCP | undefined
 
-  constructor (profile: DeviceProfile) { this.profile = profile }
+  constructor (profile: DeviceProfile) {
+    this.profile = profile
+  }
 
   set (channel: string, value: number): void {
     const c = this.profile.channels[channel]
@@ -110,7 +116,10 @@ export class SimulatedDevice {
   get (channel: string): number {
     const c = this.profile.channels[channel]
     if (c === undefined) throw new DeviceError(`${this.profile.id} has no channel ${channel}`)
-    return fromWords(c, Array.from({ length: channelWords(c) }, (_, i) => this.registers.get(c.address + i) ?? 0))
+    return fromWords(
+      c,
+      Array.from({ length: channelWords(c) }, (_, i) => this.registers.get(c.address + i) ?? 0)
+    )
   }
 
   /** Called after a client wrote a channel (simulations react to setpoints here). */
@@ -132,22 +141,27 @@ export class SimulatedDevice {
 
   async #serve (host: string, port: number): Promise<void> {
     const byAddress = new Map(Object.entries(this.profile.channels).map(([name, c]) => [c.address, name]))
-    this.#server = new ServerTCP({
-      getHoldingRegister: (addr: number) => this.registers.get(addr) ?? 0,
-      setRegister: (addr: number, value: number) => {
-        this.registers.set(addr, value)
-        // A channel is complete once its last word arrived.
-        for (const [start, name] of byAddress) {
-          const c = this.profile.channels[name]
-          if (c === undefined || c.writable !== true || addr !== start + channelWords(c) - 1) continue
-          const v = this.get(name)
-          this.writes.push({ channel: name, value: v, at: Date.now() })
-          // Kept for inspection; bounded because a simulated device may run for days.
-          if (this.writes.length > MAX_WRITES_KEPT) this.writes.splice(0, this.writes.length - MAX_WRITES_KEPT)
-          this.onWrite(name, v)
+    this.#server = new ServerTCP(
+      {
+        getHoldingRegister: (addr: number) => this.registers.get(addr) ?? 0,
+        setRegister: (addr: number, value: number) => {
+          this.registers.set(addr, value)
+          // A channel is complete once its last word arrived.
+          for (const [start, name] of byAddress) {
+            const c = this.profile.channels[name]
+            if (c === undefined || c.writable !== true || addr !== start + channelWords(c) - 1) continue
+            const v = this.get(name)
+            this.writes.push({ channel: name, value: v, at: Date.now() })
+            // Kept for inspection; bounded because a simulated device may run for days.
+            if (this.writes.length > MAX_WRITES_KEPT) {
+              this.writes.splice(0, this.writes.length - MAX_WRITES_KEPT)
+            }
+            this.onWrite(name, v)
+          }
         }
-      }
-    }, { host, port, unitID: 0 })
+      },
+      { host, port, unitID: 0 }
+    )
     await new Promise<void>((resolve, reject) => {
       this.#server?.once('initialized', () => resolve())
       this.#server?.once('serverError', (err) => reject(err ?? new DeviceError('Modbus server failed')))

@@ -13,10 +13,17 @@ import type { EmsConfig } from '../common/schema.js'
 import { validateEmsConfig } from '../common/validate.js'
 import { SyncError, SyncErrorCode } from '../../common/errors.js'
 
-interface Saved { version: number, config: EmsConfig }
+interface Saved {
+  version: number
+  config: EmsConfig
+}
 
 async function readSaved (file: string): Promise<Saved | undefined> {
-  try { return JSON.parse(await readFile(file, 'utf8')) as Saved } catch { return undefined }
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as Saved
+  } catch {
+    return undefined
+  }
 }
 
 async function writeSaved (file: string, s: Saved): Promise<void> {
@@ -60,20 +67,31 @@ export class EmsPlugin implements EdgePlugin {
       return this.#reject('rejected: the config is not JSON')
     }
     const problems = validateEmsConfig(cfg)
-    if (problems.length > 0) return this.#reject(`rejected: invalid config: ${problems.slice(0, 3).map((p) => `${p.path} ${p.rule}`).join('; ')}`)
+    if (problems.length > 0) {
+      return this.#reject(
+        `rejected: invalid config: ${problems
+          .slice(0, 3)
+          .map((p) => `${p.path} ${p.rule}`)
+          .join('; ')}`
+      )
+    }
     const version = cfg.version ?? 0
-    if (this.#active !== undefined && version <= this.#active.version) return { state: 'consumed' } // already running it (or newer)
+    if (this.#active !== undefined && version <= this.#active.version) return { state: 'consumed' } // running it or newer
     // Stage, then apply at the next cycle start (or at once) and watch it.
     const appliedAt = rt.stats.cycles
     await rt.apply(cfg)
-    const windowMs = cfg.core_cycle.health_window_ms ?? this.#defaultWindowMs ?? Math.max(3 * cfg.core_cycle.period_ms, 1500)
+    const windowMs =
+      cfg.core_cycle.health_window_ms ?? this.#defaultWindowMs ?? Math.max(3 * cfg.core_cycle.period_ms, 1500)
     const deadline = Date.now() + windowMs
     // A core cycle that stops completing is a failure too (bounded wait).
     const stallAt = deadline + 10 * cfg.core_cycle.period_ms + 2000
     let stalled = false
     while (Date.now() < deadline || rt.stats.cycles < appliedAt + 2) {
       if (rt.failures.length > 0) break
-      if (Date.now() > stallAt) { stalled = true; break }
+      if (Date.now() > stallAt) {
+        stalled = true
+        break
+      }
       await new Promise((resolve) => setTimeout(resolve, Math.min(100, cfg.core_cycle.period_ms)))
     }
     if (rt.failures.length > 0 || stalled) {
@@ -82,7 +100,12 @@ export class EmsPlugin implements EdgePlugin {
       if (this.#active !== undefined) {
         await rt.apply(this.#active.config, 'immediate')
         this.#lastRollbackMs = Math.round(performance.now() - t0)
-        this.#log?.warn('EMS config failed; rolled back', { version, to: this.#active.version, reason, rollbackMs: this.#lastRollbackMs })
+        this.#log?.warn('EMS config failed; rolled back', {
+          version,
+          to: this.#active.version,
+          reason,
+          rollbackMs: this.#lastRollbackMs
+        })
         return this.#reject(`rolled back to version ${this.#active.version}: ${reason}`)
       }
       rt.stop()
@@ -119,5 +142,7 @@ export class EmsPlugin implements EdgePlugin {
     }
   }
 
-  async stop (): Promise<void> { this.runtime?.stop() }
+  async stop (): Promise<void> {
+    this.runtime?.stop()
+  }
 }

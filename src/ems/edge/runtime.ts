@@ -26,17 +26,33 @@ export interface RuntimeStats {
   setpoints: Record<string, number>
 }
 
-interface Device { id: string, unit: number, profile: DeviceProfile, conn: ModbusConnection, fast: string[], slow: string[] }
+interface Device {
+  id: string
+  unit: number
+  profile: DeviceProfile
+  conn: ModbusConnection
+  fast: string[]
+  slow: string[]
+}
 
 export class EmsRuntime {
-  readonly stats: RuntimeStats = { cycles: 0, overruns: 0, lastCycleMs: 0, deviceErrors: 0, controllerErrors: 0, activeAlarms: [], setpoints: {} }
+  readonly stats: RuntimeStats = {
+    cycles: 0,
+    overruns: 0,
+    lastCycleMs: 0,
+    deviceErrors: 0,
+    controllerErrors: 0,
+    activeAlarms: [],
+    setpoints: {}
+  }
+
   /** Latest value of every polled channel, by `device/Channel`. */
   readonly values = new Map<string, number>()
   readonly #log: Logger
   readonly #profiles: ReadonlyMap<string, DeviceProfile>
   #config: EmsConfig | undefined
   #devices: Device[] = []
-  #pending: { config: EmsConfig, done: () => void } | undefined
+  #pending: { config: EmsConfig; done: () => void } | undefined
   #timer: NodeJS.Timeout | undefined
   #running = false
   #failuresSinceApply: string[] = []
@@ -46,10 +62,14 @@ export class EmsRuntime {
     this.#profiles = profiles
   }
 
-  get config (): EmsConfig | undefined { return this.#config }
+  get config (): EmsConfig | undefined {
+    return this.#config
+  }
 
   /** Failures seen since the last apply (empty: healthy). */
-  get failures (): readonly string[] { return this.#failuresSinceApply }
+  get failures (): readonly string[] {
+    return this.#failuresSinceApply
+  }
 
   /**
    * When a new config should take effect: `core_cycle.apply` for all of it, or per component, in
@@ -59,18 +79,38 @@ export class EmsRuntime {
     const a = config.core_cycle.apply
     if (a === undefined || typeof a === 'string') return a ?? 'next_cycle'
     const cur = this.#config
-    const changed = (['core_cycle', 'scheduler', 'modbus_devices', 'alarms'] as const).filter((c) => cur === undefined || JSON.stringify(cur[c]) !== JSON.stringify(config[c]))
+    const changed = (['core_cycle', 'scheduler', 'modbus_devices', 'alarms'] as const).filter(
+      (c) => cur === undefined || JSON.stringify(cur[c]) !== JSON.stringify(config[c])
+    )
     return changed.every((c) => a[c] === 'immediate') ? 'immediate' : 'next_cycle'
   }
 
   /** Takes `config` at the start of the next cycle (or at once); resolves once it runs. */
   async apply (config: EmsConfig, when: ApplyMode = this.whenFor(config)): Promise<void> {
-    if (when === 'immediate' || this.#timer === undefined) { this.#swap(config); return }
+    if (when === 'immediate' || this.#timer === undefined) {
+      this.#swap(config)
+      return
+    }
     await new Promise<void>((resolve) => {
       // A stuck cycle must not block a change (least of all a rollback): after a few periods, swap anyway.
       const period = this.#config?.core_cycle.period_ms ?? 1000
-      const late = setTimeout(() => { if (this.#pending?.config === config) { this.#pending = undefined; this.#swap(config) } resolve() }, 3 * period + 100)
-      this.#pending = { config, done: () => { clearTimeout(late); resolve() } }
+      const late = setTimeout(
+        () => {
+          if (this.#pending?.config === config) {
+            this.#pending = undefined
+            this.#swap(config)
+          }
+          resolve()
+        },
+        3 * period + 100
+      )
+      this.#pending = {
+        config,
+        done: () => {
+          clearTimeout(late)
+          resolve()
+        }
+      }
     })
   }
 
@@ -81,52 +121,83 @@ export class EmsRuntime {
     this.#devices = config.modbus_devices.map((d) => {
       const k = `${d.connection.host}:${d.connection.port}`
       let conn = conns.get(k)
-      if (conn === undefined) { conn = new ModbusConnection(d.connection.host, d.connection.port, d.connection.timeout_ms ?? Math.min(1000, config.core_cycle.period_ms)); conns.set(k, conn) }
+      if (conn === undefined) {
+        conn = new ModbusConnection(
+          d.connection.host,
+          d.connection.port,
+          d.connection.timeout_ms ?? Math.min(1000, config.core_cycle.period_ms)
+        )
+        conns.set(k, conn)
+      }
       const profile = this.#profiles.get(d.profile) as DeviceProfile
-      return { id: d.device_id, unit: d.connection.unit_id, profile, conn, fast: d.poll_groups?.fast ?? Object.keys(profile.channels), slow: d.poll_groups?.slow ?? [] }
+      return {
+        id: d.device_id,
+        unit: d.connection.unit_id,
+        profile,
+        conn,
+        fast: d.poll_groups?.fast ?? Object.keys(profile.channels),
+        slow: d.poll_groups?.slow ?? []
+      }
     })
     this.#config = config
     this.values.clear()
     this.#failuresSinceApply = []
     if (config.version !== undefined) this.stats.version = config.version
     if (periodChanged) this.#schedule()
-    this.#log.info('EMS config running', { version: config.version, devices: this.#devices.length, controllers: config.scheduler.controllers.length })
+    this.#log.info('EMS config running', {
+      version: config.version,
+      devices: this.#devices.length,
+      controllers: config.scheduler.controllers.length
+    })
   }
 
   #schedule (): void {
     if (this.#timer !== undefined) clearInterval(this.#timer)
     const period = this.#config?.core_cycle.period_ms ?? 1000
-    this.#timer = setInterval(() => { void this.#cycle() }, period)
+    this.#timer = setInterval(() => {
+      void this.#cycle()
+    }, period)
     this.#timer.unref()
   }
 
   #fail (kind: 'device' | 'controller', message: string): void {
-    if (kind === 'device') this.stats.deviceErrors++; else this.stats.controllerErrors++
+    if (kind === 'device') this.stats.deviceErrors++
+    else this.stats.controllerErrors++
     this.stats.lastError = message
     if (this.#failuresSinceApply.length < 20) this.#failuresSinceApply.push(message)
   }
 
   async #cycle (): Promise<void> {
-    if (this.#running) { this.stats.overruns++; return } // the previous cycle is still running
+    if (this.#running) {
+      this.stats.overruns++
+      return
+    } // the previous cycle is still running
     this.#running = true
     const t0 = performance.now()
     try {
-      if (this.#pending !== undefined) { const p = this.#pending; this.#pending = undefined; this.#swap(p.config); p.done() }
+      if (this.#pending !== undefined) {
+        const p = this.#pending
+        this.#pending = undefined
+        this.#swap(p.config)
+        p.done()
+      }
       const cfg = this.#config
       if (cfg === undefined) return
       const slow = this.stats.cycles % SLOW_EVERY === 0
-      await Promise.all(this.#devices.map(async (d) => {
-        for (const ch of slow ? [...d.fast, ...d.slow] : d.fast) {
-          const c = d.profile.channels[ch]
-          if (c === undefined) continue
-          try {
-            this.values.set(`${d.id}/${ch}`, await d.conn.read(d.unit, c))
-          } catch (err) {
-            this.#fail('device', `device ${d.id}: ${(err as Error).message}`)
-            return
+      await Promise.all(
+        this.#devices.map(async (d) => {
+          for (const ch of slow ? [...d.fast, ...d.slow] : d.fast) {
+            const c = d.profile.channels[ch]
+            if (c === undefined) continue
+            try {
+              this.values.set(`${d.id}/${ch}`, await d.conn.read(d.unit, c))
+            } catch (err) {
+              this.#fail('device', `device ${d.id}: ${(err as Error).message}`)
+              return
+            }
           }
-        }
-      }))
+        })
+      )
       await this.#runControllers(cfg)
       this.#evaluateAlarms(cfg)
     } finally {
@@ -142,16 +213,27 @@ export class EmsRuntime {
     // Peak shaving is a cap on what the site draws from the grid, whatever causes it (the house,
     // or another controller charging the battery): the lowest setpoint each battery may get.
     const floors = new Map<string, number>()
-    for (const c of [...cfg.scheduler.controllers].filter((x) => x.enabled).sort((a, b) => a.execution_order - b.execution_order)) {
+    for (const c of [...cfg.scheduler.controllers]
+      .filter((x) => x.enabled)
+      .sort((a, b) => a.execution_order - b.execution_order)) {
       try {
-        const battery = c.battery ?? cfg.modbus_devices.find((d) => this.#profiles.get(d.profile)?.role === 'battery')?.device_id
+        const battery =
+          c.battery ??
+          cfg.modbus_devices.find((d) => this.#profiles.get(d.profile)?.role === 'battery')?.device_id
         const meter = c.meter ?? cfg.modbus_devices.find((d) => d.profile === 'grid_meter')?.device_id
-        if (battery === undefined || meter === undefined) throw new ValidationError('needs a battery and a grid meter')
+        if (battery === undefined || meter === undefined) {
+          throw new ValidationError('needs a battery and a grid meter')
+        }
         const grid = this.values.get(`${meter}/ActivePower`)
         const batt = this.values.get(`${battery}/ActivePower`) ?? 0
         if (grid === undefined) throw new DeviceError(`no reading of ${meter}/ActivePower`)
         const current = setpoints.get(battery) ?? batt
-        const p = c.parameters as { target_grid_power?: number, threshold_watts?: number, recharge_enabled?: boolean, recharge_below_watts?: number }
+        const p = c.parameters as {
+          target_grid_power?: number
+          threshold_watts?: number
+          recharge_enabled?: boolean
+          recharge_below_watts?: number
+        }
         let next = current
         if (c.class === 'BalancingController') {
           next = batt + grid - (p.target_grid_power ?? 0) // discharge what the site imports beyond the target
@@ -162,14 +244,18 @@ export class EmsRuntime {
           const floor = siteLoad - threshold
           floors.set(battery, Math.max(floors.get(battery) ?? -Infinity, floor))
           if (siteLoad > threshold) next = Math.max(current, floor)
-          else if (p.recharge_enabled === true && siteLoad < (p.recharge_below_watts ?? threshold)) next = Math.min(current, siteLoad - (p.recharge_below_watts ?? threshold))
+          else if (p.recharge_enabled === true && siteLoad < (p.recharge_below_watts ?? threshold)) {
+            next = Math.min(current, siteLoad - (p.recharge_below_watts ?? threshold))
+          }
         }
         setpoints.set(battery, Math.round(next))
       } catch (err) {
         this.#fail('controller', `controller ${c.id}: ${(err as Error).message}`)
       }
     }
-    for (const [battery, floor] of floors) setpoints.set(battery, Math.round(Math.max(setpoints.get(battery) ?? -Infinity, floor)))
+    for (const [battery, floor] of floors) {
+      setpoints.set(battery, Math.round(Math.max(setpoints.get(battery) ?? -Infinity, floor)))
+    }
     for (const [battery, value] of setpoints) {
       const d = this.#devices.find((x) => x.id === battery)
       const ch = d?.profile.channels.SetPower
@@ -188,7 +274,18 @@ export class EmsRuntime {
     for (const a of cfg.alarms) {
       const v = this.values.get(a.channel)
       if (v === undefined) continue
-      const on = a.condition === '<' ? v < a.threshold : a.condition === '<=' ? v <= a.threshold : a.condition === '>' ? v > a.threshold : a.condition === '>=' ? v >= a.threshold : a.condition === '==' ? v === a.threshold : v !== a.threshold
+      const on =
+        a.condition === '<'
+          ? v < a.threshold
+          : a.condition === '<='
+            ? v <= a.threshold
+            : a.condition === '>'
+              ? v > a.threshold
+              : a.condition === '>='
+                ? v >= a.threshold
+                : a.condition === '=='
+                  ? v === a.threshold
+                  : v !== a.threshold
       if (on) active.push(a.id)
     }
     const raised = active.filter((a) => !this.stats.activeAlarms.includes(a))

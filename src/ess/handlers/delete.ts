@@ -19,9 +19,14 @@ export const onDelete: EdgeHandler<'delete'> = async (ctx, msg, log) => {
   await ctx.transfers.cancel(ctx.node.orgId, msg.objectType, msg.objectId)
   const cur = await ctx.store.objects.get(key)
   if (cur !== undefined && cur.meta.instanceID < msg.instanceId) {
-    const gone = await ctx.store.objects.put(key, (c) => ({
-      meta: { ...(c ?? cur).meta, deleted: true }, status: 'objdeleted'
-    }), { instanceId: msg.instanceId })
+    const gone = await ctx.store.objects.put(
+      key,
+      (c) => ({
+        meta: { ...(c ?? cur).meta, deleted: true },
+        status: 'objdeleted'
+      }),
+      { instanceId: msg.instanceId }
+    )
     ctx.notices.notify('delete', gone.meta)
   }
   ctx.up.sendSoon({ v: 1, kind: 'ack', state: 'deleted', ...ids })

@@ -22,7 +22,9 @@ export const onUpdate: EdgeHandler<'update'> = async (ctx, msg, log) => {
   if (cur !== undefined && cur.meta.instanceID >= meta.instanceID) {
     // Duplicate or reordered: never move backwards, but tell the CSS what we hold.
     const state = STATE_OF[cur.status]
-    if (state !== undefined) ctx.up.sendSoon({ v: 1, kind: 'ack', state, ...ids, instanceId: cur.meta.instanceID })
+    if (state !== undefined) {
+      ctx.up.sendSoon({ v: 1, kind: 'ack', state, ...ids, instanceId: cur.meta.instanceID })
+    }
     return
   }
   let dataRef: string | undefined
@@ -46,7 +48,10 @@ export const onUpdate: EdgeHandler<'update'> = async (ctx, msg, log) => {
 
 /** A chunked transfer finished and its part file verified: it becomes the object's data. */
 export async function completeTransfer (
-  ctx: EdgeContext, meta: ObjectMetadata, file: string, sha256: string
+  ctx: EdgeContext,
+  meta: ObjectMetadata,
+  file: string,
+  sha256: string
 ): Promise<void> {
   const key = objectKey(ctx, meta.objectType, meta.objectID)
   const cur = await ctx.store.objects.get(key)
@@ -64,12 +69,16 @@ export async function completeTransfer (
 }
 
 async function accept (
-  ctx: EdgeContext, cur: StoredObject | undefined, meta: ObjectMetadata, dataRef: string | undefined
+  ctx: EdgeContext,
+  cur: StoredObject | undefined,
+  meta: ObjectMetadata,
+  dataRef: string | undefined
 ): Promise<void> {
   const key = objectKey(ctx, meta.objectType, meta.objectID)
-  const stored = (): Omit<StoredObject, 'key'> => dataRef === undefined
-    ? { meta: { ...meta }, status: 'completelyReceived' }
-    : { meta: { ...meta }, status: 'completelyReceived', dataRef }
+  const stored = (): Omit<StoredObject, 'key'> =>
+    dataRef === undefined
+      ? { meta: { ...meta }, status: 'completelyReceived' }
+      : { meta: { ...meta }, status: 'completelyReceived', dataRef }
   try {
     await ctx.store.objects.put(key, stored, { instanceId: meta.instanceID })
   } catch (err) {

@@ -8,17 +8,28 @@ import path from 'node:path'
 import type { Adapter } from 'lowdb'
 import { StorageError } from '../../common/errors.js'
 
-interface Deferred { promise: Promise<void>, resolve: () => void, reject: (e: unknown) => void }
+interface Deferred {
+  promise: Promise<void>
+  resolve: () => void
+  reject: (e: unknown) => void
+}
 function deferred (): Deferred {
   let resolve!: () => void
   let reject!: (e: unknown) => void
-  const promise = new Promise<void>((_resolve, _reject) => { resolve = _resolve; reject = _reject })
+  const promise = new Promise<void>((_resolve, _reject) => {
+    resolve = _resolve
+    reject = _reject
+  })
   return { promise, resolve, reject }
 }
 
 export async function fsyncDir (dir: string): Promise<void> {
   const fh = await open(dir, 'r')
-  try { await fh.sync() } finally { await fh.close() }
+  try {
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
 }
 
 export async function writeFileDurable (file: string, text: string): Promise<void> {
@@ -27,7 +38,9 @@ export async function writeFileDurable (file: string, text: string): Promise<voi
   try {
     await fh.writeFile(text)
     await fh.sync()
-  } finally { await fh.close() }
+  } finally {
+    await fh.close()
+  }
   await rename(tmp, file)
   await fsyncDir(path.dirname(file))
 }
@@ -38,7 +51,9 @@ export class DurableJsonFile<T> implements Adapter<T> {
   #next: Deferred | undefined
   #latest: T | undefined
 
-  constructor (file: string) { this.#file = file }
+  constructor (file: string) {
+    this.#file = file
+  }
 
   async read (): Promise<T | null> {
     let text: string
@@ -78,7 +93,9 @@ export class DurableJsonFile<T> implements Adapter<T> {
 }
 
 export async function removeIfExists (file: string): Promise<void> {
-  try { await unlink(file) } catch (err) {
+  try {
+    await unlink(file)
+  } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
 }

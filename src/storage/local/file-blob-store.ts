@@ -38,7 +38,10 @@ export class FileBlobStore implements BlobStore {
     return path.join(this.#dir, ref)
   }
 
-  async write (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: { maxSize?: number } = {}): Promise<BlobInfo> {
+  async write (
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    opts: { maxSize?: number } = {}
+  ): Promise<BlobInfo> {
     const ref = newBlobRef()
     const tmp = path.join(this.#tmp, ref)
     const counter = new HashingCounter(opts.maxSize)
@@ -51,7 +54,9 @@ export class FileBlobStore implements BlobStore {
       await fh.sync()
       // What is on disk must be all of it: a full disk can cut a write short without an error.
       const written = (await fh.stat()).size
-      if (written !== counter.size) throw new StorageError(`Object data cut short: ${written} of ${counter.size} bytes written`)
+      if (written !== counter.size) {
+        throw new StorageError(`Object data cut short: ${written} of ${counter.size} bytes written`)
+      }
       await fh.close()
       await rename(tmp, this.#path(ref))
       await fsyncDir(this.#dir)
@@ -81,7 +86,7 @@ export class FileBlobStore implements BlobStore {
     }
   }
 
-  async adopt (file: string, info: { size: number, sha256: string }): Promise<BlobInfo | undefined> {
+  async adopt (file: string, info: { size: number; sha256: string }): Promise<BlobInfo | undefined> {
     const ref = newBlobRef()
     try {
       await rename(file, this.#path(ref))

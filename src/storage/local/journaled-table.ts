@@ -18,13 +18,18 @@ import { writeFileDurable } from './durable-json-file.js'
 
 const MIN_COMPACT_BYTES = 8 * 1024 * 1024
 
-interface Waiter { resolve: () => void, reject: (e: unknown) => void }
+interface Waiter {
+  resolve: () => void
+  reject: (e: unknown) => void
+}
 
 /** One journal line, or undefined when it is not a well-formed `[id, record|null]`. */
 function parseEntry<R> (line: string): [string, R | null] | undefined {
   try {
     const e = JSON.parse(line) as unknown
-    return Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && typeof e[1] === 'object' ? e as [string, R | null] : undefined
+    return Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && typeof e[1] === 'object'
+      ? (e as [string, R | null])
+      : undefined
   } catch {
     return undefined
   }
@@ -74,7 +79,7 @@ export class JournaledTable<R> {
         Object.assign(this.data, JSON.parse(snap) as Record<string, R>)
         this.#snapshotBytes = Buffer.byteLength(snap)
       }
-      let journal = await readIfExists(this.#journal) ?? ''
+      let journal = (await readIfExists(this.#journal)) ?? ''
       // An unterminated last line was never acknowledged: cut it off, or the next append would
       // continue it and make a good record unreadable.
       const end = journal.lastIndexOf('\n') + 1
@@ -86,8 +91,12 @@ export class JournaledTable<R> {
       journal.split('\n').forEach((line, i) => {
         if (line === '') return
         const entry = parseEntry<R>(line)
-        if (entry === undefined) { this.recovered.corruptLines.push(i + 1); return }
-        if (entry[1] === null) Reflect.deleteProperty(this.data, entry[0]); else this.data[entry[0]] = entry[1]
+        if (entry === undefined) {
+          this.recovered.corruptLines.push(i + 1)
+          return
+        }
+        if (entry[1] === null) Reflect.deleteProperty(this.data, entry[0])
+        else this.data[entry[0]] = entry[1]
       })
       this.#journalBytes = Buffer.byteLength(journal)
       this.#fh = await open(this.#journal, 'a', 0o600)
@@ -105,7 +114,9 @@ export class JournaledTable<R> {
   /** Makes the current state of `ids` durable (a missing id is written as deleted). */
   async commit (ids: Iterable<string>): Promise<void> {
     for (const id of ids) this.#pending.add(id)
-    const done = new Promise<void>((resolve, reject) => { this.#waiters.push({ resolve, reject }) })
+    const done = new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ resolve, reject })
+    })
     if (!this.#running) void this.#drain()
     await done
   }
@@ -130,7 +141,10 @@ export class JournaledTable<R> {
         }
         for (const w of waiters) w.resolve()
       } catch (err) {
-        const e = err instanceof StorageError ? err : new StorageError(`Cannot write ${this.#journal}`, { cause: err })
+        const e =
+          err instanceof StorageError
+            ? err
+            : new StorageError(`Cannot write ${this.#journal}`, { cause: err })
         for (const w of waiters) w.reject(e)
       }
     }

@@ -23,31 +23,52 @@ import { JournaledTable } from './journaled-table.js'
 class FileAuditLog implements AuditLog {
   readonly #file: string
   #tail: Promise<void> = Promise.resolve()
-  constructor (file: string) { this.#file = file }
+  constructor (file: string) {
+    this.#file = file
+  }
 
   async append (entry: AuditEntry): Promise<void> {
     const line = JSON.stringify(entry) + '\n'
     // Appends are chained so lines never interleave.
     const run = this.#tail.then(async () => {
       const fh = await open(this.#file, 'a', 0o600)
-      try { await fh.appendFile(line); await fh.datasync() } finally { await fh.close() }
+      try {
+        await fh.appendFile(line)
+        await fh.datasync()
+      } finally {
+        await fh.close()
+      }
     })
     this.#tail = run.catch(() => {})
-    try { await run } catch (err) { throw new StorageError('Cannot append to the audit log', { cause: err }) }
+    try {
+      await run
+    } catch (err) {
+      throw new StorageError('Cannot append to the audit log', { cause: err })
+    }
   }
 
-  async list (q: { orgId?: string, since?: string, limit?: number }): Promise<AuditEntry[]> {
+  async list (q: { orgId?: string; since?: string; limit?: number }): Promise<AuditEntry[]> {
     let text = ''
-    try { text = await readFile(this.#file, 'utf8') } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new StorageError('Cannot read the audit log', { cause: err })
+    try {
+      text = await readFile(this.#file, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new StorageError('Cannot read the audit log', { cause: err })
+      }
     }
     const out: AuditEntry[] = []
     for (const line of text.split('\n')) {
       if (line === '') continue
       let e: AuditEntry
       // A torn last line (crash mid-append) was never acknowledged: skip it.
-      try { e = JSON.parse(line) as AuditEntry } catch { continue }
-      if ((q.orgId === undefined || e.orgId === q.orgId) && (q.since === undefined || e.at >= q.since)) out.push(e)
+      try {
+        e = JSON.parse(line) as AuditEntry
+      } catch {
+        continue
+      }
+      if ((q.orgId === undefined || e.orgId === q.orgId) && (q.since === undefined || e.at >= q.since)) {
+        out.push(e)
+      }
       if (out.length >= (q.limit ?? 1000)) break
     }
     return out
@@ -72,10 +93,24 @@ export async function openLocalStore (root: string, opts: StoreOptions): Promise
     await deliveries.open()
     const nodes = new JournaledTable<NodeTableData[string]>(path.join(root, 'nodes.json'))
     await nodes.open()
-    for (const [name, table] of [['deliveries', deliveries], ['nodes', nodes]] as const) {
+    for (const [name, table] of [
+      ['deliveries', deliveries],
+      ['nodes', nodes]
+    ] as const) {
       const r = table.recovered
-      if (r.corruptLines.length > 0) opts.log?.error('Skipped corrupt journal lines; the journal as found is kept', { table: name, lines: r.corruptLines.slice(0, 20), savedAs: r.savedAs })
-      if (r.tornBytes > 0) opts.log?.warn('Cut off an unfinished last journal line (a write that never completed)', { table: name, bytes: r.tornBytes })
+      if (r.corruptLines.length > 0) {
+        opts.log?.error('Skipped corrupt journal lines; the journal as found is kept', {
+          table: name,
+          lines: r.corruptLines.slice(0, 20),
+          savedAs: r.savedAs
+        })
+      }
+      if (r.tornBytes > 0) {
+        opts.log?.warn('Cut off an unfinished last journal line (a write that never completed)', {
+          table: name,
+          bytes: r.tornBytes
+        })
+      }
     }
     const users = await openTable<UserTableData>(root, 'users', { users: {}, acls: {} })
     const webhooks = await openTable<WebhookTableData>(root, 'webhooks', {})
@@ -84,13 +119,22 @@ export async function openLocalStore (root: string, opts: StoreOptions): Promise
       if (closed) throw new StorageError('Store is closed')
       await db.write()
     }
-    const journal = (t: JournaledTable<unknown>) => async (ids: string[]): Promise<void> => {
-      if (closed) throw new StorageError('Store is closed')
-      await t.commit(ids)
-    }
+    const journal =
+      (t: JournaledTable<unknown>) =>
+        async (ids: string[]): Promise<void> => {
+          if (closed) throw new StorageError('Store is closed')
+          await t.commit(ids)
+        }
     return {
       kind: 'local',
-      objects: new ObjectTable(() => objects.data, commit(objects), opts, async (refs) => { for (const r of refs) await blobs.remove(r) }),
+      objects: new ObjectTable(
+        () => objects.data,
+        commit(objects),
+        opts,
+        async (refs) => {
+          for (const r of refs) await blobs.remove(r)
+        }
+      ),
       blobs,
       deliveries: new DeliveryTable(() => deliveries.data, journal(deliveries)),
       nodes: new NodeTable(() => nodes.data, journal(nodes)),
@@ -100,13 +144,21 @@ export async function openLocalStore (root: string, opts: StoreOptions): Promise
       // The data folder must still be there and writable (a full disk shows in the writes).
       ping: async () => {
         if (closed) throw new StorageError('Store is closed')
-        await access(root, constants.W_OK).catch((err: unknown) => { throw new StorageError('The data folder is not writable', { cause: err }) })
+        await access(root, constants.W_OK).catch((err: unknown) => {
+          throw new StorageError('The data folder is not writable', { cause: err })
+        })
       },
       close: async () => {
         if (closed) return
         closed = true
         // Writes already acknowledged are on disk; this only settles any in flight.
-        await Promise.allSettled([objects.write(), deliveries.close(), nodes.close(), users.write(), webhooks.write()])
+        await Promise.allSettled([
+          objects.write(),
+          deliveries.close(),
+          nodes.close(),
+          users.write(),
+          webhooks.write()
+        ])
       }
     }
   } catch (err) {

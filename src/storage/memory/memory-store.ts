@@ -12,7 +12,10 @@ import { WebhookTable, type WebhookTableData } from './webhook-table.js'
 export class MemoryBlobStore implements BlobStore {
   readonly #blobs = new Map<string, Buffer[]>()
 
-  async write (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: { maxSize?: number } = {}): Promise<BlobInfo> {
+  async write (
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    opts: { maxSize?: number } = {}
+  ): Promise<BlobInfo> {
     const counter = new HashingCounter(opts.maxSize)
     const parts: Buffer[] = []
     for await (const chunk of source) {
@@ -30,30 +33,39 @@ export class MemoryBlobStore implements BlobStore {
     const size = parts.reduce((n, p) => n + p.length, 0)
     if (size === 0 && range === undefined) return Readable.from([])
     const { start, end } = checkRange(range, size)
-    return Readable.from((function * () {
-      let offset = 0
-      for (const p of parts) {
-        const s = Math.max(start - offset, 0)
-        const e = Math.min(end + 1 - offset, p.length)
-        if (s < e) yield p.subarray(s, e)
-        offset += p.length
-      }
-    })())
+    return Readable.from(
+      (function * () {
+        let offset = 0
+        for (const p of parts) {
+          const s = Math.max(start - offset, 0)
+          const e = Math.min(end + 1 - offset, p.length)
+          if (s < e) yield p.subarray(s, e)
+          offset += p.length
+        }
+      })()
+    )
   }
 
   async size (ref: string): Promise<number | undefined> {
     return this.#blobs.get(ref)?.reduce((n, p) => n + p.length, 0)
   }
 
-  async remove (ref: string): Promise<void> { this.#blobs.delete(ref) }
+  async remove (ref: string): Promise<void> {
+    this.#blobs.delete(ref)
+  }
 }
 
 export class MemoryAuditLog implements AuditLog {
   readonly #entries: AuditEntry[] = []
-  async append (entry: AuditEntry): Promise<void> { this.#entries.push(structuredClone(entry)) }
-  async list (q: { orgId?: string, since?: string, limit?: number }): Promise<AuditEntry[]> {
+  async append (entry: AuditEntry): Promise<void> {
+    this.#entries.push(structuredClone(entry))
+  }
+
+  async list (q: { orgId?: string; since?: string; limit?: number }): Promise<AuditEntry[]> {
     return this.#entries
-      .filter((e) => (q.orgId === undefined || e.orgId === q.orgId) && (q.since === undefined || e.at >= q.since))
+      .filter(
+        (e) => (q.orgId === undefined || e.orgId === q.orgId) && (q.since === undefined || e.at >= q.since)
+      )
       .slice(0, q.limit ?? 1000)
       .map((e) => structuredClone(e))
   }
@@ -69,7 +81,14 @@ export function createMemoryStore (opts: StoreOptions): Store {
   const blobs = new MemoryBlobStore()
   return {
     kind: 'memory',
-    objects: new ObjectTable(() => objects, noCommit, opts, async (refs) => { for (const r of refs) await blobs.remove(r) }),
+    objects: new ObjectTable(
+      () => objects,
+      noCommit,
+      opts,
+      async (refs) => {
+        for (const r of refs) await blobs.remove(r)
+      }
+    ),
     blobs,
     deliveries: new DeliveryTable(() => deliveries, noCommit),
     nodes: new NodeTable(() => nodes, noCommit),

@@ -55,10 +55,12 @@ export class NodeTable implements NodeStore {
     const limit = pageLimit(q.limit)
     const sorted = Object.values(this.#data())
       .filter((n) => nodeMatches(n, q) && (after === undefined || sortKey(n) > after))
-      .sort((a, b) => sortKey(a) < sortKey(b) ? -1 : 1)
+      .sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : 1))
     const items = sorted.slice(0, limit).map((n) => structuredClone(n))
     const last = items.at(-1)
-    return sorted.length > limit && last !== undefined ? { items, next: encodeCursor(sortKey(last)) } : { items }
+    return sorted.length > limit && last !== undefined
+      ? { items, next: encodeCursor(sortKey(last)) }
+      : { items }
   }
 
   async remove (key: DestinationKey): Promise<boolean> {

@@ -4,8 +4,24 @@
  */
 import { SyncError, SyncErrorCode } from '../../common/errors.js'
 import type { ObjectKey, Page, StoredObject } from '../../common/model.js'
-import { decodeCursor, encodeCursor, joinKey, nowIso, objectId, pageLimit, preconditionFailed, staleInstance } from '../common.js'
-import { retentionFor, type ObjectDraftWithState, type ObjectQuery, type ObjectStore, type PutObjectOptions, type StoreOptions } from '../types.js'
+import {
+  decodeCursor,
+  encodeCursor,
+  joinKey,
+  nowIso,
+  objectId,
+  pageLimit,
+  preconditionFailed,
+  staleInstance
+} from '../common.js'
+import {
+  retentionFor,
+  type ObjectDraftWithState,
+  type ObjectQuery,
+  type ObjectStore,
+  type PutObjectOptions,
+  type StoreOptions
+} from '../types.js'
 
 export interface ObjectTableData {
   /** Highest instanceID ever assigned by this store. */
@@ -19,9 +35,13 @@ export function emptyObjectTable (): ObjectTableData {
   return { seq: 0, current: {}, history: {} }
 }
 
-function sortKey (o: StoredObject): string { return joinKey(o.key.objectType, o.key.objectId) }
+function sortKey (o: StoredObject): string {
+  return joinKey(o.key.objectType, o.key.objectId)
+}
 
-function clone<T> (v: T): T { return structuredClone(v) }
+function clone<T> (v: T): T {
+  return structuredClone(v)
+}
 
 export class ObjectTable implements ObjectStore {
   readonly #data: () => ObjectTableData
@@ -29,14 +49,23 @@ export class ObjectTable implements ObjectStore {
   readonly #opts: StoreOptions
   readonly #release: (refs: string[]) => Promise<void>
 
-  constructor (data: () => ObjectTableData, commit: () => Promise<void>, opts: StoreOptions, release: (refs: string[]) => Promise<void>) {
+  constructor (
+    data: () => ObjectTableData,
+    commit: () => Promise<void>,
+    opts: StoreOptions,
+    release: (refs: string[]) => Promise<void>
+  ) {
     this.#data = data
     this.#commit = commit
     this.#opts = opts
     this.#release = release
   }
 
-  async put (key: ObjectKey, build: (current: StoredObject | undefined) => ObjectDraftWithState, opts: PutObjectOptions = {}): Promise<StoredObject> {
+  async put (
+    key: ObjectKey,
+    build: (current: StoredObject | undefined) => ObjectDraftWithState,
+    opts: PutObjectOptions = {}
+  ): Promise<StoredObject> {
     // Synchronous from read to mutation: in one process no other writer can interleave.
     const data = this.#data()
     const id = objectId(key)
@@ -45,14 +74,21 @@ export class ObjectTable implements ObjectStore {
     if (opts.expectInstanceId !== undefined && opts.expectInstanceId !== currentInstance) {
       throw preconditionFailed(opts.expectInstanceId, currentInstance)
     }
-    if (opts.instanceId !== undefined && opts.instanceId <= currentInstance) throw staleInstance(opts.instanceId, currentInstance)
+    if (opts.instanceId !== undefined && opts.instanceId <= currentInstance) {
+      throw staleInstance(opts.instanceId, currentInstance)
+    }
     const draft = build(current === undefined ? undefined : clone(current))
     const now = nowIso()
     const instanceID = opts.instanceId ?? data.seq + 1
     data.seq = Math.max(data.seq, instanceID)
     const next: StoredObject = {
       key: { ...key },
-      meta: { ...draft.meta, instanceID, created: current?.meta.created ?? draft.meta.created ?? now, lastUpdate: now },
+      meta: {
+        ...draft.meta,
+        instanceID,
+        created: current?.meta.created ?? draft.meta.created ?? now,
+        lastUpdate: now
+      },
       status: draft.status
     }
     if (draft.dataRef !== undefined) next.dataRef = draft.dataRef
@@ -65,14 +101,22 @@ export class ObjectTable implements ObjectStore {
     data.current[id] = next
     data.history[id] = kept
     // All or nothing: a change whose commit failed is never seen, nor made durable by a later one.
-    await this.#commitOrUndo(() => { restore(data, id, before) })
+    await this.#commitOrUndo(() => {
+      restore(data, id, before)
+    })
     const live = new Set([next, ...kept].map((o) => o.dataRef))
-    const orphans = [...new Set(dropped.map((o) => o.dataRef))].filter((r): r is string => r !== undefined && !live.has(r))
+    const orphans = [...new Set(dropped.map((o) => o.dataRef))].filter(
+      (r): r is string => r !== undefined && !live.has(r)
+    )
     if (orphans.length > 0) await this.#release(orphans)
     return clone(next)
   }
 
-  async setStatus (key: ObjectKey, status: StoredObject['status'], expectInstanceId?: number): Promise<StoredObject | undefined> {
+  async setStatus (
+    key: ObjectKey,
+    status: StoredObject['status'],
+    expectInstanceId?: number
+  ): Promise<StoredObject | undefined> {
     const data = this.#data()
     const cur = data.current[objectId(key)]
     if (cur === undefined) return undefined
@@ -82,7 +126,9 @@ export class ObjectTable implements ObjectStore {
     if (cur.status !== status) {
       const was = cur.status
       cur.status = status
-      await this.#commitOrUndo(() => { cur.status = was })
+      await this.#commitOrUndo(() => {
+        cur.status = was
+      })
     }
     return clone(cur)
   }
@@ -122,15 +168,18 @@ export class ObjectTable implements ObjectStore {
     const after = decodeCursor(q.cursor)
     const limit = pageLimit(q.limit)
     const matches = Object.values(this.#data().current)
-      .filter((o) => o.key.orgId === q.orgId &&
-        (q.objectType === undefined || o.key.objectType === q.objectType) &&
-        (q.statuses === undefined || q.statuses.includes(o.status)) &&
-        (q.since === undefined || (o.meta.lastUpdate ?? '') >= q.since) &&
-        (q.destinationType === undefined || o.meta.destinationType === q.destinationType) &&
-        (q.destinationId === undefined || o.meta.destinationID === q.destinationId) &&
-        (q.deleted === undefined || (o.meta.deleted === true) === q.deleted) &&
-        (after === undefined || sortKey(o) > after))
-      .sort((a, b) => sortKey(a) < sortKey(b) ? -1 : 1)
+      .filter(
+        (o) =>
+          o.key.orgId === q.orgId &&
+          (q.objectType === undefined || o.key.objectType === q.objectType) &&
+          (q.statuses === undefined || q.statuses.includes(o.status)) &&
+          (q.since === undefined || (o.meta.lastUpdate ?? '') >= q.since) &&
+          (q.destinationType === undefined || o.meta.destinationType === q.destinationType) &&
+          (q.destinationId === undefined || o.meta.destinationID === q.destinationId) &&
+          (q.deleted === undefined || (o.meta.deleted === true) === q.deleted) &&
+          (after === undefined || sortKey(o) > after)
+      )
+      .sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : 1))
     const items = matches.slice(0, limit)
     const last = items.at(-1)
     const page: Page<StoredObject> = { items: clone(items) }
@@ -141,20 +190,30 @@ export class ObjectTable implements ObjectStore {
   async remove (key: ObjectKey): Promise<string[]> {
     const data = this.#data()
     const id = objectId(key)
-    const all = [data.current[id], ...(data.history[id] ?? [])].filter((o): o is StoredObject => o !== undefined)
+    const all = [data.current[id], ...(data.history[id] ?? [])].filter(
+      (o): o is StoredObject => o !== undefined
+    )
     if (all.length === 0) return []
 
     const before = { current: data.current[id], history: data.history[id] }
     delete data.current[id]
     delete data.history[id]
-    await this.#commitOrUndo(() => { restore(data, id, before) })
+    await this.#commitOrUndo(() => {
+      restore(data, id, before)
+    })
     return [...new Set(all.map((o) => o.dataRef).filter((r): r is string => r !== undefined))]
   }
 }
 
-function restore (data: ObjectTableData, id: string, before: { current: StoredObject | undefined, history: StoredObject[] | undefined }): void {
-  if (before.current === undefined) Reflect.deleteProperty(data.current, id); else data.current[id] = before.current
-  if (before.history === undefined) Reflect.deleteProperty(data.history, id); else data.history[id] = before.history
+function restore (
+  data: ObjectTableData,
+  id: string,
+  before: { current: StoredObject | undefined; history: StoredObject[] | undefined }
+): void {
+  if (before.current === undefined) Reflect.deleteProperty(data.current, id)
+  else data.current[id] = before.current
+  if (before.history === undefined) Reflect.deleteProperty(data.history, id)
+  else data.history[id] = before.history
 }
 
 export function assertSeqSane (data: ObjectTableData): void {
@@ -164,7 +223,11 @@ export function assertSeqSane (data: ObjectTableData): void {
 }
 
 /** dataID is the instanceID of the last instance that changed the data (0 = no data). */
-export function dataIdFor (dataRef: string | undefined, current: StoredObject | undefined, instanceID: number): number {
+export function dataIdFor (
+  dataRef: string | undefined,
+  current: StoredObject | undefined,
+  instanceID: number
+): number {
   if (dataRef === undefined) return 0
   if (current !== undefined && current.dataRef === dataRef) return current.meta.dataID
   return instanceID

@@ -32,7 +32,7 @@ export class UserTable implements UserStore {
   async list (orgId?: string): Promise<UserRecord[]> {
     return Object.values(this.#data().users)
       .filter((u) => orgId === undefined || u.orgId === orgId)
-      .sort((a, b) => a.appKey < b.appKey ? -1 : 1)
+      .sort((a, b) => (a.appKey < b.appKey ? -1 : 1))
       .map((u) => structuredClone(u))
   }
 
@@ -51,7 +51,13 @@ export class UserTable implements UserStore {
     if (entries.length > 0) await this.#commit()
   }
 
-  async removeAcl (orgId: string, kind: AclKind, key: string, userType: AclEntry['userType'], username: string): Promise<boolean> {
+  async removeAcl (
+    orgId: string,
+    kind: AclKind,
+    key: string,
+    userType: AclEntry['userType'],
+    username: string
+  ): Promise<boolean> {
     const acls = this.#data().acls
     const id = aclId({ orgId, kind, key, userType, username })
     if (acls[id] === undefined) return false
@@ -64,7 +70,7 @@ export class UserTable implements UserStore {
   async listAcl (orgId: string, kind: AclKind, key?: string): Promise<AclEntry[]> {
     return Object.values(this.#data().acls)
       .filter((e) => e.orgId === orgId && e.kind === kind && (key === undefined || e.key === key))
-      .sort((a, b) => aclId(a) < aclId(b) ? -1 : 1)
+      .sort((a, b) => (aclId(a) < aclId(b) ? -1 : 1))
       .map((e) => ({ ...e }))
   }
 }

@@ -29,6 +29,9 @@ export class WebhookTable implements WebhookStore {
   }
 
   async list (orgId: string, objectType: string): Promise<WebhookRecord[]> {
-    return Object.values(this.#data()).filter((h) => h.orgId === orgId && h.objectType === objectType).sort((a, b) => a.url < b.url ? -1 : 1).map((h) => ({ ...h }))
+    return Object.values(this.#data())
+      .filter((h) => h.orgId === orgId && h.objectType === objectType)
+      .sort((a, b) => (a.url < b.url ? -1 : 1))
+      .map((h) => ({ ...h }))
   }
 }

@@ -10,8 +10,19 @@ const INSERT_BATCH = 4
 /** Chunk lookups in flight while reading (about 1 MiB). */
 const READ_AHEAD = 4
 
-interface BlobDoc { _id: string, size: number, sha256: string, chunkSize: number, created: Date }
-interface ChunkDoc { _id: string, ref: string, n: number, data: Binary }
+interface BlobDoc {
+  _id: string
+  size: number
+  sha256: string
+  chunkSize: number
+  created: Date
+}
+interface ChunkDoc {
+  _id: string
+  ref: string
+  n: number
+  data: Binary
+}
 
 export class MongoBlobStore implements BlobStore {
   readonly #blobs: Collection<BlobDoc>
@@ -25,7 +36,10 @@ export class MongoBlobStore implements BlobStore {
     await this.#chunks.createIndex({ ref: 1, n: 1 }, { unique: true })
   }
 
-  async write (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: { maxSize?: number } = {}): Promise<BlobInfo> {
+  async write (
+    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    opts: { maxSize?: number } = {}
+  ): Promise<BlobInfo> {
     const ref = newBlobRef()
     const counter = new HashingCounter(opts.maxSize)
     let pending: Buffer[] = []
@@ -65,7 +79,13 @@ export class MongoBlobStore implements BlobStore {
       await flushBatch()
       sha256 = counter.digest()
       // The blob document is written last: a blob without one was never completed.
-      await this.#blobs.insertOne({ _id: ref, size: counter.size, sha256, chunkSize: BLOB_CHUNK_SIZE, created: new Date() })
+      await this.#blobs.insertOne({
+        _id: ref,
+        size: counter.size,
+        sha256,
+        chunkSize: BLOB_CHUNK_SIZE,
+        created: new Date()
+      })
     } catch (err) {
       await this.#chunks.deleteMany({ ref }).catch(() => {})
       if (isSyncError(err)) throw err
@@ -86,24 +106,29 @@ export class MongoBlobStore implements BlobStore {
     // Each chunk is fetched by its exact _id: the one lookup every MongoDB-wire server serves from
     // its primary index (FerretDB on SQLite scans the collection for range and $in filters). A few
     // lookups run ahead so the stream is not one round trip per chunk; memory stays a few chunks.
-    return Readable.from((async function * () {
-      // Settled results, never rejected promises: a read-ahead failing while an earlier chunk is
-      // awaited must not become an unhandled rejection.
-      const fetch = async (n: number): Promise<ChunkDoc | Error | null> => await chunks.findOne({ _id: `${ref}:${n}` }).catch((err: unknown) => new StorageError(`Cannot read chunk ${n} of ${ref}`, { cause: err }))
-      const ahead: Array<Promise<ChunkDoc | Error | null>> = []
-      for (let n = first; n <= Math.min(first + READ_AHEAD - 1, last); n++) ahead.push(fetch(n))
-      for (let n = first; n <= last; n++) {
-        const doc = await ahead.shift()
-        if (doc instanceof Error) throw doc
-        if (n + READ_AHEAD <= last) ahead.push(fetch(n + READ_AHEAD))
-        if (doc?.n !== n) throw new StorageError(`Blob ${ref} is missing chunk ${n}`)
-        const buf = Buffer.from(doc.data.buffer)
-        const base = n * cs
-        const s = Math.max(start - base, 0)
-        const e = Math.min(end + 1 - base, buf.length)
-        if (s < e) yield buf.subarray(s, e)
-      }
-    })())
+    return Readable.from(
+      (async function * () {
+        // Settled results, never rejected promises: a read-ahead failing while an earlier chunk is
+        // awaited must not become an unhandled rejection.
+        const fetch = async (n: number): Promise<ChunkDoc | Error | null> =>
+          await chunks
+            .findOne({ _id: `${ref}:${n}` })
+            .catch((err: unknown) => new StorageError(`Cannot read chunk ${n} of ${ref}`, { cause: err }))
+        const ahead: Array<Promise<ChunkDoc | Error | null>> = []
+        for (let n = first; n <= Math.min(first + READ_AHEAD - 1, last); n++) ahead.push(fetch(n))
+        for (let n = first; n <= last; n++) {
+          const doc = await ahead.shift()
+          if (doc instanceof Error) throw doc
+          if (n + READ_AHEAD <= last) ahead.push(fetch(n + READ_AHEAD))
+          if (doc?.n !== n) throw new StorageError(`Blob ${ref} is missing chunk ${n}`)
+          const buf = Buffer.from(doc.data.buffer)
+          const base = n * cs
+          const s = Math.max(start - base, 0)
+          const e = Math.min(end + 1 - base, buf.length)
+          if (s < e) yield buf.subarray(s, e)
+        }
+      })()
+    )
   }
 
   async size (ref: string): Promise<number | undefined> {

@@ -1,13 +1,42 @@
 import type { Collection, Db, Filter } from 'mongodb'
 import type { ObjectKey, ObjectStatus, Page, StoredObject } from '../../common/model.js'
 import { StorageError } from '../../common/errors.js'
-import { decodeCursor, encodeCursor, joinKey, nowIso, objectId, pageLimit, preconditionFailed, staleInstance } from '../common.js'
+import {
+  decodeCursor,
+  encodeCursor,
+  joinKey,
+  nowIso,
+  objectId,
+  pageLimit,
+  preconditionFailed,
+  staleInstance
+} from '../common.js'
 import { dataIdFor } from '../memory/object-table.js'
-import { retentionFor, type ObjectDraftWithState, type ObjectQuery, type ObjectStore, type PutObjectOptions, type StoreOptions } from '../types.js'
+import {
+  retentionFor,
+  type ObjectDraftWithState,
+  type ObjectQuery,
+  type ObjectStore,
+  type PutObjectOptions,
+  type StoreOptions
+} from '../types.js'
 
-interface ObjectDoc extends StoredObject { _id: string, sk: string }
-interface HistoryDoc { _id: string, oid: string, instanceID: number, obj: StoredObject, next?: ObjectDoc, claimedAt?: number }
-interface TombstoneDoc { _id: string, last: number }
+interface ObjectDoc extends StoredObject {
+  _id: string
+  sk: string
+}
+interface HistoryDoc {
+  _id: string
+  oid: string
+  instanceID: number
+  obj: StoredObject
+  next?: ObjectDoc
+  claimedAt?: number
+}
+interface TombstoneDoc {
+  _id: string
+  last: number
+}
 
 const MAX_ATTEMPTS = 200
 /** A claim older than this whose object was never updated belongs to a writer that died. */
@@ -45,7 +74,11 @@ export class MongoObjectStore implements ObjectStore {
     await this.#history.createIndex({ oid: 1, instanceID: -1 })
   }
 
-  async put (key: ObjectKey, build: (current: StoredObject | undefined) => ObjectDraftWithState, opts: PutObjectOptions = {}): Promise<StoredObject> {
+  async put (
+    key: ObjectKey,
+    build: (current: StoredObject | undefined) => ObjectDraftWithState,
+    opts: PutObjectOptions = {}
+  ): Promise<StoredObject> {
     const id = objectId(key)
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const curDoc = await this.#objects.findOne({ _id: id })
@@ -57,13 +90,21 @@ export class MongoObjectStore implements ObjectStore {
       const draft = build(current === undefined ? undefined : structuredClone(current))
       // Per-object sequence: the claim below makes (object, instance) unique, and a tombstone keeps
       // it increasing across delete and re-create. No shared counter: FerretDB's $inc is not atomic.
-      const base = current === undefined ? ((await this.#tombstones.findOne({ _id: id }))?.last ?? 0) : currentInstance
-      if (opts.instanceId !== undefined && opts.instanceId <= currentInstance) throw staleInstance(opts.instanceId, currentInstance)
+      const base =
+        current === undefined ? ((await this.#tombstones.findOne({ _id: id }))?.last ?? 0) : currentInstance
+      if (opts.instanceId !== undefined && opts.instanceId <= currentInstance) {
+        throw staleInstance(opts.instanceId, currentInstance)
+      }
       const seq = opts.instanceId ?? base + 1
       const now = nowIso()
       const next: StoredObject = {
         key: { ...key },
-        meta: { ...draft.meta, instanceID: seq, created: current?.meta.created ?? draft.meta.created ?? now, lastUpdate: now },
+        meta: {
+          ...draft.meta,
+          instanceID: seq,
+          created: current?.meta.created ?? draft.meta.created ?? now,
+          lastUpdate: now
+        },
         status: draft.status
       }
       if (draft.dataRef !== undefined) next.dataRef = draft.dataRef
@@ -73,7 +114,10 @@ export class MongoObjectStore implements ObjectStore {
         try {
           await this.#objects.insertOne(doc)
         } catch (err) {
-          if ((err as { code?: number }).code === 11000) { await backoff(attempt); continue } // a concurrent writer created it
+          if ((err as { code?: number }).code === 11000) {
+            await backoff(attempt)
+            continue
+          } // a concurrent writer created it
           throw new StorageError('Cannot store object', { cause: err })
         }
       } else {
@@ -84,9 +128,18 @@ export class MongoObjectStore implements ObjectStore {
         // completes it (roll forward) once the claim is clearly stale.
         const hid = `${id}#${currentInstance}`
         try {
-          await this.#history.insertOne({ _id: hid, oid: id, instanceID: currentInstance, obj: current, next: doc, claimedAt: Date.now() })
+          await this.#history.insertOne({
+            _id: hid,
+            oid: id,
+            instanceID: currentInstance,
+            obj: current,
+            next: doc,
+            claimedAt: Date.now()
+          })
         } catch (err) {
-          if ((err as { code?: number }).code !== 11000) throw new StorageError('Cannot store object history', { cause: err })
+          if ((err as { code?: number }).code !== 11000) {
+            throw new StorageError('Cannot store object history', { cause: err })
+          }
           const claim = await this.#history.findOne({ _id: hid })
           if (claim?.next !== undefined && Date.now() - (claim.claimedAt ?? 0) > CLAIM_STALE_MS) {
             await this.#objects.replaceOne({ _id: id, 'meta.instanceID': currentInstance }, claim.next)
@@ -111,14 +164,24 @@ export class MongoObjectStore implements ObjectStore {
     if (dropped.length === 0) return
     await this.#history.deleteMany({ _id: { $in: dropped.map((d) => d._id) } })
     const live = new Set([current.dataRef, ...kept.map((d) => d.obj.dataRef)])
-    const orphans = [...new Set(dropped.map((d) => d.obj.dataRef))].filter((r): r is string => r !== undefined && r !== null && !live.has(r))
+    const orphans = [...new Set(dropped.map((d) => d.obj.dataRef))].filter(
+      (r): r is string => r !== undefined && r !== null && !live.has(r)
+    )
     if (orphans.length > 0) await this.#release(orphans)
   }
 
-  async setStatus (key: ObjectKey, status: ObjectStatus, expectInstanceId?: number): Promise<StoredObject | undefined> {
+  async setStatus (
+    key: ObjectKey,
+    status: ObjectStatus,
+    expectInstanceId?: number
+  ): Promise<StoredObject | undefined> {
     const filter: Filter<ObjectDoc> = { _id: objectId(key) }
     if (expectInstanceId !== undefined) filter['meta.instanceID'] = expectInstanceId
-    const doc = await this.#objects.findOneAndUpdate(filter, { $set: { status } }, { returnDocument: 'after' })
+    const doc = await this.#objects.findOneAndUpdate(
+      filter,
+      { $set: { status } },
+      { returnDocument: 'after' }
+    )
     if (doc !== null) return strip(doc)
     if (expectInstanceId === undefined) return undefined
     const cur = await this.#objects.findOne({ _id: objectId(key) })
@@ -142,7 +205,10 @@ export class MongoObjectStore implements ObjectStore {
   async history (key: ObjectKey): Promise<StoredObject[]> {
     const cur = await this.get(key)
     if (cur === undefined) return []
-    const old = await this.#history.find({ oid: objectId(key) }).sort({ instanceID: -1 }).toArray()
+    const old = await this.#history
+      .find({ oid: objectId(key) })
+      .sort({ instanceID: -1 })
+      .toArray()
     return [cur, ...old.map((h) => strip(h.obj))]
   }
 
@@ -162,7 +228,11 @@ export class MongoObjectStore implements ObjectStore {
     if (q.deleted === true) filter['meta.deleted'] = true
     if (q.deleted === false) filter['meta.deleted'] = { $ne: true }
     if (after !== undefined) filter.sk = { $gt: after }
-    const docs = await this.#objects.find(filter).sort({ sk: 1 }).limit(limit + 1).toArray()
+    const docs = await this.#objects
+      .find(filter)
+      .sort({ sk: 1 })
+      .limit(limit + 1)
+      .toArray()
     const items = docs.slice(0, limit)
     const last = items.at(-1)
     const page: Page<StoredObject> = { items: items.map(strip) }

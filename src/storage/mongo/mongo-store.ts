@@ -5,7 +5,13 @@ import { guardStoreMethods } from '../guard.js'
 import type { Store, StoreOptions } from '../types.js'
 import { MongoBlobStore } from './mongo-blob-store.js'
 import { MongoObjectStore } from './mongo-objects.js'
-import { MongoAuditLog, MongoDeliveryStore, MongoNodeStore, MongoUserStore, MongoWebhookStore } from './mongo-tables.js'
+import {
+  MongoAuditLog,
+  MongoDeliveryStore,
+  MongoNodeStore,
+  MongoUserStore,
+  MongoWebhookStore
+} from './mongo-tables.js'
 
 export interface MongoStoreOptions extends StoreOptions {
   uri: string
@@ -14,18 +20,30 @@ export interface MongoStoreOptions extends StoreOptions {
 }
 
 export async function openMongoStore (opts: MongoStoreOptions): Promise<Store> {
-  const client = new MongoClient(opts.uri, { serverSelectionTimeoutMS: opts.serverSelectionTimeoutMS ?? 10_000 })
+  const client = new MongoClient(opts.uri, {
+    serverSelectionTimeoutMS: opts.serverSelectionTimeoutMS ?? 10_000
+  })
   try {
     await client.connect()
     const db = client.db(opts.dbName)
     const blobs = new MongoBlobStore(db)
-    const objects = new MongoObjectStore(db, opts, async (refs) => { for (const r of refs) await blobs.remove(r) })
+    const objects = new MongoObjectStore(db, opts, async (refs) => {
+      for (const r of refs) await blobs.remove(r)
+    })
     const deliveries = new MongoDeliveryStore(db)
     const nodes = new MongoNodeStore(db)
     const users = new MongoUserStore(db)
     const audit = new MongoAuditLog(db)
     const webhooks = new MongoWebhookStore(db)
-    await Promise.all([blobs.init(), objects.init(), deliveries.init(), nodes.init(), users.init(), audit.init(), webhooks.init()])
+    await Promise.all([
+      blobs.init(),
+      objects.init(),
+      deliveries.init(),
+      nodes.init(),
+      users.init(),
+      audit.init(),
+      webhooks.init()
+    ])
     let closed = false
     // Driver errors of reads are storage errors too (the tables wrap only their writes).
     const g = guardStoreMethods
@@ -39,7 +57,9 @@ export async function openMongoStore (opts: MongoStoreOptions): Promise<Store> {
       audit: g(audit, 'audit'),
       webhooks: g(webhooks, 'webhooks'),
       ping: async () => {
-        await db.command({ ping: 1 }, { timeoutMS: 2000 }).catch((err: unknown) => { throw new StorageError('The database does not answer', { cause: err }) })
+        await db.command({ ping: 1 }, { timeoutMS: 2000 }).catch((err: unknown) => {
+          throw new StorageError('The database does not answer', { cause: err })
+        })
       },
       close: async () => {
         if (closed) return

@@ -1,15 +1,42 @@
 /** Mongo collections for deliveries, nodes, users/ACLs and the audit log. */
 import type { AnyBulkWriteOperation, Collection, Db, Filter } from 'mongodb'
-import type { WebhookRecord, AclEntry, AclKind, AuditEntry, DeliveryRecord, DeliveryUpdate, DestinationKey, NodeRecord, ObjectKey, Page, UserRecord } from '../../common/model.js'
+import type {
+  WebhookRecord,
+  AclEntry,
+  AclKind,
+  AuditEntry,
+  DeliveryRecord,
+  DeliveryUpdate,
+  DestinationKey,
+  NodeRecord,
+  ObjectKey,
+  Page,
+  UserRecord
+} from '../../common/model.js'
 import { StorageError } from '../../common/errors.js'
 import { decodeCursor, deliveryId, encodeCursor, joinKey, nodeId, pageLimit } from '../common.js'
 import { applyDelivery } from '../memory/delivery-table.js'
 import { aclId } from '../memory/user-table.js'
-import type { AuditLog, DeliveryStore, NodeQuery, NodeStore, NodeTouch, UserStore, WebhookStore } from '../types.js'
+import type {
+  AuditLog,
+  DeliveryStore,
+  NodeQuery,
+  NodeStore,
+  NodeTouch,
+  UserStore,
+  WebhookStore
+} from '../types.js'
 
 type WithId<T> = T & { _id: string }
-interface DeliveryDoc extends DeliveryRecord { _id: string, skObj: string, skDest: string }
-interface NodeDoc extends NodeRecord { _id: string, sk: string }
+interface DeliveryDoc extends DeliveryRecord {
+  _id: string
+  skObj: string
+  skDest: string
+}
+interface NodeDoc extends NodeRecord {
+  _id: string
+  sk: string
+}
 
 /**
  * FerretDB 1.x (SQLite) never answers a write batch of 100 or more operations, so batches are sent
@@ -17,15 +44,19 @@ interface NodeDoc extends NodeRecord { _id: string, sk: string }
  */
 const BATCH = 64
 
-async function bulkWriteSliced<T extends { _id: string }> (c: Collection<T>, ops: Array<AnyBulkWriteOperation<T>>, ordered: boolean): Promise<{ counted: number, writeErrors: Array<{ index: number, code: number }> }> {
+async function bulkWriteSliced<T extends { _id: string }> (
+  c: Collection<T>,
+  ops: Array<AnyBulkWriteOperation<T>>,
+  ordered: boolean
+): Promise<{ counted: number; writeErrors: Array<{ index: number; code: number }> }> {
   let counted = 0
-  const writeErrors: Array<{ index: number, code: number }> = []
+  const writeErrors: Array<{ index: number; code: number }> = []
   for (let i = 0; i < ops.length; i += BATCH) {
     try {
       const r = await c.bulkWrite(ops.slice(i, i + BATCH), { ordered })
       counted += r.matchedCount + r.insertedCount + r.upsertedCount
     } catch (err) {
-      const we = (err as { writeErrors?: Array<{ index: number, code: number }> }).writeErrors
+      const we = (err as { writeErrors?: Array<{ index: number; code: number }> }).writeErrors
       if (we === undefined || ordered) throw err
       for (const w of we) writeErrors.push({ index: w.index + i, code: w.code })
     }
@@ -41,20 +72,33 @@ function without<R> (doc: object, ...extra: string[]): R {
   return out as R
 }
 
-async function pageOf<D extends { _id: string }> (coll: Collection<D>, filter: Filter<D>, skField: string, opts: { limit?: number, cursor?: string }): Promise<{ docs: D[], next?: string }> {
+async function pageOf<D extends { _id: string }> (
+  coll: Collection<D>,
+  filter: Filter<D>,
+  skField: string,
+  opts: { limit?: number; cursor?: string }
+): Promise<{ docs: D[]; next?: string }> {
   const after = decodeCursor(opts.cursor)
   const limit = pageLimit(opts.limit)
   const f: Record<string, unknown> = { ...filter }
   if (after !== undefined) f[skField] = { $gt: after }
-  const docs = await coll.find(f as Filter<D>).sort({ [skField]: 1 }).limit(limit + 1).toArray() as D[]
+  const docs = (await coll
+    .find(f as Filter<D>)
+    .sort({ [skField]: 1 })
+    .limit(limit + 1)
+    .toArray()) as D[]
   const items = docs.slice(0, limit)
   const last = items.at(-1) as Record<string, unknown> | undefined
-  return docs.length > limit && last !== undefined ? { docs: items, next: encodeCursor(String(last[skField])) } : { docs: items }
+  return docs.length > limit && last !== undefined
+    ? { docs: items, next: encodeCursor(String(last[skField])) }
+    : { docs: items }
 }
 
 export class MongoDeliveryStore implements DeliveryStore {
   readonly #c: Collection<DeliveryDoc>
-  constructor (db: Db) { this.#c = db.collection<DeliveryDoc>('deliveries') }
+  constructor (db: Db) {
+    this.#c = db.collection<DeliveryDoc>('deliveries')
+  }
 
   async init (): Promise<void> {
     await this.#c.createIndex({ orgId: 1, objectType: 1, objectId: 1, skDest: 1 })
@@ -67,7 +111,8 @@ export class MongoDeliveryStore implements DeliveryStore {
     for (const u of updates) {
       const id = deliveryId(u, u)
       const list = pending.get(id)
-      if (list === undefined) pending.set(id, [u]); else list.push(u)
+      if (list === undefined) pending.set(id, [u])
+      else list.push(u)
     }
     // Compare-and-set on the stored (instanceId, status); records that lost a race are retried.
     for (let attempt = 0; attempt < 20 && pending.size > 0; attempt++) {
@@ -78,22 +123,42 @@ export class MongoDeliveryStore implements DeliveryStore {
       const opIds: string[] = []
       for (const [id, list] of pending) {
         const cur = existing.get(id)
-        let rec: DeliveryRecord | undefined = cur === undefined ? undefined : without<DeliveryRecord>(cur, 'skObj', 'skDest')
+        let rec: DeliveryRecord | undefined =
+          cur === undefined ? undefined : without<DeliveryRecord>(cur, 'skObj', 'skDest')
         let changed = false
         for (const u of list) {
           const next = applyDelivery(rec, u)
-          if (next !== undefined) { rec = next; changed = true }
+          if (next !== undefined) {
+            rec = next
+            changed = true
+          }
         }
         if (!changed || rec === undefined) continue
-        const doc: DeliveryDoc = { _id: id, skObj: joinKey(rec.objectType, rec.objectId), skDest: joinKey(rec.destinationType, rec.destinationId), ...rec }
+        const doc: DeliveryDoc = {
+          _id: id,
+          skObj: joinKey(rec.objectType, rec.objectId),
+          skDest: joinKey(rec.destinationType, rec.destinationId),
+          ...rec
+        }
         if (cur === undefined) ops.push({ insertOne: { document: doc } })
-        else ops.push({ replaceOne: { filter: { _id: id, instanceId: cur.instanceId, status: cur.status, updatedAt: cur.updatedAt }, replacement: doc } })
+        else {
+          ops.push({
+            replaceOne: {
+              filter: { _id: id, instanceId: cur.instanceId, status: cur.status, updatedAt: cur.updatedAt },
+              replacement: doc
+            }
+          })
+        }
         opIds.push(id)
       }
       if (ops.length === 0) return
       const retry = new Map<string, DeliveryUpdate[]>()
-      const res = await bulkWriteSliced(this.#c, ops, false).catch((err: unknown) => { throw new StorageError('Cannot store delivery records', { cause: err }) })
-      if (res.writeErrors.some((w) => w.code !== 11000)) throw new StorageError(`Cannot store delivery records (code ${res.writeErrors[0]?.code ?? 0})`)
+      const res = await bulkWriteSliced(this.#c, ops, false).catch((err: unknown) => {
+        throw new StorageError('Cannot store delivery records', { cause: err })
+      })
+      if (res.writeErrors.some((w) => w.code !== 11000)) {
+        throw new StorageError(`Cannot store delivery records (code ${res.writeErrors[0]?.code ?? 0})`)
+      }
       // Inserts that lost a race (duplicate key) are retried against what is stored now.
       for (const w of res.writeErrors) {
         const id = opIds[w.index] as string
@@ -101,13 +166,21 @@ export class MongoDeliveryStore implements DeliveryStore {
       }
       if (res.counted + res.writeErrors.length < ops.length) {
         // Some compare-and-set replaces missed: re-check those whose stored doc is not what we wrote.
-        const after = await this.#c.find({ _id: { $in: opIds } }, { projection: { _id: 1, updatedAt: 1, status: 1, instanceId: 1 } }).toArray()
+        const after = await this.#c
+          .find({ _id: { $in: opIds } }, { projection: { _id: 1, updatedAt: 1, status: 1, instanceId: 1 } })
+          .toArray()
         const byId = new Map(after.map((d) => [d._id, d]))
         ops.forEach((op, i) => {
           const id = opIds[i] as string
           const want = 'replaceOne' in op ? op.replaceOne.replacement : undefined
           const got = byId.get(id)
-          if (want !== undefined && (got === undefined || got.updatedAt !== want.updatedAt || got.status !== want.status || got.instanceId !== want.instanceId)) {
+          if (
+            want !== undefined &&
+            (got === undefined ||
+              got.updatedAt !== want.updatedAt ||
+              got.status !== want.status ||
+              got.instanceId !== want.instanceId)
+          ) {
             retry.set(id, pending.get(id) ?? [])
           }
         })
@@ -122,14 +195,30 @@ export class MongoDeliveryStore implements DeliveryStore {
     return d === null ? undefined : without<DeliveryRecord>(d, 'skObj', 'skDest')
   }
 
-  async listByObject (obj: ObjectKey, opts: { limit?: number, cursor?: string } = {}): Promise<Page<DeliveryRecord>> {
-    const { docs, next } = await pageOf(this.#c, { orgId: obj.orgId, objectType: obj.objectType, objectId: obj.objectId }, 'skDest', opts)
+  async listByObject (
+    obj: ObjectKey,
+    opts: { limit?: number; cursor?: string } = {}
+  ): Promise<Page<DeliveryRecord>> {
+    const { docs, next } = await pageOf(
+      this.#c,
+      { orgId: obj.orgId, objectType: obj.objectType, objectId: obj.objectId },
+      'skDest',
+      opts
+    )
     const items = docs.map((d) => without<DeliveryRecord>(d, 'skObj', 'skDest'))
     return next === undefined ? { items } : { items, next }
   }
 
-  async listByDestination (dest: DestinationKey, opts: { limit?: number, cursor?: string } = {}): Promise<Page<DeliveryRecord>> {
-    const { docs, next } = await pageOf(this.#c, { orgId: dest.orgId, destinationType: dest.destinationType, destinationId: dest.destinationId }, 'skObj', opts)
+  async listByDestination (
+    dest: DestinationKey,
+    opts: { limit?: number; cursor?: string } = {}
+  ): Promise<Page<DeliveryRecord>> {
+    const { docs, next } = await pageOf(
+      this.#c,
+      { orgId: dest.orgId, destinationType: dest.destinationType, destinationId: dest.destinationId },
+      'skObj',
+      opts
+    )
     const items = docs.map((d) => without<DeliveryRecord>(d, 'skObj', 'skDest'))
     return next === undefined ? { items } : { items, next }
   }
@@ -139,23 +228,51 @@ export class MongoDeliveryStore implements DeliveryStore {
   }
 
   async removeByDestination (dest: DestinationKey): Promise<void> {
-    await this.#c.deleteMany({ orgId: dest.orgId, destinationType: dest.destinationType, destinationId: dest.destinationId })
+    await this.#c.deleteMany({
+      orgId: dest.orgId,
+      destinationType: dest.destinationType,
+      destinationId: dest.destinationId
+    })
   }
 }
 
 export class MongoNodeStore implements NodeStore {
   readonly #c: Collection<NodeDoc>
-  constructor (db: Db) { this.#c = db.collection<NodeDoc>('nodes') }
-  async init (): Promise<void> { await this.#c.createIndex({ orgId: 1, sk: 1 }) }
+  constructor (db: Db) {
+    this.#c = db.collection<NodeDoc>('nodes')
+  }
+
+  async init (): Promise<void> {
+    await this.#c.createIndex({ orgId: 1, sk: 1 })
+  }
 
   async upsert (node: NodeRecord): Promise<void> {
     const id = nodeId(node)
-    await this.#c.replaceOne({ _id: id }, { sk: joinKey(node.destinationType, node.destinationId), ...node }, { upsert: true })
+    await this.#c.replaceOne(
+      { _id: id },
+      { sk: joinKey(node.destinationType, node.destinationId), ...node },
+      { upsert: true }
+    )
   }
 
   async touchMany (updates: readonly NodeTouch[]): Promise<void> {
     if (updates.length === 0) return
-    const r = await bulkWriteSliced(this.#c, updates.map((u) => ({ updateOne: { filter: { _id: nodeId(u.node) }, update: { $set: { lastHeartbeat: u.at, online: u.online, ...(u.status === undefined ? {} : { status: u.status }) } } } })), false)
+    const r = await bulkWriteSliced(
+      this.#c,
+      updates.map((u) => ({
+        updateOne: {
+          filter: { _id: nodeId(u.node) },
+          update: {
+            $set: {
+              lastHeartbeat: u.at,
+              online: u.online,
+              ...(u.status === undefined ? {} : { status: u.status })
+            }
+          }
+        }
+      })),
+      false
+    )
     if (r.writeErrors.length > 0) throw new StorageError('Cannot record node heartbeats')
   }
 
@@ -201,7 +318,10 @@ export class MongoUserStore implements UserStore {
   }
 
   async list (orgId?: string): Promise<UserRecord[]> {
-    const docs = await this.#users.find(orgId === undefined ? {} : { orgId }).sort({ _id: 1 }).toArray()
+    const docs = await this.#users
+      .find(orgId === undefined ? {} : { orgId })
+      .sort({ _id: 1 })
+      .toArray()
     return docs.map((d) => without<UserRecord>(d))
   }
 
@@ -211,11 +331,25 @@ export class MongoUserStore implements UserStore {
 
   async putAcl (entries: readonly AclEntry[]): Promise<void> {
     if (entries.length === 0) return
-    await bulkWriteSliced(this.#acls, entries.map((e) => ({ replaceOne: { filter: { _id: aclId(e) }, replacement: { ...e }, upsert: true } })), true)
+    await bulkWriteSliced(
+      this.#acls,
+      entries.map((e) => ({
+        replaceOne: { filter: { _id: aclId(e) }, replacement: { ...e }, upsert: true }
+      })),
+      true
+    )
   }
 
-  async removeAcl (orgId: string, kind: AclKind, key: string, userType: AclEntry['userType'], username: string): Promise<boolean> {
-    return (await this.#acls.deleteOne({ _id: aclId({ orgId, kind, key, userType, username }) })).deletedCount > 0
+  async removeAcl (
+    orgId: string,
+    kind: AclKind,
+    key: string,
+    userType: AclEntry['userType'],
+    username: string
+  ): Promise<boolean> {
+    return (
+      (await this.#acls.deleteOne({ _id: aclId({ orgId, kind, key, userType, username }) })).deletedCount > 0
+    )
   }
 
   async listAcl (orgId: string, kind: AclKind, key?: string): Promise<AclEntry[]> {
@@ -226,12 +360,19 @@ export class MongoUserStore implements UserStore {
   }
 }
 
-interface AuditDoc extends AuditEntry { _id: string }
+interface AuditDoc extends AuditEntry {
+  _id: string
+}
 export class MongoAuditLog implements AuditLog {
   readonly #c: Collection<AuditDoc>
   #n = 0
-  constructor (db: Db) { this.#c = db.collection<AuditDoc>('audit') }
-  async init (): Promise<void> { await this.#c.createIndex({ orgId: 1, at: 1 }) }
+  constructor (db: Db) {
+    this.#c = db.collection<AuditDoc>('audit')
+  }
+
+  async init (): Promise<void> {
+    await this.#c.createIndex({ orgId: 1, at: 1 })
+  }
 
   async append (entry: AuditEntry): Promise<void> {
     // at + process-local counter + random keeps ids unique and roughly ordered across processes.
@@ -239,26 +380,37 @@ export class MongoAuditLog implements AuditLog {
     await this.#c.insertOne({ _id: id, ...entry })
   }
 
-  async list (q: { orgId?: string, since?: string, limit?: number }): Promise<AuditEntry[]> {
+  async list (q: { orgId?: string; since?: string; limit?: number }): Promise<AuditEntry[]> {
     const filter: Filter<AuditDoc> = {}
     if (q.orgId !== undefined) filter.orgId = q.orgId
     if (q.since !== undefined) filter.at = { $gte: q.since }
-    const docs = await this.#c.find(filter).sort({ _id: 1 }).limit(q.limit ?? 1000).toArray()
+    const docs = await this.#c
+      .find(filter)
+      .sort({ _id: 1 })
+      .limit(q.limit ?? 1000)
+      .toArray()
     return docs.map((d) => without<AuditEntry>(d))
   }
 }
 
 export class MongoWebhookStore implements WebhookStore {
   readonly #c: Collection<WithId<WebhookRecord>>
-  constructor (db: Db) { this.#c = db.collection<WithId<WebhookRecord>>('webhooks') }
-  async init (): Promise<void> { await this.#c.createIndex({ orgId: 1, objectType: 1 }) }
+  constructor (db: Db) {
+    this.#c = db.collection<WithId<WebhookRecord>>('webhooks')
+  }
+
+  async init (): Promise<void> {
+    await this.#c.createIndex({ orgId: 1, objectType: 1 })
+  }
 
   async put (hook: WebhookRecord): Promise<void> {
     const id = joinKey(hook.orgId, hook.objectType, hook.url)
     try {
       await this.#c.insertOne({ _id: id, ...hook })
     } catch (err) {
-      if ((err as { code?: number }).code !== 11000) throw new StorageError('Cannot store webhook', { cause: err })
+      if ((err as { code?: number }).code !== 11000) {
+        throw new StorageError('Cannot store webhook', { cause: err })
+      }
     }
   }
 
