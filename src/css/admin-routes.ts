@@ -7,7 +7,6 @@ import type { Store } from '../storage/index.js'
 import { requireObjectAccess, requireOrg } from '../security/acl.js'
 import type { ObjectService } from './objects.js'
 
-type Params = Record<string, string>
 const aclParams = {
   type: 'object',
   properties: { type: { enum: ['objects', 'destinations'] }, orgID: nameSchema, key: nameSchema },
@@ -66,7 +65,7 @@ export function registerAdminRoutes (app: FastifyInstance, store: Store, objects
 
   // As Open Horizon: `?all_keys=true` lists the keys (the all-types key as "*"); otherwise the
   // users of `?key=` (no key, or "*": the all-types entry).
-  app.get(
+  app.get<{ Params: { type: string, orgID: string }, Querystring: { key?: string; all_keys?: boolean; acl_usertype?: 'user' | 'node' } }>(
     '/api/v1/security/:type/:orgID',
     {
       schema: {
@@ -83,20 +82,20 @@ export function registerAdminRoutes (app: FastifyInstance, store: Store, objects
       }
     },
     async (req) => {
-      const p = req.params as Params
-      requireOrg(req.identity, p.orgID ?? '', true)
-      const q = req.query as { key?: string; all_keys?: boolean; acl_usertype?: 'user' | 'node' }
+      const p = req.params
+      requireOrg(req.identity, p.orgID, true)
+      const q = req.query
       const kind = p.type as AclKind
       if (q.all_keys !== true) {
         const key = q.key === undefined || q.key === '*' ? '' : q.key
-        const list = (await store.users.listAcl(p.orgID ?? '', kind, key)).filter(
+        const list = (await store.users.listAcl(p.orgID, kind, key)).filter(
           (e) => q.acl_usertype === undefined || e.userType === q.acl_usertype
         )
         if (list.length === 0) throw new NotFoundError('No ACL entries')
         return list.map(aclView)
       }
       const keys = [
-        ...new Set((await store.users.listAcl(p.orgID ?? '', kind)).map((e) => (e.key === '' ? '*' : e.key)))
+        ...new Set((await store.users.listAcl(p.orgID, kind)).map((e) => (e.key === '' ? '*' : e.key)))
       ]
       if (keys.length === 0) throw new NotFoundError('No ACL entries')
       return keys
@@ -113,51 +112,51 @@ export function registerAdminRoutes (app: FastifyInstance, store: Store, objects
     if (body.action === 'add') await store.users.putAcl(list)
     else for (const e of list) await store.users.removeAcl(orgId, kind, key, e.userType, e.username)
   }
-  app.put(
+  app.put<{ Params: { type: string, orgID: string, key: string }, Body: { action: 'add' | 'remove'; users: AclUserIn[] } }>(
     '/api/v1/security/:type/:orgID/:key',
     { schema: { summary: 'Add or remove users on the ACL of one type', params: aclParams, body: aclBody } },
     async (req, reply) => {
-      const p = req.params as Params
-      const who = requireOrg(req.identity, p.orgID ?? '', true)
+      const p = req.params
+      const who = requireOrg(req.identity, p.orgID, true)
       await putAcl(
-        p.orgID ?? '',
+        p.orgID,
         p.type as AclKind,
-        p.key ?? '',
-        req.body as { action: 'add' | 'remove'; users: AclUserIn[] }
+        p.key,
+        req.body
       )
       await store.audit.append({
         at: new Date().toISOString(),
-        orgId: p.orgID ?? '',
+        orgId: p.orgID,
         actor: who.appKey,
         action: 'acl.change',
-        target: `${p.type ?? ''}/${p.key ?? ''}`
+        target: `${p.type}/${p.key}`
       })
       return await reply.code(204).send()
     }
   )
-  app.put(
+  app.put<{ Params: { type: string, orgID: string }, Body: { action: 'add' | 'remove'; users: AclUserIn[] } }>(
     '/api/v1/security/:type/:orgID',
     { schema: { summary: 'Add or remove users on the all-types ACL', params: aclParams, body: aclBody } },
     async (req, reply) => {
-      const p = req.params as Params
-      const who = requireOrg(req.identity, p.orgID ?? '', true)
+      const p = req.params
+      const who = requireOrg(req.identity, p.orgID, true)
       await putAcl(
-        p.orgID ?? '',
+        p.orgID,
         p.type as AclKind,
         '',
-        req.body as { action: 'add' | 'remove'; users: AclUserIn[] }
+        req.body
       )
       await store.audit.append({
         at: new Date().toISOString(),
-        orgId: p.orgID ?? '',
+        orgId: p.orgID,
         actor: who.appKey,
         action: 'acl.change',
-        target: `${p.type ?? ''}/*`
+        target: `${p.type}/*`
       })
       return await reply.code(204).send()
     }
   )
-  app.delete(
+  app.delete<{ Params: { type: string, orgID: string, key: string, aclUserType: string, username: string } }>(
     '/api/v1/security/:type/:orgID/:key/:aclUserType/:username',
     {
       schema: {
@@ -174,33 +173,33 @@ export function registerAdminRoutes (app: FastifyInstance, store: Store, objects
       }
     },
     async (req, reply) => {
-      const p = req.params as Params
-      const who = requireOrg(req.identity, p.orgID ?? '', true)
+      const p = req.params
+      const who = requireOrg(req.identity, p.orgID, true)
       const gone = await store.users.removeAcl(
-        p.orgID ?? '',
+        p.orgID,
         p.type as AclKind,
-        p.key ?? '',
+        p.key,
         p.aclUserType as AclEntry['userType'],
-        p.username ?? ''
+        p.username
       )
       if (!gone) throw new NotFoundError('No such ACL entry')
       await store.audit.append({
         at: new Date().toISOString(),
-        orgId: p.orgID ?? '',
+        orgId: p.orgID,
         actor: who.appKey,
         action: 'acl.remove',
-        target: `${p.type ?? ''}/${p.key ?? ''}/${p.aclUserType ?? ''}/${p.username ?? ''}`
+        target: `${p.type}/${p.key}/${p.aclUserType}/${p.username}`
       })
       return await reply.code(204).send()
     }
   )
 
-  const objKey = (p: Params): ObjectKey => ({
-    orgId: p.orgID ?? '',
-    objectType: p.objectType ?? '',
-    objectId: p.objectID ?? ''
+  const objKey = (p: { orgID: string, objectType: string, objectID: string }): ObjectKey => ({
+    orgId: p.orgID,
+    objectType: p.objectType,
+    objectId: p.objectID
   })
-  app.put(
+  app.put<{ Params: { orgID: string, objectType: string, objectID: string } }>(
     '/api/v1/objects/:orgID/:objectType/:objectID/destinations',
     {
       schema: {
@@ -210,7 +209,7 @@ export function registerAdminRoutes (app: FastifyInstance, store: Store, objects
       }
     },
     async (req, reply) => {
-      const key = objKey(req.params as Params)
+      const key = objKey(req.params)
       const list = req.body as string[]
       await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true, {
         destinationsList: list
@@ -219,7 +218,7 @@ export function registerAdminRoutes (app: FastifyInstance, store: Store, objects
       return await reply.code(204).send()
     }
   )
-  app.post(
+  app.post<{ Params: { orgID: string, objectType: string, objectID: string }, Body: { action: 'add' | 'remove'; destinations: string[] } }>(
     '/api/v1/objects/:orgID/:objectType/:objectID/destinations',
     {
       schema: {
@@ -236,8 +235,8 @@ export function registerAdminRoutes (app: FastifyInstance, store: Store, objects
       }
     },
     async (req, reply) => {
-      const key = objKey(req.params as Params)
-      const body = req.body as { action: 'add' | 'remove'; destinations: string[] }
+      const key = objKey(req.params)
+      const body = req.body
       await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true, {
         destinationsList: body.destinations
       })
@@ -250,7 +249,7 @@ export function registerAdminRoutes (app: FastifyInstance, store: Store, objects
     }
   )
 
-  app.put(
+  app.put<{ Params: { orgID: string, objectType: string }, Body: { action: 'register' | 'delete'; url: string } }>(
     '/api/v1/objects/:orgID/:objectType',
     {
       schema: {
@@ -268,9 +267,9 @@ export function registerAdminRoutes (app: FastifyInstance, store: Store, objects
       }
     },
     async (req, reply) => {
-      const p = req.params as Params
-      await requireObjectAccess(store.users, req.identity, p.orgID ?? '', p.objectType ?? '', true)
-      const body = req.body as { action: 'register' | 'delete'; url: string }
+      const p = req.params
+      await requireObjectAccess(store.users, req.identity, p.orgID, p.objectType, true)
+      const body = req.body
       let url: URL
       try {
         url = new URL(body.url)
@@ -282,17 +281,31 @@ export function registerAdminRoutes (app: FastifyInstance, store: Store, objects
       }
       if (body.action === 'register') {
         await store.webhooks.put({
-          orgId: p.orgID ?? '',
-          objectType: p.objectType ?? '',
+          orgId: p.orgID,
+          objectType: p.objectType,
           url: url.href,
           created: new Date().toISOString()
         })
-      } else await store.webhooks.remove(p.orgID ?? '', p.objectType ?? '', url.href)
+      } else await store.webhooks.remove(p.orgID, p.objectType, url.href)
       return await reply.code(204).send()
     }
   )
 
-  app.get(
+  app.get<{
+    Params: { orgID: string },
+    Querystring: {
+      filters?: boolean
+      list_object_type?: boolean
+      objectType?: string
+      objectID?: string
+      destinationType?: string
+      destinationID?: string
+      deleted?: boolean
+      since?: number
+      limit?: number
+      cursor?: string
+    }
+  }>(
     '/api/v1/objects/:orgID',
     {
       schema: {
@@ -316,19 +329,8 @@ export function registerAdminRoutes (app: FastifyInstance, store: Store, objects
       }
     },
     async (req, reply) => {
-      const orgId = (req.params as Params).orgID ?? ''
-      const q = req.query as {
-        filters?: boolean
-        list_object_type?: boolean
-        objectType?: string
-        objectID?: string
-        destinationType?: string
-        destinationID?: string
-        deleted?: boolean
-        since?: number
-        limit?: number
-        cursor?: string
-      }
+      const orgId = req.params.orgID
+      const q = req.query
       const who = requireOrg(req.identity, orgId)
       if (q.filters !== true && q.list_object_type !== true) {
         throw new ValidationError('Use filters=true or list_object_type=true')

@@ -139,10 +139,10 @@ export async function startCloudSyncService (
       cfg.BrokerMode === 'embedded'
         ? await startEmbeddedBroker({
           host: cfg.MqttListeningAddress,
-          ...(cfg.RequireTls ? {} : { port: cfg.MqttListeningPort }),
-          ...(cfg.MqttTlsListeningPort === undefined ? {} : { tlsPort: cfg.MqttTlsListeningPort }),
-          ...(cfg.MqttWsListeningPort === undefined ? {} : { wsPort: cfg.MqttWsListeningPort }),
-          ...(tls === undefined ? {} : { tls }),
+          port: cfg.RequireTls ? undefined : cfg.MqttListeningPort,
+          tlsPort: cfg.MqttTlsListeningPort,
+          wsPort: cfg.MqttWsListeningPort,
+          tls,
           auth: brokerAuth(store),
           maxPayload: cfg.MqttMaxPayloadSize,
           handlesUpMessages: true,
@@ -150,8 +150,8 @@ export async function startCloudSyncService (
         })
         : await connectExternalBroker({
           url: cfg.BrokerAddress ?? '',
-          ...(cfg.BrokerUsername === undefined ? {} : { username: cfg.BrokerUsername }),
-          ...(cfg.BrokerPassword === undefined ? {} : { password: cfg.BrokerPassword }),
+          username: cfg.BrokerUsername,
+          password: cfg.BrokerPassword,
           instanceId: await cssInstanceId(cfg.CssInstanceId, path.join(cfg.PersistenceRootPath, 'css')),
           log: log.child({ component: 'css.mqtt' })
         })
@@ -236,7 +236,7 @@ export async function startCloudSyncService (
       bodyLimit: cfg.MaxJsonBodySize,
       rateLimit: cfg.RateLimitPerSecond,
       title: 'edgesync Cloud Sync Service',
-      ...(tls === undefined ? {} : { https: tls })
+      https: tls
     })
     let ready = false
     registerCssRoutes(app, {

@@ -52,7 +52,7 @@ export class Lifecycle {
         const page = await this.#store.objects.list({
           orgId,
           limit: 1000,
-          ...(cursor === undefined ? {} : { cursor })
+          cursor
         })
         for (const o of page.items) this.#schedule(o)
         cursor = page.next

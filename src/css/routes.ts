@@ -29,7 +29,6 @@ interface Deps {
   ownsType: (objectType: string) => boolean
 }
 
-type Params = Record<string, string>
 const orgParams = { type: 'object', properties: { orgID: nameSchema }, required: ['orgID'] } as const
 const objParams = {
   type: 'object',
@@ -42,8 +41,14 @@ const destParams = {
   required: ['orgID', 'destType', 'destID']
 } as const
 
-function objKey (p: Params): ObjectKey {
-  return { orgId: p.orgID ?? '', objectType: p.objectType ?? '', objectId: p.objectID ?? '' }
+/** The path parameters that name an object. */
+export interface ObjectParams { orgID: string, objectType: string, objectID: string }
+
+/** The body of an object write: metadata and, optionally, small data inline (base64). */
+interface ObjectPutBody { meta: Record<string, unknown>; data?: string | null }
+
+export function objKey (p: ObjectParams): ObjectKey {
+  return { orgId: p.orgID, objectType: p.objectType, objectId: p.objectID }
 }
 
 function ifMatch (req: FastifyRequest): number | undefined {
@@ -153,14 +158,14 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     }
   }
 
-  app.put(
+  app.put<{ Params: ObjectParams, Body: ObjectPutBody }>(
     '/api/v1/objects/:orgID/:objectType/:objectID',
     {
       schema: { summary: 'Create or update an object ({meta, data})', params: objParams, body: objectPutBody }
     },
     async (req, reply) => {
-      const key = objKey(req.params as Params)
-      const body = req.body as { meta: Record<string, unknown>; data?: string | null }
+      const key = objKey(req.params)
+      const body = req.body
       writable(key)
       const who = await requireObjectAccess(
         store.users,
@@ -181,11 +186,11 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     }
   )
 
-  app.get(
+  app.get<{ Params: ObjectParams }>(
     '/api/v1/objects/:orgID/:objectType/:objectID',
     { schema: { summary: 'Object metadata', params: objParams } },
     async (req, reply) => {
-      const key = objKey(req.params as Params)
+      const key = objKey(req.params)
       await readAccess(store, req.identity, key)
       const o = await mustGet(store, key)
       if (req.headers['if-none-match'] === etag(o)) return await reply.code(304).send()
@@ -193,11 +198,11 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     }
   )
 
-  app.delete(
+  app.delete<{ Params: ObjectParams }>(
     '/api/v1/objects/:orgID/:objectType/:objectID',
     { schema: { summary: 'Delete an object (propagates to destinations)', params: objParams } },
     async (req, reply) => {
-      const key = objKey(req.params as Params)
+      const key = objKey(req.params)
       writable(key)
       // Type access first: whether an object exists is itself not shown to those without access.
       await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true)
@@ -214,11 +219,11 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     }
   )
 
-  app.put(
+  app.put<{ Params: ObjectParams }>(
     '/api/v1/objects/:orgID/:objectType/:objectID/data',
     { schema: { summary: 'Upload object data (binary body, streamed)', params: objParams } },
     async (req, reply) => {
-      const key = objKey(req.params as Params)
+      const key = objKey(req.params)
       writable(key)
       // Type access first: whether an object exists is itself not shown to those without access.
       await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true)
@@ -261,7 +266,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     }
   )
 
-  app.get(
+  app.get<{ Params: ObjectParams }>(
     '/api/v1/objects/:orgID/:objectType/:objectID/upload',
     {
       schema: {
@@ -270,7 +275,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
       }
     },
     async (req) => {
-      const key = objKey(req.params as Params)
+      const key = objKey(req.params)
       // Type access first: whether an object exists is itself not shown to those without access.
       await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true)
       await requireObjectAccess(
@@ -287,11 +292,11 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     }
   )
 
-  app.get(
+  app.get<{ Params: ObjectParams }>(
     '/api/v1/objects/:orgID/:objectType/:objectID/data',
     { schema: { summary: 'Object data; Range supported', params: objParams } },
     async (req, reply) => {
-      const key = objKey(req.params as Params)
+      const key = objKey(req.params)
       await readAccess(store, req.identity, key)
       const o = await mustGet(store, key)
       if (o.dataRef === undefined) throw new NotFoundError('Object has no data')
@@ -318,7 +323,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     ['consumed', 'objconsumed'],
     ['received', 'objreceived']
   ] as const) {
-    app.put(
+    app.put<{ Params: ObjectParams }>(
       `/api/v1/objects/:orgID/:objectType/:objectID/${suffix}`,
       {
         schema: {
@@ -327,7 +332,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
         }
       },
       async (req, reply) => {
-        const key = objKey(req.params as Params)
+        const key = objKey(req.params)
         await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, false)
         const o = await mustGet(store, key)
         if (o.meta.originInstanceID === undefined) {
@@ -342,22 +347,22 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     )
   }
 
-  app.get(
+  app.get<{ Params: ObjectParams }>(
     '/api/v1/objects/:orgID/:objectType/:objectID/status',
     { schema: { summary: 'Object status string', params: objParams } },
     async (req, reply) => {
-      const key = objKey(req.params as Params)
+      const key = objKey(req.params)
       await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, false)
       const o = await mustGet(store, key)
       return await reply.type('text/plain').send(o.status)
     }
   )
 
-  app.put(
+  app.put<{ Params: ObjectParams }>(
     '/api/v1/objects/:orgID/:objectType/:objectID/activate',
     { schema: { summary: 'Activate an inactive object', params: objParams } },
     async (req, reply) => {
-      const key = objKey(req.params as Params)
+      const key = objKey(req.params)
       writable(key)
       await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true)
       await objects.activate(key)
@@ -365,11 +370,11 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     }
   )
 
-  app.get(
+  app.get<{ Params: ObjectParams }>(
     '/api/v1/objects/:orgID/:objectType/:objectID/destinations',
     { schema: { summary: 'Delivery status per destination', params: objParams } },
     async (req) => {
-      const key = objKey(req.params as Params)
+      const key = objKey(req.params)
       await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, false)
       await mustGet(store, key)
       const recs = await allPages(
@@ -383,11 +388,11 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     }
   )
 
-  app.get(
+  app.get<{ Params: ObjectParams }>(
     '/api/v1/objects/:orgID/:objectType/:objectID/history',
     { schema: { summary: 'Retained instances, newest first (edgesync)', params: objParams } },
     async (req) => {
-      const key = objKey(req.params as Params)
+      const key = objKey(req.params)
       await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, false)
       const h = await store.objects.history(key)
       if (h.length === 0) throw new NotFoundError(`Object ${key.objectType}/${key.objectId} not found`)
@@ -395,7 +400,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     }
   )
 
-  app.get(
+  app.get<{ Params: { orgID: string, objectType: string, objectID: string, instanceID: number } }>(
     '/api/v1/objects/:orgID/:objectType/:objectID/instances/:instanceID',
     {
       schema: {
@@ -408,7 +413,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
       }
     },
     async (req) => {
-      const p = req.params as Params & { instanceID: number }
+      const p = req.params
       const key = objKey(p)
       await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, false)
       const o = await store.objects.getInstance(key, Number(p.instanceID))
@@ -417,7 +422,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     }
   )
 
-  app.post(
+  app.post<{ Params: { orgID: string, objectType: string, objectID: string, instanceID: number } }>(
     '/api/v1/objects/:orgID/:objectType/:objectID/instances/:instanceID/restore',
     {
       schema: {
@@ -430,7 +435,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
       }
     },
     async (req) => {
-      const p = req.params as Params & { instanceID: number }
+      const p = req.params
       const key = objKey(p)
       writable(key)
       await requireObjectAccess(store.users, req.identity, key.orgId, key.objectType, true)
@@ -439,7 +444,10 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     }
   )
 
-  app.get(
+  app.get<{
+    Params: { orgID: string, objectType: string }
+    Querystring: { all_objects?: boolean; limit?: number; cursor?: string }
+  }>(
     '/api/v1/objects/:orgID/:objectType',
     {
       schema: {
@@ -461,9 +469,9 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
       }
     },
     async (req, reply) => {
-      const p = req.params as Params
-      const q = req.query as { all_objects?: boolean; limit?: number; cursor?: string }
-      await requireObjectAccess(store.users, req.identity, p.orgID ?? '', p.objectType ?? '', false)
+      const p = req.params
+      const q = req.query
+      await requireObjectAccess(store.users, req.identity, p.orgID, p.objectType, false)
       // Without all_objects, Open Horizon lists the objects that came from edges and no app has
       // consumed yet (with received=true, also those marked received).
       const q2 = q as { received?: boolean }
@@ -474,8 +482,8 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
             ? ['completelyReceived', 'objreceived']
             : ['completelyReceived']
       const page = await store.objects.list({
-        orgId: p.orgID ?? '',
-        objectType: p.objectType ?? '',
+        orgId: p.orgID,
+        objectType: p.objectType,
         deleted: false,
         ...(statuses === undefined ? {} : { statuses }),
         ...(q.limit === undefined ? {} : { limit: q.limit }),
@@ -487,11 +495,11 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     }
   )
 
-  app.get(
+  app.get<{ Params: { orgID: string } }>(
     '/api/v1/destinations/:orgID',
     { schema: { summary: 'Registered edge nodes', params: orgParams } },
     async (req) => {
-      const orgId = (req.params as Params).orgID ?? ''
+      const orgId = req.params.orgID
       requireOrg(req.identity, orgId)
       const nodes = await allPages(
         async (cursor) =>
@@ -501,12 +509,12 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     }
   )
 
-  app.get(
+  app.get<{ Params: { orgID: string, destType: string, destID: string } }>(
     '/api/v1/destinations/:orgID/:destType/:destID/objects',
     { schema: { summary: "A node's objects and their delivery states", params: destParams } },
     async (req) => {
-      const p = req.params as Params
-      const dest = { orgId: p.orgID ?? '', destinationType: p.destType ?? '', destinationId: p.destID ?? '' }
+      const p = req.params
+      const dest = { orgId: p.orgID, destinationType: p.destType, destinationId: p.destID }
       requireOrg(req.identity, dest.orgId)
       const recs = await allPages(
         async (cursor) =>
@@ -528,7 +536,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     }
   )
 
-  app.post(
+  app.post<{ Params: { orgID: string, destType: string, destID: string }, Querystring: { rotate?: boolean } }>(
     '/api/v1/nodes/:orgID/:destType/:destID/enroll',
     {
       schema: {
@@ -539,12 +547,12 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
       }
     },
     async (req, reply: FastifyReply) => {
-      const p = req.params as Params
-      const dest = { orgId: p.orgID ?? '', destinationType: p.destType ?? '', destinationId: p.destID ?? '' }
+      const p = req.params
+      const dest = { orgId: p.orgID, destinationType: p.destType, destinationId: p.destID }
       const who = requireOrg(req.identity, dest.orgId, true)
       const appKey = nodeUsername(dest)
       // A new secret locks the running ESS out at its next reconnect: only when asked for.
-      const rotate = (req.query as { rotate?: boolean }).rotate === true
+      const rotate = req.query.rotate === true
       if (!rotate && (await store.users.get(appKey)) !== undefined) {
         throw new SyncError(
           SyncErrorCode.CONFLICT,

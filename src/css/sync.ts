@@ -157,7 +157,7 @@ export class CloudSync {
       const page = await this.#store.nodes.list({
         ...query,
         limit: 1000,
-        ...(cursor === undefined ? {} : { cursor })
+        cursor
       })
       for (const n of page.items) if (isAddressedTo(m, obj.key.orgId, n)) out.push(n)
       cursor = page.next

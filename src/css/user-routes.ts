@@ -12,7 +12,6 @@ import { generateSecret, hashGeneratedSecret, type Identity, type OrgSigningKeys
 import type { Store } from '../storage/index.js'
 import { requireOrg } from '../security/acl.js'
 
-type Params = Record<string, string>
 const orgParams = { type: 'object', properties: { orgID: nameSchema }, required: ['orgID'] } as const
 const userParams = {
   type: 'object',
@@ -53,7 +52,7 @@ export function registerUserRoutes (app: FastifyInstance, d: UserRouteDeps): voi
     return u
   }
 
-  app.post(
+  app.post<{ Params: { orgID: string }, Body: { appKey: string; role?: Role } }>(
     '/api/v1/users/:orgID',
     {
       schema: {
@@ -68,9 +67,9 @@ export function registerUserRoutes (app: FastifyInstance, d: UserRouteDeps): voi
       }
     },
     async (req, reply) => {
-      const orgId = (req.params as Params).orgID ?? ''
+      const orgId = req.params.orgID
       const who = requireOrg(req.identity, orgId, true)
-      const body = req.body as { appKey: string; role?: Role }
+      const body = req.body
       if ((await store.users.get(body.appKey)) !== undefined) {
         throw new SyncError(SyncErrorCode.CONFLICT, `App key ${body.appKey} exists`)
       }
@@ -90,7 +89,7 @@ export function registerUserRoutes (app: FastifyInstance, d: UserRouteDeps): voi
     }
   )
 
-  app.get(
+  app.get<{ Params: { orgID: string } }>(
     '/api/v1/users/:orgID',
     {
       schema: {
@@ -99,13 +98,13 @@ export function registerUserRoutes (app: FastifyInstance, d: UserRouteDeps): voi
       }
     },
     async (req) => {
-      const orgId = (req.params as Params).orgID ?? ''
+      const orgId = req.params.orgID
       requireOrg(req.identity, orgId, true)
       return (await store.users.list(orgId)).map(userView)
     }
   )
 
-  app.put(
+  app.put<{ Params: { orgID: string, appKey: string }, Body: { disabled: boolean } }>(
     '/api/v1/users/:orgID/:appKey',
     {
       schema: {
@@ -120,20 +119,20 @@ export function registerUserRoutes (app: FastifyInstance, d: UserRouteDeps): voi
       }
     },
     async (req, reply) => {
-      const p = req.params as Params
-      const who = requireOrg(req.identity, p.orgID ?? '', true)
-      const u = await target(who, p.orgID ?? '', p.appKey ?? '')
+      const p = req.params
+      const who = requireOrg(req.identity, p.orgID, true)
+      const u = await target(who, p.orgID, p.appKey)
       if (u.appKey === who.appKey) {
         throw new SyncError(SyncErrorCode.CONFLICT, 'You cannot disable your own key')
       }
-      const disabled = (req.body as { disabled: boolean }).disabled
+      const disabled = req.body.disabled
       await store.users.put({ ...u, disabled })
       await audit(who, u.orgId, disabled ? 'user.disable' : 'user.enable', u.appKey)
       return await reply.code(204).send()
     }
   )
 
-  app.post(
+  app.post<{ Params: { orgID: string, appKey: string } }>(
     '/api/v1/users/:orgID/:appKey/rotate',
     {
       schema: {
@@ -142,9 +141,9 @@ export function registerUserRoutes (app: FastifyInstance, d: UserRouteDeps): voi
       }
     },
     async (req, reply) => {
-      const p = req.params as Params
-      const who = requireOrg(req.identity, p.orgID ?? '', true)
-      const u = await target(who, p.orgID ?? '', p.appKey ?? '')
+      const p = req.params
+      const who = requireOrg(req.identity, p.orgID, true)
+      const u = await target(who, p.orgID, p.appKey)
       const secret = generateSecret()
       await store.users.put({ ...u, secretHash: hashGeneratedSecret(secret) })
       await audit(who, u.orgId, 'user.rotate', u.appKey)
@@ -152,13 +151,13 @@ export function registerUserRoutes (app: FastifyInstance, d: UserRouteDeps): voi
     }
   )
 
-  app.delete(
+  app.delete<{ Params: { orgID: string, appKey: string } }>(
     '/api/v1/users/:orgID/:appKey',
     { schema: { summary: 'Remove an app key (edgesync)', params: userParams } },
     async (req, reply) => {
-      const p = req.params as Params
-      const who = requireOrg(req.identity, p.orgID ?? '', true)
-      const u = await target(who, p.orgID ?? '', p.appKey ?? '')
+      const p = req.params
+      const who = requireOrg(req.identity, p.orgID, true)
+      const u = await target(who, p.orgID, p.appKey)
       if (u.appKey === who.appKey) {
         throw new SyncError(SyncErrorCode.CONFLICT, 'You cannot remove your own key')
       }
@@ -168,7 +167,7 @@ export function registerUserRoutes (app: FastifyInstance, d: UserRouteDeps): voi
     }
   )
 
-  app.delete(
+  app.delete<{ Params: { orgID: string, destType: string, destID: string } }>(
     '/api/v1/nodes/:orgID/:destType/:destID',
     {
       schema: {
@@ -177,8 +176,8 @@ export function registerUserRoutes (app: FastifyInstance, d: UserRouteDeps): voi
       }
     },
     async (req, reply) => {
-      const p = req.params as Params
-      const dest = { orgId: p.orgID ?? '', destinationType: p.destType ?? '', destinationId: p.destID ?? '' }
+      const p = req.params
+      const dest = { orgId: p.orgID, destinationType: p.destType, destinationId: p.destID }
       const who = requireOrg(req.identity, dest.orgId, true)
       const username = nodeUsername(dest)
       const hadUser = await store.users.remove(username)
@@ -191,19 +190,19 @@ export function registerUserRoutes (app: FastifyInstance, d: UserRouteDeps): voi
     }
   )
 
-  app.get(
+  app.get<{ Params: { orgID: string } }>(
     '/api/v1/keys/:orgID',
     {
       schema: { summary: "The org's object-signing public keys, current first (edgesync)", params: orgParams }
     },
     async (req) => {
-      const orgId = (req.params as Params).orgID ?? ''
+      const orgId = req.params.orgID
       requireOrg(req.identity, orgId, true)
       return await d.keys.list(orgId)
     }
   )
 
-  app.post(
+  app.post<{ Params: { orgID: string } }>(
     '/api/v1/keys/:orgID/rotate',
     {
       schema: {
@@ -212,7 +211,7 @@ export function registerUserRoutes (app: FastifyInstance, d: UserRouteDeps): voi
       }
     },
     async (req) => {
-      const orgId = (req.params as Params).orgID ?? ''
+      const orgId = req.params.orgID
       const who = requireOrg(req.identity, orgId, true)
       const publicKey = await d.rotateKey(orgId)
       await audit(who, orgId, 'key.rotate', publicKey.split(':')[0] ?? '')
@@ -220,7 +219,7 @@ export function registerUserRoutes (app: FastifyInstance, d: UserRouteDeps): voi
     }
   )
 
-  app.get(
+  app.get<{ Params: { orgID: string }, Querystring: { since?: string; limit?: number } }>(
     '/api/v1/audit/:orgID',
     {
       schema: {
@@ -236,9 +235,9 @@ export function registerUserRoutes (app: FastifyInstance, d: UserRouteDeps): voi
       }
     },
     async (req) => {
-      const orgId = (req.params as Params).orgID ?? ''
+      const orgId = req.params.orgID
       requireOrg(req.identity, orgId, true)
-      const q = req.query as { since?: string; limit?: number }
+      const q = req.query
       return await store.audit.list({
         orgId,
         ...(q.since === undefined ? {} : { since: q.since }),

@@ -37,7 +37,7 @@ export function registerEdgeObjectRoutes (
     }
   }
 
-  app.put(
+  app.put<{ Body: { meta: Record<string, unknown>; data?: string | null } }>(
     '/api/v1/objects/:objectType/:objectID',
     {
       schema: {
@@ -48,7 +48,7 @@ export function registerEdgeObjectRoutes (
     },
     async (req, reply) => {
       const k = key(req)
-      const body = req.body as { meta: Record<string, unknown>; data?: string | null }
+      const body = req.body
       own(await store.objects.get(k))
       const fields: Record<string, unknown> = {}
       for (const f of APP_FIELDS) {

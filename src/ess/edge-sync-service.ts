@@ -77,7 +77,7 @@ function registerEssRoutes (
   }
   const etag = (o: StoredObject): string => `"${o.meta.instanceID}"`
 
-  app.get(
+  app.get<{ Querystring: { received?: boolean } }>(
     '/api/v1/objects/:objectType',
     {
       schema: {
@@ -88,7 +88,7 @@ function registerEssRoutes (
     },
     async (req) => {
       const k = key(req)
-      const q = req.query as { received?: boolean }
+      const q = req.query
       const statuses: StoredObject['status'][] =
         q.received === true
           ? ['completelyReceived', 'objdeleted', 'objreceived']
@@ -141,7 +141,7 @@ function registerEssRoutes (
   )
   const markQuery = { type: 'object', properties: { instanceID: { type: 'integer', minimum: 1 } } } as const
   const mark = (suffix: string, status: StoredObject['status'], ack: 'consumed' | undefined): void => {
-    app.put(
+    app.put<{ Querystring: { instanceID?: number } }>(
       `/api/v1/objects/:objectType/:objectID/${suffix}`,
       {
         schema: {
@@ -155,7 +155,7 @@ function registerEssRoutes (
         const o = await mustGet(k)
         if (suffix !== 'deleted') {
           const named =
-            (req.query as { instanceID?: number }).instanceID ?? ifMatchInstance(req.headers['if-match'])
+            req.query.instanceID ?? ifMatchInstance(req.headers['if-match'])
           const meant = named ?? served.get(`${k.objectType}/${k.objectId}`) ?? o.meta.instanceID
           if (meant > o.meta.instanceID) {
             throw new SyncError(
@@ -190,7 +190,7 @@ function registerEssRoutes (
       }
     )
   }
-  app.put(
+  app.put<{ Body: { action: 'register' | 'delete'; url: string } }>(
     '/api/v1/objects/:objectType',
     {
       schema: {
@@ -205,7 +205,7 @@ function registerEssRoutes (
     },
     async (req, reply) => {
       const k = key(req)
-      const body = req.body as { action: 'register' | 'delete'; url: string }
+      const body = req.body
       let url: URL
       try {
         url = new URL(body.url)
@@ -226,7 +226,7 @@ function registerEssRoutes (
       return await reply.code(204).send()
     }
   )
-  app.get(
+  app.get<{ Querystring: { objectType?: string } }>(
     '/api/v1/events',
     {
       schema: {
@@ -236,7 +236,7 @@ function registerEssRoutes (
     },
     async (req, reply) => {
       key(req)
-      const q = req.query as { objectType?: string }
+      const q = req.query
       reply.hijack()
       notifier.attach(reply.raw, q.objectType)
     }
@@ -252,7 +252,7 @@ function registerEssRoutes (
           orgId: sync.key('x', 'x').orgId,
           statuses: ['objreceived', 'objconsumed'],
           limit: 1000,
-          ...(cursor === undefined ? {} : { cursor })
+          cursor
         })
         for (const o of page.items) {
           await store.objects.setStatus(o.key, 'completelyReceived', o.meta.instanceID)
@@ -341,7 +341,7 @@ export async function startEdgeSyncService (
       url: cfg.BrokerAddress ?? '',
       clientId: nodeClientId(node),
       username: `${node.orgId}/${node.destinationType}/${node.destinationId}`,
-      ...(cfg.NodeSecret === undefined ? {} : { password: cfg.NodeSecret }),
+      password: cfg.NodeSecret,
       tls: clientTls(cfg),
       subscriptions: essSubscriptions(node),
       firstConnectWaitMs: 3000,
@@ -394,7 +394,7 @@ export async function startEdgeSyncService (
       timeoutMs: cfg.TransferTimeoutSeconds * 1000,
       maxInline: cfg.MaxInlineDataSize,
       chunkSize: cfg.ChunkSize,
-      ...(trust === undefined ? {} : { trust }),
+      trust,
       log: log.child({ component: 'ess.sync' })
     })
     cleanups.push(async () => {
@@ -408,7 +408,7 @@ export async function startEdgeSyncService (
       bodyLimit: cfg.MaxJsonBodySize,
       rateLimit: cfg.RateLimitPerSecond,
       title: 'edgesync Edge Sync Service',
-      ...(tls === undefined ? {} : { https: tls })
+      https: tls
     })
     registerEssRoutes(app, store, sync, notifier, startedAt)
     registerEdgeObjectRoutes(app, store, sync, cfg.MaxDataSize)

@@ -127,7 +127,7 @@ export class EdgeSync {
       holdings: async () => await this.holdings(),
       properties: opts.properties ?? {},
       gate: opts.plugins,
-      ...(opts.registerRetryMs === undefined ? {} : { retryMs: opts.registerRetryMs }),
+      retryMs: opts.registerRetryMs,
       log
     })
     this.#ctx = {

@@ -135,7 +135,7 @@ export class Fleet {
       realStart: Date.now(),
       timeScale: o.timeScale,
       logLevel: o.logLevel,
-      ...(signingKey === undefined ? {} : { signingKey })
+      signingKey
     }
     let last = Date.now()
     await Promise.all(

@@ -34,7 +34,7 @@ export { openMongoStore } from './mongo/mongo-store.js'
 /** Opens the store the config names; `sub` separates CSS and ESS data under one root. */
 export async function openStore (cfg: Readonly<SyncConfig>, sub: string, log?: Logger): Promise<Store> {
   const opts = {
-    ...(log === undefined ? {} : { log }),
+    log,
     historyRetention: cfg.HistoryRetention,
     keepAllHistory: cfg.KeepAllHistoryTypes.split(',')
       .map((x) => x.trim())

@@ -226,10 +226,7 @@ export async function connectExternalBroker (opts: {
   const ready = new Promise<void>((resolve) => {
     setReady = resolve
   })
-  const creds = {
-    ...(opts.username === undefined ? {} : { username: opts.username }),
-    ...(opts.password === undefined ? {} : { password: opts.password })
-  }
+  const creds = { username: opts.username, password: opts.password }
   // Publishing goes through its own connection: mqtt.js reads no packets (PUBACKs included) while a
   // message handler runs, so a handler that publishes and awaits the PUBACK on the same connection
   // would deadlock.
@@ -244,8 +241,7 @@ export async function connectExternalBroker (opts: {
   const conn = await connectMqtt({
     url: opts.url,
     clientId: `css-${opts.instanceId}`,
-    ...(opts.username === undefined ? {} : { username: opts.username }),
-    ...(opts.password === undefined ? {} : { password: opts.password }),
+    ...creds,
     subscriptions: [`$share/css/${UP_WILDCARD}`],
     onMessage: async (topic, payload) => {
       await ready

@@ -34,7 +34,7 @@ export function registerSeedRoutes (
   const org = (req: FastifyRequest): string =>
     edgeOrg(req.identity, (req.params as { edgeID: string }).edgeID, edgeType)
 
-  app.get(
+  app.get<{ Params: { edgeID: string } }>(
     '/api/v1/edges/:edgeID/config',
     {
       schema: {
@@ -43,7 +43,7 @@ export function registerSeedRoutes (
       }
     },
     async (req, reply) => {
-      const edgeId = (req.params as { edgeID: string }).edgeID
+      const edgeId = req.params.edgeID
       const cur = await ems.current(org(req), edgeId)
       if (cur === undefined) throw new NotFoundError(`No config published for ${edgeId} yet`)
       const tag = `"v${cur.version}"`
@@ -52,7 +52,7 @@ export function registerSeedRoutes (
     }
   )
 
-  app.get(
+  app.get<{ Params: { edgeID: string }, Querystring: { since: number } }>(
     '/api/v1/edges/:edgeID/config/delta',
     {
       schema: {
@@ -67,9 +67,9 @@ export function registerSeedRoutes (
       }
     },
     async (req) => {
-      const edgeId = (req.params as { edgeID: string }).edgeID
+      const edgeId = req.params.edgeID
       const orgId = org(req)
-      const since = (req.query as { since: number }).since
+      const since = req.query.since
       const cur = await ems.current(orgId, edgeId)
       if (cur === undefined) throw new NotFoundError(`No config published for ${edgeId} yet`)
       if (since === cur.version) return { from: since, to: cur.version, changes: [] }
@@ -83,7 +83,7 @@ export function registerSeedRoutes (
     }
   )
 
-  app.post(
+  app.post<{ Params: { edgeID: string } }>(
     '/api/v1/edges/:edgeID/heartbeat',
     {
       schema: {
@@ -107,7 +107,7 @@ export function registerSeedRoutes (
       }
     },
     async (req) => {
-      const edgeId = (req.params as { edgeID: string }).edgeID
+      const edgeId = req.params.edgeID
       return await ems.heartbeat(org(req), edgeId, req.body as Parameters<EmsService['heartbeat']>[2])
     }
   )

@@ -6,7 +6,6 @@ import { NotFoundError } from '../../common/errors.js'
 import { mergeLayers, type Json } from './layers.js'
 import { parseLayer, type EmsService } from './config-service.js'
 
-type Params = Record<string, string>
 const orgParams = { type: 'object', properties: { orgID: nameSchema }, required: ['orgID'] } as const
 const layerParams = {
   type: 'object',
@@ -21,18 +20,18 @@ const edgeParams = {
 type Obj = Record<string, Json>
 
 export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void {
-  app.get(
+  app.get<{ Params: { orgID: string, layer: string } }>(
     '/api/v1/ems/:orgID/layers/:layer',
     { schema: { summary: 'An EMS configuration layer (org, site:<id>, edge:<id>)', params: layerParams } },
     async (req) => {
-      const p = req.params as Params
-      requireOrg(req.identity, p.orgID ?? '')
-      const l = await ems.getLayer(p.orgID ?? '', parseLayer(p.layer ?? ''))
-      if (l === undefined) throw new NotFoundError(`No layer ${p.layer ?? ''}`)
+      const p = req.params
+      requireOrg(req.identity, p.orgID)
+      const l = await ems.getLayer(p.orgID, parseLayer(p.layer))
+      if (l === undefined) throw new NotFoundError(`No layer ${p.layer}`)
       return l.doc
     }
   )
-  app.put(
+  app.put<{ Params: { orgID: string, layer: string } }>(
     '/api/v1/ems/:orgID/layers/:layer',
     {
       schema: {
@@ -42,14 +41,14 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
       }
     },
     async (req) => {
-      const p = req.params as Params
-      const who = requireOrg(req.identity, p.orgID ?? '', true)
+      const p = req.params
+      const who = requireOrg(req.identity, p.orgID, true)
       return {
-        published: await ems.setLayer(p.orgID ?? '', parseLayer(p.layer ?? ''), req.body as Obj, who.appKey)
+        published: await ems.setLayer(p.orgID, parseLayer(p.layer), req.body as Obj, who.appKey)
       }
     }
   )
-  app.patch(
+  app.patch<{ Params: { orgID: string, layer: string } }>(
     '/api/v1/ems/:orgID/layers/:layer',
     {
       schema: {
@@ -59,27 +58,27 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
       }
     },
     async (req) => {
-      const p = req.params as Params
-      const who = requireOrg(req.identity, p.orgID ?? '', true)
-      const ref = parseLayer(p.layer ?? '')
-      const cur = (await ems.getLayer(p.orgID ?? '', ref))?.doc ?? {}
+      const p = req.params
+      const who = requireOrg(req.identity, p.orgID, true)
+      const ref = parseLayer(p.layer)
+      const cur = (await ems.getLayer(p.orgID, ref))?.doc ?? {}
       const merged = mergeLayers([
         { name: 'current', doc: cur },
         { name: 'patch', doc: req.body as Obj }
       ]).config
-      return { published: await ems.setLayer(p.orgID ?? '', ref, merged, who.appKey) }
+      return { published: await ems.setLayer(p.orgID, ref, merged, who.appKey) }
     }
   )
-  app.get(
+  app.get<{ Params: { orgID: string, layer: string } }>(
     '/api/v1/ems/:orgID/layers/:layer/history',
     { schema: { summary: 'Every retained version of a layer, newest first', params: layerParams } },
     async (req) => {
-      const p = req.params as Params
-      requireOrg(req.identity, p.orgID ?? '')
-      return await ems.layerHistory(p.orgID ?? '', parseLayer(p.layer ?? ''))
+      const p = req.params
+      requireOrg(req.identity, p.orgID)
+      return await ems.layerHistory(p.orgID, parseLayer(p.layer))
     }
   )
-  app.get(
+  app.get<{ Params: { orgID: string, edgeID: string } }>(
     '/api/v1/ems/:orgID/edges/:edgeID/effective',
     {
       schema: {
@@ -88,21 +87,21 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
       }
     },
     async (req) => {
-      const p = req.params as Params
-      requireOrg(req.identity, p.orgID ?? '')
-      return await ems.effective(p.orgID ?? '', p.edgeID ?? '')
+      const p = req.params
+      requireOrg(req.identity, p.orgID)
+      return await ems.effective(p.orgID, p.edgeID)
     }
   )
-  app.get(
+  app.get<{ Params: { orgID: string, edgeID: string } }>(
     '/api/v1/ems/:orgID/edges/:edgeID/history',
     { schema: { summary: "Versions of an edge's published config, newest first", params: edgeParams } },
     async (req) => {
-      const p = req.params as Params
-      requireOrg(req.identity, p.orgID ?? '')
-      return await ems.history(p.orgID ?? '', p.edgeID ?? '')
+      const p = req.params
+      requireOrg(req.identity, p.orgID)
+      return await ems.history(p.orgID, p.edgeID)
     }
   )
-  app.post(
+  app.post<{ Params: { orgID: string, edgeID: string }, Body: { version: number } }>(
     '/api/v1/ems/:orgID/edges/:edgeID/rollback',
     {
       schema: {
@@ -117,19 +116,28 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
       }
     },
     async (req) => {
-      const p = req.params as Params
-      const who = requireOrg(req.identity, p.orgID ?? '', true)
+      const p = req.params
+      const who = requireOrg(req.identity, p.orgID, true)
       return {
         version: await ems.rollback(
-          p.orgID ?? '',
-          p.edgeID ?? '',
-          (req.body as { version: number }).version,
+          p.orgID,
+          p.edgeID,
+          req.body.version,
           who.appKey
         )
       }
     }
   )
-  app.post(
+  app.post<{
+    Params: { orgID: string },
+    Body: {
+      path: string
+      value?: Json
+      site?: string
+      selector?: Record<string, string>
+      apply?: boolean
+    }
+  }>(
     '/api/v1/ems/:orgID/bulk',
     {
       schema: {
@@ -151,18 +159,12 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
       }
     },
     async (req) => {
-      const p = req.params as Params
-      const who = requireOrg(req.identity, p.orgID ?? '', true)
-      const b = req.body as {
-        path: string
-        value?: Json
-        site?: string
-        selector?: Record<string, string>
-        apply?: boolean
-      }
+      const p = req.params
+      const who = requireOrg(req.identity, p.orgID, true)
+      const b = req.body
       return {
         edges: await ems.bulk(
-          p.orgID ?? '',
+          p.orgID,
           {
             path: b.path,
             value: b.value ?? null,
@@ -175,7 +177,7 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
       }
     }
   )
-  app.get(
+  app.get<{ Params: { orgID: string }, Querystring: { since?: string } }>(
     '/api/v1/ems/:orgID/changes',
     {
       schema: {
@@ -185,12 +187,12 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
       }
     },
     async (req) => {
-      const p = req.params as Params
-      requireOrg(req.identity, p.orgID ?? '')
-      return await ems.changes(p.orgID ?? '', (req.query as { since?: string }).since)
+      const p = req.params
+      requireOrg(req.identity, p.orgID)
+      return await ems.changes(p.orgID, req.query.since)
     }
   )
-  app.get(
+  app.get<{ Params: { orgID: string } }>(
     '/api/v1/ems/:orgID/status',
     {
       schema: {
@@ -199,9 +201,9 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
       }
     },
     async (req) => {
-      const p = req.params as Params
-      requireOrg(req.identity, p.orgID ?? '')
-      return await ems.status(p.orgID ?? '')
+      const p = req.params
+      requireOrg(req.identity, p.orgID)
+      return await ems.status(p.orgID)
     }
   )
 }
