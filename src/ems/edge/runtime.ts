@@ -88,7 +88,12 @@ export class EmsRuntime {
   /** Takes `config` at the start of the next cycle (or at once); resolves once it runs. */
   async apply (config: EmsConfig, when: ApplyMode = this.whenFor(config)): Promise<void> {
     if (when === 'immediate' || this.#timer === undefined) {
+      // Immediate (or the first config): the controllers run with the new parameters now, not at
+      // the next tick (which may be a long period away); the period restarts from here.
+      this.#pending = undefined
       this.#swap(config)
+      this.#schedule()
+      await this.#cycleNow()
       return
     }
     await new Promise<void>((resolve) => {
@@ -165,6 +170,12 @@ export class EmsRuntime {
     else this.stats.controllerErrors++
     this.stats.lastError = message
     if (this.#failuresSinceApply.length < 20) this.#failuresSinceApply.push(message)
+  }
+
+  /** Runs one cycle now; if one is running, one more right after it. */
+  async #cycleNow (): Promise<void> {
+    while (this.#running) await new Promise((resolve) => setTimeout(resolve, 5))
+    await this.#cycle()
   }
 
   async #cycle (): Promise<void> {
