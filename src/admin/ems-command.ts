@@ -48,26 +48,24 @@ export function addEmsCommand (program: Command, io: Io): void {
   ems
     .command('layer-set <org> <layer> <file>')
     .description('replace a layer with a JSON file; affected edges get their new effective config')
-    .action(async (org: string, layer: string, file: string, _o, cmd: Command) => {
-      const r = (await call(io, cmd, 'PUT', `/api/v1/ems/${org}/layers/${layer}`, await readJson(file))) as {
-        published: Array<{ edge: string; version: number }>
-      }
-      print(io, false, r.published, ['edge', 'version'])
+    .option('--preview', 'show what the change does to each edge; publish nothing')
+    .option('--json', 'JSON output')
+    .action(async (org: string, layer: string, file: string, o: LayerOpts, cmd: Command) => {
+      const q = o.preview === true ? '?preview=true' : ''
+      const r = await call(io, cmd, 'PUT', `/api/v1/ems/${org}/layers/${layer}${q}`, await readJson(file))
+      printLayerChange(io, o, r as LayerAnswer)
     })
   ems
     .command('layer-patch <org> <layer> <file>')
     .description(
       'merge a partial JSON document into a layer (lists by item id; {"id":..,"_remove":true} drops one)'
     )
-    .action(async (org: string, layer: string, file: string, _o, cmd: Command) => {
-      const r = (await call(
-        io,
-        cmd,
-        'PATCH',
-        `/api/v1/ems/${org}/layers/${layer}`,
-        await readJson(file)
-      )) as { published: Array<{ edge: string; version: number }> }
-      print(io, false, r.published, ['edge', 'version'])
+    .option('--preview', 'show what the change does to each edge; publish nothing')
+    .option('--json', 'JSON output')
+    .action(async (org: string, layer: string, file: string, o: LayerOpts, cmd: Command) => {
+      const q = o.preview === true ? '?preview=true' : ''
+      const r = await call(io, cmd, 'PATCH', `/api/v1/ems/${org}/layers/${layer}${q}`, await readJson(file))
+      printLayerChange(io, o, r as LayerAnswer)
     })
   ems
     .command('changes <org>')
@@ -123,7 +121,20 @@ export function addEmsCommand (program: Command, io: Io): void {
       const r = (await call(io, cmd, 'POST', `/api/v1/ems/${org}/edges/${edge}/rollback`, {
         version: Number(version)
       })) as { version: number }
-      io.stdout(`${edge} now at version ${r.version} (content of version ${version})\n`)
+      io.stdout(`${edge} now at version ${r.version} (content of version ${version}), pinned there: ` +
+        `layer changes wait until 'syncctl ems release ${org} ${edge}'\n`)
+    })
+  ems
+    .command('release <org> <edge>')
+    .description('end a rollback pin: the edge follows its layers again and gets its effective config')
+    .action(async (org: string, edge: string, _o, cmd: Command) => {
+      const r = (await call(io, cmd, 'POST', `/api/v1/ems/${org}/edges/${edge}/release`)) as {
+        version?: number
+        changes: unknown[]
+      }
+      io.stdout(r.version === undefined
+        ? `${edge} released; its layers give the config it runs (nothing published)\n`
+        : `${edge} released and at version ${r.version} (${r.changes.length} change(s))\n`)
     })
   ems
     .command('bulk <org> <path> <value>')
@@ -182,4 +193,36 @@ export function addEmsCommand (program: Command, io: Io): void {
         ['edge', 'site', 'latest', 'status', 'deliveredVersion', 'behindSince', 'message']
       )
     })
+}
+
+interface LayerOpts { preview?: boolean, json?: boolean }
+interface LayerOutcome {
+  edge: string
+  version?: number
+  changes: unknown[]
+  incomplete?: string[]
+  problems?: unknown[]
+  pinned?: { version: number }
+}
+interface LayerAnswer { published?: LayerOutcome[], preview?: LayerOutcome[], note?: string }
+
+/** What a layer change did (or would do) to each edge, with why when it did nothing. */
+function printLayerChange (io: Io, o: LayerOpts, r: LayerAnswer): void {
+  if (o.json === true) {
+    io.stdout(JSON.stringify(r, null, 2) + '\n')
+    return
+  }
+  const rows = (r.published ?? r.preview ?? []).map((e) => ({
+    edge: e.edge,
+    version: e.version,
+    changes: e.changes.length,
+    note: e.pinned !== undefined
+      ? `pinned at v${e.pinned.version} by a rollback: waits for 'syncctl ems release'`
+      : e.incomplete !== undefined
+        ? `incomplete: no ${e.incomplete.join(', ')} yet (nothing published)`
+        : e.changes.length === 0 ? 'unchanged' : ''
+  }))
+  print(io, false, rows, ['edge', 'version', 'changes', 'note'])
+  if (r.note !== undefined) io.stdout(`${r.note}\n`)
+  if (r.preview !== undefined) io.stdout('(preview: nothing published)\n')
 }

@@ -120,3 +120,37 @@ t.test('ems - syncctl ems: validate, layer-get, effective --provenance, bulk pre
   t.match((await run('ems', 'status', 'org1')).out, /^EDGE\s+SITE\s+LATEST/)
   t.match((await run('ems', 'changes', 'org1')).out, /ems\.layer\.set/)
 })
+
+t.test('ems - a rollback pins the edge: an unrelated change waits for its release (preview says so)', async (t) => {
+  // n1 runs v3, the content of v1 (threshold 50000), while its site layer says 45000.
+  type Outcome = { edge: string, version?: number, changes: Array<{ path: string }>, pinned?: { version: number } }
+  const st = await (await fetch(`${ems}/status`, { headers: admin })).json() as Array<{ edge: string, pinned?: { version: number } }>
+  t.equal(st.find((s) => s.edge === 'n1')?.pinned?.version, 3, 'status shows the pin')
+  const edit = JSON.stringify({ alarms: [{ id: 'pin_test', channel: 'bms_main/Soc', condition: '<', threshold: 5, severity: 'info' }] })
+  const pre = await (await fetch(`${ems}/layers/org?preview=true`, { method: 'PATCH', headers: admin, body: edit })).json() as { preview: Outcome[] }
+  const n1 = pre.preview.find((o) => o.edge === 'n1')
+  t.equal(n1?.pinned?.version, 3, 'the preview shows the rolled-back edge as pinned')
+  t.ok(n1?.changes.some((c) => c.path.startsWith('/alarms')), 'with what would reach it on release')
+  const done = await (await fetch(`${ems}/layers/org`, { method: 'PATCH', headers: admin, body: edit })).json() as { published: Outcome[] }
+  t.equal(done.published.find((o) => o.edge === 'n1')?.version, undefined, 'nothing published to the pinned edge')
+  t.ok((done.published.find((o) => o.edge === 'n2')?.version ?? 0) > 2, 'the other edges get the change')
+  await barrierTo('n1')
+  const kept = await onEdge('n1')
+  t.equal(kept?.version, 3)
+  t.equal(threshold(kept), 50000, 'the rollback holds')
+  const auth = { authorization: basic(ADMIN) }
+  const rel = await (await fetch(`${ems}/edges/n1/release`, { method: 'POST', headers: auth })).json() as Outcome
+  t.equal(rel.version, 4)
+  t.ok(rel.changes.some((c) => c.path === TH), 'release brings the layers\' values back')
+  const after = await waitFor('v4 on n1', async () => { const x = await onEdge('n1'); return x?.version === 4 ? x : undefined })
+  t.equal(threshold(after), 45000)
+  const again = await fetch(`${ems}/edges/n1/release`, { method: 'POST', headers: auth })
+  t.equal(again.status, 409, 'an edge that is not pinned cannot be released')
+})
+
+t.test('ems - a layer that reaches no edge yet says why', async (t) => {
+  const r = await fetch(`${css.restUrl}/api/v1/ems/org9/layers/org`, { method: 'PUT', headers: admin, body: JSON.stringify(sampleEmsConfig()) })
+  const body = await r.json() as { published: unknown[], note?: string }
+  t.same(body.published, [])
+  t.match(body.note, /registered|heartbeat/)
+})

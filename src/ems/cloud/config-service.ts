@@ -65,7 +65,23 @@ export interface EdgeOutcome {
   version?: number
   problems?: EmsProblem[]
   incomplete?: string[]
+  /** The edge was rolled back and stays on that version until released; `changes` wait for it. */
+  pinned?: Pin
 }
+
+/** A rolled-back edge: layer changes are not published to it until an operator releases it. */
+export interface Pin {
+  version: number
+  from: number
+  actor: string
+  since: string
+}
+
+const pinKey = (orgId: string, edgeId: string): ObjectKey => ({
+  orgId,
+  objectType: LAYER_TYPE,
+  objectId: `pin.${edgeId}`
+})
 
 /** Sections every effective config needs; until its layers provide them all, an edge gets nothing. */
 const SECTIONS = ['core_cycle', 'scheduler', 'modbus_devices', 'alarms'] as const
@@ -166,6 +182,36 @@ export class EmsService {
       if (doc !== undefined) out.push({ name, doc })
     }
     return out
+  }
+
+  /** The rollback pin of an edge, if it has one. */
+  async pin (orgId: string, edgeId: string): Promise<Pin | undefined> {
+    const o = await this.#store.objects.get(pinKey(orgId, edgeId))
+    if (o === undefined || o.meta.deleted === true) return undefined
+    return (await this.#readJson(o.dataRef)) as Pin | undefined
+  }
+
+  async #setPin (orgId: string, edgeId: string, pin: Pin | undefined): Promise<void> {
+    const key = pinKey(orgId, edgeId)
+    if (pin === undefined) {
+      for (const ref of await this.#store.objects.remove(key)) await this.#store.blobs.remove(ref)
+      return
+    }
+    const blob = await this.#store.blobs.write([Buffer.from(JSON.stringify(pin))])
+    await this.#store.objects.put(key, () => ({
+      meta: {
+        objectID: key.objectId,
+        objectType: LAYER_TYPE,
+        destinationOrgID: orgId,
+        dataID: 0,
+        objectSize: blob.size,
+        dataHash: blob.sha256,
+        contentType: 'application/json',
+        ownerID: pin.actor
+      },
+      status: 'ready',
+      dataRef: blob.ref
+    }))
   }
 
   async effective (orgId: string, edgeId: string): Promise<Effective> {
@@ -273,8 +319,14 @@ export class EmsService {
         continue
       }
       const problems = validateEmsConfig(next)
+      const pinned = await this.pin(orgId, n.destinationId)
       out.push({
-        outcome: { edge: n.destinationId, changes, ...(problems.length === 0 ? {} : { problems }) },
+        outcome: {
+          edge: n.destinationId,
+          changes,
+          ...(problems.length === 0 ? {} : { problems }),
+          ...(pinned === undefined ? {} : { pinned })
+        },
         next,
         currentVersion
       })
@@ -317,7 +369,11 @@ export class EmsService {
     }))
     // Each edge's config is its own object: publishing a few at once lets their writes share
     // commits (one at a time, a change to 1,000 edges waited out 1,000 commits in a row).
-    const todo = plan.filter((p) => p.outcome.changes.length > 0 && p.outcome.incomplete === undefined)
+    // A rolled-back (pinned) edge keeps its version: the change reaches it once it is released.
+    const todo = plan.filter(
+      (p) =>
+        p.outcome.changes.length > 0 && p.outcome.incomplete === undefined && p.outcome.pinned === undefined
+    )
     await forEachLimit(todo, PUBLISH_IN_FLIGHT, async (p) => {
       p.outcome.version = await this.#publish(orgId, p.outcome.edge, p.next, actor, p.currentVersion)
     })
@@ -414,7 +470,11 @@ export class EmsService {
       }))
   }
 
-  /** Rollback: the content of an earlier version, published as a new version. */
+  /**
+   * Rollback: the content of an earlier version, published as a new version, and the edge pinned
+   * there: the layers still hold the values that were rolled back, so the next unrelated layer
+   * change would otherwise bring them back. `release` unpins it and publishes its effective config.
+   */
   async rollback (orgId: string, edgeId: string, version: number, actor: string): Promise<number> {
     const h = await this.#store.objects.history(configKey(orgId, edgeId))
     const old = h.find((o) => Number(o.meta.version) === version)
@@ -422,15 +482,49 @@ export class EmsService {
     const config = await this.#readJson(old.dataRef)
     if (config === undefined) throw new SyncError(SyncErrorCode.STORAGE, 'The retained version has no data')
     const v = await this.#publish(orgId, edgeId, config, actor)
+    const since = new Date().toISOString()
+    await this.#setPin(orgId, edgeId, { version: v, from: version, actor, since })
     await this.#store.audit.append({
-      at: new Date().toISOString(),
+      at: since,
       orgId,
       actor,
       action: 'ems.rollback',
       target: edgeId,
-      detail: { from: version, to: v }
+      detail: { from: version, to: v, pinned: true }
     })
     return v
+  }
+
+  /**
+   * Ends a rollback pin: the edge follows its layers again, and gets its effective config now if
+   * that differs from what it runs (the outcome says what changed; `version` when published).
+   */
+  async release (orgId: string, edgeId: string, actor: string): Promise<EdgeOutcome> {
+    await this.#node(orgId, edgeId)
+    const pin = await this.pin(orgId, edgeId)
+    if (pin === undefined) throw new SyncError(SyncErrorCode.CONFLICT, `${edgeId} is not pinned by a rollback`)
+    const next = (await this.effective(orgId, edgeId)).config
+    const cur = await this.current(orgId, edgeId)
+    const changes = diff(cur === undefined ? {} : body(cur.config), next)
+    const problems = validateEmsConfig(next)
+    if (problems.length > 0) {
+      throw new ValidationError(
+        `The layers give ${edgeId} an invalid config; fix them before releasing the rollback`,
+        { details: [{ edge: edgeId, problems }] }
+      )
+    }
+    await this.#setPin(orgId, edgeId, undefined)
+    const outcome: EdgeOutcome = { edge: edgeId, changes }
+    if (changes.length > 0) outcome.version = await this.#publish(orgId, edgeId, next, actor, cur?.version)
+    await this.#store.audit.append({
+      at: new Date().toISOString(),
+      orgId,
+      actor,
+      action: 'ems.release',
+      target: edgeId,
+      detail: { pinnedAt: pin.version, version: outcome.version, changes: changes.length }
+    })
+    return outcome
   }
 
   /** Sets one value for a site (its layer) or for the edges a selector matches (their layers). */
@@ -487,6 +581,7 @@ export class EmsService {
       const key = configKey(orgId, n.destinationId)
       const o = await this.#store.objects.get(key)
       const d = await this.#store.deliveries.get(key, n)
+      const pinned = await this.pin(orgId, n.destinationId)
       const latest = o === undefined ? undefined : Number(o.meta.version ?? 0)
       const upToDate =
         o !== undefined &&
@@ -506,7 +601,8 @@ export class EmsService {
               : 'older',
         behindSince: upToDate || o === undefined ? undefined : o.meta.lastUpdate,
         message: d?.message ?? '',
-        ...(n.status?.ems === undefined ? {} : { runtime: n.status.ems })
+        ...(n.status?.ems === undefined ? {} : { runtime: n.status.ems }),
+        ...(pinned === undefined ? {} : { pinned })
       })
     }
     return out

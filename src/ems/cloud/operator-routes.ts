@@ -4,7 +4,7 @@ import { nameSchema } from '../../api/server.js'
 import { requireOrg } from '../../security/acl.js'
 import { NotFoundError } from '../../common/errors.js'
 import { mergeLayers, type Json } from './layers.js'
-import { parseLayer, type EmsService } from './config-service.js'
+import { parseLayer, type EmsService, type LayerRef } from './config-service.js'
 
 const orgParams = { type: 'object', properties: { orgID: nameSchema }, required: ['orgID'] } as const
 const layerParams = {
@@ -31,29 +31,42 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
       return l.doc
     }
   )
-  app.put<{ Params: { orgID: string, layer: string } }>(
+  const previewQuery = {
+    type: 'object',
+    properties: { preview: { type: 'boolean', description: 'show what the change does to each edge; write nothing' } }
+  } as const
+  /** Sets (or previews) a layer; the answer says why when no edge is affected. */
+  const change = async (orgId: string, ref: LayerRef, doc: Obj, actor: string, preview: boolean): Promise<unknown> => {
+    const outcomes = preview ? await ems.preview(orgId, ref, doc) : await ems.setLayer(orgId, ref, doc, actor)
+    const note = outcomes.length === 0
+      ? `No EMS edge is affected yet: an edge appears once its ESS registered (or an HTTP edge sent its ` +
+        `first heartbeat), and then gets its effective config`
+      : undefined
+    return { [preview ? 'preview' : 'published']: outcomes, ...(note === undefined ? {} : { note }) }
+  }
+  app.put<{ Params: { orgID: string, layer: string }, Querystring: { preview?: boolean } }>(
     '/api/v1/ems/:orgID/layers/:layer',
     {
       schema: {
         summary: 'Replace a layer; affected edges get a new validated effective config (or nothing happens)',
         params: layerParams,
+        querystring: previewQuery,
         body: { type: 'object' }
       }
     },
     async (req) => {
       const p = req.params
       const who = requireOrg(req.identity, p.orgID, true)
-      return {
-        published: await ems.setLayer(p.orgID, parseLayer(p.layer), req.body as Obj, who.appKey)
-      }
+      return await change(p.orgID, parseLayer(p.layer), req.body as Obj, who.appKey, req.query.preview === true)
     }
   )
-  app.patch<{ Params: { orgID: string, layer: string } }>(
+  app.patch<{ Params: { orgID: string, layer: string }, Querystring: { preview?: boolean } }>(
     '/api/v1/ems/:orgID/layers/:layer',
     {
       schema: {
         summary: 'Merge a partial document into a layer (lists by item id)',
         params: layerParams,
+        querystring: previewQuery,
         body: { type: 'object' }
       }
     },
@@ -66,7 +79,7 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
         { name: 'current', doc: cur },
         { name: 'patch', doc: req.body as Obj }
       ]).config
-      return { published: await ems.setLayer(p.orgID, ref, merged, who.appKey) }
+      return await change(p.orgID, ref, merged, who.appKey, req.query.preview === true)
     }
   )
   app.get<{ Params: { orgID: string, layer: string } }>(
@@ -105,7 +118,7 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
     '/api/v1/ems/:orgID/edges/:edgeID/rollback',
     {
       schema: {
-        summary: 'Publish an earlier version again, as a new version',
+        summary: 'Publish an earlier version again, as a new version, and pin the edge there until released',
         params: edgeParams,
         body: {
           type: 'object',
@@ -126,6 +139,20 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
           who.appKey
         )
       }
+    }
+  )
+  app.post<{ Params: { orgID: string, edgeID: string } }>(
+    '/api/v1/ems/:orgID/edges/:edgeID/release',
+    {
+      schema: {
+        summary: 'End a rollback pin: the edge follows its layers again (its effective config is published)',
+        params: edgeParams
+      }
+    },
+    async (req) => {
+      const p = req.params
+      const who = requireOrg(req.identity, p.orgID, true)
+      return await ems.release(p.orgID, p.edgeID, who.appKey)
     }
   )
   app.post<{
