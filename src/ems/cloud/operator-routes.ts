@@ -39,8 +39,8 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
   const change = async (orgId: string, ref: LayerRef, doc: Obj, actor: string, preview: boolean): Promise<unknown> => {
     const outcomes = preview ? await ems.preview(orgId, ref, doc) : await ems.setLayer(orgId, ref, doc, actor)
     const note = outcomes.length === 0
-      ? `No EMS edge is affected yet: an edge appears once its ESS registered (or an HTTP edge sent its ` +
-        `first heartbeat), and then gets its effective config`
+      ? 'No EMS edge is affected yet: an edge appears once its ESS registered (or an HTTP edge sent its ' +
+        'first heartbeat), and then gets its effective config'
       : undefined
     return { [preview ? 'preview' : 'published']: outcomes, ...(note === undefined ? {} : { note }) }
   }
