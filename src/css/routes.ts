@@ -12,6 +12,7 @@ import { generateSecret, hashGeneratedSecret, type Identity } from '../security/
 import type { Store } from '../storage/index.js'
 import type { ObjectService } from './objects.js'
 import { parseContentRange, type Uploads } from './uploads.js'
+import { isOnline } from './presence.js'
 
 interface Deps {
   signingKey: (orgId: string) => Promise<string>
@@ -87,8 +88,7 @@ async function readAccess (store: Store, who: Identity | undefined, key: ObjectK
 
 /** A node is online while connected and heard from within NodeOfflineAfterSeconds. */
 export function nodeView (n: NodeRecord, offlineAfterMs: number, now = Date.now()): Record<string, unknown> {
-  const heard = n.lastHeartbeat === undefined ? 0 : Date.parse(n.lastHeartbeat)
-  const online = n.online && now - heard <= offlineAfterMs
+  const online = isOnline(n, offlineAfterMs, now)
   return {
     destinationOrgID: n.orgId,
     destinationType: n.destinationType,

@@ -13,6 +13,7 @@ import { readBlob, type Store } from '../../storage/index.js'
 import { forEachLimit } from '../../common/concurrency.js'
 import { diff, mergeLayers, setPath, type Change, type Effective, type Json, type Layer } from './layers.js'
 import { validateEmsConfig, type EmsProblem } from '../common/validate.js'
+import { isOnline } from '../../css/presence.js'
 
 const PUBLISH_IN_FLIGHT = 32
 
@@ -92,12 +93,19 @@ export class EmsService {
   readonly #store: Store
   readonly #pub: ConfigPublisher
   readonly #edgeType: string
+  readonly #offlineAfterMs: number
   readonly #log: Logger
 
-  constructor (store: Store, pub: ConfigPublisher, opts: { edgeType: string }, log: Logger) {
+  constructor (
+    store: Store,
+    pub: ConfigPublisher,
+    opts: { edgeType: string, offlineAfterMs?: number },
+    log: Logger
+  ) {
     this.#store = store
     this.#pub = pub
     this.#edgeType = opts.edgeType
+    this.#offlineAfterMs = opts.offlineAfterMs ?? 120_000
     this.#log = log
   }
 
@@ -574,7 +582,11 @@ export class EmsService {
     return applied
   }
 
-  /** Per edge: the latest version, what its delivery reached, and since when it is behind. */
+  /**
+   * Per edge: the latest version, what its delivery reached, whether it is online, and since when
+   * it is behind: the publish time of the first version newer than the one it runs (as its plugin
+   * reports), so an edge that missed several versions counts from the first it missed.
+   */
   async status (orgId: string): Promise<Array<Record<string, unknown>>> {
     const out: Array<Record<string, unknown>> = []
     for (const n of await this.edges(orgId)) {
@@ -582,29 +594,51 @@ export class EmsService {
       const o = await this.#store.objects.get(key)
       const d = await this.#store.deliveries.get(key, n)
       const pinned = await this.pin(orgId, n.destinationId)
+      const online = isOnline(n, this.#offlineAfterMs)
       const latest = o === undefined ? undefined : Number(o.meta.version ?? 0)
       const upToDate =
         o !== undefined &&
         d !== undefined &&
         d.instanceId === o.meta.instanceID &&
         (d.status === 'consumed' || d.status === 'delivered')
+      const runtime = n.status?.ems as { activeVersion?: number } | undefined
       out.push({
         edge: n.destinationId,
         site: n.properties.site ?? '',
         latest,
-        status: d?.status ?? 'none',
+        online,
+        // An edge that is away is not "delivering": nothing moves until it is back.
+        status: !online && !upToDate && o !== undefined ? 'offline' : (d?.status ?? 'none'),
         deliveredVersion:
           d === undefined || o === undefined
             ? undefined
             : d.instanceId === o.meta.instanceID
               ? latest
               : 'older',
-        behindSince: upToDate || o === undefined ? undefined : o.meta.lastUpdate,
+        behindSince: upToDate || o === undefined
+          ? undefined
+          : await this.#behindSince(key, runtime?.activeVersion, d),
+        lastSeen: n.lastHeartbeat,
         message: d?.message ?? '',
-        ...(n.status?.ems === undefined ? {} : { runtime: n.status.ems }),
+        ...(runtime === undefined ? {} : { runtime }),
         ...(pinned === undefined ? {} : { pinned })
       })
     }
     return out
+  }
+
+  /** When the edge first fell behind: the first version after the newest one it is known to hold. */
+  async #behindSince (
+    key: ObjectKey,
+    running: number | undefined,
+    d: { instanceId: number, status: string } | undefined
+  ): Promise<string | undefined> {
+    const history = await this.#store.objects.history(key)
+    const confirmed = d !== undefined && (d.status === 'consumed' || d.status === 'delivered')
+      ? Number(history.find((h) => h.meta.instanceID === d.instanceId)?.meta.version ?? 0)
+      : 0
+    const holds = Math.max(running ?? 0, confirmed)
+    const missed = history.filter((h) => Number(h.meta.version ?? 0) > holds && h.meta.deleted !== true)
+    return missed.map((h) => h.meta.lastUpdate).filter((t): t is string => t !== undefined).sort()[0]
   }
 }

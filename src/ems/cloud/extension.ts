@@ -14,7 +14,8 @@ export function emsCloudExtension (): CssExtension {
     ownedTypes: [LAYER_TYPE, CONFIG_TYPE],
     start: async ({ app, store, cfg, auth, log, putObject }) => {
       const edgeType = cfg.EmsDestinationType
-      const ems = new EmsService(store, { put: putObject }, { edgeType }, log)
+      const offlineAfterMs = cfg.NodeOfflineAfterSeconds * 1000
+      const ems = new EmsService(store, { put: putObject }, { edgeType, offlineAfterMs }, log)
       registerEmsRoutes(app, ems)
       const closeSockets = registerSeedRoutes(app, ems, edgeType, auth)
       return {
