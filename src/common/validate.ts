@@ -17,6 +17,10 @@ export function describeErrors (errors: readonly ErrorObject[] | null | undefine
     if (e.keyword === 'additionalProperties') {
       return `${path}: unknown key "${String((e.params as { additionalProperty: string }).additionalProperty)}"`
     }
+    if (e.keyword === 'enum') {
+      const allowed = (e.params as { allowedValues?: unknown[] }).allowedValues ?? []
+      return `${path}: must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`
+    }
     return `${path}: ${e.message ?? e.keyword}`
   })
 }

@@ -55,7 +55,7 @@ t.test('ems - an invalid change is refused with its errors and publishes nothing
   const p = await r.json() as { code: string, errors: Array<{ edge: string, problems: Array<{ path: string, rule: string }> }> }
   t.equal(p.code, 'SYNC_ERR_VALIDATION')
   t.equal(p.errors[0]?.edge, 'n3')
-  t.same(p.errors[0]?.problems.map((x) => x.path), ['/core_cycle/period_ms'], 'shape errors first')
+  t.same(p.errors[0]?.problems.map((x) => x.path), ['/core_cycle/period_ms', '/alarms/1/channel'], 'shape and rule errors in one answer, shape first')
   t.equal((await fetch(`${ems}/layers/edge:n3`, { headers: admin })).status, 404, 'the layer was not stored')
   await barrierTo('n3')
   t.equal((await onEdge('n3'))?.version, 1)

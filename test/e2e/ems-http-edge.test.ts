@@ -45,6 +45,12 @@ t.test('seed API - WebSocket notice, delta since a version, heartbeat with the a
   t.comment(`change to WebSocket notice: ${Date.now() - t0} ms`)
   const delta = await (await fetch(`${css.restUrl}/api/v1/edges/h1/config/delta?since=1`, { headers: edge })).json() as { from: number, to: number, changes: Array<{ path: string, from: number, to: number }> }
   t.same(delta, { from: 1, to: 2, changes: [{ path: TH, from: 50000, to: 45000 }] })
+  const future = await fetch(`${css.restUrl}/api/v1/edges/h1/config/delta?since=99`, { headers: edge })
+  t.equal(future.status, 409, 'a delta from a version never published is a conflict, not the full config')
+  t.match(((await future.json()) as { detail: string }).detail, /never published.*latest is 2/)
+  const badStatus = await fetch(`${css.restUrl}/api/v1/edges/h1/heartbeat`, { method: 'POST', headers: { ...edge, 'content-type': 'application/json' }, body: JSON.stringify({ version: 2, sync_status: 'done' }) })
+  t.equal(badStatus.status, 400)
+  t.match(((await badStatus.json()) as { detail: string }).detail, /sync_status: must be one of "synced", "applied", "pending", "failed", "rolled_back"/, 'the 400 names the allowed values')
   const hb = await fetch(`${css.restUrl}/api/v1/edges/h1/heartbeat`, { method: 'POST', headers: { ...edge, 'content-type': 'application/json' }, body: JSON.stringify({ version: 2, sync_status: 'applied' }) })
   t.equal(hb.status, 200)
   const st = await (await fetch(`${css.restUrl}/api/v1/ems/org1/status`, { headers: admin })).json() as Array<{ edge: string, status: string, latest: number }>

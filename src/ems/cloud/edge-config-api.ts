@@ -7,7 +7,7 @@
 import type http from 'node:http'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { forbidden, nameSchema } from '../../api/server.js'
-import { NotFoundError } from '../../common/errors.js'
+import { NotFoundError, SyncError, SyncErrorCode } from '../../common/errors.js'
 import { parseNodeUsername } from '../../common/protocol/topics.js'
 import { parseBasicAuth, type Authenticator, type Identity } from '../../security/index.js'
 import { acceptWebSockets, type AcceptedSocket } from '../../transport/index.js'
@@ -73,6 +73,14 @@ export function registerSeedRoutes (
       const cur = await ems.current(orgId, edgeId)
       if (cur === undefined) throw new NotFoundError(`No config published for ${edgeId} yet`)
       if (since === cur.version) return { from: since, to: cur.version, changes: [] }
+      if (since > cur.version) {
+        // A version the cloud never published: the edge's state is not ours; it must start over.
+        throw new SyncError(
+          SyncErrorCode.CONFLICT,
+          `Version ${since} was never published for ${edgeId}: the latest is ${cur.version}; ` +
+            `fetch the full config (GET /api/v1/edges/${edgeId}/config)`
+        )
+      }
       const old = await ems.at(orgId, edgeId, since)
       if (old === undefined) return { from: since, to: cur.version, full: cur.config }
       const strip = (c: Record<string, unknown>): Record<string, unknown> => {
@@ -94,7 +102,12 @@ export function registerSeedRoutes (
           additionalProperties: false,
           properties: {
             version: { type: 'integer', minimum: 0 },
-            sync_status: { enum: ['synced', 'applied', 'pending', 'failed', 'rolled_back'] },
+            sync_status: {
+              enum: ['synced', 'applied', 'pending', 'failed', 'rolled_back'],
+              description:
+                'synced: has the latest; applied: running it; pending: applying; failed: refused it; ' +
+                'rolled_back: ran it, went back to the previous version'
+            },
             errors: { type: 'array', maxItems: 20, items: { type: 'string', maxLength: 1000 } },
             properties: {
               type: 'object',

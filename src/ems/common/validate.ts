@@ -3,6 +3,7 @@
  * cannot say (unique ids, references between devices, controllers and alarms, ranges). The same
  * function runs in the cloud before anything is published and on the edge before anything is applied.
  */
+import { isIP } from 'node:net'
 import { createAjv, describeErrors } from '../../common/validate.js'
 import { loadProfiles, type DeviceProfile } from './profiles.js'
 import { CONTROLLER_PARAMETERS, EMS_CONFIG_SCHEMA, type EmsConfig } from './schema.js'
@@ -28,18 +29,36 @@ function duplicates<T> (items: T[], key: (t: T) => string): Set<string> {
   return dup
 }
 
+/**
+ * Every problem of a config in one pass: its shape, then the rules. Rules are checked even when
+ * the shape has errors, as far as the parts they read are sound (a config with a bad period and a
+ * bad alarm reference reports both); a rule already reported at the same path is not repeated.
+ */
 export function validateEmsConfig (
   value: unknown,
   profiles: ReadonlyMap<string, DeviceProfile> = loadProfiles()
 ): EmsProblem[] {
-  if (!shape(value)) {
-    return (shape.errors ?? []).map((e) => ({
-      path: e.instancePath === '' ? '/' : e.instancePath,
-      rule: `schema.${e.keyword}`,
-      message: describeErrors([e])[0] ?? e.message ?? ''
-    }))
+  const shapeProblems = shape(value)
+    ? []
+    : (shape.errors ?? []).map((e) => ({
+        path: e.instancePath === '' ? '/' : e.instancePath,
+        rule: `schema.${e.keyword}`,
+        message: describeErrors([e])[0] ?? e.message ?? ''
+      }))
+  let rules: EmsProblem[] = []
+  try {
+    rules = ruleProblems(value as EmsConfig, profiles)
+  } catch {
+    // Too broken to check the rules (a section missing or of the wrong type): the shape says why.
   }
-  const cfg = value
+  const seen = new Set(shapeProblems.map((p) => p.path))
+  return [...shapeProblems, ...rules.filter((r) => !seen.has(r.path))]
+}
+
+/** A host name (RFC 1123) or an IP address. */
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+
+function ruleProblems (cfg: EmsConfig, profiles: ReadonlyMap<string, DeviceProfile>): EmsProblem[] {
   const out: EmsProblem[] = []
   const add = (path: string, rule: string, message: string): void => {
     out.push({ path, rule, message })
@@ -71,6 +90,16 @@ export function validateEmsConfig (
           )
         }
       })
+    }
+  })
+  cfg.modbus_devices.forEach((d, i) => {
+    const host = d.connection.host
+    if (typeof host === 'string' && isIP(host) === 0 && !HOST_NAME.test(host)) {
+      add(
+        `/modbus_devices/${i}/connection/host`,
+        'host-valid',
+        `${JSON.stringify(host)} is neither a host name nor an IP address`
+      )
     }
   })
   const dupUnits = duplicates(

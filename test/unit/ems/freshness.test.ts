@@ -40,7 +40,7 @@ t.test('behindSince counts from the first missed version; offline edges say so',
   })
   await store.nodes.upsert(node('e1', 0, 0))
   await store.nodes.upsert(node('e2', 0, 0))
-  const cfg = sampleEmsConfig()
+  const cfg = sampleEmsConfig() as Parameters<typeof ems.setLayer>[2]
   await ems.setLayer('o', { kind: 'org', id: '' }, cfg, 'op') // v1 at T0
   await store.nodes.upsert(node('e1', 1, 0))
   await store.nodes.upsert(node('e2', 1, 0))

@@ -20,6 +20,26 @@ t.test('ems - shape errors name the path and the rule', async (t) => {
   t.match(p[0], { path: '/core_cycle/period_ms', rule: 'schema.minimum' })
 })
 
+t.test('ems - one pass: shape errors and rule errors together, shape first', async (t) => {
+  const c = sampleEmsConfig() as any
+  c.core_cycle.period_ms = 10
+  c.alarms[0].channel = 'ghost/Soc'
+  t.same(validateEmsConfig(c).map((p) => `${p.path} ${p.rule}`), [
+    '/core_cycle/period_ms schema.minimum',
+    '/alarms/0/channel device-exists'
+  ])
+})
+
+t.test('ems - Modbus hosts must be host names or IP addresses', async (t) => {
+  for (const [host, ok] of [['not a host!!', false], ['-bad.example', false], ['a..b', false], ['plc-1.site.local', true],
+    ['10.0.0.7', true], ['::1', true], ['fe80::1%eth0', true], ['x'.repeat(64), false]] as const) {
+    const c = sampleEmsConfig() as any
+    c.modbus_devices[0].connection.host = host
+    const bad = validateEmsConfig(c).filter((p) => p.rule === 'host-valid')
+    t.equal(bad.length, ok ? 0 : 1, `${host}: ${ok ? 'accepted' : 'refused'}`)
+  }
+})
+
 t.test('ems - semantic rules: unique ids and units, references, channels, ranges, parameters', async (t) => {
   const c = sampleEmsConfig() as any
   c.modbus_devices.push({ ...c.modbus_devices[0] }) // duplicate device id and unit
