@@ -69,6 +69,13 @@ export class SimEdge {
     this.devices.bms_main.onWrite = (channel, value) => {
       if (channel === 'SetPower') this.model.setBatterySetpoint(value)
     }
+    // The inverters obey PowerLimit: the model curtails their production to it.
+    for (const [i, d] of [[0, 'pv_west'], [1, 'pv_east']] as const) {
+      this.devices[d].set('PowerLimit', 100)
+      this.devices[d].onWrite = (channel, value) => {
+        if (channel === 'PowerLimit') this.model.setPvLimit(i, value)
+      }
+    }
   }
 
   /** Starts the devices (so their ports are known), then the ESS. */

@@ -68,6 +68,8 @@ export class SiteModel {
   #cloud = 1
   #setpoint = 0
   #battery = 0
+  /** PowerLimit of each PV inverter (% of its peak), as the EMS wrote it. */
+  readonly #pvLimit: [number, number] = [100, 100]
   readonly #energy = { pvWest: 0, pvEast: 0, consumption: 0, gridImport: 0, gridExport: 0 }
 
   constructor (spec: SiteSpec = DEFAULT_SITE, seed = 1) {
@@ -81,13 +83,19 @@ export class SiteModel {
     this.#setpoint = watts
   }
 
+  /** An inverter's PowerLimit (0-100 % of its peak): production above it is curtailed. */
+  setPvLimit (array: 0 | 1, percent: number): void {
+    this.#pvLimit[array] = Math.min(100, Math.max(0, percent))
+  }
+
   /** Advances the site by `dtSeconds` of simulated time ending at `hour` (0-24, local). */
   step (hour: number, dtSeconds: number): SiteReadings {
     const noise = (amount: number): number => (this.#rand() * 2 - 1) * amount
     // Clouds drift slowly between 0.5 and 1; both arrays see the same sky.
     this.#cloud = Math.min(1, Math.max(0.5, this.#cloud + noise(0.02)))
-    const pvWest = Math.round(this.spec.pvPeaks[0] * solarShape(hour, 14) * this.#cloud)
-    const pvEast = Math.round(this.spec.pvPeaks[1] * solarShape(hour, 11) * this.#cloud)
+    const cap = (i: 0 | 1): number => (this.spec.pvPeaks[i] * this.#pvLimit[i]) / 100
+    const pvWest = Math.round(Math.min(cap(0), this.spec.pvPeaks[0] * solarShape(hour, 14) * this.#cloud))
+    const pvEast = Math.round(Math.min(cap(1), this.spec.pvPeaks[1] * solarShape(hour, 11) * this.#cloud))
     const consumption = Math.max(0, Math.round(this.spec.baseLoad * loadShape(hour) + noise(50)))
     const s = this.spec
     let battery = Math.max(-s.batteryMaxW, Math.min(s.batteryMaxW, this.#setpoint))

@@ -9,7 +9,7 @@ export async function startEdgeDevices (t: Test, gridWatts: number): Promise<Edg
   const profiles = loadProfiles()
   const grid = new SimulatedDevice(profiles.get('grid_meter')!)
   const battery = new SimulatedDevice(profiles.get('battery')!)
-  const pv = new SimulatedDevice(profiles.get('pv_inverter')!)
+  const pv = new SimulatedDevice(profiles.get('pv_inverter')!, { unitId: 2 }) // unit 2, as the sample config says
   grid.set('ActivePower', gridWatts)
   grid.set('Voltage', 230)
   battery.set('Soc', 80)
