@@ -155,11 +155,11 @@ export async function startCloudSyncService (
           instanceId: await cssInstanceId(cfg.CssInstanceId, path.join(cfg.PersistenceRootPath, 'css')),
           log: log.child({ component: 'css.mqtt' })
         })
+    const status = new StatusWriter(store, log.child({ component: 'css.status' }))
+    // Closing the broker disconnects every edge, and each disconnect is a status write: drain
+    // those after the broker closed, before the store does.
     cleanups.push(async () => {
       await transport.close()
-    })
-    const status = new StatusWriter(store, log.child({ component: 'css.status' }))
-    cleanups.push(async () => {
       await status.drain()
     })
     // Hooks are closures over what is built below; no edge message arrives before the broker

@@ -96,10 +96,13 @@ export function buildConfig (
 }
 
 /** The config with secret values replaced, for the startup log line. */
+/** The settings that apply to this node type (a CSS's log lists no ESS keys), secrets redacted. */
 export function redactedConfig (cfg: Readonly<SyncConfig>): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(cfg)) {
-    out[k] = CONFIG_KEYS[k as keyof SyncConfig]?.secret === true && v !== undefined ? '[redacted]' : v
+    const key = CONFIG_KEYS[k as keyof SyncConfig]
+    if (key !== undefined && key.for !== 'both' && key.for !== cfg.NodeType) continue
+    out[k] = key?.secret === true && v !== undefined ? '[redacted]' : v
   }
   return out
 }

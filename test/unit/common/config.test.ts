@@ -52,6 +52,16 @@ t.test('config - secrets are redacted in the summary', async (t) => {
   t.notMatch(JSON.stringify(r), /s3cret/)
 })
 
+t.test('config - the startup summary lists only the keys of its node type', async (t) => {
+  const ess = redactedConfig(buildConfig({ NodeType: 'ESS', OrgID: 'o', DestinationType: 't', DestinationID: 'i', BrokerAddress: 'mqtt://127.0.0.1:1883' }, {}, {}))
+  t.equal(ess.OrgID, 'o')
+  t.notOk('MqttListeningPort' in ess, 'no CSS-only key in an ESS summary')
+  t.notOk('MongoDbName' in ess)
+  const css = redactedConfig(buildConfig({}, {}, {}))
+  t.ok('MqttListeningPort' in css)
+  t.notOk('NodeProperties' in css, 'no ESS-only key in a CSS summary')
+})
+
 /**
  * Every conditional rule of the schema, given as sync.conf text values and as environment
  * strings: both arrive as strings, and the rule must fire on the coerced value.
