@@ -75,6 +75,7 @@ export function addCertsCommand (program: Command, io: Io): void {
     .option('--cn <name>', 'common name of the CA', 'edgesync CA')
     .action(async (o: CertOpts & { cn: string }) => {
       const files = await writePair(o.dir, 'ca', createCa(o.cn, days(o)), o.force === true)
+      io.result?.(files)
       io.stdout(
         `CA written: ${files.cert} (keep ${files.key} secret)\nCSS: CaCertificate ${files.cert}   ESS: CaCertificate <copy of ca.pem>\n`
       )
@@ -92,6 +93,7 @@ export function addCertsCommand (program: Command, io: Io): void {
       createServerCert(await readCa(o.dir), hosts, days(o)),
       o.force === true
     )
+    io.result?.(files)
     io.stdout(`ServerCertificate ${files.cert}\nServerKey ${files.key}\n`)
   })
   common(
@@ -107,6 +109,7 @@ export function addCertsCommand (program: Command, io: Io): void {
       createClientCert(await readCa(o.dir), `${org}/${t}/${id}`, days(o)),
       o.force === true
     )
+    io.result?.({ ...files, ca: path.resolve(o.dir, 'ca.pem') })
     io.stdout(
       `CaCertificate ${path.resolve(o.dir, 'ca.pem')}\nClientCertificate ${files.cert}\nClientKey ${files.key}\n`
     )

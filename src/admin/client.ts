@@ -12,6 +12,8 @@ export interface Io {
   stderr: (s: string) => void
   fetch: typeof fetch
   env: NodeJS.ProcessEnv
+  /** Told each structured result (every CSS answer, a command's own result): `--json` prints it. */
+  result?: (value: unknown) => void
 }
 
 /** Exit codes (also listed in `syncctl --help`). */
@@ -29,11 +31,56 @@ export class CliError extends Error {
   readonly exitCode: number
   /** The HTTP status, when the CSS answered with an error. */
   readonly status: number | undefined
-  constructor (message: string, exitCode: number, status?: number) {
+  /** The CSS's error code (`SYNC_ERR_*`) and details (e.g. each edge's problems), when it gave them. */
+  readonly code: string | undefined
+  readonly details: unknown
+  constructor (
+    message: string,
+    exitCode: number,
+    status?: number,
+    extra: { code?: string, details?: unknown } = {}
+  ) {
     super(message)
     this.exitCode = exitCode
     this.status = status
+    this.code = extra.code
+    this.details = extra.details
   }
+}
+
+/** TLS failures that retrying will not fix: the CA is not trusted (or the name does not match). */
+const TLS_TRUST = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID'
+])
+
+/** Why a request never got an answer, and what to do about it. */
+function unreachable (url: string, err: unknown): CliError {
+  const cause = (err as { cause?: { code?: string, message?: string } }).cause
+  const code = cause?.code
+  let why = cause?.message ?? (err as Error).message
+  if (code !== undefined && TLS_TRUST.has(code)) {
+    why = `its TLS certificate is not trusted (${code}). If the CSS uses a private CA, run syncctl with ` +
+      'NODE_EXTRA_CA_CERTS=certs/ca.pem (the CA the certificates were made with)'
+  } else if (code === 'ECONNREFUSED') {
+    why = 'connection refused: is the CSS running there? (set --url or SYNC_URL)'
+  } else if (code === 'ENOTFOUND') {
+    why = 'unknown host name (check --url or SYNC_URL)'
+  }
+  return new CliError(`Cannot reach ${url}: ${why}`, EXIT.UNAVAILABLE, undefined, { code: 'SYNC_ERR_UNAVAILABLE' })
+}
+
+/** A problem's details as lines: each edge's problems by path and rule, or each message. */
+function detailLines (details: unknown): string[] {
+  if (!Array.isArray(details)) return []
+  return details.flatMap((d: unknown) => {
+    const e = d as { edge?: string, problems?: Array<{ path: string, rule: string, message: string }> }
+    if (e.edge !== undefined && Array.isArray(e.problems)) {
+      return e.problems.map((p) => `  ${e.edge ?? ''}  ${p.path}  ${p.rule}  ${p.message}`)
+    }
+    return [`  ${typeof d === 'string' ? d : JSON.stringify(d)}`]
+  })
 }
 
 function exitFor (status: number): number {
@@ -122,7 +169,7 @@ export async function request (
         ...(payload === undefined ? {} : { body: payload })
       })
     } catch (err) {
-      throw new CliError(`Cannot reach ${c.url}: ${(err as Error).message}`, EXIT.UNAVAILABLE)
+      throw unreachable(c.url, err)
     }
     if (res.status !== 429 || attempt >= RATE_LIMIT_RETRIES) break
     await res.arrayBuffer()
@@ -133,19 +180,24 @@ export async function request (
   if (!res.ok) {
     const text = await res.text()
     let detail = text
+    let problem: { code?: string; detail?: string; errors?: unknown } = {}
     try {
-      const p = JSON.parse(text) as { code?: string; detail?: string }
-      if (p.code !== undefined) detail = `${p.code}: ${p.detail ?? ''}`
+      problem = JSON.parse(text) as typeof problem
+      if (problem.code !== undefined) detail = `${problem.code}: ${problem.detail ?? ''}`
     } catch {}
+    const lines = detailLines(problem.errors)
     throw new CliError(
-      `${method} ${urlPath}: HTTP ${res.status} ${detail}`.trim(),
+      [`${method} ${urlPath}: HTTP ${res.status} ${detail}`.trim(), ...lines].join('\n'),
       exitFor(res.status),
-      res.status
+      res.status,
+      { ...(problem.code === undefined ? {} : { code: problem.code }), details: problem.errors }
     )
   }
   if (raw) return Buffer.from(await res.arrayBuffer())
   const text = await res.text()
-  return text === '' ? undefined : JSON.parse(text)
+  const value: unknown = text === '' ? undefined : JSON.parse(text)
+  if (value !== undefined) io.result?.(value)
+  return value
 }
 
 /** Prints rows as an aligned table, or JSON with --json. */

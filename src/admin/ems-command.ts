@@ -30,12 +30,16 @@ export function addEmsCommand (program: Command, io: Io): void {
     .description('check a complete EMS configuration file (schema and semantic rules) without a CSS')
     .action(async (file: string) => {
       const problems = validateEmsConfig(await readJson(file))
+      io.result?.({ valid: problems.length === 0, problems })
       if (problems.length === 0) {
         io.stdout('valid\n')
         return
       }
       for (const p of problems) io.stdout(`${p.path}  ${p.rule}  ${p.message}\n`)
-      throw new CliError(`${problems.length} problem(s)`, EXIT.REJECTED)
+      throw new CliError(`${problems.length} problem(s)`, EXIT.REJECTED, undefined, {
+        code: 'SYNC_ERR_VALIDATION',
+        details: problems
+      })
     })
   ems
     .command('layer-get <org> <layer>')
@@ -78,7 +82,8 @@ export function addEmsCommand (program: Command, io: Io): void {
       print(
         io,
         o.json,
-        list.map((e) => ({ ...e, detail: JSON.stringify(e.detail ?? {}).slice(0, 120) })),
+        // A table cuts long details to stay readable; JSON keeps them whole.
+        o.json === true ? list : list.map((e) => ({ ...e, detail: JSON.stringify(e.detail ?? {}).slice(0, 120) })),
         ['at', 'actor', 'action', 'target', 'detail']
       )
     })

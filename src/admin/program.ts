@@ -6,7 +6,8 @@ import { mosquittoAclText, mosquittoPasswordLine } from '../security/index.js'
 import { addCertsCommand } from './certs-command.js'
 import { addEmsCommand } from './ems-command.js'
 import { addSimCommand } from './sim-command.js'
-import { call, CliError, EXIT, print, type Io } from './client.js'
+import { call, CliError, connection, EXIT, print, type Io } from './client.js'
+import { VERSION } from '../common/version.js'
 
 export type { Io } from './client.js'
 
@@ -21,8 +22,23 @@ not allowed, 5 rejected (validation, conflict), 6 CSS unreachable, busy or faili
 
 type Json = Array<Record<string, unknown>>
 
-export function createProgram (io: Io): Command {
+/** `objects put --file` sends data up to this size inline (base64 in the JSON body). */
+const INLINE_PUT_BYTES = 512 * 1024
+
+export function createProgram (terminal: Io): Command {
+  // `--json` on a command without its own JSON output: its text is held back and the last
+  // structured result (the CSS's answer, or the command's own) is printed instead.
+  const held = { on: false, results: [] as unknown[], text: '' }
+  const io: Io = {
+    ...terminal,
+    stdout: (s) => {
+      if (held.on) held.text += s
+      else terminal.stdout(s)
+    },
+    result: (v) => { held.results.push(v) }
+  }
   const program = new Command('syncctl')
+    .version(VERSION, '--version', 'print the version')
     .description('edgesync admin CLI (talks to the CSS REST API)')
     .option('--url <url>', 'CSS REST URL (env SYNC_URL)')
     .option('--key <appKey>', 'app key (env SYNC_KEY)')
@@ -54,7 +70,58 @@ export function createProgram (io: Io): Command {
   addCertsCommand(program, io)
   addEmsCommand(program, io)
   addSimCommand(program, io)
+  const generic = addJsonEverywhere(program)
+  program.hook('preAction', (_p, action) => {
+    held.on = generic.has(action) && action.opts<{ json?: boolean }>().json === true
+    held.results = []
+    held.text = ''
+  })
+  program.hook('postAction', () => {
+    if (!held.on) return
+    held.on = false
+    const last = held.results.at(-1)
+    terminal.stdout(JSON.stringify(last ?? { ok: true, output: held.text }, null, 2) + '\n')
+  })
   return program
+}
+
+/**
+ * The ESS's sync.conf for an enrolled node: identity, secret, signing key, and where the broker is
+ * (the CSS's broker port on the host syncctl reached the CSS at; TLS listeners preferred, with the
+ * CA line they need).
+ */
+export function essSnippet (
+  org: string, t: string, id: string, r: { secret: string, signingKey?: string, brokerUrls?: string[] }, cssUrl: string
+): string {
+  const urls = r.brokerUrls ?? []
+  const broker = urls.find((u) => /^(mqtts|wss):/.test(u)) ?? urls[0]
+  const lines = ['NodeType ESS', `OrgID ${org}`, `DestinationType ${t}`, `DestinationID ${id}`, `NodeSecret ${r.secret}`]
+  if (r.signingKey !== undefined) lines.push(`SigningKey ${r.signingKey}`)
+  if (broker !== undefined) {
+    const b = new URL(broker)
+    b.hostname = new URL(cssUrl).hostname
+    lines.push(`BrokerAddress ${b.href.replace(/\/$/, '')}`)
+    if (/^(mqtts|wss):/.test(b.protocol)) {
+      lines.push('CaCertificate ca.pem    # a copy of the CA that signed the CSS certificate (syncctl certs ca)')
+    }
+  }
+  return lines.join('\n') + '\n'
+}
+
+/** Gives every command that lacks one a `--json` option; returns those commands. */
+function addJsonEverywhere (root: Command): Set<Command> {
+  const added = new Set<Command>()
+  const walk = (c: Command): void => {
+    if (c.commands.length > 0) {
+      for (const sub of c.commands) walk(sub)
+      return
+    }
+    if (c.options.some((o) => o.attributeName() === 'json')) return
+    c.option('--json', 'JSON output (the result as the CSS answered it)')
+    added.add(c)
+  }
+  walk(root)
+  return added
 }
 
 function addNodeCommands (program: Command, io: Io): void {
@@ -80,15 +147,13 @@ function addNodeCommands (program: Command, io: Io): void {
           cmd,
           'POST',
           `/api/v1/nodes/${org}/${t}/${id}/enroll${o.rotate === true ? '?rotate=true' : ''}`
-        )) as { appKey: string; secret: string; signingKey?: string }
+        )) as { appKey: string; secret: string; signingKey?: string; brokerUrls?: string[] }
         if (o.mosquittoPasswd !== undefined) {
           await appendFile(o.mosquittoPasswd, mosquittoPasswordLine(r.appKey, r.secret) + '\n', {
             mode: 0o600
           })
         }
-        io.stdout(
-          `NodeType ESS\nOrgID ${org}\nDestinationType ${t}\nDestinationID ${id}\nNodeSecret ${r.secret}\n${r.signingKey === undefined ? '' : `SigningKey ${r.signingKey}\n`}`
-        )
+        io.stdout(essSnippet(org, t, id, r, connection(cmd, io).url))
       }
     )
   nodes
@@ -180,8 +245,14 @@ function addObjectCommands (program: Command, io: Io): void {
             throw new CliError(`Cannot read ${o.file}: ${(err as Error).message}`, EXIT.USAGE)
           }
         }
-        await call(io, cmd, 'PUT', objectPath(org, t, id), { meta })
-        if (data !== undefined) await call(io, cmd, 'PUT', `${objectPath(org, t, id)}/data`, data)
+        // Small data travels inside the object write: one write, one instance. Larger data is
+        // streamed after the metadata (the object is published once its data is complete).
+        if (data !== undefined && data.length <= INLINE_PUT_BYTES) {
+          await call(io, cmd, 'PUT', objectPath(org, t, id), { meta, data: data.toString('base64') })
+        } else {
+          await call(io, cmd, 'PUT', objectPath(org, t, id), { meta })
+          if (data !== undefined) await call(io, cmd, 'PUT', `${objectPath(org, t, id)}/data`, data)
+        }
         const m = (await call(io, cmd, 'GET', objectPath(org, t, id))) as Record<string, unknown>
         io.stdout(
           `stored ${org}/${t}/${id} instance ${String(m.instanceID)}${data === undefined ? '' : ` (${data.length} bytes)`}\n`
@@ -440,21 +511,31 @@ function addAclCommands (program: Command, io: Io): void {
     )
   acl
     .command('list <org> [type]')
-    .description('types with ACLs, or the users of one type')
-    .addOption(kind)
+    .description('types with ACLs (objects and destinations), or the users of one type')
+    .addOption(new Option('--kind <kind>', 'only objects or only destinations').choices(['objects', 'destinations']))
     .option('--json', 'JSON output')
     .action(
-      async (org: string, type: string | undefined, o: { kind: string; json?: boolean }, cmd: Command) => {
-        let rows: Json
-        try {
-          const query = type === undefined ? '?all_keys=true' : `?key=${encodeURIComponent(type)}`
-          const r = (await call(io, cmd, 'GET', `/api/v1/security/${o.kind}/${org}${query}`)) as unknown[]
-          rows = r.map((x) => (typeof x === 'string' ? { type: x } : (x as Record<string, unknown>)))
-        } catch (err) {
-          if ((err as CliError).exitCode !== EXIT.NOT_FOUND) throw err
-          rows = []
+      async (org: string, type: string | undefined, o: { kind?: string; json?: boolean }, cmd: Command) => {
+        const rows: Json = []
+        for (const k of o.kind === undefined ? ['objects', 'destinations'] : [o.kind]) {
+          try {
+            const query = type === undefined ? '?all_keys=true' : `?key=${encodeURIComponent(type)}`
+            const r = (await call(io, cmd, 'GET', `/api/v1/security/${k}/${org}${query}`)) as unknown[]
+            for (const x of r) {
+              if (typeof x === 'string') {
+                rows.push({ kind: k, type: x })
+                continue
+              }
+              const e = x as Record<string, unknown>
+              // A destination ACL lets a user address that destination type: it has no reader/writer role.
+              const role = k === 'destinations' ? 'address' : e.ACLRole === 'aclWriter' ? 'writer' : 'reader'
+              rows.push({ kind: k, ...e, role })
+            }
+          } catch (err) {
+            if ((err as CliError).exitCode !== EXIT.NOT_FOUND) throw err
+          }
         }
-        print(io, o.json, rows, type === undefined ? ['type'] : ['ACLUserType', 'Username', 'ACLRole'])
+        print(io, o.json, rows, type === undefined ? ['kind', 'type'] : ['kind', 'ACLUserType', 'Username', 'role'])
       }
     )
 }

@@ -241,6 +241,7 @@ export async function startCloudSyncService (
     let ready = false
     registerCssRoutes(app, {
       signingKey: async (org) => await sync.signer.publicKey(org),
+      brokerUrls: transport.urls,
       offlineAfterMs: cfg.NodeOfflineAfterSeconds * 1000,
       store,
       objects,

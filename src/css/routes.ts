@@ -16,6 +16,8 @@ import { isOnline } from './presence.js'
 
 interface Deps {
   signingKey: (orgId: string) => Promise<string>
+  /** Where edges reach the broker (as the CSS listens: the host may need replacing). */
+  brokerUrls: readonly string[]
   offlineAfterMs: number
   store: Store
   objects: ObjectService
@@ -581,7 +583,8 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
         orgID: dest.orgId,
         destinationType: dest.destinationType,
         destinationID: dest.destinationId,
-        signingKey: await d.signingKey(dest.orgId)
+        signingKey: await d.signingKey(dest.orgId),
+        brokerUrls: d.brokerUrls
       })
     }
   )

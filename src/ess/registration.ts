@@ -3,11 +3,12 @@
  * with backoff and jitter until the CSS answers. A register published while no CSS was subscribed
  * (a broker restarted without persistence) is lost, and nothing else would ever repeat it.
  */
+import { VERSION } from '../common/version.js'
 import type { Logger } from '../common/log.js'
 import type { Holding } from '../common/protocol/messages.js'
 import type { Uplink } from './uplink.js'
 
-export const CODE_VERSION = '0.1.0'
+export const CODE_VERSION = VERSION
 const RETRY_MS = 5000
 const RETRY_MAX_MS = 60_000
 

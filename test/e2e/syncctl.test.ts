@@ -45,9 +45,11 @@ t.test('syncctl - users: add, list, disable and enable (at once), rotate, remove
 t.test('syncctl - acl: add, list, remove', async (t) => {
   t.equal((await run(['acl', 'add', 'org1', 'conf', 'bob', '--role', 'writer'])).code, 0)
   t.equal((await run(['acl', 'add', 'org1', 'edge', '*', '--kind', 'destinations'])).code, 0)
-  t.match((await run(['acl', 'list', 'org1'])).out, /TYPE\nconf/)
+  t.match((await run(['acl', 'list', 'org1'])).out, /^KIND\s+TYPE\nobjects\s+conf\ndestinations\s+edge\n$/,
+    'object and destination ACLs, each with its kind')
+  t.match((await run(['acl', 'list', 'org1', 'edge'])).out, /destinations\s+user\s+\*\s+address/, 'a destination ACL\'s role is "address"')
   const users = JSON.parse((await run(['acl', 'list', 'org1', 'conf', '--json'])).out) as Array<{ Username: string, ACLRole: string }>
-  t.same(users, [{ ACLUserType: 'user', Username: 'bob', ACLRole: 'aclWriter' }])
+  t.same(users, [{ kind: 'objects', ACLUserType: 'user', Username: 'bob', ACLRole: 'aclWriter', role: 'writer' }])
   t.equal((await run(['acl', 'remove', 'org1', 'conf', 'bob'])).code, 0)
   t.same(JSON.parse((await run(['acl', 'list', 'org1', 'conf', '--json'])).out), [])
 })
@@ -55,7 +57,9 @@ t.test('syncctl - acl: add, list, remove', async (t) => {
 t.test('syncctl - nodes: enroll (with a Mosquitto password line), list, mosquitto-acl, remove', async (t) => {
   const passwd = path.join(root, 'passwd')
   const r = await run(['nodes', 'enroll', 'org1', 'edge', 'n1', '--mosquitto-passwd', passwd])
-  t.match(r.out, /^NodeType ESS\nOrgID org1\nDestinationType edge\nDestinationID n1\nNodeSecret \S+\nSigningKey [0-9a-f]+:\S+\n$/)
+  const port = new URL(css.mqttUrls[0] ?? '').port
+  t.match(r.out, new RegExp(`^NodeType ESS\\nOrgID org1\\nDestinationType edge\\nDestinationID n1\\nNodeSecret \\S+\\nSigningKey [0-9a-f]+:\\S+\\nBrokerAddress mqtt://127\\.0\\.0\\.1:${port}\\n$`),
+    'the ESS snippet is complete: identity, secret, signing key and broker address')
   const { readFile } = await import('node:fs/promises')
   t.match(await readFile(passwd, 'utf8'), /^org1\/edge\/n1:\$7\$101\$/)
   t.match((await run(['nodes', 'mosquitto-acl', 'org1', '--css-user', 'css'])).out, /user org1\/edge\/n1\ntopic write sync\/v1\/org1\/edge\/n1\/up/)
@@ -68,7 +72,7 @@ t.test('syncctl - objects: put from a file, get, list, status, destinations, del
   const file = path.join(root, 'site.json')
   await writeFile(file, '{"limit":5000}')
   const put = await run(['objects', 'put', 'org1', 'conf', 'site', '--file', file, '--dest-type', 'edge', '--meta', '{"version":"1.2"}'])
-  t.match(put.out, /^stored org1\/conf\/site instance \d+ \(14 bytes\)\n$/)
+  t.match(put.out, /^stored org1\/conf\/site instance 1 \(14 bytes\)\n$/, 'a new object with its data: one instance')
   t.match((await run(['objects', 'get', 'org1', 'conf', 'site'])).out, /version\s+1\.2/)
   t.equal((await run(['objects', 'get', 'org1', 'conf', 'site', '--data'])).out, '{"limit":5000}')
   t.match((await run(['objects', 'list', 'org1', 'conf'])).out, /conf\s+site\s+\d+\s+ready\s+14/)
@@ -97,4 +101,50 @@ t.test('syncctl - keys, audit, connection settings and exit codes', async (t) =>
   t.equal((await run(['--profile', 'nope', 'nodes', 'list', 'org1'], { SYNCCTL_CONFIG: profiles })).code, 2)
   const help = await run(['--help'])
   for (const c of ['config', 'nodes', 'objects', 'users', 'keys', 'audit', 'acl', 'certs', 'Exit codes']) t.match(help.out, c)
+})
+
+t.test('syncctl - every command takes --json; --version', async (t) => {
+  const file = path.join(root, 'j.json')
+  await writeFile(file, '{"a":1}')
+  const enrolled = JSON.parse((await run(['nodes', 'enroll', 'org1', 'edge', 'j1', '--json'])).out) as { secret: string, brokerUrls: string[] }
+  t.match(enrolled.secret, /\S{20,}/, 'nodes enroll --json: the CSS answer')
+  const put = JSON.parse((await run(['objects', 'put', 'org1', 'conf', 'j', '--file', file, '--dest-type', 'edge', '--json'])).out) as { instanceID: number }
+  t.type(put.instanceID, 'number', 'objects put --json: the stored metadata')
+  const history = await (await fetch(`${css.restUrl}/api/v1/objects/org1/conf/j/history`, { headers: { authorization: basic(ADMIN) } })).json() as unknown[]
+  t.equal(history.length, 1, 'a new object with data from a file: one instance, not two')
+  const rotated = JSON.parse((await run(['keys', 'rotate', 'org1', '--json'])).out) as { publicKey: string }
+  t.match(rotated.publicKey, /^[0-9a-f]+:/, 'keys rotate --json')
+  const example = JSON.parse((await run(['config', 'example', '--json'])).out) as { output: string }
+  t.match(example.output, /NodeType/, 'a text-only command wraps its text')
+  const { createProgram: fresh } = await import('../../src/admin/program.js')
+  const leaves: string[] = []
+  const walk = (c: ReturnType<typeof fresh>, name: string): void => {
+    if (c.commands.length === 0) {
+      if (!c.options.some((o) => o.long === '--json')) leaves.push(name)
+      return
+    }
+    for (const sub of c.commands) walk(sub, `${name} ${sub.name()}`.trim())
+  }
+  walk(fresh({ stdout: () => {}, stderr: () => {}, fetch, env: {} }), '')
+  t.same(leaves, [], 'no command without --json')
+  t.match((await run(['--version'])).out, /^\d+\.\d+\.\d+\n$/)
+})
+
+t.test('syncctl - validation refusals list each edge with path and rule', async (t) => {
+  const layer = path.join(root, 'bad-layer.json')
+  const { sampleEmsConfig } = await import('../helpers/ems.js')
+  const bad = sampleEmsConfig() as { core_cycle: { period_ms: number } }
+  bad.core_cycle.period_ms = 5
+  await writeFile(layer, JSON.stringify(bad))
+  // An HTTP edge joins by heartbeat, so the layer reaches someone.
+  const v1 = JSON.parse((await run(['nodes', 'enroll', 'org1', 'edge', 'v1', '--json'])).out) as { secret: string }
+  const hb = await fetch(`${css.restUrl}/api/v1/edges/v1/heartbeat`, {
+    method: 'POST',
+    headers: { authorization: basic({ key: 'org1/edge/v1', secret: v1.secret }), 'content-type': 'application/json' },
+    body: JSON.stringify({ sync_status: 'pending' })
+  })
+  t.equal(hb.status, 200)
+  const r = await run(['ems', 'layer-set', 'org1', 'org', layer])
+  t.equal(r.code, 5)
+  t.match(r.err, /^\s+v1\s+\/core_cycle\/period_ms\s+schema\.minimum\s+/m, 'the failing edge, path and rule')
 })

@@ -103,3 +103,16 @@ t.test('security - objects reach an ESS over mqtts (password) and one over wss (
     }).then((text) => t.equal(text, 'over TLS', `${ess.node.destinationId} has the data`))
   }
 })
+
+t.test('security - syncctl against an HTTPS CSS it does not trust names the reason and the fix', async (t) => {
+  const { createProgram } = await import('../../src/admin/program.js')
+  let err = ''
+  const env = { SYNC_URL: css.restUrl, SYNC_KEY: ADMIN.key, SYNC_SECRET: ADMIN.secret }
+  const p = createProgram({ stdout: () => {}, stderr: () => {}, fetch, env })
+  try {
+    await p.parseAsync(['node', 'syncctl', 'nodes', 'list', 'org1'])
+  } catch (e) {
+    err = (e as Error).message
+  }
+  t.match(err, /TLS certificate is not trusted \([A-Z_]+\).*NODE_EXTRA_CA_CERTS=certs\/ca\.pem/)
+})
