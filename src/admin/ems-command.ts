@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { EMS_CONFIG_SCHEMA } from '../ems/common/schema.js'
 import { validateEmsConfig } from '../ems/common/validate.js'
+import { mergeLayers, type Json } from '../ems/cloud/layers.js'
 import { call, CliError, EXIT, print, type Io } from './client.js'
 
 async function readJson (file: string): Promise<unknown> {
@@ -26,13 +27,20 @@ export function addEmsCommand (program: Command, io: Io): void {
       io.stdout(JSON.stringify(EMS_CONFIG_SCHEMA, null, 2) + '\n')
     })
   ems
-    .command('validate <file>')
-    .description('check a complete EMS configuration file (schema and semantic rules) without a CSS')
-    .action(async (file: string) => {
-      const problems = validateEmsConfig(await readJson(file))
+    .command('validate <files...>')
+    .description(
+      'check an EMS configuration without a CSS: one complete file, or layer files merged in order ' +
+        '(org, site, edge) as the CSS merges them'
+    )
+    .action(async (files: string[]) => {
+      const docs = await Promise.all(files.map(async (f) => await readJson(f)))
+      const config = docs.length === 1
+        ? docs[0]
+        : mergeLayers(docs.map((doc, i) => ({ name: files[i] ?? String(i), doc: doc as Record<string, Json> }))).config
+      const problems = validateEmsConfig(config)
       io.result?.({ valid: problems.length === 0, problems })
       if (problems.length === 0) {
-        io.stdout('valid\n')
+        io.stdout(docs.length === 1 ? 'valid\n' : `valid (${docs.length} layers merged)\n`)
         return
       }
       for (const p of problems) io.stdout(`${p.path}  ${p.rule}  ${p.message}\n`)
