@@ -195,6 +195,7 @@ export class EmsRuntime {
       const cfg = this.#config
       if (cfg === undefined) return
       const slow = this.stats.cycles % SLOW_EVERY === 0
+      const faults: string[] = []
       await Promise.all(
         this.#devices.map(async (d) => {
           for (const ch of slow ? [...d.fast, ...d.slow] : d.fast) {
@@ -204,13 +205,14 @@ export class EmsRuntime {
               this.values.set(`${d.id}/${ch}`, await d.conn.read(d.unit, c))
             } catch (err) {
               this.#fail('device', `device ${d.id}: ${(err as Error).message}`)
+              faults.push(d.id)
               return
             }
           }
         })
       )
       await this.#runControllers(cfg)
-      this.#evaluateAlarms(cfg)
+      this.#evaluateAlarms(cfg, faults)
     } finally {
       this.stats.cycles++
       this.stats.lastCycleMs = Math.round(performance.now() - t0)
@@ -280,8 +282,9 @@ export class EmsRuntime {
     }
   }
 
-  #evaluateAlarms (cfg: EmsConfig): void {
-    const active: string[] = []
+  /** The config's alarm rules, plus `device_fault:<id>` for each device that failed this cycle. */
+  #evaluateAlarms (cfg: EmsConfig, faults: readonly string[]): void {
+    const active: string[] = faults.map((id) => `device_fault:${id}`)
     for (const a of cfg.alarms) {
       const v = this.values.get(a.channel)
       if (v === undefined) continue
