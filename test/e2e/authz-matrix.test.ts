@@ -52,6 +52,7 @@ const RULES: Record<string, { rule: Rule, body?: unknown, query?: string }> = {
   'GET /api/v1/ems/{orgID}/edges/{edgeID}/effective': { rule: 'org' },
   'GET /api/v1/ems/{orgID}/edges/{edgeID}/history': { rule: 'org' },
   'POST /api/v1/ems/{orgID}/edges/{edgeID}/rollback': { rule: 'admin', body: { version: 1 } },
+  'POST /api/v1/ems/{orgID}/edges/{edgeID}/release': { rule: 'admin' },
   'POST /api/v1/ems/{orgID}/bulk': { rule: 'admin', body: { path: '/core_cycle/period_ms', value: 1000, site: 'A' } },
   'GET /api/v1/ems/{orgID}/status': { rule: 'org' },
   'GET /api/v1/ems/{orgID}/changes': { rule: 'org' },
