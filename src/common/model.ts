@@ -68,7 +68,9 @@ export const ObjectStatus = {
   COMPLETELY_RECEIVED: 'completelyReceived',
   RECEIVED: 'objreceived',
   CONSUMED: 'objconsumed',
-  DELETED: 'objdeleted'
+  DELETED: 'objdeleted',
+  /** Edge to cloud: the cloud's apps consumed this edge object (Open Horizon's ESS status). */
+  CONSUMED_BY_DEST: 'consumedByDest'
 } as const
 export type ObjectStatus = (typeof ObjectStatus)[keyof typeof ObjectStatus]
 

@@ -333,7 +333,7 @@ export class CloudSync {
   }
 
   /** Tells the edge an object came from how the CSS side stands: stored, or consumed by an app. */
-  async sendState (obj: StoredObject, state: 'stored' | 'consumed'): Promise<void> {
+  async sendState (obj: StoredObject, state: 'stored' | 'consumed' | 'withdrawn'): Promise<void> {
     const m = obj.meta
     if (m.originType === undefined || m.originID === undefined || m.originInstanceID === undefined) return
     const ids = { objectType: m.objectType, objectId: m.objectID, instanceId: m.originInstanceID }

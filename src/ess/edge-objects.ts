@@ -28,7 +28,7 @@ export function registerEdgeObjectRoutes (
     if (
       cur !== undefined &&
       cur.meta.deleted !== true &&
-      !(cur.meta.originType === sync.node.destinationType && cur.meta.originID === sync.node.destinationId)
+      !isOwn(cur, sync)
     ) {
       throw new SyncError(
         SyncErrorCode.CONFLICT,
@@ -115,6 +115,42 @@ export function registerEdgeObjectRoutes (
       return [destinationView(d)]
     }
   )
+
+  app.delete(
+    '/api/v1/objects/:objectType/:objectID',
+    {
+      schema: {
+        summary: 'Delete an object this edge sent to the cloud (the CSS removes its copy too)',
+        params: objParams
+      }
+    },
+    async (req, reply) => {
+      const k = key(req)
+      const cur = await store.objects.get(k)
+      if (cur === undefined || cur.meta.deleted === true) {
+        throw new NotFoundError(`Object ${k.objectType}/${k.objectId} not found`)
+      }
+      if (!isOwn(cur, sync)) {
+        throw new SyncError(
+          SyncErrorCode.CONFLICT,
+          'This object came from the cloud; edge apps mark it consumed (PUT .../consumed) instead of deleting it'
+        )
+      }
+      // A tombstone until the CSS confirms (`state: withdrawn`): a withdraw lost on the way is
+      // sent again at the next connect.
+      const gone = await store.objects.put(k, (c) => ({
+        meta: { ...(c ?? cur).meta, deleted: true },
+        status: 'objdeleted'
+      }))
+      sync.withdraw(gone)
+      return await reply.code(204).send()
+    }
+  )
+}
+
+/** Whether this edge created the object (edge to cloud), as opposed to receiving it from the CSS. */
+export function isOwn (o: StoredObject, sync: EdgeSync): boolean {
+  return o.meta.originType === sync.node.destinationType && o.meta.originID === sync.node.destinationId
 }
 
 function base (k: ObjectKey, sync: EdgeSync): Record<string, unknown> {

@@ -24,7 +24,7 @@ import { ValidationError } from '../common/errors.js'
 import { Notifier } from './notifier.js'
 import { EdgeSync, parseProperties } from './sync.js'
 import { appObjectKey, objParams, typeParams } from './app-access.js'
-import { registerEdgeObjectRoutes } from './edge-objects.js'
+import { isOwn, registerEdgeObjectRoutes } from './edge-objects.js'
 import { TrustStore } from './trust.js'
 import { PluginHost } from './plugins.js'
 import { createPlugins, type PluginFactories } from './plugin-registry.js'
@@ -46,9 +46,11 @@ function registerEssRoutes (
   startedAt: number
 ): void {
   const key = (req: FastifyRequest): ObjectKey => appObjectKey(req, sync.node.orgId)
+  // An object an app here deleted is gone for apps at once (its tombstone waits for the CSS).
+  const withdrawn = (o: StoredObject): boolean => o.meta.deleted === true && isOwn(o, sync)
   const mustGet = async (k: ObjectKey): Promise<StoredObject> => {
     const o = await store.objects.get(k)
-    if (o === undefined) throw new NotFoundError(`Object ${k.objectType}/${k.objectId} not found`)
+    if (o === undefined || withdrawn(o)) throw new NotFoundError(`Object ${k.objectType}/${k.objectId} not found`)
     return o
   }
 
@@ -99,8 +101,9 @@ function registerEssRoutes (
         statuses,
         limit: 1000
       })
-      if (page.items.length === 0) throw new NotFoundError('No objects of this type')
-      return page.items.map((o) => ({ ...serve(o).meta, status: o.status }))
+      const items = page.items.filter((o) => !withdrawn(o))
+      if (items.length === 0) throw new NotFoundError('No objects of this type')
+      return items.map((o) => ({ ...serve(o).meta, status: o.status }))
     }
   )
   app.get(

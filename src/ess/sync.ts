@@ -232,14 +232,29 @@ export class EdgeSync {
     )
   }
 
-  /** After every (re)connect: offers again each edge object the CSS has not confirmed. */
+  /** Edge to cloud: an app deleted this edge's object; the CSS removes its copy and confirms. */
+  withdraw (tombstone: StoredObject): void {
+    const ids = { objectType: tombstone.key.objectType, objectId: tombstone.key.objectId }
+    this.up.sendSoon({ v: 1, kind: 'withdraw', ...ids, instanceId: tombstone.meta.instanceID })
+  }
+
+  /**
+   * After every (re)connect: offers again each edge object the CSS has not confirmed, and withdraws
+   * again each one an app deleted that the CSS has not confirmed removing.
+   */
   async reoffer (): Promise<void> {
     const { store, node } = this.#o
     let cursor: string | undefined
     do {
-      const page = await store.objects.list({ orgId: node.orgId, statuses: ['ready'], limit: 500, cursor })
+      const page = await store.objects.list({
+        orgId: node.orgId, statuses: ['ready', 'objdeleted'], limit: 500, cursor
+      })
       for (const o of page.items) {
         if (o.meta.originType !== node.destinationType || o.meta.originID !== node.destinationId) continue
+        if (o.meta.deleted === true) {
+          this.withdraw(o)
+          continue
+        }
         const d = await store.deliveries.get(o.key, { orgId: node.orgId, ...CLOUD })
         const confirmed =
           d !== undefined &&

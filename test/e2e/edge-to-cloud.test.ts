@@ -67,3 +67,20 @@ t.test('edge to cloud - an edge cannot take over an object another edge sent, no
   const r = await fetch(`${n1.restUrl}/api/v1/objects/conf/c1`, { method: 'PUT', headers: { ...app, 'content-type': 'application/json' }, body: JSON.stringify({ meta: {} }) })
   t.equal(r.status, 409, 'an edge app cannot overwrite an object the cloud sent')
 })
+
+t.test('edge to cloud - consumed in the cloud shows as consumedByDest on the edge; an edge app deletes its object everywhere', async (t) => {
+  t.equal(await edgePut(n1, 'r9', { description: 'to delete' }, 'kWh 9'), 204)
+  await waitFor('r9 on the CSS', async () => (await cloudList()).find((x) => x.objectID === 'r9'))
+  t.equal((await fetch(`${css.restUrl}/api/v1/objects/org1/report/r9/consumed`, { method: 'PUT', headers: admin })).status, 204)
+  await waitFor('consumedByDest on the edge', async () => {
+    const m = await (await fetch(`${n1.restUrl}/api/v1/objects/report/r9`, { headers: app })).json() as { status: string }
+    return m.status === 'consumedByDest' ? true : undefined
+  })
+  t.pass('the edge shows the object consumed by the cloud (consumedByDest)')
+  const del = await fetch(`${n1.restUrl}/api/v1/objects/report/r9`, { method: 'DELETE', headers: app })
+  t.equal(del.status, 204, 'DELETE of its own object: 204')
+  t.equal((await fetch(`${n1.restUrl}/api/v1/objects/report/r9`, { headers: app })).status, 404, 'gone for the edge\'s apps at once')
+  await waitFor('r9 gone from the CSS', async () => (await fetch(`${css.restUrl}/api/v1/objects/org1/report/r9`, { headers: admin })).status === 404 ? true : undefined)
+  t.equal((await fetch(`${n1.restUrl}/api/v1/objects/conf/c1`, { method: 'DELETE', headers: app })).status, 409, 'an object the cloud sent is not the edge app\'s to delete')
+  t.equal((await fetch(`${n1.restUrl}/api/v1/objects/report/r9`, { method: 'DELETE', headers: app })).status, 404, 'deleting again: 404')
+})

@@ -43,6 +43,8 @@ export type UpMessage =
   /** Edge to cloud: an object created on the edge; small data inline (base64), else the CSS pulls it. */
   | { v: 1; kind: 'offer'; meta: ObjectMetadata; data?: string; chunkSize?: number }
   | ProgressMessage
+  /** Edge to cloud: an app deleted an object of this edge (up to `instanceId`): the CSS removes its copy. */
+  | { v: 1; kind: 'withdraw'; objectType: string; objectId: string; instanceId: number }
 
 export type DownMessage =
   | { v: 1; kind: 'registered'; resent: number }
@@ -61,11 +63,14 @@ export type DownMessage =
   | GoneMessage
   | ChunkMessage
   | FetchMessage
-  /** Edge to cloud: the CSS stored (`stored`) or an app consumed (`consumed`) an object the edge offered. */
+  /**
+   * Edge to cloud: the CSS stored (`stored`) or an app consumed (`consumed`) an object the edge
+   * offered, or removed its copy after a withdraw (`withdrawn`).
+   */
   | {
     v: 1
     kind: 'state'
-    state: 'stored' | 'consumed'
+    state: 'stored' | 'consumed' | 'withdrawn'
     objectType: string
     objectId: string
     instanceId: number
@@ -166,7 +171,7 @@ const upSchema = {
   required: ['v', 'kind'],
   properties: {
     v: { const: PROTOCOL_VERSION },
-    kind: { enum: ['register', 'heartbeat', 'ack', 'fetch', 'progress', 'busy', 'gone', 'offer'] }
+    kind: { enum: ['register', 'heartbeat', 'ack', 'fetch', 'progress', 'busy', 'gone', 'offer', 'withdraw'] }
   },
   oneOf: [
     {
@@ -229,6 +234,11 @@ const upSchema = {
     fetchSchema,
     busySchema,
     goneSchema,
+    {
+      properties: { ...instance, kind: { const: 'withdraw' } },
+      required: ['objectType', 'objectId', 'instanceId'],
+      additionalProperties: false
+    },
     {
       properties: {
         v: true,
@@ -308,7 +318,7 @@ const downSchema = {
       additionalProperties: false
     },
     {
-      properties: { ...instance, kind: { const: 'state' }, state: { enum: ['stored', 'consumed'] } },
+      properties: { ...instance, kind: { const: 'state' }, state: { enum: ['stored', 'consumed', 'withdrawn'] } },
       required: ['objectType', 'objectId', 'instanceId', 'state'],
       additionalProperties: false
     }

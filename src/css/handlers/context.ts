@@ -33,7 +33,8 @@ export interface SyncHooks {
 }
 
 /** Why an edge message was dropped: the label of the `refused` counter. */
-export type RefusalReason = 'not-addressed' | 'future-instance' | 'owned-type' | 'foreign-origin' | 'bad-hash'
+export type RefusalReason =
+  | 'not-addressed' | 'future-instance' | 'stale-instance' | 'owned-type' | 'foreign-origin' | 'bad-hash'
 
 export interface HandlerContext {
   store: Store
@@ -51,7 +52,7 @@ export interface HandlerContext {
   /** The encoded, signed delete of an instance. */
   deletePayload: (obj: StoredObject) => Promise<Buffer>
   /** Tells the edge an object it offered was stored or consumed. */
-  sendState: (obj: StoredObject, state: 'stored' | 'consumed') => Promise<void>
+  sendState: (obj: StoredObject, state: 'stored' | 'consumed' | 'withdrawn') => Promise<void>
   /** Removes an object, its deliveries and its data. */
   removeObject: (key: ObjectKey) => Promise<void>
   /** Drops a message the sender had no right to send: counted per reason and logged. */

@@ -8,6 +8,7 @@ import { onOffer } from './offer.js'
 import { onProgress } from './progress.js'
 import { onRegister } from './register.js'
 import { onBusy, onChunk, onGone } from './uplink.js'
+import { onWithdraw } from './withdraw.js'
 
 export type { HandlerContext, Outcome, RefusalReason, SyncHooks } from './context.js'
 export { storeEdgeObject } from './offer.js'
@@ -23,5 +24,6 @@ export const HANDLERS: Table = {
   offer: onOffer,
   chunk: onChunk,
   busy: onBusy,
-  gone: onGone
+  gone: onGone,
+  withdraw: onWithdraw
 }

@@ -176,6 +176,28 @@ t.test('offer: inline edge objects stored with their real origin; owned types an
   t.same(r.sync.counters.refused, { 'owned-type': 2, 'foreign-origin': 1 })
 })
 
+t.test('withdraw: the sender\'s own edge object is removed and confirmed; nobody else\'s is', async (t) => {
+  t.testdir()
+  const r = await rig(t)
+  await r.put('cloud-name', { destinationType: 'edge' })
+  const offer = (id: string, inst: number): Record<string, unknown> => ({ kind: 'offer', data: 'eA==', meta: { objectType: 'telemetry', objectID: id, instanceID: inst, dataID: inst, objectSize: 1 } })
+  await r.say('n1', offer('t1', 3))
+  await r.say('n2', offer('t2', 5))
+  await r.say('n2', { kind: 'withdraw', objectType: 'telemetry', objectId: 't1', instanceId: 9 }) // not n2's
+  await r.say('n2', { kind: 'withdraw', objectType: 'conf', objectId: 'cloud-name', instanceId: 9 }) // the cloud's
+  await r.say('n2', { kind: 'withdraw', objectType: 'telemetry', objectId: 't2', instanceId: 4 }) // older than held
+  t.ok(await r.store.objects.get({ orgId: 'o', objectType: 'telemetry', objectId: 't1' }), 'n1\'s object stays')
+  t.ok(await r.store.objects.get({ orgId: 'o', objectType: 'conf', objectId: 'cloud-name' }), 'the cloud\'s object stays')
+  t.ok(await r.store.objects.get({ orgId: 'o', objectType: 'telemetry', objectId: 't2' }), 'a stale withdraw changes nothing')
+  t.same(r.sync.counters.refused, { 'foreign-origin': 2, 'stale-instance': 1 })
+  r.sent.length = 0
+  await r.say('n1', { kind: 'withdraw', objectType: 'telemetry', objectId: 't1', instanceId: 4 })
+  t.equal(await r.store.objects.get({ orgId: 'o', objectType: 'telemetry', objectId: 't1' }), undefined, 'removed')
+  t.same(r.sent.map(([topic, m]) => `${topic} ${m.kind} ${m.kind === 'state' ? m.state : ''}`), ['sync/v1/o/edge/n1/down state withdrawn'])
+  await r.say('n1', { kind: 'withdraw', objectType: 'telemetry', objectId: 't1', instanceId: 4 })
+  t.equal(r.sent.length, 2, 'a repeated withdraw is confirmed again (the edge missed the answer)')
+})
+
 t.test('malformed messages are dropped and counted; heartbeats touch only the sender', async (t) => {
   t.testdir()
   const r = await rig(t)

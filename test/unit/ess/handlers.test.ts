@@ -275,3 +275,27 @@ t.test('edge to cloud: an offer, the CSS\'s fetch served from the store, state m
   await e.sync.reoffer()
   t.same(e.sent, [], 'a confirmed object is not offered again')
 })
+
+t.test('edge to cloud: consumed by the cloud shows as consumedByDest; a confirmed withdraw drops the tombstone', async (t) => {
+  t.testdir()
+  const e = fakeEdge(t)
+  const key = { orgId: 'o', objectType: 'report', objectId: 'r2' }
+  const obj = await e.store.objects.put(key, () => ({
+    meta: meta('r2', 1, undefined, { objectType: 'report', originType: 'edge', originID: 'e1' }),
+    status: 'ready'
+  }))
+  const ids = { objectType: 'report', objectId: 'r2', instanceId: obj.meta.instanceID }
+  await e.say({ kind: 'state', ...ids, state: 'consumed' })
+  t.equal((await e.store.objects.get(key))?.status, 'consumedByDest')
+  const cloud = await e.store.objects.put({ ...key, objectId: 'c9' }, () => ({ meta: meta('c9', 1), status: 'completelyReceived' }))
+  await e.say({ kind: 'state', objectType: 'report', objectId: 'c9', instanceId: cloud.meta.instanceID, state: 'consumed' })
+  t.equal((await e.store.objects.get({ ...key, objectId: 'c9' }))?.status, 'completelyReceived', 'a cloud object is not the edge\'s to mark')
+  const tomb = await e.store.objects.put(key, (c) => ({ meta: { ...(c?.meta ?? obj.meta), deleted: true }, status: 'objdeleted' }))
+  e.sync.withdraw(tomb)
+  t.same(e.sent.at(-1), { v: 1, kind: 'withdraw', objectType: 'report', objectId: 'r2', instanceId: tomb.meta.instanceID })
+  e.sent.length = 0
+  await e.sync.reoffer()
+  t.same(e.sent.map((m) => m.kind), ['withdraw'], 'an unconfirmed withdraw is sent again at the next connect')
+  await e.say({ kind: 'state', ...ids, instanceId: tomb.meta.instanceID, state: 'withdrawn' })
+  t.equal(await e.store.objects.get(key), undefined, 'the tombstone is gone once the CSS confirmed')
+})
