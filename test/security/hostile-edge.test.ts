@@ -152,3 +152,15 @@ t.test('an object an edge sent to the cloud is never served to another edge', as
   await waitFor('n1 registered', async () => n1.seen.find((m) => m.kind === 'registered'))
   t.notOk(n1.seen.some((m) => m.head.includes('private-n2')), 'n1 got neither its data nor its update, not even on register')
 })
+
+t.test('a node cannot withdraw (delete) an object another edge sent, nor a cloud object', async (t) => {
+  const n3 = await node('n3')
+  const data = Buffer.from('n3 reading')
+  await n3.up({ v: 1, kind: 'offer', data: data.toString('base64'), meta: { objectType: 'telemetry', objectID: 'keep-n3', instanceID: 1, dataID: 1, objectSize: data.length } })
+  await waitFor('n3\'s object stored', async () => n3.seen.find((m) => m.kind === 'state' && m.body?.objectId === 'keep-n3'))
+  const n2 = await node('n2')
+  await refusedOnce('foreign-origin', async () => { await n2.up({ v: 1, kind: 'withdraw', objectType: 'telemetry', objectId: 'keep-n3', instanceId: 99 }) })
+  await refusedOnce('foreign-origin', async () => { await n2.up({ v: 1, kind: 'withdraw', objectType: 'conf', objectId: 'for-n2', instanceId: 99 }) })
+  t.ok(await css.store.objects.get({ orgId: 'org1', objectType: 'telemetry', objectId: 'keep-n3' }), 'n3\'s object stays')
+  t.ok(await css.store.objects.get({ orgId: 'org1', objectType: 'conf', objectId: 'for-n2' }), 'the cloud object addressed to n2 stays')
+})
