@@ -25,6 +25,7 @@ import { cssInstanceId } from './instance-id.js'
 import { ownedTypeCheck, type CssExtension, type ExtensionHandle } from './extension.js'
 import type { SyncHooks } from './handlers/index.js'
 import type { ObjectKey, StoredObject } from '../common/model.js'
+import { Notifier, webhookSecret } from '../api/notifier.js'
 
 export interface CssHandle {
   restUrl: string
@@ -156,6 +157,14 @@ export async function startCloudSyncService (
           log: log.child({ component: 'css.mqtt' })
         })
     const status = new StatusWriter(store, log.child({ component: 'css.status' }))
+    // Webhooks of the CSS's apps: called when an object from an edge arrives (Open Horizon's).
+    const notices = new Notifier({
+      hooks: store.webhooks,
+      secret: await webhookSecret(path.join(cfg.PersistenceRootPath, 'css')),
+      timeoutMs: cfg.WebhookTimeoutMs,
+      log: log.child({ component: 'css.notify' })
+    })
+    cleanups.push(async () => { notices.close() })
     // Closing the broker disconnects every edge, and each disconnect is a status write: drain
     // those after the broker closed, before the store does.
     cleanups.push(async () => {
@@ -185,7 +194,8 @@ export async function startCloudSyncService (
       transferDir: path.join(cfg.PersistenceRootPath, 'css', 'transfers'),
       signer: new OrgSigningKeys(path.join(cfg.PersistenceRootPath, 'css', 'signing-keys')),
       hooks,
-      ownsType
+      ownsType,
+      notices
     })
     cleanups.push(async () => {
       await sync.uplink.close()

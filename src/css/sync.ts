@@ -28,6 +28,7 @@ import {
   storeEdgeObject,
   type HandlerContext,
   type RefusalReason,
+  type Notices,
   type SyncHooks
 } from './handlers/index.js'
 import type { StatusWriter } from './status-writer.js'
@@ -54,6 +55,8 @@ export interface CloudSyncOptions {
   hooks: SyncHooks
   /** Object types no edge may write (owned by the CSS and its extensions). */
   ownsType: (objectType: string) => boolean
+  /** Tells the CSS's apps (webhooks) that an object from an edge arrived or was withdrawn. */
+  notices?: Notices
 }
 
 const ENCODED_CACHE_ENTRIES = 256
@@ -130,6 +133,7 @@ export class CloudSync {
       signer: o.signer,
       hooks: o.hooks,
       ownsType: o.ownsType,
+      notices: o.notices ?? { notify: () => {} },
       updatePayload: async (obj) => await this.#updatePayload(obj),
       deletePayload: async (obj) => await this.#deletePayload(obj),
       sendState: async (obj, state) => {

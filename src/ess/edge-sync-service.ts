@@ -14,21 +14,19 @@ import {
   Authenticator,
   clientTls,
   ensureBootstrapAdmin,
-  generateSecret,
   serverTls
 } from '../security/index.js'
 import { openStore, type Store } from '../storage/index.js'
 import { mqttLink } from '../transport/index.js'
 import { Uplink } from './uplink.js'
 import { ValidationError } from '../common/errors.js'
-import { Notifier } from './notifier.js'
+import { Notifier, webhookSecret } from '../api/notifier.js'
 import { EdgeSync, parseProperties } from './sync.js'
 import { appObjectKey, objParams, typeParams } from './app-access.js'
 import { isOwn, registerEdgeObjectRoutes } from './edge-objects.js'
 import { TrustStore } from './trust.js'
 import { PluginHost } from './plugins.js'
 import { createPlugins, type PluginFactories } from './plugin-registry.js'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
 
 export interface EssHandle {
   restUrl: string
@@ -277,19 +275,6 @@ function ifMatchInstance (h: string | string[] | undefined): number | undefined 
   const m = /^(?:W\/)?"(\d+)"$/.exec(h.trim())
   if (m === null) throw new ValidationError('If-Match must be an ETag from this API, e.g. "12"')
   return Number(m[1])
-}
-
-/** The key webhook signatures are made with, generated once per ESS (file `webhook-secret`, mode 0600). */
-async function webhookSecret (dir: string): Promise<string> {
-  const file = path.join(dir, 'webhook-secret')
-  try {
-    return (await readFile(file, 'utf8')).trim()
-  } catch {
-    const secret = generateSecret()
-    await mkdir(dir, { recursive: true, mode: 0o700 })
-    await writeFile(file, secret + '\n', { mode: 0o600 })
-    return secret
-  }
 }
 
 export interface EssOptions {

@@ -84,3 +84,41 @@ t.test('edge to cloud - consumed in the cloud shows as consumedByDest on the edg
   t.equal((await fetch(`${n1.restUrl}/api/v1/objects/conf/c1`, { method: 'DELETE', headers: app })).status, 409, 'an object the cloud sent is not the edge app\'s to delete')
   t.equal((await fetch(`${n1.restUrl}/api/v1/objects/report/r9`, { method: 'DELETE', headers: app })).status, 404, 'deleting again: 404')
 })
+
+t.test('edge to cloud - the CSS calls its apps\' webhooks, signed, when an edge object arrives or is withdrawn', async (t) => {
+  const { createServer } = await import('node:http')
+  const { createHmac } = await import('node:crypto')
+  const { readFile } = await import('node:fs/promises')
+  const calls: Array<{ event: string, signature: string, body: string }> = []
+  const server = createServer((req, res) => {
+    let body = ''
+    req.on('data', (d: Buffer) => { body += d.toString() })
+    req.on('end', () => {
+      calls.push({ event: String(req.headers['x-sync-event']), signature: String(req.headers['x-sync-signature']), body })
+      // The first call about r-hook fails: it must be retried. (Notices about objects of earlier
+      // subtests may arrive too: they are answered 200.)
+      const first = body.includes('"r-hook"') && calls.filter((c) => c.body.includes('"r-hook"')).length === 1
+      res.writeHead(first ? 503 : 200).end()
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.close() })
+  const port = (server.address() as { port: number }).port
+  const reg = await fetch(`${css.restUrl}/api/v1/objects/org1/report`, {
+    method: 'PUT',
+    headers: { ...admin, 'content-type': 'application/json' },
+    body: JSON.stringify({ action: 'register', url: `http://127.0.0.1:${port}/hook` })
+  })
+  t.equal(reg.status, 204)
+  t.equal(await edgePut(n2, 'r-hook', { description: 'watched' }, 'kWh 1'), 204)
+  const hook = (event: string): typeof calls => calls.filter((c) => c.event === event && c.body.includes('"r-hook"'))
+  await waitFor('the webhook called again after its failure', async () => hook('update').length >= 2 ? true : undefined, 15_000)
+  const call = hook('update')[0]
+  const meta = JSON.parse(call?.body ?? '{}') as { objectID: string, originID: string, event: string }
+  t.same([meta.event, meta.objectID, meta.originID], ['update', 'r-hook', 'm2'])
+  const secret = (await readFile(`${root}/css/css/webhook-secret`, 'utf8')).trim()
+  t.equal(call?.signature, `sha256=${createHmac('sha256', secret).update(call?.body ?? '').digest('hex')}`, 'signed with the CSS\'s webhook secret')
+  t.equal((await fetch(`${n2.restUrl}/api/v1/objects/report/r-hook`, { method: 'DELETE', headers: app })).status, 204)
+  await waitFor('a delete notice', async () => hook('delete')[0])
+  t.pass('the withdraw is notified as a delete')
+})

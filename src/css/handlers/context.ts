@@ -4,7 +4,7 @@
  */
 import type { SyncConfig } from '../../common/config/schema.js'
 import type { Logger } from '../../common/log.js'
-import type { DestinationKey, ObjectKey, StoredObject } from '../../common/model.js'
+import type { DestinationKey, ObjectKey, ObjectMetadata, StoredObject } from '../../common/model.js'
 import type { UpMessage } from '../../common/protocol/messages.js'
 import type { OrgSigningKeys } from '../../security/index.js'
 import type { Store } from '../../storage/index.js'
@@ -36,6 +36,11 @@ export interface SyncHooks {
 export type RefusalReason =
   | 'not-addressed' | 'future-instance' | 'stale-instance' | 'owned-type' | 'foreign-origin' | 'bad-hash'
 
+/** Change notices for the CSS's apps (webhooks registered per org and type). */
+export interface Notices {
+  notify: (kind: 'update' | 'delete', meta: ObjectMetadata) => void
+}
+
 export interface HandlerContext {
   store: Store
   transport: CloudTransport
@@ -45,6 +50,7 @@ export interface HandlerContext {
   uplink: TransferManager
   signer: OrgSigningKeys
   hooks: SyncHooks
+  notices: Notices
   /** Object types no edge may create or change (the CSS and its extensions own them). */
   ownsType: (objectType: string) => boolean
   /** The encoded, signed update of an instance (cached per instance), or why it cannot be sent. */

@@ -107,4 +107,5 @@ export async function storeEdgeObject (
     ...(dataRef === undefined ? {} : { dataRef })
   }))
   await ctx.sendState(obj, 'stored')
+  ctx.notices.notify('update', obj.meta)
 }

@@ -25,6 +25,7 @@ export const onWithdraw: Handler<'withdraw'> = async (ctx, node, msg, log) => {
     }
     await ctx.removeObject(key)
     log.info('An edge withdrew its object', facts)
+    ctx.notices.notify('delete', { ...cur.meta, deleted: true })
   }
   const ids = { objectType: msg.objectType, objectId: msg.objectId, instanceId: msg.instanceId }
   await ctx.transport.publish(downTopic(node), encode({ v: 1, kind: 'state', state: 'withdrawn', ...ids }))

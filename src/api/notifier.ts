@@ -1,9 +1,13 @@
 /**
- * Change notices for edge apps: a server-sent-events stream and webhooks. Webhook calls carry an
- * HMAC-SHA256 of the body (header `x-sync-signature: sha256=<hex>`, key in the ESS's
- * webhook-secret file) and are retried with backoff; they never block the sync path.
+ * Change notices for apps: a server-sent-events stream and webhooks (on the ESS: objects from the
+ * cloud; on the CSS: objects from edges). Webhook calls carry an HMAC-SHA256 of the body (header
+ * `x-sync-signature: sha256=<hex>`, key in the service's webhook-secret file) and are retried
+ * with backoff; they never block the sync path.
  */
 import { createHmac } from 'node:crypto'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { generateSecret } from '../security/index.js'
 import type { ServerResponse } from 'node:http'
 import type { Logger } from '../common/log.js'
 import type { ObjectMetadata } from '../common/model.js'
@@ -20,7 +24,7 @@ interface SseClient {
 export class Notifier {
   readonly #clients = new Set<SseClient>()
   readonly #hooks: WebhookStore
-  readonly #orgId: string
+  readonly #orgId: string | undefined
   readonly #secret: string
   readonly #timeoutMs: number
   readonly #log: Logger
@@ -29,7 +33,8 @@ export class Notifier {
   delivered = 0
   failed = 0
 
-  constructor (opts: { hooks: WebhookStore; orgId: string; secret: string; timeoutMs: number; log: Logger }) {
+  /** `orgId`: the one org of an ESS; a CSS (many orgs) leaves it out: each object's org is used. */
+  constructor (opts: { hooks: WebhookStore; orgId?: string; secret: string; timeoutMs: number; log: Logger }) {
     this.#hooks = opts.hooks
     this.#orgId = opts.orgId
     this.#secret = opts.secret
@@ -57,7 +62,7 @@ export class Notifier {
         c.res.write(`event: ${kind}\ndata: ${body}\n\n`)
       }
     }
-    this.#hooks.list(this.#orgId, meta.objectType).then(
+    this.#hooks.list(this.#orgId ?? meta.destinationOrgID, meta.objectType).then(
       (hooks) => {
         for (const h of hooks) void this.#call(h.url, kind, body)
       },
@@ -102,5 +107,18 @@ export class Notifier {
     this.#closed = true
     for (const c of this.#clients) c.res.end()
     this.#clients.clear()
+  }
+}
+
+/** The key webhook signatures are made with, generated once per service (file `webhook-secret`, mode 0600). */
+export async function webhookSecret (dir: string): Promise<string> {
+  const file = path.join(dir, 'webhook-secret')
+  try {
+    return (await readFile(file, 'utf8')).trim()
+  } catch {
+    const secret = generateSecret()
+    await mkdir(dir, { recursive: true, mode: 0o700 })
+    await writeFile(file, secret + '\n', { mode: 0o600 })
+    return secret
   }
 }
