@@ -27,6 +27,7 @@ import { isOwn, registerEdgeObjectRoutes } from './edge-objects.js'
 import { TrustStore } from './trust.js'
 import { PluginHost } from './plugins.js'
 import { createPlugins, type PluginFactories } from './plugin-registry.js'
+import { chmod, rm } from 'node:fs/promises'
 
 export interface EssHandle {
   restUrl: string
@@ -400,7 +401,22 @@ export async function startEdgeSyncService (
     })
     registerEssRoutes(app, store, sync, notifier, startedAt)
     registerEdgeObjectRoutes(app, store, sync, cfg.MaxDataSize)
-    await app.listen({ host: cfg.ListeningAddress, port: cfg.ListeningPort ?? 8081 })
+    const unix = cfg.ListeningType === 'unix' || cfg.ListeningType === 'secure-unix'
+    if (unix) {
+      // The kernel silently cuts longer socket paths (sun_path holds 108 bytes with its NUL).
+      if (Buffer.byteLength(cfg.ListeningAddress) > 107) {
+        throw new ConfigError(
+          SyncErrorCode.CONFIG_INVALID,
+          `ListeningAddress ${cfg.ListeningAddress} is longer than a Unix socket path may be (107 bytes)`
+        )
+      }
+      // A socket file left by a process that died is in the way; nothing listens on it any more.
+      await rm(cfg.ListeningAddress, { force: true })
+      await app.listen({ path: cfg.ListeningAddress })
+      await chmod(cfg.ListeningAddress, 0o660) // the ESS's user and group: its local apps
+    } else {
+      await app.listen({ host: cfg.ListeningAddress, port: cfg.ListeningPort ?? 8081 })
+    }
     cleanups.push(async () => {
       await app.close()
     })
@@ -427,7 +443,8 @@ export async function startEdgeSyncService (
     })
     const addr = app.server.address()
     const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.ListeningPort
-    const restUrl = `${tls === undefined ? 'http' : 'https'}://${cfg.ListeningAddress}:${port}`
+    const scheme = tls === undefined ? 'http' : 'https'
+    const restUrl = unix ? `${scheme}+unix://${encodeURIComponent(cfg.ListeningAddress)}` : `${scheme}://${cfg.ListeningAddress}:${port}`
     if (cfg.SigningKey === undefined) {
       log.warn('SigningKey is not set: objects from the CSS are accepted without a signature check')
     }

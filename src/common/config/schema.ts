@@ -7,6 +7,7 @@ export interface SyncConfig {
   NodeType: 'CSS' | 'ESS'
   LogLevel: 'error' | 'warn' | 'info' | 'debug'
   ListeningAddress: string
+  ListeningType: 'http' | 'https' | 'unix' | 'secure-unix'
   ListeningPort?: number
   StorageProvider: 'local' | 'mongo' | 'memory'
   PersistenceRootPath: string
@@ -88,6 +89,15 @@ export const CONFIG_KEYS: Readonly<Record<keyof SyncConfig, KeySchema>> = {
     default: '127.0.0.1',
     for: 'both',
     description: 'Address the REST API listens on; use 0.0.0.0 to expose it beyond this machine'
+  },
+  ListeningType: {
+    type: 'string',
+    enum: ['http', 'https', 'unix', 'secure-unix'],
+    default: 'http',
+    for: 'ESS',
+    description:
+      "How the ESS's local API listens (Open Horizon's values): http or https on ListeningAddress:ListeningPort, " +
+      'or unix / secure-unix on the Unix socket at the path ListeningAddress names (https and secure-unix need ServerCertificate)'
   },
   ListeningPort: {
     type: 'integer',
@@ -395,6 +405,14 @@ export function configJsonSchema (): Record<string, unknown> {
       { if: { required: ['ServerKey'] }, then: { required: ['ServerCertificate'] } },
       { if: { required: ['ClientCertificate'] }, then: { required: ['ClientKey', 'CaCertificate'] } },
       { if: { required: ['MqttTlsListeningPort'] }, then: { required: ['ServerCertificate'] } },
+      {
+        if: { required: ['ListeningType'], properties: { ListeningType: { enum: ['https', 'secure-unix'] } } },
+        then: { required: ['ServerCertificate'] }
+      },
+      {
+        if: { required: ['ListeningType'], properties: { ListeningType: { enum: ['unix', 'secure-unix'] } } },
+        then: { properties: { ListeningAddress: { type: 'string', pattern: '^/' } } }
+      },
       {
         if: {
           required: ['RequireTls', 'NodeType'],
