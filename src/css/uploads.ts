@@ -55,9 +55,11 @@ export class Uploads {
     this.#maxData = maxDataSize
   }
 
-  status (key: ObjectKey): { received: number; total: number } | undefined {
+  status (key: ObjectKey): { received: number; total: number; receiving: boolean } | undefined {
     const s = this.#sessions.get(id(key))
-    return s === undefined ? undefined : { received: s.received, total: s.total }
+    // `receiving`: a piece is being stored right now (a client that lost its connection waits for
+    // false before resuming: the piece may still be cut off and dropped).
+    return s === undefined ? undefined : { received: s.received, total: s.total, receiving: s.busy }
   }
 
   /** Stores one piece. Returns the object when this piece completed the upload. */

@@ -36,9 +36,12 @@ t.test('upload - interrupted at 50% resumes from 50%; published only when comple
     t.equal(r.status, 202, `piece at ${off / MiB} MiB accepted, upload incomplete`)
   }
   await brokenPiece(TOTAL / 2, TOTAL / 2 + MiB - 1, 300_000)
-  await new Promise((resolve) => setTimeout(resolve, 200))
-  const st = await (await fetch(`${url}/upload`, { headers: admin })).json() as { received: number, total: number }
-  t.same(st, { received: TOTAL / 2, total: TOTAL }, 'the broken piece stored nothing: resume from 50%')
+  // Barrier: the CSS says no piece is being received any more (the broken one was dealt with).
+  const st = await waitFor('the broken piece dealt with', async () => {
+    const u = await (await fetch(`${url}/upload`, { headers: admin })).json() as { received: number, total: number, receiving: boolean }
+    return u.receiving ? undefined : u
+  })
+  t.same(st, { received: TOTAL / 2, total: TOTAL, receiving: false }, 'the broken piece stored nothing: resume from 50%')
   const wrong = await piece(TOTAL / 2 + MiB, TOTAL / 2 + 2 * MiB - 1)
   t.equal(wrong.status, 409, 'a piece at the wrong offset is refused')
   t.equal(((await wrong.json()) as { code: string }).code, 'SYNC_ERR_CONFLICT')
