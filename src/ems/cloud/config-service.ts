@@ -205,17 +205,22 @@ export class EmsService {
       for (const ref of await this.#store.objects.remove(key)) await this.#store.blobs.remove(ref)
       return
     }
-    const blob = await this.#store.blobs.write([Buffer.from(JSON.stringify(pin))])
+    await this.#putJson(key, pin, pin.actor)
+  }
+
+  /** Stores a JSON document as an object of the EMS's own layer type (layers and pins). */
+  async #putJson (key: ObjectKey, doc: unknown, actor: string): Promise<void> {
+    const blob = await this.#store.blobs.write([Buffer.from(JSON.stringify(doc))])
     await this.#store.objects.put(key, () => ({
       meta: {
         objectID: key.objectId,
         objectType: LAYER_TYPE,
-        destinationOrgID: orgId,
+        destinationOrgID: key.orgId,
         dataID: 0,
         objectSize: blob.size,
         dataHash: blob.sha256,
         contentType: 'application/json',
-        ownerID: pin.actor
+        ownerID: actor
       },
       status: 'ready',
       dataRef: blob.ref
@@ -359,22 +364,7 @@ export class EmsService {
       )
     }
     const before = (await this.getLayer(orgId, ref))?.doc ?? {}
-    const data = Buffer.from(JSON.stringify(doc))
-    const blob = await this.#store.blobs.write([data])
-    await this.#store.objects.put(layerKey(orgId, ref), () => ({
-      meta: {
-        objectID: layerKey(orgId, ref).objectId,
-        objectType: LAYER_TYPE,
-        destinationOrgID: orgId,
-        dataID: 0,
-        objectSize: blob.size,
-        dataHash: blob.sha256,
-        contentType: 'application/json',
-        ownerID: actor
-      },
-      status: 'ready',
-      dataRef: blob.ref
-    }))
+    await this.#putJson(layerKey(orgId, ref), doc, actor)
     // Each edge's config is its own object: publishing a few at once lets their writes share
     // commits (one at a time, a change to 1,000 edges waited out 1,000 commits in a row).
     // A rolled-back (pinned) edge keeps its version: the change reaches it once it is released.
