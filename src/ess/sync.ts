@@ -61,17 +61,6 @@ export interface EdgeSyncOptions {
   log: Logger
 }
 
-const NOTHING: PluginGate = {
-  offer: () => {},
-  refusal: () => undefined,
-  status: () => ({}),
-  pause: () => {},
-  resume: () => {}
-}
-const SILENT: Notices = { notify: () => {} }
-export const NO_PLUGINS = NOTHING
-export const NO_NOTICES = SILENT
-
 export class EdgeSync {
   /** Malformed CSS messages dropped since start. */
   dropped = 0
