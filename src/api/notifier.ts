@@ -7,6 +7,7 @@
 import { createHmac } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import { ValidationError } from '../common/errors.js'
 import { generateSecret } from '../security/index.js'
 import type { ServerResponse } from 'node:http'
 import type { Logger } from '../common/log.js'
@@ -121,4 +122,32 @@ export async function webhookSecret (dir: string): Promise<string> {
     await writeFile(file, secret + '\n', { mode: 0o600 })
     return secret
   }
+}
+
+/** The body of a webhook registration (Open Horizon's): register or delete a URL for a type. */
+export interface WebhookChange { action: 'register' | 'delete'; url: string }
+export const webhookChangeSchema = {
+  type: 'object',
+  required: ['action', 'url'],
+  properties: { action: { enum: ['register', 'delete'] }, url: { type: 'string', maxLength: 2048 } }
+} as const
+
+/** Applies a webhook registration for one org and type (http and https URLs only). */
+export async function changeWebhook (
+  hooks: WebhookStore, orgId: string, objectType: string, change: WebhookChange
+): Promise<void> {
+  let url: URL
+  try {
+    url = new URL(change.url)
+  } catch {
+    throw new ValidationError('/url: not a URL')
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ValidationError('/url: only http and https webhooks')
+  }
+  if (change.action === 'delete') {
+    await hooks.remove(orgId, objectType, url.href)
+    return
+  }
+  await hooks.put({ orgId, objectType, url: url.href, created: new Date().toISOString() })
 }

@@ -6,6 +6,7 @@ import { nameSchema } from '../api/server.js'
 import type { Store } from '../storage/index.js'
 import { requireObjectAccess, requireOrg } from '../security/acl.js'
 import type { ObjectService } from './objects.js'
+import { changeWebhook, webhookChangeSchema } from '../api/notifier.js'
 
 const aclParams = {
   type: 'object',
@@ -259,34 +260,13 @@ export function registerAdminRoutes (app: FastifyInstance, store: Store, objects
           properties: { orgID: nameSchema, objectType: nameSchema },
           required: ['orgID', 'objectType']
         },
-        body: {
-          type: 'object',
-          required: ['action', 'url'],
-          properties: { action: { enum: ['register', 'delete'] }, url: { type: 'string', maxLength: 2048 } }
-        }
+        body: webhookChangeSchema
       }
     },
     async (req, reply) => {
       const p = req.params
       await requireObjectAccess(store.users, req.identity, p.orgID, p.objectType, true)
-      const body = req.body
-      let url: URL
-      try {
-        url = new URL(body.url)
-      } catch {
-        throw new ValidationError('/url: not a URL')
-      }
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-        throw new ValidationError('/url: only http and https webhooks')
-      }
-      if (body.action === 'register') {
-        await store.webhooks.put({
-          orgId: p.orgID,
-          objectType: p.objectType,
-          url: url.href,
-          created: new Date().toISOString()
-        })
-      } else await store.webhooks.remove(p.orgID, p.objectType, url.href)
+      await changeWebhook(store.webhooks, p.orgID, p.objectType, req.body)
       return await reply.code(204).send()
     }
   )

@@ -20,7 +20,7 @@ import { openStore, type Store } from '../storage/index.js'
 import { mqttLink } from '../transport/index.js'
 import { Uplink } from './uplink.js'
 import { ValidationError } from '../common/errors.js'
-import { Notifier, webhookSecret } from '../api/notifier.js'
+import { changeWebhook, Notifier, webhookChangeSchema, webhookSecret } from '../api/notifier.js'
 import { EdgeSync, parseProperties } from './sync.js'
 import { appObjectKey, objParams, typeParams } from './app-access.js'
 import { isOwn, registerEdgeObjectRoutes } from './edge-objects.js'
@@ -198,33 +198,12 @@ function registerEssRoutes (
       schema: {
         summary: 'Register or delete a webhook for a type',
         params: typeParams,
-        body: {
-          type: 'object',
-          required: ['action', 'url'],
-          properties: { action: { enum: ['register', 'delete'] }, url: { type: 'string', maxLength: 2048 } }
-        }
+        body: webhookChangeSchema
       }
     },
     async (req, reply) => {
       const k = key(req)
-      const body = req.body
-      let url: URL
-      try {
-        url = new URL(body.url)
-      } catch {
-        throw new ValidationError('/url: not a URL')
-      }
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-        throw new ValidationError('/url: only http and https webhooks')
-      }
-      if (body.action === 'register') {
-        await store.webhooks.put({
-          orgId: k.orgId,
-          objectType: k.objectType,
-          url: url.href,
-          created: new Date().toISOString()
-        })
-      } else await store.webhooks.remove(k.orgId, k.objectType, url.href)
+      await changeWebhook(store.webhooks, k.orgId, k.objectType, req.body)
       return await reply.code(204).send()
     }
   )

@@ -199,6 +199,25 @@ export class EmsService {
     return (await this.#readJson(o.dataRef)) as Pin | undefined
   }
 
+  /**
+   * Every rollback pin of an org, by edge: one listing of the EMS's own objects instead of a read
+   * per edge (a change to a site of 1,000 edges asks about each of them).
+   */
+  async #pins (orgId: string): Promise<Map<string, Pin>> {
+    const out = new Map<string, Pin>()
+    let cursor: string | undefined
+    do {
+      const page = await this.#store.objects.list({ orgId, objectType: LAYER_TYPE, limit: 1000, cursor })
+      for (const o of page.items) {
+        if (!o.key.objectId.startsWith('pin.') || o.meta.deleted === true) continue
+        const pin = (await this.#readJson(o.dataRef)) as Pin | undefined
+        if (pin !== undefined) out.set(o.key.objectId.slice('pin.'.length), pin)
+      }
+      cursor = page.next
+    } while (cursor !== undefined)
+    return out
+  }
+
   async #setPin (orgId: string, edgeId: string, pin: Pin | undefined): Promise<void> {
     const key = pinKey(orgId, edgeId)
     if (pin === undefined) {
@@ -320,6 +339,7 @@ export class EmsService {
   ): Promise<Array<{ outcome: EdgeOutcome; next: Obj; currentVersion: number }>> {
     const out: Array<{ outcome: EdgeOutcome; next: Obj; currentVersion: number }> = []
     const cache = new Map<string, Obj | undefined>()
+    const pins = await this.#pins(orgId)
     for (const n of await this.#affected(orgId, ref)) {
       const next = mergeLayers(await this.#layersOf(orgId, n, { ref, doc }, cache)).config
       const cur = await this.current(orgId, n.destinationId)
@@ -332,7 +352,7 @@ export class EmsService {
         continue
       }
       const problems = validateEmsConfig(next)
-      const pinned = await this.pin(orgId, n.destinationId)
+      const pinned = pins.get(n.destinationId)
       out.push({
         outcome: {
           edge: n.destinationId,
@@ -579,11 +599,12 @@ export class EmsService {
    */
   async status (orgId: string): Promise<Array<Record<string, unknown>>> {
     const out: Array<Record<string, unknown>> = []
+    const pins = await this.#pins(orgId)
     for (const n of await this.edges(orgId)) {
       const key = configKey(orgId, n.destinationId)
       const o = await this.#store.objects.get(key)
       const d = await this.#store.deliveries.get(key, n)
-      const pinned = await this.pin(orgId, n.destinationId)
+      const pinned = pins.get(n.destinationId)
       const online = isOnline(n, this.#offlineAfterMs)
       const latest = o === undefined ? undefined : Number(o.meta.version ?? 0)
       const upToDate =
