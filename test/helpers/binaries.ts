@@ -1,6 +1,7 @@
 /**
- * Finding external binaries (ferretdb, mosquitto, chromium). Missing on a laptop: the test skips
- * with a loud reason. Missing under CI=true: the test fails, because CI installs them.
+ * External binaries the tests need (mosquitto, ferretdb, schemathesis's st, mount). Missing on a
+ * laptop: the test skips with a loud reason. Missing under CI=true: the test fails, because CI
+ * installs them. This is the only skip in the suite.
  */
 import { findBinary } from '../../harness/find-binary.js'
 
@@ -15,15 +16,12 @@ export interface NeedsBinary {
 export function requireBinary (t: NeedsBinary, name: string, hint: string): string | undefined {
   const found = findBinary(name)
   if (found !== undefined) return found
-  skipOrFail(t, `${name} not found (${hint})`)
-  return undefined
-}
-
-/** A capability the machine lacks: a loud skip on a laptop, a failure under CI=true. */
-export function skipOrFail (t: NeedsBinary, reason: string): void {
-  if (process.env.CI === 'true') t.fail(`CI=true but ${reason}`)
-  else {
+  const reason = `${name} not found (${hint})`
+  if (process.env.CI === 'true') {
+    t.fail(`CI=true but ${reason}`)
+  } else {
     process.stderr.write(`\n*** SKIPPING: ${reason} ***\n\n`)
     t.pass(`skipped: ${reason}`, { skip: reason })
   }
+  return undefined
 }
