@@ -224,8 +224,8 @@ export async function createApiServer (opts: ApiServerOptions): Promise<FastifyI
   return app
 }
 
-/** A whole body as JSON, refused past `limit` bytes. */
-async function readJson (stream: AsyncIterable<Uint8Array>, limit: number): Promise<unknown> {
+/** A whole body, refused past `limit` bytes. */
+export async function readBody (stream: AsyncIterable<Uint8Array>, limit: number): Promise<Buffer> {
   const parts: Buffer[] = []
   let size = 0
   for await (const c of stream) {
@@ -233,9 +233,15 @@ async function readJson (stream: AsyncIterable<Uint8Array>, limit: number): Prom
     if (size > limit) throw new SyncError(SyncErrorCode.BODY_TOO_LARGE, `Body is larger than ${limit} bytes`)
     parts.push(Buffer.from(c))
   }
-  if (size === 0) return undefined
+  return Buffer.concat(parts)
+}
+
+/** A whole body as JSON, refused past `limit` bytes; an empty body is no body. */
+async function readJson (stream: AsyncIterable<Uint8Array>, limit: number): Promise<unknown> {
+  const body = await readBody(stream, limit)
+  if (body.length === 0) return undefined
   try {
-    return JSON.parse(Buffer.concat(parts).toString('utf8')) as unknown
+    return JSON.parse(body.toString('utf8')) as unknown
   } catch (err) {
     throw new SyncError(SyncErrorCode.BAD_JSON, 'Body is not valid JSON', { cause: err })
   }

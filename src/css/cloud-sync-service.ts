@@ -8,7 +8,9 @@ import { Authenticator, LoginGuard, OrgSigningKeys, verifySecret } from '../secu
 import { openStore, type Store } from '../storage/index.js'
 import {
   connectExternalBroker,
+  HttpBridge,
   startEmbeddedBroker,
+  withHttpBridge,
   type BrokerAuth,
   type CloudTransport
 } from '../transport/index.js'
@@ -17,6 +19,7 @@ import { ObjectService } from './objects.js'
 import { Uploads } from './uploads.js'
 import { registerCssRoutes } from './routes.js'
 import { registerAdminRoutes } from './admin-routes.js'
+import { registerLinkRoutes } from './link-routes.js'
 import { registerUserRoutes } from './user-routes.js'
 import { StatusWriter } from './status-writer.js'
 import { CloudSync } from './sync.js'
@@ -24,7 +27,7 @@ import { Lifecycle } from './lifecycle.js'
 import { cssInstanceId } from './instance-id.js'
 import { ownedTypeCheck, type CssExtension, type ExtensionHandle } from './extension.js'
 import type { SyncHooks } from './handlers/index.js'
-import type { ObjectKey, StoredObject } from '../common/model.js'
+import type { DestinationKey, ObjectKey, StoredObject } from '../common/model.js'
 import { Notifier, webhookSecret } from '../api/notifier.js'
 
 export interface CssHandle {
@@ -90,6 +93,15 @@ function brokerAuth (store: Store): BrokerAuth {
 }
 
 const REREGISTER_WITHIN_MS = 10_000
+/** An HTTP edge's undelivered messages past this are dropped for a resync (see HttpBridge). */
+const LINK_MAX_QUEUE_BYTES = 64 * 1024 * 1024
+/** Edges poll at least every 25 s; a session silent three times that long has gone. */
+const LINK_IDLE_MS = 90_000
+
+function mapNode<T> (username: string, f: (node: DestinationKey) => T): T | undefined {
+  const node = parseNodeUsername(username)
+  return node === undefined ? undefined : f(node)
+}
 
 /** What the store and the broker say right now (never a fixed answer). */
 async function health (store: Store, transport: CloudTransport): Promise<{ store: boolean; broker: boolean }> {
@@ -136,7 +148,7 @@ export async function startCloudSyncService (
       log
     })
     const tls = serverTls(cfg)
-    const transport: CloudTransport =
+    const broker: CloudTransport =
       cfg.BrokerMode === 'embedded'
         ? await startEmbeddedBroker({
           host: cfg.MqttListeningAddress,
@@ -156,6 +168,15 @@ export async function startCloudSyncService (
           instanceId: await cssInstanceId(cfg.CssInstanceId, path.join(cfg.PersistenceRootPath, 'css')),
           log: log.child({ component: 'css.mqtt' })
         })
+    // Edges that cannot reach the broker poll over HTTP; both channels are one transport.
+    const bridge = new HttpBridge({
+      topicsOf: (u) => mapNode(u, essSubscriptions),
+      upTopicOf: (u) => mapNode(u, upTopic),
+      maxBytes: LINK_MAX_QUEUE_BYTES,
+      idleMs: LINK_IDLE_MS,
+      log: log.child({ component: 'css.link' })
+    })
+    const transport = withHttpBridge(broker, bridge)
     const status = new StatusWriter(store, log.child({ component: 'css.status' }))
     // Webhooks of the CSS's apps: called when an object from an edge arrives (Open Horizon's).
     const notices = new Notifier({
@@ -266,6 +287,7 @@ export async function startCloudSyncService (
       ownsType
     })
     registerAdminRoutes(app, store, objects)
+    registerLinkRoutes(app, bridge, cfg.MqttMaxPayloadSize)
     registerUserRoutes(app, {
       store,
       disconnect: (u) => {

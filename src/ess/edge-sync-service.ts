@@ -8,7 +8,7 @@ import type { SyncConfig } from '../common/config/schema.js'
 import { ConfigError, NotFoundError, SyncError, SyncErrorCode } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
 import type { DestinationKey, ObjectKey, StoredObject } from '../common/model.js'
-import { essSubscriptions, nodeClientId } from '../common/protocol/topics.js'
+import { essSubscriptions, nodeClientId, nodeUsername } from '../common/protocol/topics.js'
 import { createApiServer, nameSchema, parseRange } from '../api/server.js'
 import {
   Authenticator,
@@ -17,7 +17,7 @@ import {
   serverTls
 } from '../security/index.js'
 import { openStore, type Store } from '../storage/index.js'
-import { mqttLink } from '../transport/index.js'
+import { autoLink, httpLink, mqttLink, type EdgeLink } from '../transport/index.js'
 import { Uplink } from './uplink.js'
 import { ValidationError } from '../common/errors.js'
 import { changeWebhook, Notifier, webhookChangeSchema, webhookSecret } from '../api/notifier.js'
@@ -179,7 +179,7 @@ function registerEssRoutes (
         if (suffix === 'consumed' && !sync.countConsumer(o)) return await reply.code(204).send()
         await store.objects.setStatus(k, status, o.meta.instanceID)
         if (ack !== undefined) {
-          await sync.up.send({
+          await sync.up.sendOrDefer({
             v: 1,
             kind: 'ack',
             state: ack,
@@ -257,6 +257,55 @@ function ifMatchInstance (h: string | string[] | undefined): number | undefined 
   return Number(m[1])
 }
 
+function refuseClearText (cfg: Readonly<SyncConfig>): void {
+  const mqtt = cfg.CommunicationProtocol !== 'http'
+  const http = cfg.CommunicationProtocol !== 'mqtt'
+  if (!cfg.RequireTls) return
+  if (mqtt && !/^(mqtts|wss):\/\//.test(cfg.BrokerAddress ?? '')) {
+    throw new ConfigError(
+      SyncErrorCode.CONFIG_INVALID,
+      `RequireTls is set but BrokerAddress ${cfg.BrokerAddress ?? ''} is not mqtts:// or wss://`
+    )
+  }
+  if (http && !(cfg.HttpCssAddress ?? '').startsWith('https://')) {
+    throw new ConfigError(
+      SyncErrorCode.CONFIG_INVALID,
+      `RequireTls is set but HttpCssAddress ${cfg.HttpCssAddress ?? ''} is not https://`
+    )
+  }
+}
+
+/** The way to the CSS that CommunicationProtocol names; built now, opened once everything exists. */
+function cloudLink (cfg: Readonly<SyncConfig>, node: DestinationKey, log: Logger): EdgeLink {
+  const username = nodeUsername(node)
+  const tls = clientTls(cfg)
+  const overHttp = (): EdgeLink =>
+    httpLink({
+      url: cfg.HttpCssAddress ?? '',
+      username,
+      password: cfg.NodeSecret,
+      tls,
+      waitSeconds: cfg.HttpPollSeconds,
+      firstConnectWaitMs: 3000,
+      log: log.child({ component: 'ess.http-link' })
+    })
+  if (cfg.CommunicationProtocol === 'http') return overHttp()
+  const mqtt = mqttLink({
+    url: cfg.BrokerAddress ?? '',
+    clientId: nodeClientId(node),
+    username,
+    password: cfg.NodeSecret,
+    tls,
+    subscriptions: essSubscriptions(node),
+    firstConnectWaitMs: 3000,
+    log: log.child({ component: 'ess.mqtt' })
+  })
+  if (cfg.CommunicationProtocol === 'auto') {
+    return autoLink(mqtt, overHttp, cfg.MqttFallbackSeconds * 1000, log.child({ component: 'ess.link' }))
+  }
+  return mqtt
+}
+
 export interface EssOptions {
   /** The plugins `Plugins` may name (the composition in src/app decides which exist). */
   plugins?: PluginFactories
@@ -268,12 +317,7 @@ export async function startEdgeSyncService (
   opts: EssOptions = {}
 ): Promise<EssHandle> {
   // The config schema says so too; checked again here because a secret must never leave in clear.
-  if (cfg.RequireTls && !/^(mqtts|wss):\/\//.test(cfg.BrokerAddress ?? '')) {
-    throw new ConfigError(
-      SyncErrorCode.CONFIG_INVALID,
-      `RequireTls is set but BrokerAddress ${cfg.BrokerAddress ?? ''} is not mqtts:// or wss://`
-    )
-  }
+  refuseClearText(cfg)
   const startedAt = Date.now()
   const node: DestinationKey = {
     orgId: cfg.OrgID ?? '',
@@ -305,16 +349,7 @@ export async function startEdgeSyncService (
     })
     const dir = path.join(cfg.PersistenceRootPath, sub)
     // Built first, opened last: everything that publishes is built with it.
-    const link = mqttLink({
-      url: cfg.BrokerAddress ?? '',
-      clientId: nodeClientId(node),
-      username: `${node.orgId}/${node.destinationType}/${node.destinationId}`,
-      password: cfg.NodeSecret,
-      tls: clientTls(cfg),
-      subscriptions: essSubscriptions(node),
-      firstConnectWaitMs: 3000,
-      log: log.child({ component: 'ess.mqtt' })
-    })
+    const link = cloudLink(cfg, node, log)
     cleanups.push(async () => {
       await link.close()
     })
@@ -429,7 +464,9 @@ export async function startEdgeSyncService (
     }
     log.info('ESS listening', {
       rest: restUrl,
-      broker: cfg.BrokerAddress,
+      protocol: cfg.CommunicationProtocol,
+      ...(cfg.CommunicationProtocol === 'http' ? {} : { broker: cfg.BrokerAddress }),
+      ...(cfg.CommunicationProtocol === 'mqtt' ? {} : { css: cfg.HttpCssAddress }),
       node,
       store: store.kind,
       adminKey: boot.appKey,

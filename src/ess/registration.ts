@@ -69,7 +69,8 @@ export class Registration {
     this.#stopTimer()
     const holdings = await this.#o.holdings()
     const properties = { ...this.#o.properties }
-    await this.#o.up.send({ v: 1, kind: 'register', properties, codeVersion: CODE_VERSION, holdings })
+    const protocol = this.#o.up.channel
+    await this.#o.up.send({ v: 1, kind: 'register', properties, codeVersion: CODE_VERSION, holdings, protocol })
     const wait = Math.round(this.#delay * (0.75 + Math.random() * 0.5))
     this.#timer = setTimeout(() => {
       this.#timer = undefined

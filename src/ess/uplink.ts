@@ -8,6 +8,8 @@ import { upTopic } from '../common/protocol/topics.js'
 export interface Link {
   publish: (topic: string, payload: Buffer, qos?: 0 | 1) => Promise<void>
   readonly connected: boolean
+  /** Which channel carries the messages now (reported in register). */
+  readonly channel?: 'mqtt' | 'http'
 }
 
 export class Uplink {
@@ -25,6 +27,10 @@ export class Uplink {
     return this.#link.connected
   }
 
+  get channel (): 'mqtt' | 'http' {
+    return this.#link.channel ?? 'mqtt'
+  }
+
   /** Resolves once the broker took the message (chunks: once handed over, QoS 0). */
   async send (msg: UpMessage): Promise<void> {
     if (msg.kind === 'chunk') await this.#link.publish(this.#topic, encodeChunk(msg), 0)
@@ -37,16 +43,23 @@ export class Uplink {
   }
 
   /**
-   * Sends without waiting for the PUBACK. Used inside message handlers: mqtt.js delivers no further
-   * packets (PUBACKs included) until the handler returns, so awaiting there would deadlock. The
-   * state is already durable locally, and the register report on reconnect repeats it.
+   * Sends and waits, but a failure is only logged: the state it reports is durable here already,
+   * and the register on the next connect repeats it.
    */
-  sendSoon (msg: UpMessage): void {
-    this.send(msg).catch((err: unknown) => {
+  async sendOrDefer (msg: UpMessage): Promise<void> {
+    await this.send(msg).catch((err: unknown) => {
       this.#log.warn('Message to the CSS not sent; the next register report repeats it', {
         err,
         kind: msg.kind
       })
     })
+  }
+
+  /**
+   * Sends without waiting for the PUBACK. Used inside message handlers: mqtt.js delivers no further
+   * packets (PUBACKs included) until the handler returns, so awaiting there would deadlock.
+   */
+  sendSoon (msg: UpMessage): void {
+    void this.sendOrDefer(msg)
   }
 }

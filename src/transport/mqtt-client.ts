@@ -3,7 +3,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { TransportError } from '../common/errors.js'
 import type { Logger } from '../common/log.js'
 import { UP_WILDCARD } from '../common/protocol/topics.js'
-import type { CloudTransport } from './types.js'
+import type { CloudTransport, EdgeLink, LinkHandlers } from './types.js'
 
 export interface MqttConnection {
   publish: (topic: string, payload: Buffer, qos?: 0 | 1) => Promise<void>
@@ -29,22 +29,7 @@ export interface LinkOptions {
   log: Logger
 }
 
-export interface LinkHandlers {
-  /** Called for each message; the PUBACK waits for its promise. */
-  onMessage: (topic: string, payload: Buffer) => Promise<void>
-  /** Called after every successful (re)connect and subscribe. */
-  onConnect?: () => Promise<void>
-}
-
 export type ClientOptions = LinkOptions & LinkHandlers
-
-/**
- * A connection made in two steps: built first (so the services that publish through it can be
- * built with it), opened once they exist. Publishing before it is connected fails loudly.
- */
-export interface MqttLink extends MqttConnection {
-  open: (handlers: LinkHandlers) => Promise<void>
-}
 
 const TLS_TRUST_ERRORS = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
@@ -84,12 +69,13 @@ function clientOptions (opts: LinkOptions): IClientOptions {
   return options
 }
 
-export function mqttLink (opts: LinkOptions): MqttLink {
+export function mqttLink (opts: LinkOptions): EdgeLink {
   let client: MqttClient | undefined
   const notOpen = (): never => {
     throw new TransportError(`Not connected to ${opts.url} yet`)
   }
   return {
+    channel: 'mqtt',
     get connected () {
       return client?.connected ?? false
     },
@@ -162,6 +148,9 @@ async function openClient (opts: LinkOptions, handlers: LinkHandlers): Promise<M
   })
   client.on('error', (err) => {
     opts.log.warn('MQTT client error', { err, url: opts.url })
+  })
+  client.on('close', () => {
+    handlers.onDown?.()
   })
   await firstConnection(client, opts)
   return client

@@ -43,3 +43,27 @@ export interface BrokerAuth {
   mayPublish: (username: string, topic: string) => boolean
   maySubscribe: (username: string, topic: string) => boolean
 }
+
+export interface LinkHandlers {
+  /** Called for each message; the PUBACK waits for its promise. */
+  onMessage: (topic: string, payload: Buffer) => Promise<void>
+  /** Called after every successful (re)connect and subscribe. */
+  onConnect?: () => Promise<void>
+  /** Called each time the connection drops or an attempt fails (the link keeps retrying). */
+  onDown?: () => void
+}
+
+/**
+ * The ESS's connection to the CSS, whichever channel carries it (MQTT, the HTTP link, or auto).
+ * Built first (so the services that publish through it can be built with it), opened once they
+ * exist. Publishing before it is connected fails loudly.
+ */
+export interface EdgeLink {
+  open: (handlers: LinkHandlers) => Promise<void>
+  /** QoS 1 resolves once the CSS side has it (PUBACK, or the HTTP answer after handling). */
+  publish: (topic: string, payload: Buffer, qos?: 0 | 1) => Promise<void>
+  close: () => Promise<void>
+  readonly connected: boolean
+  /** Which channel carries the messages now. */
+  readonly channel: 'mqtt' | 'http'
+}

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto'
 import net from 'node:net'
 import { Readable } from 'node:stream'
 import t, { type Test } from 'tap'
-import { basic, APP, waitFor } from '../helpers/cluster.js'
+import { basic, APP, channelEnv, waitFor } from '../helpers/cluster.js'
 import { expectedBytes, generateBytes } from '../helpers/bytes.js'
 import { freePort } from '../../harness/ports.js'
 import { killProcess, startProcess, type Proc } from '../helpers/processes.js'
@@ -26,12 +26,14 @@ let css: Proc = await startProcess(t, 'css', cssEnv)
 
 const kill = killProcess
 
-// A proxy in front of the broker for n3 that flips one byte of object data once, on the way down.
+// A proxy in front of the broker (or, over the HTTP link, the CSS's REST port) for n3 that flips
+// one byte of object data once, on the way down.
+const overHttp = process.env.SYNC_TEST_PROTOCOL === 'http'
 const proxyPort = await freePort()
 const marker = expectedBytes(3 * 1024 * 1024 + 1000, 3 * 1024 * 1024 + 1015) // 16 bytes of the data, past 3 MiB
 let flipped = 0
 const proxy = net.createServer((client) => {
-  const upstream = net.connect(mqttPort, '127.0.0.1')
+  const upstream = net.connect(overHttp ? restPort : mqttPort, '127.0.0.1')
   let tail = Buffer.alloc(0)
   let seenDown = 0
   upstream.on('data', (d: Buffer) => {
@@ -68,7 +70,8 @@ for (const id of ['n1', 'n2', 'n3']) {
     LISTENING_PORT: String(port),
     ADMIN_KEY: APP.key,
     ADMIN_SECRET: APP.secret,
-    TRANSFER_TIMEOUT_SECONDS: '2'
+    TRANSFER_TIMEOUT_SECONDS: '2',
+    ...channelEnv(`http://127.0.0.1:${id === 'n3' ? proxyPort : restPort}`)
   }
   edges.set(id, { id, port, env, proc: await startProcess(t, 'ess', env) })
 }

@@ -8,7 +8,7 @@ import t from 'tap'
 import { buildConfig } from '../../src/common/config/load.js'
 import { silentLogger } from '../../src/common/log.js'
 import { startEss as startEdgeSyncService, type EssHandle } from '../../src/app/ess.js'
-import { APP, basic, waitFor } from '../helpers/cluster.js'
+import { APP, basic, channelConfig, waitFor } from '../helpers/cluster.js'
 import { freePort } from '../../harness/ports.js'
 import { killProcess, startProcess, type Proc } from '../helpers/processes.js'
 
@@ -35,7 +35,8 @@ async function startNode (id: string, secret: string): Promise<EssHandle> {
     PersistenceRootPath: `${root}/ess`,
     ListeningPort: 0,
     AdminKey: APP.key,
-    AdminSecret: APP.secret
+    AdminSecret: APP.secret,
+    ...channelConfig(CSS)
   })
   const ess = await startEdgeSyncService(cfg, silentLogger)
   t.teardown(() => ess.close())

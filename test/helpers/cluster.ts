@@ -31,6 +31,21 @@ export async function enroll (css: CssHandle, org: string, type: string, id: str
   return ((await res.json()) as { secret: string }).secret
 }
 
+/**
+ * `SYNC_TEST_PROTOCOL=http` runs every ESS of a test over the HTTP link instead of MQTT (the
+ * files under test/e2e/over-http/ run the same scenarios that way).
+ */
+export function channelConfig (restUrl: string): Record<string, string> {
+  const p = process.env.SYNC_TEST_PROTOCOL
+  return p === undefined ? {} : { CommunicationProtocol: p, HttpCssAddress: restUrl }
+}
+
+/** The same for an ESS process configured by environment variables. */
+export function channelEnv (restUrl: string): Record<string, string> {
+  const p = process.env.SYNC_TEST_PROTOCOL
+  return p === undefined ? {} : { COMMUNICATION_PROTOCOL: p, HTTP_CSS_ADDRESS: restUrl }
+}
+
 export async function startEss (t: Test, css: CssHandle, root: string, node: { org: string, type: string, id: string, props?: string }, secret?: string, extra: Record<string, string | number | boolean> = {}): Promise<EssHandle> {
   const s = secret ?? await enroll(css, node.org, node.type, node.id)
   const cfg = buildConfig({}, {}, {
@@ -45,6 +60,7 @@ export async function startEss (t: Test, css: CssHandle, root: string, node: { o
     ListeningPort: 0,
     AdminKey: APP.key,
     AdminSecret: APP.secret,
+    ...channelConfig(css.restUrl),
     ...extra
   })
   const ess = await startEdgeSyncService(cfg, log.child({ svc: `ess ${node.id}` }))

@@ -15,6 +15,10 @@ export interface SyncConfig {
   MongoDbName: string
   BrokerMode: 'embedded' | 'external'
   BrokerAddress?: string
+  CommunicationProtocol: 'mqtt' | 'http' | 'auto'
+  HttpCssAddress?: string
+  MqttFallbackSeconds: number
+  HttpPollSeconds: number
   BrokerUsername?: string
   BrokerPassword?: string
   CssInstanceId?: string
@@ -138,6 +142,35 @@ export const CONFIG_KEYS: Readonly<Record<keyof SyncConfig, KeySchema>> = {
     type: 'string',
     for: 'both',
     description: 'MQTT URL of the broker (mqtt://host:port); required on an ESS and with an external broker'
+  },
+  CommunicationProtocol: {
+    type: 'string',
+    enum: ['mqtt', 'http', 'auto'],
+    default: 'mqtt',
+    for: 'ESS',
+    description:
+      'How the ESS talks to the CSS: mqtt (BrokerAddress), http (long polls to HttpCssAddress), or auto (MQTT, and HTTP while the broker cannot be reached)'
+  },
+  HttpCssAddress: {
+    type: 'string',
+    for: 'ESS',
+    description: 'URL of the CSS REST API (http://host:port or https://...) for CommunicationProtocol http or auto'
+  },
+  MqttFallbackSeconds: {
+    type: 'integer',
+    default: 10,
+    minimum: 1,
+    for: 'ESS',
+    description: 'auto: how long the broker may be unreachable before the ESS syncs over HTTP'
+  },
+  HttpPollSeconds: {
+    type: 'integer',
+    default: 25,
+    minimum: 1,
+    maximum: 60,
+    for: 'ESS',
+    description:
+      'HTTP link: how long the CSS holds a poll open when it has nothing to send (messages arrive at once either way)'
   },
   BrokerUsername: { type: 'string', for: 'CSS', description: 'Username of the CSS on an external broker' },
   BrokerPassword: {
@@ -395,7 +428,18 @@ export function configJsonSchema (): Record<string, unknown> {
     allOf: [
       {
         if: { required: ['NodeType'], properties: { NodeType: { const: 'ESS' } } },
-        then: { required: ['OrgID', 'DestinationType', 'DestinationID', 'BrokerAddress'] }
+        then: { required: ['OrgID', 'DestinationType', 'DestinationID'] }
+      },
+      {
+        if: {
+          required: ['NodeType'],
+          properties: { NodeType: { const: 'ESS' }, CommunicationProtocol: { enum: ['mqtt', 'auto'] } }
+        },
+        then: { required: ['BrokerAddress'] }
+      },
+      {
+        if: { required: ['CommunicationProtocol'], properties: { CommunicationProtocol: { enum: ['http', 'auto'] } } },
+        then: { required: ['HttpCssAddress'], properties: { HttpCssAddress: { type: 'string', pattern: '^https?://' } } }
       },
       {
         if: { required: ['StorageProvider'], properties: { StorageProvider: { const: 'mongo' } } },
@@ -425,7 +469,12 @@ export function configJsonSchema (): Record<string, unknown> {
           required: ['RequireTls', 'NodeType'],
           properties: { RequireTls: { const: true }, NodeType: { const: 'ESS' } }
         },
-        then: { properties: { BrokerAddress: { type: 'string', pattern: '^(mqtts|wss)://' } } }
+        then: {
+          properties: {
+            BrokerAddress: { type: 'string', pattern: '^(mqtts|wss)://' },
+            HttpCssAddress: { type: 'string', pattern: '^https://' }
+          }
+        }
       },
       {
         if: {

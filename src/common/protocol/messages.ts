@@ -24,7 +24,15 @@ export interface Holding {
 }
 
 export type UpMessage =
-  | { v: 1; kind: 'register'; properties: Record<string, string>; codeVersion: string; holdings: Holding[] }
+  | {
+    v: 1
+    kind: 'register'
+    properties: Record<string, string>
+    codeVersion: string
+    holdings: Holding[]
+    /** The channel the edge uses now (absent from older edges: mqtt). */
+    protocol?: 'mqtt' | 'http'
+  }
   /** `errors`: malformed CSS messages this edge dropped since it started. */
   | { v: 1; kind: 'heartbeat'; errors: number; status?: Record<string, Record<string, unknown>> }
   | {
@@ -184,6 +192,7 @@ const upSchema = {
           maxProperties: 64
         },
         codeVersion: { type: 'string', maxLength: 64 },
+        protocol: { enum: ['mqtt', 'http'] },
         holdings: {
           type: 'array',
           maxItems: 100000,

@@ -57,7 +57,7 @@ export const onRegister: Handler<'register'> = async (ctx, node, msg, log) => {
     ...node,
     properties,
     codeVersion,
-    protocol: 'mqtt',
+    protocol: msg.protocol ?? 'mqtt',
     online: true,
     registeredAt: prev?.registeredAt ?? now,
     lastHeartbeat: now
