@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { encodeFrames } from '../common/protocol/frames.js'
+import { decodeUp } from '../common/protocol/messages.js'
 import { forbidden, readBody } from '../api/server.js'
 import type { HttpBridge } from '../transport/index.js'
 
@@ -56,6 +57,8 @@ export function registerLinkRoutes (app: FastifyInstance, bridge: HttpBridge, ma
       const node = nodeOf(req)
       const stream = req.body as AsyncIterable<Uint8Array> | undefined
       const body = stream === undefined ? Buffer.alloc(0) : await readBody(stream, maxPayload)
+      // A malformed message is refused with its reason here (over MQTT it can only be dropped).
+      decodeUp(body)
       // Answered once handled, as a PUBACK is: an acknowledged message is durable.
       await bridge.up(node, body)
       return await reply.code(204).send()
