@@ -1,5 +1,5 @@
 /** CSS routes for ACLs (Open Horizon's security API), users, object destinations, webhooks and resend. */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { NotFoundError, ValidationError } from '../common/errors.js'
 import type { AclEntry, AclKind, ObjectKey } from '../common/model.js'
 import { nameSchema } from '../api/server.js'
@@ -48,14 +48,29 @@ function toEntries (orgId: string, kind: AclKind, key: string, users: AclUserIn[
   })
 }
 
+// `users` (entries) is Open Horizon's API; `usernames` (names only) is what its published Go and
+// Python clients send: plain users, with the full access the clients' documentation describes.
 const aclBody = {
   type: 'object',
-  required: ['action', 'users'],
+  required: ['action'],
+  anyOf: [{ required: ['users'] }, { required: ['usernames'] }],
   properties: {
     action: { enum: ['add', 'remove'] },
-    users: { type: 'array', maxItems: 1000, items: { type: 'object' } }
+    users: { type: 'array', maxItems: 1000, items: { type: 'object' } },
+    usernames: { type: 'array', maxItems: 1000, items: { type: 'string' } }
   }
 } as const
+
+interface AclChange {
+  action: 'add' | 'remove'
+  users?: AclUserIn[]
+  usernames?: string[]
+}
+
+function changedUsers (body: AclChange): AclUserIn[] {
+  const named = (body.usernames ?? []).map((Username) => ({ ACLUserType: 'user', Username, ACLRole: 'aclWriter' }))
+  return [...(body.users ?? []), ...named]
+}
 
 export function registerAdminRoutes (app: FastifyInstance, store: Store, objects: ObjectService): void {
   const aclView = (e: AclEntry): Record<string, string> => ({
@@ -65,55 +80,66 @@ export function registerAdminRoutes (app: FastifyInstance, store: Store, objects
   })
 
   // As Open Horizon: `?all_keys=true` lists the keys (the all-types key as "*"); otherwise the
-  // users of `?key=` (no key, or "*": the all-types entry).
-  app.get<{ Params: { type: string, orgID: string }, Querystring: { key?: string; all_keys?: boolean; acl_usertype?: 'user' | 'node' } }>(
+  // users of `?key=` (no key, or "*": the all-types entry). Open Horizon's clients put the key in
+  // the path (`.../{org}/{key}`), which Open Horizon ignores; here it names the key, as they mean.
+  const aclQuery = {
+    type: 'object',
+    properties: {
+      key: { type: 'string', maxLength: 128 },
+      all_keys: { type: 'boolean' },
+      acl_usertype: { enum: ['user', 'node'] }
+    }
+  } as const
+  type AclQuery = { key?: string; all_keys?: boolean; acl_usertype?: 'user' | 'node' }
+  type AclGet = { Params: { type: string, orgID: string, key?: string }, Querystring: AclQuery }
+  const getAcl = async (req: FastifyRequest<AclGet>): Promise<unknown> => {
+    const p = req.params
+    requireOrg(req.identity, p.orgID, true)
+    const q = req.query
+    const kind = p.type as AclKind
+    if (q.all_keys !== true) {
+      const named = p.key ?? q.key
+      const key = named === undefined || named === '*' ? '' : named
+      const list = (await store.users.listAcl(p.orgID, kind, key)).filter(
+        (e) => q.acl_usertype === undefined || e.userType === q.acl_usertype
+      )
+      if (list.length === 0) throw new NotFoundError('No ACL entries')
+      return list.map(aclView)
+    }
+    const keys = [
+      ...new Set((await store.users.listAcl(p.orgID, kind)).map((e) => (e.key === '' ? '*' : e.key)))
+    ]
+    if (keys.length === 0) throw new NotFoundError('No ACL entries')
+    return keys
+  }
+  app.get<AclGet>(
     '/api/v1/security/:type/:orgID',
     {
       schema: {
         summary: 'The users of one ACL key (?key=; none or * for all types), or every key (?all_keys=true)',
         params: aclParams,
-        querystring: {
-          type: 'object',
-          properties: {
-            key: { type: 'string', maxLength: 128 },
-            all_keys: { type: 'boolean' },
-            acl_usertype: { enum: ['user', 'node'] }
-          }
-        }
+        querystring: aclQuery
       }
     },
-    async (req) => {
-      const p = req.params
-      requireOrg(req.identity, p.orgID, true)
-      const q = req.query
-      const kind = p.type as AclKind
-      if (q.all_keys !== true) {
-        const key = q.key === undefined || q.key === '*' ? '' : q.key
-        const list = (await store.users.listAcl(p.orgID, kind, key)).filter(
-          (e) => q.acl_usertype === undefined || e.userType === q.acl_usertype
-        )
-        if (list.length === 0) throw new NotFoundError('No ACL entries')
-        return list.map(aclView)
-      }
-      const keys = [
-        ...new Set((await store.users.listAcl(p.orgID, kind)).map((e) => (e.key === '' ? '*' : e.key)))
-      ]
-      if (keys.length === 0) throw new NotFoundError('No ACL entries')
-      return keys
-    }
+    getAcl
+  )
+  app.get<AclGet>(
+    '/api/v1/security/:type/:orgID/:key',
+    { schema: { summary: 'The users of the ACL of one key (as Open Horizon\'s clients ask)', params: aclParams, querystring: aclQuery } },
+    getAcl
   )
 
   const putAcl = async (
     orgId: string,
     kind: AclKind,
     key: string,
-    body: { action: 'add' | 'remove'; users: AclUserIn[] }
+    body: AclChange
   ): Promise<void> => {
-    const list = toEntries(orgId, kind, key, body.users)
+    const list = toEntries(orgId, kind, key, changedUsers(body))
     if (body.action === 'add') await store.users.putAcl(list)
     else for (const e of list) await store.users.removeAcl(orgId, kind, key, e.userType, e.username)
   }
-  app.put<{ Params: { type: string, orgID: string, key: string }, Body: { action: 'add' | 'remove'; users: AclUserIn[] } }>(
+  app.put<{ Params: { type: string, orgID: string, key: string }, Body: AclChange }>(
     '/api/v1/security/:type/:orgID/:key',
     { schema: { summary: 'Add or remove users on the ACL of one type', params: aclParams, body: aclBody } },
     async (req, reply) => {
@@ -135,7 +161,7 @@ export function registerAdminRoutes (app: FastifyInstance, store: Store, objects
       return await reply.code(204).send()
     }
   )
-  app.put<{ Params: { type: string, orgID: string }, Body: { action: 'add' | 'remove'; users: AclUserIn[] } }>(
+  app.put<{ Params: { type: string, orgID: string }, Body: AclChange }>(
     '/api/v1/security/:type/:orgID',
     { schema: { summary: 'Add or remove users on the all-types ACL', params: aclParams, body: aclBody } },
     async (req, reply) => {
@@ -347,11 +373,13 @@ export function registerAdminRoutes (app: FastifyInstance, store: Store, objects
     }
   )
 
-  app.post(
-    '/api/v1/resend',
-    { schema: { summary: 'Only meaningful on an ESS (400 on the CSS, as Open Horizon)' } },
-    async () => {
+  // POST from Open Horizon's Python client, PUT from its Go client.
+  app.route({
+    method: ['POST', 'PUT'],
+    url: '/api/v1/resend',
+    schema: { summary: 'Only meaningful on an ESS (400 on the CSS, as Open Horizon)' },
+    handler: async () => {
       throw new ValidationError('Resend is an ESS call: the CSS resends to an edge whenever it registers')
     }
-  )
+  })
 }

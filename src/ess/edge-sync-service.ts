@@ -222,10 +222,12 @@ function registerEssRoutes (
       notifier.attach(reply.raw, q.objectType)
     }
   )
-  app.post(
-    '/api/v1/resend',
-    { schema: { summary: 'Show every held object to apps again and re-register with the CSS' } },
-    async (req, reply) => {
+  // Open Horizon's Python client POSTs; its Go client PUTs (which Open Horizon refuses with 405).
+  app.route({
+    method: ['POST', 'PUT'],
+    url: '/api/v1/resend',
+    schema: { summary: 'Show every held object to apps again and re-register with the CSS' },
+    handler: async (req, reply) => {
       key(req)
       let cursor: string | undefined
       do {
@@ -243,7 +245,7 @@ function registerEssRoutes (
       await sync.register()
       return await reply.code(204).send()
     }
-  )
+  })
   mark('consumed', 'objconsumed', 'consumed')
   mark('received', 'objreceived', undefined)
   mark('deleted', 'objdeleted', undefined)
