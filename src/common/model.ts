@@ -123,6 +123,11 @@ export interface StoredObject {
   status: ObjectStatus
   /** Where the data lives in the blob store; absent when there is no data. */
   dataRef?: string
+  /**
+   * An object with a destination policy whose policy the policy engine (Open Horizon's agbot) has
+   * taken in (`PUT .../policyreceived`); a new instance starts without it.
+   */
+  policyReceived?: true
 }
 
 export interface DeliveryRecord {

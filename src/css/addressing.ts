@@ -15,6 +15,8 @@ export function isAddressedTo (
   if (meta.destinationsList !== undefined && meta.destinationsList.length > 0) {
     return meta.destinationsList.includes(`${node.destinationType}:${node.destinationId}`)
   }
+  // A policy object goes where its policy engine puts it (the destinations list), nowhere else.
+  if (hasPolicy(meta)) return false
   if (
     meta.destinationType !== undefined &&
     meta.destinationType !== '' &&
@@ -40,7 +42,7 @@ export function broadcastTopic (meta: ObjectMetadata, orgId: string): string | u
   const hasList = meta.destinationsList !== undefined && meta.destinationsList.length > 0
   const hasSelector = Object.keys(meta.destinationSelector ?? {}).length > 0
   const hasId = meta.destinationID !== undefined && meta.destinationID !== ''
-  if (hasList || hasSelector) return undefined
+  if (hasList || hasSelector || hasPolicy(meta)) return undefined
   if (hasId) {
     return downTopic({
       orgId,
@@ -52,4 +54,9 @@ export function broadcastTopic (meta: ObjectMetadata, orgId: string): string | u
     return typeDownTopic(orgId, meta.destinationType)
   }
   return orgDownTopic(orgId)
+}
+
+/** Open Horizon's `destinationPolicy`: set (an object), the object is placed by a policy engine. */
+export function hasPolicy (meta: Pick<ObjectMetadata, 'destinationPolicy'>): boolean {
+  return typeof meta.destinationPolicy === 'object' && meta.destinationPolicy !== null
 }

@@ -7,6 +7,7 @@ import type { Store } from '../storage/index.js'
 import { requireObjectAccess, requireOrg } from '../security/acl.js'
 import type { ObjectService } from './objects.js'
 import { changeWebhook, webhookChangeSchema } from '../api/notifier.js'
+import { listPolicies, policyQuerySchema, type PolicyQuery } from './policy-routes.js'
 
 const aclParams = {
   type: 'object',
@@ -310,7 +311,8 @@ export function registerAdminRoutes (app: FastifyInstance, store: Store, objects
       since?: number
       limit?: number
       cursor?: string
-    }
+      destination_policy?: boolean
+    } & PolicyQuery
   }>(
     '/api/v1/objects/:orgID',
     {
@@ -327,9 +329,9 @@ export function registerAdminRoutes (app: FastifyInstance, store: Store, objects
             destinationType: nameSchema,
             destinationID: nameSchema,
             deleted: { type: 'boolean' },
-            since: { type: 'integer', minimum: 0 },
             limit: { type: 'integer', minimum: 1, maximum: 1000 },
-            cursor: { type: 'string', maxLength: 512 }
+            cursor: { type: 'string', maxLength: 512 },
+            ...policyQuerySchema
           }
         }
       }
@@ -338,8 +340,9 @@ export function registerAdminRoutes (app: FastifyInstance, store: Store, objects
       const orgId = req.params.orgID
       const q = req.query
       const who = requireOrg(req.identity, orgId)
+      if (q.destination_policy === true) return await listPolicies(store, who, [orgId], q)
       if (q.filters !== true && q.list_object_type !== true) {
-        throw new ValidationError('Use filters=true or list_object_type=true')
+        throw new ValidationError('Use filters=true, list_object_type=true or destination_policy=true')
       }
       // Open Horizon's `since` is in Unix nanoseconds.
       const since = q.since === undefined ? undefined : new Date(Math.floor(q.since / 1e6)).toISOString()

@@ -20,6 +20,8 @@ import { Uploads } from './uploads.js'
 import { registerCssRoutes } from './routes.js'
 import { registerAdminRoutes } from './admin-routes.js'
 import { registerLinkRoutes } from './link-routes.js'
+import { registerOrgRoutes } from './org-routes.js'
+import { registerPolicyRoutes } from './policy-routes.js'
 import { registerUserRoutes } from './user-routes.js'
 import { StatusWriter } from './status-writer.js'
 import { CloudSync } from './sync.js'
@@ -288,6 +290,14 @@ export async function startCloudSyncService (
     })
     registerAdminRoutes(app, store, objects)
     registerLinkRoutes(app, bridge, cfg.MqttMaxPayloadSize)
+    registerPolicyRoutes(app, store)
+    registerOrgRoutes(app, {
+      store,
+      brokerUrls: transport.urls,
+      disconnect: (u) => {
+        transport.disconnect(u)
+      }
+    })
     registerUserRoutes(app, {
       store,
       disconnect: (u) => {

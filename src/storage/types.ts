@@ -103,6 +103,8 @@ export interface ObjectStore {
     status: ObjectStatus,
     expectInstanceId?: number
   ) => Promise<StoredObject | undefined>
+  /** Marks the current instance's destination policy as taken in (no new instance); undefined if absent. */
+  markPolicyReceived: (key: ObjectKey) => Promise<StoredObject | undefined>
   get: (key: ObjectKey) => Promise<StoredObject | undefined>
   /** The current or an earlier retained instance. */
   getInstance: (key: ObjectKey, instanceId: number) => Promise<StoredObject | undefined>

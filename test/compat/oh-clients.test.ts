@@ -56,10 +56,28 @@ const HOOK = `http://127.0.0.1:${(hookServer.address() as { port: number }).port
 // The client structs, field by field as encoding/json decodes them.
 type Kind = 's' | 'b' | 'i' | '[s]'
 const META: Record<string, Kind> = {
-  objectID: 's', objectType: 's', destinationID: 's', destinationType: 's', destinationsList: '[s]', expiration: 's',
-  version: 's', description: 's', link: 's', inactive: 'b', activationTime: 's', doNotSend: 'b', noData: 'b',
-  metaOnly: 'b', consumers: 'i', destinationDataUri: 's', sourceDataUri: 's', autodelete: 'b', originID: 's',
-  originType: 's', deleted: 'b', instanceID: 'i'
+  objectID: 's',
+  objectType: 's',
+  destinationID: 's',
+  destinationType: 's',
+  destinationsList: '[s]',
+  expiration: 's',
+  version: 's',
+  description: 's',
+  link: 's',
+  inactive: 'b',
+  activationTime: 's',
+  doNotSend: 'b',
+  noData: 'b',
+  metaOnly: 'b',
+  consumers: 'i',
+  destinationDataUri: 's',
+  sourceDataUri: 's',
+  autodelete: 'b',
+  originID: 's',
+  originType: 's',
+  deleted: 'b',
+  instanceID: 'i'
 }
 const DESTINATION: Record<string, Kind> = { destinationOrgID: 's', destinationType: 's', destinationID: 's', communication: 's', codeVersion: 's' }
 const DEST_STATUS: Record<string, Kind> = { destinationType: 's', destinationID: 's', status: 's', message: 's' }
@@ -101,10 +119,28 @@ interface Client {
 
 function goMeta (f: Record<string, unknown>): Record<string, unknown> {
   const zero: Record<string, unknown> = {
-    objectID: '', objectType: '', destinationID: '', destinationType: '', destinationsList: null, expiration: '',
-    version: '', description: '', link: '', inactive: false, activationTime: '', doNotSend: false, noData: false,
-    metaOnly: false, consumers: 0, destinationDataUri: '', sourceDataUri: '', autodelete: false, originID: '',
-    originType: '', deleted: false, instanceID: 0
+    objectID: '',
+    objectType: '',
+    destinationID: '',
+    destinationType: '',
+    destinationsList: null,
+    expiration: '',
+    version: '',
+    description: '',
+    link: '',
+    inactive: false,
+    activationTime: '',
+    doNotSend: false,
+    noData: false,
+    metaOnly: false,
+    consumers: 0,
+    destinationDataUri: '',
+    sourceDataUri: '',
+    autodelete: false,
+    originID: '',
+    originType: '',
+    deleted: false,
+    instanceID: 0
   }
   return Object.fromEntries(Object.keys(zero).map((k) => [k, k in f ? f[k] : zero[k]]))
 }
@@ -112,10 +148,28 @@ function goMeta (f: Record<string, unknown>): Record<string, unknown> {
 function pythonMeta (f: Record<string, unknown>): Record<string, unknown> {
   // MetaData._dict(): consumers defaults to 1, destinationOrgID is sent, an empty list is left out.
   const base: Record<string, unknown> = {
-    activationTime: '', autodelete: false, consumers: 1, deleted: false, description: '', destinationDataUri: '',
-    destinationID: '', destinationOrgID: '', destinationType: '', doNotSend: false, expiration: '', inactive: false,
-    link: '', metaOnly: false, noData: false, objectID: '', objectType: '', originID: '', originType: '',
-    sourceDataUri: '', version: '', instanceID: 0
+    activationTime: '',
+    autodelete: false,
+    consumers: 1,
+    deleted: false,
+    description: '',
+    destinationDataUri: '',
+    destinationID: '',
+    destinationOrgID: '',
+    destinationType: '',
+    doNotSend: false,
+    expiration: '',
+    inactive: false,
+    link: '',
+    metaOnly: false,
+    noData: false,
+    objectID: '',
+    objectType: '',
+    originID: '',
+    originType: '',
+    sourceDataUri: '',
+    version: '',
+    instanceID: 0
   }
   const out = Object.fromEntries(Object.keys(base).map((k) => [k, k in f ? f[k] : base[k]]))
   const list = f.destinationsList as string[] | undefined

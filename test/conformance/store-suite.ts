@@ -76,6 +76,12 @@ export function storeConformance (t: Test, name: string, make: MakeStore): void 
     const st = await s.objects.setStatus(k, 'notReady', i2)
     tt.equal(st?.status, 'notReady')
     tt.equal((await s.objects.get(k))?.meta.instanceID, i2, 'setStatus makes no new instance')
+    tt.equal((await s.objects.markPolicyReceived(k))?.policyReceived, true)
+    tt.equal((await s.objects.get(k))?.meta.instanceID, i2, 'nor does a policy mark')
+    tt.equal((await s.objects.get(k))?.policyReceived, true, 'the mark is stored')
+    const i3 = (await s.objects.put(k, () => ({ meta: draft(k), status: 'ready' }))).meta.instanceID
+    tt.equal((await s.objects.get(k))?.policyReceived, undefined, `a new instance (${i3}) starts unmarked`)
+    tt.equal(await s.objects.markPolicyReceived(key('absent')), undefined)
   })
 
   t.test(`${name} - a replica keeps the instanceID it is given, and only newer ones`, async (tt) => {

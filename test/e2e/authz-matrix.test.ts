@@ -5,11 +5,26 @@
 import t from 'tap'
 import { ADMIN, basic, enroll, startCss } from '../helpers/cluster.js'
 
-type Rule = 'any' | 'read' | 'write' | 'org' | 'admin' | 'self'
-/** What each route needs, and a body (and query) valid enough to reach the authorization check. */
-const RULES: Record<string, { rule: Rule, body?: unknown, query?: string }> = {
+type Rule = 'any' | 'read' | 'write' | 'org' | 'admin' | 'admins' | 'sync' | 'link' | 'self'
+/**
+ * What each route needs, and a body (and query) valid enough to reach the authorization check;
+ * `params` replaces path parameters for this route only.
+ */
+const RULES: Record<string, { rule: Rule, body?: unknown, query?: string, params?: Record<string, string> }> = {
   'GET /api/v1/health': { rule: 'any' },
   'POST /api/v1/resend': { rule: 'any' },
+  'PUT /api/v1/resend': { rule: 'any' },
+  'GET /api/v1/security/{type}/{orgID}/{key}': { rule: 'admin' },
+  // The HTTP link: enrolled nodes only, each as itself.
+  'GET /api/v1/link/down': { rule: 'link', query: '?session=authz-matrix-1&wait=0' },
+  'DELETE /api/v1/link/down': { rule: 'link', query: '?session=authz-matrix-1' },
+  'POST /api/v1/link/up': { rule: 'link', query: '?session=authz-matrix-1', body: Buffer.from('{}') },
+  'GET /api/v1/objects': { rule: 'sync', query: '?destination_policy=true' },
+  'PUT /api/v1/objects/{orgID}/{objectType}/{objectID}/policyreceived': { rule: 'write' },
+  'GET /api/v1/organizations': { rule: 'admins' },
+  'PUT /api/v1/organizations/{orgID}': { rule: 'admin', body: { orgID: 'org1' } },
+  // An org of nobody's here: deleting it takes no role's keys away.
+  'DELETE /api/v1/organizations/{orgID}': { rule: 'sync', params: { orgID: 'org3' } },
   'PUT /api/v1/objects/{orgID}/{objectType}/{objectID}': { rule: 'write', body: { meta: { destinationType: 'edge' } } },
   'GET /api/v1/objects/{orgID}/{objectType}/{objectID}': { rule: 'read' },
   'DELETE /api/v1/objects/{orgID}/{objectType}/{objectID}': { rule: 'write' },
@@ -90,6 +105,9 @@ function allowed (role: keyof typeof roles, rule: Rule): boolean {
     case 'read': return ['syncAdmin', 'orgAdmin', 'reader'].includes(role)
     case 'write': return ['syncAdmin', 'orgAdmin'].includes(role)
     case 'admin': return ['syncAdmin', 'orgAdmin'].includes(role)
+    case 'admins': return ['syncAdmin', 'orgAdmin', 'otherOrgAdmin'].includes(role)
+    case 'sync': return role === 'syncAdmin'
+    case 'link': return role === 'node'
     case 'self': return false
   }
 }
@@ -109,7 +127,8 @@ t.test('security - authorization matrix: each role x each route', async (t) => {
     const rule = RULES[route]
     if (rule === undefined) continue
     const [method = 'GET', pattern = ''] = route.split(' ')
-    const url = css.restUrl + pattern.replace(/\{(\w+)\}/g, (_m, k: string) => PARAMS[k] ?? k) + (rule.query ?? '')
+    const params = { ...PARAMS, ...rule.params }
+    const url = css.restUrl + pattern.replace(/\{(\w+)\}/g, (_m, k: string) => params[k] ?? k) + (rule.query ?? '')
     const bodyInit = rule.body === undefined ? {} : Buffer.isBuffer(rule.body) ? { body: rule.body, headers: { 'content-type': 'application/octet-stream' } } : { body: JSON.stringify(rule.body), headers: { 'content-type': 'application/json' } }
     const anon = await fetch(url, { method, ...bodyInit })
     t.equal(anon.status, 401, `anonymous ${route}`)

@@ -133,6 +133,18 @@ export class ObjectTable implements ObjectStore {
     return clone(cur)
   }
 
+  async markPolicyReceived (key: ObjectKey): Promise<StoredObject | undefined> {
+    const cur = this.#data().current[objectId(key)]
+    if (cur === undefined) return undefined
+    if (cur.policyReceived !== true) {
+      cur.policyReceived = true
+      await this.#commitOrUndo(() => {
+        delete cur.policyReceived
+      })
+    }
+    return clone(cur)
+  }
+
   async #commitOrUndo (undo: () => void): Promise<void> {
     try {
       await this.#commit()

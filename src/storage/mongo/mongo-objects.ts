@@ -50,6 +50,7 @@ async function backoff (attempt: number): Promise<void> {
 function strip (doc: ObjectDoc | StoredObject): StoredObject {
   const out: StoredObject = { key: doc.key, meta: doc.meta, status: doc.status }
   if (doc.dataRef !== undefined && doc.dataRef !== null) out.dataRef = doc.dataRef
+  if (doc.policyReceived === true) out.policyReceived = true
   return out
 }
 
@@ -187,6 +188,15 @@ export class MongoObjectStore implements ObjectStore {
     const cur = await this.#objects.findOne({ _id: objectId(key) })
     if (cur === null) return undefined
     throw preconditionFailed(expectInstanceId, cur.meta.instanceID)
+  }
+
+  async markPolicyReceived (key: ObjectKey): Promise<StoredObject | undefined> {
+    const doc = await this.#objects.findOneAndUpdate(
+      { _id: objectId(key) },
+      { $set: { policyReceived: true } },
+      { returnDocument: 'after' }
+    )
+    return doc === null ? undefined : strip(doc)
   }
 
   async get (key: ObjectKey): Promise<StoredObject | undefined> {
