@@ -10,29 +10,14 @@
 import http from 'node:http'
 import t from 'tap'
 import type { Test } from 'tap'
-import { startProcess } from '../helpers/processes.js'
+import { startCssAndEss } from '../helpers/processes.js'
 import { goClient, pythonClient, type Wire, type WireAnswer } from '../helpers/wire.js'
 
 const root = t.testdir()
 const basicOf = (k: string, s: string): string => 'Basic ' + Buffer.from(`${k}:${s}`).toString('base64')
 const admin = basicOf('ohadmin', 'ohsecret')
 const app = basicOf('edgeapp', 'edgesecret')
-const css = await startProcess(t, 'css', { PERSISTENCE_ROOT_PATH: root, LISTENING_PORT: '0', MQTT_LISTENING_PORT: '0', ADMIN_KEY: 'ohadmin', ADMIN_SECRET: 'ohsecret' })
-const CSS = /REST (\S+)/.exec(css.line)?.[1] ?? ''
-const MQTT = /MQTT (\S+)/.exec(css.line)?.[1] ?? ''
-const enrolled = await (await fetch(`${CSS}/api/v1/nodes/org1/edge/n1/enroll`, { method: 'POST', headers: { authorization: admin } })).json() as { secret: string }
-const ess = await startProcess(t, 'ess', {
-  PERSISTENCE_ROOT_PATH: root,
-  LISTENING_PORT: '0',
-  ORG_ID: 'org1',
-  DESTINATION_TYPE: 'edge',
-  DESTINATION_ID: 'n1',
-  NODE_SECRET: enrolled.secret,
-  BROKER_ADDRESS: MQTT,
-  ADMIN_KEY: 'edgeapp',
-  ADMIN_SECRET: 'edgesecret'
-})
-const ESS = /REST (\S+)/.exec(ess.line)?.[1] ?? ''
+const { CSS, ESS } = await startCssAndEss(t, root)
 
 // A user the ACL calls grant access to (created with edgesync's own API: setup only).
 const alice = await (await fetch(`${CSS}/api/v1/users/org1`, {

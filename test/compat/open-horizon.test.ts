@@ -6,27 +6,12 @@
 import http from 'node:http'
 import t from 'tap'
 import { edgeBarrier } from '../helpers/barrier.js'
-import { startProcess } from '../helpers/processes.js'
+import { startCssAndEss } from '../helpers/processes.js'
 
 const root = t.testdir()
 const admin = 'Basic ' + Buffer.from('ohadmin:ohsecret').toString('base64')
 const app = 'Basic ' + Buffer.from('edgeapp:edgesecret').toString('base64')
-const css = await startProcess(t, 'css', { PERSISTENCE_ROOT_PATH: root, LISTENING_PORT: '0', MQTT_LISTENING_PORT: '0', ADMIN_KEY: 'ohadmin', ADMIN_SECRET: 'ohsecret' })
-const CSS = /REST (\S+)/.exec(css.line)?.[1] ?? ''
-const MQTT = /MQTT (\S+)/.exec(css.line)?.[1] ?? ''
-const enrolled = await (await fetch(`${CSS}/api/v1/nodes/org1/edge/n1/enroll`, { method: 'POST', headers: { authorization: admin } })).json() as { secret: string }
-const ess = await startProcess(t, 'ess', {
-  PERSISTENCE_ROOT_PATH: root,
-  LISTENING_PORT: '0',
-  ORG_ID: 'org1',
-  DESTINATION_TYPE: 'edge',
-  DESTINATION_ID: 'n1',
-  NODE_SECRET: enrolled.secret,
-  BROKER_ADDRESS: MQTT,
-  ADMIN_KEY: 'edgeapp',
-  ADMIN_SECRET: 'edgesecret'
-})
-const ESS = /REST (\S+)/.exec(ess.line)?.[1] ?? ''
+const { CSS, ESS } = await startCssAndEss(t, root)
 
 async function call (base: string, method: string, path: string, auth: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
   const init: RequestInit = { method, headers: { authorization: auth, ...headers } }

@@ -35,3 +35,27 @@ export async function killProcess (p: Proc): Promise<void> {
   p.child.kill('SIGKILL')
   await gone
 }
+
+/** The Open Horizon compat setup: a sync-css process and one sync-ess (org1/edge/n1) enrolled with it. */
+export const OH_ADMIN = { key: 'ohadmin', secret: 'ohsecret' }
+export const OH_APP = { key: 'edgeapp', secret: 'edgesecret' }
+
+export async function startCssAndEss (t: Test, root: string): Promise<{ CSS: string, ESS: string }> {
+  const admin = 'Basic ' + Buffer.from(`${OH_ADMIN.key}:${OH_ADMIN.secret}`).toString('base64')
+  const css = await startProcess(t, 'css', { PERSISTENCE_ROOT_PATH: root, LISTENING_PORT: '0', MQTT_LISTENING_PORT: '0', ADMIN_KEY: OH_ADMIN.key, ADMIN_SECRET: OH_ADMIN.secret })
+  const CSS = /REST (\S+)/.exec(css.line)?.[1] ?? ''
+  const MQTT = /MQTT (\S+)/.exec(css.line)?.[1] ?? ''
+  const enrolled = await (await fetch(`${CSS}/api/v1/nodes/org1/edge/n1/enroll`, { method: 'POST', headers: { authorization: admin } })).json() as { secret: string }
+  const ess = await startProcess(t, 'ess', {
+    PERSISTENCE_ROOT_PATH: root,
+    LISTENING_PORT: '0',
+    ORG_ID: 'org1',
+    DESTINATION_TYPE: 'edge',
+    DESTINATION_ID: 'n1',
+    NODE_SECRET: enrolled.secret,
+    BROKER_ADDRESS: MQTT,
+    ADMIN_KEY: OH_APP.key,
+    ADMIN_SECRET: OH_APP.secret
+  })
+  return { CSS, ESS: /REST (\S+)/.exec(ess.line)?.[1] ?? '' }
+}
