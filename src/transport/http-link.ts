@@ -118,7 +118,7 @@ export function httpLink (opts: HttpLinkOptions): EdgeLink {
         handlers.onDown?.()
         const wait = delay * (0.75 + Math.random() * 0.5)
         delay = Math.min(delay * 2, RETRY_MAX_MS)
-        await new Promise((resolve) => setTimeout(resolve, wait))
+        await pause(wait, stop.signal)
       }
     }
   }
@@ -165,4 +165,17 @@ export function httpLink (opts: HttpLinkOptions): EdgeLink {
       agent.destroy()
     }
   }
+}
+
+/** Waits, or less if the link closes meanwhile (a close never waits out a backoff). */
+async function pause (ms: number, signal: AbortSignal): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done)
+  })
 }
