@@ -7,6 +7,9 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { ERROR_TITLES, isSyncError, SyncError, SyncErrorCode } from '../common/errors.js'
 import { createAjv, describeErrors, type ErrorObject } from '../common/validate.js'
 import { documentResponses } from './openapi.js'
+import { instrument } from './metrics-route.js'
+import type { Registry } from '../common/metrics.js'
+import { randomUUID } from 'node:crypto'
 import type { Logger } from '../common/log.js'
 import {
   LoginGuard,
@@ -44,7 +47,13 @@ export const HTTP_STATUS: Readonly<Record<SyncErrorCode, number>> = {
   SYNC_ERR_INTERNAL: 500
 }
 
-const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/api/v1/openapi.json', '/api/v1/docs'])
+// `/metrics` checks its own credential (see metrics-route.ts).
+const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/metrics', '/api/v1/openapi.json', '/api/v1/docs'])
+
+/** A client's `x-request-id` is kept if it is a plain token; otherwise the request gets a new one. */
+function requestId (header: string | string[] | undefined): string {
+  return typeof header === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(header) ? header : randomUUID()
+}
 
 export interface ApiServerOptions {
   log: Logger
@@ -55,6 +64,8 @@ export interface ApiServerOptions {
   rateLimit: number
   /** Serve HTTPS with this certificate. */
   https?: { cert: string; key: string }
+  /** Prometheus registry to serve at /metrics and to record requests in. */
+  metrics?: { registry: Registry; key?: string }
 }
 
 function sendProblem (
@@ -67,7 +78,15 @@ function sendProblem (
   return reply
     .code(status)
     .type('application/problem+json')
-    .send({ type: 'about:blank', title: ERROR_TITLES[code], status, detail, code, ...extra })
+    .send({
+      type: 'about:blank',
+      title: ERROR_TITLES[code],
+      status,
+      detail,
+      code,
+      requestId: reply.request.id,
+      ...extra
+    })
 }
 
 function mapFastifyError (err: {
@@ -101,7 +120,9 @@ export async function createApiServer (opts: ApiServerOptions): Promise<FastifyI
     // Longer than any valid name: an overlong one is then a 400 naming the parameter, not a 414.
     routerOptions: { maxParamLength: 1024 },
     return503OnClosing: true,
-    forceCloseConnections: true
+    forceCloseConnections: true,
+    requestIdHeader: false as const,
+    genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => requestId(req.headers['x-request-id'])
   }
   // The HTTPS instance differs only in its server type; routes and hooks are the same.
   const app =
@@ -145,6 +166,21 @@ export async function createApiServer (opts: ApiServerOptions): Promise<FastifyI
     )
   })
 
+  // The request id goes back on every answer, and into every log line about the request.
+  app.addHook('onRequest', async (req, reply) => {
+    void reply.header('x-request-id', req.id)
+  })
+  app.addHook('onResponse', async (req, reply) => {
+    log.debug('Request', {
+      requestId: req.id,
+      method: req.method,
+      route: req.routeOptions.url ?? 'unmatched',
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime)
+    })
+  })
+  if (opts.metrics !== undefined) instrument(app, opts.metrics.registry, opts.metrics.key)
+
   const limiter = new RateLimiter(opts.rateLimit)
   // Throttle the guessing address, not the key guessed at (see LoginGuard).
   const guard = new LoginGuard()
@@ -181,7 +217,7 @@ export async function createApiServer (opts: ApiServerOptions): Promise<FastifyI
     (err: Error & { code?: string; statusCode?: number; validation?: unknown }, req, reply) => {
       if (isSyncError(err)) {
         if (HTTP_STATUS[err.code] >= 500) {
-          log.error('Request failed', { err, method: req.method, url: req.url })
+          log.error('Request failed', { err, requestId: req.id, method: req.method, url: req.url })
         }
         return sendProblem(
           reply,
@@ -197,7 +233,7 @@ export async function createApiServer (opts: ApiServerOptions): Promise<FastifyI
         return sendProblem(reply, code, errors.join('; '), { errors })
       }
       if (code !== undefined) return sendProblem(reply, code, err.message)
-      log.error('Unexpected error in a request', { err, method: req.method, url: req.url })
+      log.error('Unexpected error in a request', { err, requestId: req.id, method: req.method, url: req.url })
       return sendProblem(reply, SyncErrorCode.INTERNAL, 'Unexpected internal error')
     }
   )

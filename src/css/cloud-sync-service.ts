@@ -5,7 +5,10 @@ import type { Logger } from '../common/log.js'
 import { essSubscriptions, mayUseClientId, parseNodeUsername, upTopic } from '../common/protocol/topics.js'
 import { createApiServer } from '../api/server.js'
 import { Authenticator, LoginGuard, OrgSigningKeys, verifySecret } from '../security/index.js'
-import { openStore, type Store } from '../storage/index.js'
+import { openStore, timedStore, type Store } from '../storage/index.js'
+import { createRegistry, storeHistogram } from '../common/metrics.js'
+import { CssMetrics } from './metrics.js'
+import { isOnline } from './presence.js'
 import {
   connectExternalBroker,
   HttpBridge,
@@ -100,6 +103,41 @@ const LINK_MAX_QUEUE_BYTES = 64 * 1024 * 1024
 /** Edges poll at least every 25 s; a session silent three times that long has gone. */
 const LINK_IDLE_MS = 90_000
 
+/** Registered nodes by whether they count as online now. */
+async function nodeStates (store: Store, offlineAfterMs: number): Promise<{ online: number; offline: number }> {
+  const orgs = new Set([...(await store.users.list()).map((u) => u.orgId), ...(await store.objects.orgs())])
+  let online = 0
+  let offline = 0
+  for (const orgId of orgs) {
+    let cursor: string | undefined
+    do {
+      const page = await store.nodes.list({ orgId, limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
+      for (const n of page.items) {
+        if (isOnline(n, offlineAfterMs)) online++
+        else offline++
+      }
+      cursor = page.next
+    } while (cursor !== undefined)
+  }
+  return { online, offline }
+}
+
+/** The last answer of `f`, computed again once it is older than `ms` (scrapes stay cheap). */
+function cachedFor<T> (ms: number, f: () => Promise<T>): () => Promise<T> {
+  let last: { at: number; value: Promise<T> } | undefined
+  return async () => {
+    if (last === undefined || Date.now() - last.at > ms) {
+      const value = f()
+      last = { at: Date.now(), value }
+      // A failure (the store is down) is not kept: the next scrape asks again.
+      value.catch(() => {
+        if (last?.value === value) last = undefined
+      })
+    }
+    return await last.value
+  }
+}
+
 function mapNode<T> (username: string, f: (node: DestinationKey) => T): T | undefined {
   const node = parseNodeUsername(username)
   return node === undefined ? undefined : f(node)
@@ -127,7 +165,11 @@ export async function startCloudSyncService (
   const extensions = opts.extensions ?? []
   const ownsType = ownedTypeCheck(extensions)
   const startedAt = Date.now()
-  const store = await openStore(cfg, 'css', log.child({ component: 'css.store' }))
+  const registry = createRegistry('css')
+  const store = timedStore(
+    await openStore(cfg, 'css', log.child({ component: 'css.store' })),
+    storeHistogram(registry)
+  )
   const cleanups: Array<() => Promise<void>> = [
     async () => {
       await store.close()
@@ -208,7 +250,7 @@ export async function startCloudSyncService (
         for (const h of started) await h.registered?.(node)
       }
     }
-    const sync = new CloudSync({
+    const sync: CloudSync = new CloudSync({
       store,
       transport,
       status,
@@ -218,13 +260,22 @@ export async function startCloudSyncService (
       signer: new OrgSigningKeys(path.join(cfg.PersistenceRootPath, 'css', 'signing-keys')),
       hooks,
       ownsType,
-      notices
+      notices,
+      observe: new CssMetrics(registry, {
+        counters: () => sync.counters,
+        nodes: cachedFor(10_000, async () => await nodeStates(store, cfg.NodeOfflineAfterSeconds * 1000)),
+        connected: () => connected.size,
+        transfers: () => sync.uplink.active
+      })
     })
     cleanups.push(async () => {
       await sync.uplink.close()
     })
+    const connected = new Set<string>()
     transport.onPresence((username, online) => {
       const node = parseNodeUsername(username)
+      if (online) connected.add(username)
+      else connected.delete(username)
       if (node !== undefined) status.touch(node, online).catch(() => {})
     })
     // The lifecycle's actions go through the object service; the service reports every new
@@ -269,7 +320,8 @@ export async function startCloudSyncService (
       bodyLimit: cfg.MaxJsonBodySize,
       rateLimit: cfg.RateLimitPerSecond,
       title: 'edgesync Cloud Sync Service',
-      https: tls
+      https: tls,
+      metrics: { registry, ...(cfg.MetricsKey === undefined ? {} : { key: cfg.MetricsKey }) }
     })
     let ready = false
     registerCssRoutes(app, {

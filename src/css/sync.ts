@@ -29,7 +29,8 @@ import {
   type HandlerContext,
   type RefusalReason,
   type Notices,
-  type SyncHooks
+  type SyncHooks,
+  type SyncObserver
 } from './handlers/index.js'
 import type { StatusWriter } from './status-writer.js'
 
@@ -57,6 +58,8 @@ export interface CloudSyncOptions {
   ownsType: (objectType: string) => boolean
   /** Tells the CSS's apps (webhooks) that an object from an edge arrived or was withdrawn. */
   notices?: Notices
+  /** Metrics of what edges say. */
+  observe?: SyncObserver
 }
 
 const ENCODED_CACHE_ENTRIES = 256
@@ -134,6 +137,7 @@ export class CloudSync {
       hooks: o.hooks,
       ownsType: o.ownsType,
       notices: o.notices ?? { notify: () => {} },
+      observe: o.observe ?? { acked: () => {}, registered: () => {} },
       updatePayload: async (obj) => await this.#updatePayload(obj),
       deletePayload: async (obj) => await this.#deletePayload(obj),
       sendState: async (obj, state) => {

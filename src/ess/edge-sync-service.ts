@@ -16,7 +16,9 @@ import {
   ensureBootstrapAdmin,
   serverTls
 } from '../security/index.js'
-import { openStore, type Store } from '../storage/index.js'
+import { openStore, timedStore, type Store } from '../storage/index.js'
+import { createRegistry, storeHistogram } from '../common/metrics.js'
+import { EssMetrics } from './metrics.js'
 import { autoLink, httpLink, mqttLink, type EdgeLink } from '../transport/index.js'
 import { Uplink } from './uplink.js'
 import { ValidationError } from '../common/errors.js'
@@ -327,7 +329,8 @@ export async function startEdgeSyncService (
     destinationId: cfg.DestinationID ?? ''
   }
   const sub = path.join('ess', `${node.orgId}-${node.destinationType}-${node.destinationId}`)
-  const store = await openStore(cfg, sub, log.child({ component: 'ess.store' }))
+  const registry = createRegistry('ess')
+  const store = timedStore(await openStore(cfg, sub, log.child({ component: 'ess.store' })), storeHistogram(registry))
   const cleanups: Array<() => Promise<void>> = [
     async () => {
       await store.close()
@@ -379,7 +382,8 @@ export async function startEdgeSyncService (
       },
       dir: path.join(dir, 'plugins'),
       options: cfg.PluginOptions,
-      log: log.child({ component: 'ess.plugins' })
+      log: log.child({ component: 'ess.plugins' }),
+      metrics: registry
     })
     host.pause() // until the first resync: only the newest instance of anything missed runs
     await host.start()
@@ -413,8 +417,10 @@ export async function startEdgeSyncService (
       bodyLimit: cfg.MaxJsonBodySize,
       rateLimit: cfg.RateLimitPerSecond,
       title: 'edgesync Edge Sync Service',
-      https: tls
+      https: tls,
+      metrics: { registry, ...(cfg.MetricsKey === undefined ? {} : { key: cfg.MetricsKey }) }
     })
+    const essMetrics = new EssMetrics(registry, { link, sync, store, orgId: node.orgId })
     registerEssRoutes(app, store, sync, notifier, startedAt)
     registerEdgeObjectRoutes(app, store, sync, cfg.MaxDataSize)
     const unix = cfg.ListeningType === 'unix' || cfg.ListeningType === 'secure-unix'
@@ -442,6 +448,7 @@ export async function startEdgeSyncService (
       },
       // Register (with what we hold) on every connect: the CSS resends whatever we miss.
       onConnect: async () => {
+        essMetrics.connected()
         await sync.register()
         await sync.reoffer()
       }

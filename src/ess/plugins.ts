@@ -7,6 +7,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from '../common/log.js'
+import type { Registry } from '../common/metrics.js'
 import type { ObjectKey, ObjectMetadata } from '../common/model.js'
 import { readBlob, type Store } from '../storage/index.js'
 
@@ -19,6 +20,8 @@ export interface PluginContext {
   log: Logger
   dataDir: string
   config: Readonly<Record<string, string>>
+  /** The ESS's Prometheus registry, for the plugin's own series. */
+  metrics?: Registry
 }
 
 export interface EdgePlugin {
@@ -40,6 +43,7 @@ export interface HostDeps {
   /** `plugin.key=value` pairs; each plugin gets its own keys without the prefix. */
   options: string
   log: Logger
+  metrics?: Registry
 }
 
 /** How long offers wait for the CSS's resync answer before they go ahead anyway. */
@@ -79,7 +83,9 @@ export class PluginHost {
         const [k = '', ...v] = pair.split('=')
         if (k.startsWith(`${p.name}.`)) config[k.slice(p.name.length + 1)] = v.join('=')
       }
-      await p.start({ log: this.#deps.log.child({ plugin: p.name }), dataDir, config })
+      const log = this.#deps.log.child({ plugin: p.name })
+      const metrics = this.#deps.metrics
+      await p.start({ log, dataDir, config, ...(metrics === undefined ? {} : { metrics }) })
       // Objects received but never handled (the ESS stopped first) are handed over again.
       for (const type of p.objectTypes) {
         const page = await this.#deps.store.objects.list({

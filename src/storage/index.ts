@@ -49,3 +49,4 @@ export async function openStore (cfg: Readonly<SyncConfig>, sub: string, log?: L
       return await openMongoStore({ ...opts, uri: cfg.MongoUri ?? '', dbName: cfg.MongoDbName })
   }
 }
+export { timedStore } from './timed.js'

@@ -102,6 +102,12 @@ export class TransferManager {
   readonly stats: TransferStats = { bytesReceived: 0, corruptChunks: 0, resumedBytes: 0, completed: 0 }
   readonly #opts: TransferOptions
   readonly #active = new Map<string, Transfer>()
+
+  /** Transfers in progress. */
+  get active (): number {
+    return this.#active.size
+  }
+
   readonly #queue = new Map<string, { meta: ObjectMetadata; chunkSize: number }>()
   readonly #timer: NodeJS.Timeout
 

@@ -58,6 +58,7 @@ export interface SyncConfig {
   HeartbeatIntervalSeconds: number
   NodeOfflineAfterSeconds: number
   WebhookTimeoutMs: number
+  MetricsKey?: string
 }
 
 interface KeySchema {
@@ -171,6 +172,13 @@ export const CONFIG_KEYS: Readonly<Record<keyof SyncConfig, KeySchema>> = {
     for: 'ESS',
     description:
       'HTTP link: how long the CSS holds a poll open when it has nothing to send (messages arrive at once either way)'
+  },
+  MetricsKey: {
+    type: 'string',
+    secret: true,
+    for: 'both',
+    description:
+      'Bearer token Prometheus sends to scrape /metrics from anywhere; without it /metrics answers loopback clients only'
   },
   BrokerUsername: { type: 'string', for: 'CSS', description: 'Username of the CSS on an external broker' },
   BrokerPassword: {

@@ -11,6 +11,8 @@ export const onAck: Handler<'ack'> = async (ctx, node, msg, log) => {
   const obj = await addressedObject(ctx, node, msg, log)
   if (obj === undefined) return
   ctx.chunks.finished(nodeUsername(node), msg)
+  const current = msg.instanceId === obj.meta.instanceID && obj.meta.lastUpdate !== undefined
+  ctx.observe.acked(msg.state, current ? (Date.now() - Date.parse(obj.meta.lastUpdate ?? '')) / 1000 : undefined)
   const key = obj.key
   const status = msg.state === 'received' ? 'delivered' : msg.state
   const rejected = msg.state === 'error' ? { detail: 'rejected', message: msg.message ?? 'error' } : {}

@@ -32,6 +32,14 @@ export interface SyncHooks {
   registered: (node: DestinationKey) => Promise<void>
 }
 
+/** What the handlers report for metrics (the composition turns it into Prometheus series). */
+export interface SyncObserver {
+  /** An edge's ack; `ageSeconds` is the time since the instance was written (current instance only). */
+  acked: (state: 'received' | 'consumed' | 'deleted' | 'error', ageSeconds: number | undefined) => void
+  /** A node registered (and is resynced). */
+  registered: () => void
+}
+
 /** Why an edge message was dropped: the label of the `refused` counter. */
 export type RefusalReason =
   | 'not-addressed' | 'future-instance' | 'stale-instance' | 'owned-type' | 'foreign-origin' | 'bad-hash'
@@ -51,6 +59,7 @@ export interface HandlerContext {
   signer: OrgSigningKeys
   hooks: SyncHooks
   notices: Notices
+  observe: SyncObserver
   /** Object types no edge may create or change (the CSS and its extensions own them). */
   ownsType: (objectType: string) => boolean
   /** The encoded, signed update of an instance (cached per instance), or why it cannot be sent. */

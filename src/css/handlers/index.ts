@@ -10,7 +10,7 @@ import { onRegister } from './register.js'
 import { onBusy, onChunk, onGone } from './uplink.js'
 import { onWithdraw } from './withdraw.js'
 
-export type { HandlerContext, Notices, Outcome, RefusalReason, SyncHooks } from './context.js'
+export type { HandlerContext, Notices, Outcome, RefusalReason, SyncHooks, SyncObserver } from './context.js'
 export { storeEdgeObject } from './offer.js'
 
 type Table = { [K in UpMessage['kind']]: Handler<K> }

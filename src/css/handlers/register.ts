@@ -50,6 +50,7 @@ async function * addressed (
 }
 
 export const onRegister: Handler<'register'> = async (ctx, node, msg, log) => {
+  ctx.observe.registered()
   const prev = await ctx.store.nodes.get(node)
   const now = new Date().toISOString()
   const { properties, codeVersion } = msg

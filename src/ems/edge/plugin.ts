@@ -12,6 +12,7 @@ import { EmsRuntime } from './runtime.js'
 import type { EmsConfig } from '../common/schema.js'
 import { validateEmsConfig } from '../common/validate.js'
 import { SyncError, SyncErrorCode } from '../../common/errors.js'
+import { EmsMetrics } from './metrics.js'
 
 interface Saved {
   version: number
@@ -42,6 +43,7 @@ export class EmsPlugin implements EdgePlugin {
   #lastError: string | undefined
   #lastRollbackMs: number | undefined
   #defaultWindowMs: number | undefined
+  #metrics: EmsMetrics | undefined
 
   async start (ctx: PluginContext): Promise<void> {
     this.#log = ctx.log
@@ -49,6 +51,8 @@ export class EmsPlugin implements EdgePlugin {
     const w = Number(ctx.config.health_window_ms)
     if (ctx.config.health_window_ms !== undefined && Number.isInteger(w) && w >= 0) this.#defaultWindowMs = w
     this.runtime = new EmsRuntime(ctx.log.child({ component: 'ems.runtime' }))
+    const rt = this.runtime
+    if (ctx.metrics !== undefined) this.#metrics = new EmsMetrics(ctx.metrics, () => rt.stats)
     this.#active = await readSaved(path.join(this.#dir, 'active.json'))
     this.#previous = await readSaved(path.join(this.#dir, 'previous.json'))
     if (this.#active !== undefined) {
@@ -58,6 +62,13 @@ export class EmsPlugin implements EdgePlugin {
   }
 
   async handle (obj: PluginObject): Promise<PluginVerdict> {
+    const t0 = performance.now()
+    const verdict = await this.#handle(obj)
+    this.#metrics?.outcome(verdict, (performance.now() - t0) / 1000, this.#lastRollbackMs)
+    return verdict
+  }
+
+  async #handle (obj: PluginObject): Promise<PluginVerdict> {
     const rt = this.runtime
     if (rt === undefined) throw new SyncError(SyncErrorCode.UNAVAILABLE, 'The EMS plugin has not started')
     let cfg: EmsConfig

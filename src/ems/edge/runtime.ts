@@ -19,6 +19,8 @@ export interface RuntimeStats {
   overruns: number
   lastCycleMs: number
   deviceErrors: number
+  /** Failed polls per device id. */
+  deviceErrorsBy: Record<string, number>
   controllerErrors: number
   lastError?: string
   activeAlarms: string[]
@@ -41,6 +43,7 @@ export class EmsRuntime {
     overruns: 0,
     lastCycleMs: 0,
     deviceErrors: 0,
+    deviceErrorsBy: {},
     controllerErrors: 0,
     activeAlarms: [],
     setpoints: {}
@@ -204,6 +207,7 @@ export class EmsRuntime {
             try {
               this.values.set(`${d.id}/${ch}`, await d.conn.read(d.unit, c))
             } catch (err) {
+              this.stats.deviceErrorsBy[d.id] = (this.stats.deviceErrorsBy[d.id] ?? 0) + 1
               this.#fail('device', `device ${d.id}: ${(err as Error).message}`)
               faults.push(d.id)
               return

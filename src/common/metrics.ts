@@ -1,0 +1,87 @@
+/**
+ * Prometheus metrics: the only `prom-client` import. Each service has its own registry (several
+ * run in one test process), and every name follows Prometheus's conventions: `edgesync_` prefix,
+ * base units (`_seconds`, `_bytes`), `_total` for counters. No label grows with the fleet.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export { Counter, Gauge, Histogram, Registry }
+
+/** Latency buckets from 1 ms to 5 min: a REST call, an MQTT round trip, a fleet's catch-up. */
+export const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
+
+export function createRegistry (service: 'css' | 'ess'): Registry {
+  const registry = new Registry()
+  registry.setDefaultLabels({ service })
+  collectDefaultMetrics({ register: registry, prefix: 'edgesync_' })
+  return registry
+}
+
+export function counter (registry: Registry, name: string, help: string, labelNames: string[] = []): Counter {
+  return new Counter({ name, help, labelNames, registers: [registry] })
+}
+
+/**
+ * A counter mirroring counts kept elsewhere, read at scrape time: a single total, or (with `label`)
+ * the totals per value of that label.
+ */
+export function mirroredCounter (
+  registry: Registry,
+  name: string,
+  help: string,
+  read: () => number | Record<string, number>,
+  label?: string
+): Counter {
+  return new Counter({
+    name,
+    help,
+    labelNames: label === undefined ? [] : [label],
+    registers: [registry],
+    collect (this: Counter) {
+      const v = read()
+      this.reset()
+      if (typeof v === 'number') this.inc(v)
+      else if (label !== undefined) for (const [k, n] of Object.entries(v)) this.inc({ [label]: k }, n)
+    }
+  })
+}
+
+export function gauge (
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: string[] = [],
+  collect?: (g: Gauge) => void | Promise<void>
+): Gauge {
+  return new Gauge({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    ...(collect === undefined
+      ? {}
+      : {
+          async collect (this: Gauge) {
+            await collect(this)
+          }
+        })
+  })
+}
+
+export function histogram (
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: string[] = [],
+  buckets = LATENCY_BUCKETS
+): Histogram {
+  return new Histogram({ name, help, labelNames, buckets, registers: [registry] })
+}
+
+/** Store operations by backend and `part.method` (see storage/timed.ts). */
+export function storeHistogram (r: Registry): Histogram {
+  return histogram(r, 'edgesync_store_operation_seconds', 'Store operations by backend and operation', [
+    'backend',
+    'operation'
+  ])
+}
