@@ -371,6 +371,7 @@ export async function startCloudSyncService (
         cfg,
         auth,
         log: log.child({ component: `css.${ext.name}` }),
+        metrics: registry,
         putObject
       })
       started.push(h)

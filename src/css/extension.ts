@@ -7,6 +7,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { SyncConfig } from '../common/config/schema.js'
 import type { Logger } from '../common/log.js'
+import type { Registry } from '../common/metrics.js'
 import type { DestinationKey, ObjectKey, StoredObject } from '../common/model.js'
 import type { Authenticator } from '../security/index.js'
 import type { Store } from '../storage/index.js'
@@ -18,6 +19,8 @@ export interface ExtensionContext {
   cfg: Readonly<SyncConfig>
   auth: Authenticator
   log: Logger
+  /** The CSS's Prometheus registry, for the extension's own series. */
+  metrics: Registry
   /** Writes an object through the object service (new instance, published to its destinations). */
   putObject: (
     key: ObjectKey,

@@ -7,20 +7,26 @@ import type { CssExtension } from '../../css/extension.js'
 import { registerEmsRoutes } from './operator-routes.js'
 import { registerSeedRoutes } from './edge-config-api.js'
 import { CONFIG_TYPE, EmsService, LAYER_TYPE } from './config-service.js'
+import { EmsCloudMetrics } from './metrics.js'
 
 export function emsCloudExtension (): CssExtension {
   return {
     name: 'ems',
     ownedTypes: [LAYER_TYPE, CONFIG_TYPE],
-    start: async ({ app, store, cfg, auth, log, putObject }) => {
+    start: async ({ app, store, cfg, auth, log, putObject, metrics }) => {
       const edgeType = cfg.EmsDestinationType
       const offlineAfterMs = cfg.NodeOfflineAfterSeconds * 1000
       const ems = new EmsService(store, { put: putObject }, { edgeType, offlineAfterMs }, log)
       registerEmsRoutes(app, ems)
       const closeSockets = registerSeedRoutes(app, ems, edgeType, auth)
+      const figures = new EmsCloudMetrics(metrics, {
+        orgs: async () => await store.objects.orgs(),
+        status: async (o) => await ems.status(o)
+      })
       return {
         outcome: async (node, ack) => {
           if (ack.objectType !== CONFIG_TYPE || node.destinationType !== edgeType) return
+          figures.verdict(ack)
           await ems.recordOutcome(node.orgId, node.destinationId, ack.instanceId, ack.state, ack.message)
         },
         registered: async (node) => {
