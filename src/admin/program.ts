@@ -433,6 +433,33 @@ function addUserCommands (program: Command, io: Io): void {
       const r = (await call(io, cmd, 'POST', `/api/v1/keys/${org}/rotate`)) as { publicKey: string }
       io.stdout(`SigningKey ${r.publicKey}\n`)
     })
+  const alerts = program.command('alerts').description('operator alerts: list, test')
+  alerts
+    .command('list <org>')
+    .description('alerts raised for an org, newest first')
+    .option('--json', 'JSON output')
+    .action(async (org: string, o: { json?: boolean }, cmd: Command) => {
+      print(io, o.json, (await call(io, cmd, 'GET', `/api/v1/alerts/${org}`)) as Json, ['at', 'kind', 'target', 'summary'])
+    })
+  alerts
+    .command('test <org>')
+    .description('send a test alert through every configured channel and show how each went')
+    .option('--json', 'JSON output')
+    .action(async (org: string, o: { json?: boolean }, cmd: Command) => {
+      const r = (await call(io, cmd, 'POST', `/api/v1/alerts/${org}/test`)) as {
+        webhooks: Array<{ url: string; ok: boolean }>
+        email?: { to: string[]; ok: boolean; error?: string }
+      }
+      if (o.json === true) {
+        io.stdout(JSON.stringify(r, null, 2) + '\n')
+        return
+      }
+      if (r.webhooks.length === 0 && r.email === undefined) io.stdout('no alert channel configured (AlertWebhooks, AlertEmailTo)\n')
+      for (const w of r.webhooks) io.stdout(`webhook ${w.url}: ${w.ok ? 'delivered' : 'FAILED'}\n`)
+      if (r.email !== undefined) {
+        io.stdout(`e-mail to ${r.email.to.join(', ')}: ${r.email.ok ? 'sent' : `FAILED (${r.email.error ?? ''})`}\n`)
+      }
+    })
   program
     .command('audit <org>')
     .description('audit log of admin changes (who, what, when)')

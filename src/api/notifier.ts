@@ -30,6 +30,11 @@ export class Notifier {
   readonly #timeoutMs: number
   readonly #log: Logger
   #closed = false
+  /** The key its webhook calls are signed with (operator alerts use the same). */
+  get secret (): string {
+    return this.#secret
+  }
+
   /** Webhook calls made, for health and tests. */
   delivered = 0
   failed = 0
@@ -74,34 +79,19 @@ export class Notifier {
   }
 
   signature (body: string): string {
-    return `sha256=${createHmac('sha256', this.#secret).update(body).digest('hex')}`
+    return signBody(this.#secret, body)
   }
 
   async #call (url: string, kind: NoticeKind, body: string): Promise<void> {
-    for (let attempt = 0; attempt <= RETRY_DELAYS_MS.length && !this.#closed; attempt++) {
-      try {
-        const res = await fetch(url, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'x-sync-event': kind,
-            'x-sync-signature': this.signature(body)
-          },
-          body,
-          signal: AbortSignal.timeout(this.#timeoutMs)
-        })
-        if (res.ok) {
-          this.delivered++
-          return
-        }
-        this.#log.warn('Webhook answered with an error', { url, status: res.status, attempt })
-      } catch (err) {
-        this.#log.warn('Webhook call failed', { url, err, attempt })
-      }
-      const delay = RETRY_DELAYS_MS[attempt]
-      if (delay !== undefined) await new Promise((resolve) => setTimeout(resolve, delay).unref())
-    }
-    this.failed++
+    const ok = await postSigned(url, body, {
+      event: kind,
+      secret: this.#secret,
+      timeoutMs: this.#timeoutMs,
+      log: this.#log,
+      stopped: () => this.#closed
+    })
+    if (ok) this.delivered++
+    else this.failed++
   }
 
   close (): void {
@@ -109,6 +99,39 @@ export class Notifier {
     for (const c of this.#clients) c.res.end()
     this.#clients.clear()
   }
+}
+
+/** HMAC-SHA256 of a webhook body, as `x-sync-signature` carries it. */
+export function signBody (secret: string, body: string): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`
+}
+
+/**
+ * POSTs a JSON body, signed, retried with backoff (500 ms, 2 s, 8 s) until a 2xx; false once every
+ * attempt failed (or `stopped` says the service is closing).
+ */
+export async function postSigned (
+  url: string,
+  body: string,
+  o: { event: string; secret: string; timeoutMs: number; log: Logger; stopped?: () => boolean }
+): Promise<boolean> {
+  for (let attempt = 0; attempt <= RETRY_DELAYS_MS.length && o.stopped?.() !== true; attempt++) {
+    try {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-sync-event': o.event, 'x-sync-signature': signBody(o.secret, body) },
+        body,
+        signal: AbortSignal.timeout(o.timeoutMs)
+      })
+      if (res.ok) return true
+      o.log.warn('Webhook answered with an error', { url, status: res.status, attempt })
+    } catch (err) {
+      o.log.warn('Webhook call failed', { url, err, attempt })
+    }
+    const delay = RETRY_DELAYS_MS[attempt]
+    if (delay !== undefined) await new Promise((resolve) => setTimeout(resolve, delay).unref())
+  }
+  return false
 }
 
 /** The key webhook signatures are made with, generated once per service (file `webhook-secret`, mode 0600). */

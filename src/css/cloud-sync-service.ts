@@ -23,6 +23,7 @@ import { Uploads } from './uploads.js'
 import { registerCssRoutes } from './routes.js'
 import { registerAdminRoutes } from './admin-routes.js'
 import { registerLinkRoutes } from './link-routes.js'
+import { registerAlertRoutes, startAlerting } from './alerting.js'
 import { registerOrgRoutes } from './org-routes.js'
 import { registerPolicyRoutes } from './policy-routes.js'
 import { registerUserRoutes } from './user-routes.js'
@@ -239,15 +240,23 @@ export async function startCloudSyncService (
     // Hooks are closures over what is built below; no edge message arrives before the broker
     // handler is attached, after everything exists.
     const started: ExtensionHandle[] = []
+    const alerting = startAlerting(cfg, store, notices.secret, log.child({ component: 'css.alerts' }))
+    cleanups.push(async () => {
+      alerting.close()
+    })
     const hooks: SyncHooks = {
       allConsumed: async (key) => {
         await objects.delete(key)
       },
       outcome: async (node, ack) => {
+        if (ack.state === 'error') await alerting.rules.refused(node, ack)
         for (const h of started) await h.outcome?.(node, ack)
       },
       registered: async (node) => {
         for (const h of started) await h.registered?.(node)
+      },
+      reported: (node, st) => {
+        alerting.rules.reported(node, st)
       }
     }
     const sync: CloudSync = new CloudSync({
@@ -342,6 +351,7 @@ export async function startCloudSyncService (
     })
     registerAdminRoutes(app, store, objects)
     registerLinkRoutes(app, bridge, cfg.MqttMaxPayloadSize)
+    registerAlertRoutes(app, store, alerting.alerter)
     registerPolicyRoutes(app, store)
     registerOrgRoutes(app, {
       store,
@@ -372,6 +382,9 @@ export async function startCloudSyncService (
         auth,
         log: log.child({ component: `css.${ext.name}` }),
         metrics: registry,
+        alert: async (a) => {
+          await alerting.alerter.raise(a)
+        },
         putObject
       })
       started.push(h)

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import type { SyncConfig } from '../common/config/schema.js'
 import type { Logger } from '../common/log.js'
 import type { Registry } from '../common/metrics.js'
+import type { Alert } from '../alerts/alerter.js'
 import type { DestinationKey, ObjectKey, StoredObject } from '../common/model.js'
 import type { Authenticator } from '../security/index.js'
 import type { Store } from '../storage/index.js'
@@ -21,6 +22,8 @@ export interface ExtensionContext {
   log: Logger
   /** The CSS's Prometheus registry, for the extension's own series. */
   metrics: Registry
+  /** Raises an operator alert (recorded, then sent to the configured channels). */
+  alert: (a: Alert) => Promise<void>
   /** Writes an object through the object service (new instance, published to its destinations). */
   putObject: (
     key: ObjectKey,

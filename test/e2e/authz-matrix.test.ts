@@ -22,6 +22,8 @@ const RULES: Record<string, { rule: Rule, body?: unknown, query?: string, params
   'GET /api/v1/objects': { rule: 'sync', query: '?destination_policy=true' },
   'PUT /api/v1/objects/{orgID}/{objectType}/{objectID}/policyreceived': { rule: 'write' },
   'GET /api/v1/organizations': { rule: 'admins' },
+  'GET /api/v1/alerts/{orgID}': { rule: 'admin' },
+  'POST /api/v1/alerts/{orgID}/test': { rule: 'admin' },
   'PUT /api/v1/organizations/{orgID}': { rule: 'admin', body: { orgID: 'org1' } },
   // An org of nobody's here: deleting it takes no role's keys away.
   'DELETE /api/v1/organizations/{orgID}': { rule: 'sync', params: { orgID: 'org3' } },

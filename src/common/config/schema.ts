@@ -59,6 +59,12 @@ export interface SyncConfig {
   NodeOfflineAfterSeconds: number
   WebhookTimeoutMs: number
   MetricsKey?: string
+  AlertWebhooks: string
+  AlertEmailTo: string
+  AlertEmailFrom: string
+  SmtpUrl?: string
+  AlertOfflineAfterSeconds: number
+  AlertFreshnessTarget: string
 }
 
 interface KeySchema {
@@ -172,6 +178,39 @@ export const CONFIG_KEYS: Readonly<Record<keyof SyncConfig, KeySchema>> = {
     for: 'ESS',
     description:
       'HTTP link: how long the CSS holds a poll open when it has nothing to send (messages arrive at once either way)'
+  },
+  AlertWebhooks: {
+    type: 'string',
+    default: '',
+    for: 'CSS',
+    description: 'Comma-separated http(s) URLs that get every operator alert (JSON, signed like app webhooks, retried)'
+  },
+  AlertEmailTo: {
+    type: 'string',
+    default: '',
+    for: 'CSS',
+    description: 'Comma-separated e-mail addresses that get every operator alert (needs SmtpUrl)'
+  },
+  AlertEmailFrom: { type: 'string', default: 'edgesync@localhost', for: 'CSS', description: 'Sender of alert e-mails' },
+  SmtpUrl: {
+    type: 'string',
+    secret: true,
+    for: 'CSS',
+    description: 'SMTP server for alert e-mails: smtp://[user:pass@]host:port (STARTTLS when offered) or smtps://'
+  },
+  AlertOfflineAfterSeconds: {
+    type: 'integer',
+    default: 900,
+    minimum: 2,
+    for: 'CSS',
+    description: 'Alert when an edge has sent no heartbeat for this long (once per silence)'
+  },
+  AlertFreshnessTarget: {
+    type: 'string',
+    default: '0.999',
+    for: 'CSS',
+    description:
+      'Alert when the share of EMS edges running the newest config (or behind it for under 1 h) falls below this (0..1)'
   },
   MetricsKey: {
     type: 'string',

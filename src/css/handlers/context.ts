@@ -30,6 +30,8 @@ export interface SyncHooks {
   outcome: (node: DestinationKey, ack: Outcome) => Promise<void>
   /** A node registered and was resynced. */
   registered: (node: DestinationKey) => Promise<void>
+  /** A heartbeat carried its plugins' status. */
+  reported?: (node: DestinationKey, status: Record<string, Record<string, unknown>>) => void
 }
 
 /** What the handlers report for metrics (the composition turns it into Prometheus series). */

@@ -8,12 +8,14 @@ import { registerEmsRoutes } from './operator-routes.js'
 import { registerSeedRoutes } from './edge-config-api.js'
 import { CONFIG_TYPE, EmsService, LAYER_TYPE } from './config-service.js'
 import { EmsCloudMetrics } from './metrics.js'
+import type { Alert } from '../../alerts/alerter.js'
+import type { Logger } from '../../common/log.js'
 
 export function emsCloudExtension (): CssExtension {
   return {
     name: 'ems',
     ownedTypes: [LAYER_TYPE, CONFIG_TYPE],
-    start: async ({ app, store, cfg, auth, log, putObject, metrics }) => {
+    start: async ({ app, store, cfg, auth, log, putObject, metrics, alert }) => {
       const edgeType = cfg.EmsDestinationType
       const offlineAfterMs = cfg.NodeOfflineAfterSeconds * 1000
       const ems = new EmsService(store, { put: putObject }, { edgeType, offlineAfterMs }, log)
@@ -23,6 +25,7 @@ export function emsCloudExtension (): CssExtension {
         orgs: async () => await store.objects.orgs(),
         status: async (o) => await ems.status(o)
       })
+      const watch = watchFreshness(figures, Number(cfg.AlertFreshnessTarget), alert, log)
       return {
         outcome: async (node, ack) => {
           if (ack.objectType !== CONFIG_TYPE || node.destinationType !== edgeType) return
@@ -32,8 +35,47 @@ export function emsCloudExtension (): CssExtension {
         registered: async (node) => {
           if (node.destinationType === edgeType) await ems.ensurePublished(node.orgId, node.destinationId)
         },
-        close: closeSockets
+        close: async () => {
+          clearInterval(watch)
+          await closeSockets()
+        }
       }
     }
   }
+}
+
+const FRESHNESS_CHECK_MS = 60_000
+
+/** Alerts once when the fleet's freshness falls under the target, again only after it recovered. */
+function watchFreshness (
+  figures: EmsCloudMetrics,
+  target: number,
+  alert: (a: Alert) => Promise<void>,
+  log: Logger
+): NodeJS.Timeout {
+  let below = false
+  const timer = setInterval(() => {
+    figures
+      .freshness()
+      .then(async ({ fresh, stale }) => {
+        const ratio = fresh + stale === 0 ? 1 : fresh / (fresh + stale)
+        if (ratio >= target) {
+          below = false
+          return
+        }
+        if (below) return
+        below = true
+        await alert({
+          kind: 'freshness',
+          orgId: '*',
+          summary: `EMS config freshness ${(ratio * 100).toFixed(2)}% is under the target ${(target * 100).toFixed(2)}%`,
+          detail: { fresh, stale, target }
+        })
+      })
+      .catch((err: unknown) => {
+        log.warn('Freshness check failed', { err })
+      })
+  }, FRESHNESS_CHECK_MS)
+  timer.unref()
+  return timer
 }

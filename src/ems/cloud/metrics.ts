@@ -22,10 +22,12 @@ export class EmsCloudMetrics {
   readonly #verdicts: Counter
   #last: { at: number; fresh: number; stale: number } | undefined
   #changed = false
+  /** Edges with a config, fresh and stale (recomputed as described above). */
+  readonly freshness: () => Promise<{ fresh: number; stale: number }>
 
   constructor (r: Registry, src: FreshnessSource) {
     this.#verdicts = counter(r, 'edgesync_ems_edge_verdicts_total', 'EMS config verdicts of edges', ['verdict'])
-    const figures = async (): Promise<{ fresh: number; stale: number }> => {
+    this.freshness = async (): Promise<{ fresh: number; stale: number }> => {
       const last = this.#last
       const age = last === undefined ? Infinity : Date.now() - last.at
       if (last !== undefined && age <= RECOMPUTE_MS && !(this.#changed && age > RECOMPUTE_CHANGED_MS)) return last
@@ -44,12 +46,12 @@ export class EmsCloudMetrics {
       return this.#last
     }
     gauge(r, 'edgesync_ems_edges', 'Edges with an EMS config, by freshness (behind the newest for under 1 h)', ['freshness'], async (g) => {
-      const f = await figures()
+      const f = await this.freshness()
       g.set({ freshness: 'fresh' }, f.fresh)
       g.set({ freshness: 'stale' }, f.stale)
     })
     gauge(r, 'edgesync_ems_config_freshness_ratio', 'Share of edges whose config is the newest or behind it for under 1 h', [], async (g) => {
-      const f = await figures()
+      const f = await this.freshness()
       g.set(f.fresh + f.stale === 0 ? 1 : f.fresh / (f.fresh + f.stale))
     })
   }

@@ -1,0 +1,34 @@
+/** E-mail over SMTP: the only `nodemailer` import. */
+import nodemailer from 'nodemailer'
+
+export interface Mail {
+  from: string
+  to: string[]
+  subject: string
+  text: string
+}
+
+export interface Mailer {
+  send: (m: Mail) => Promise<void>
+  close: () => void
+}
+
+/**
+ * `smtpUrl`: smtp://[user:pass@]host:port (STARTTLS when the server offers it) or smtps:// (TLS
+ * from the start).
+ */
+export function smtpMailer (smtpUrl: string, timeoutMs: number): Mailer {
+  const url = new URL(smtpUrl)
+  url.searchParams.set('connectionTimeout', String(timeoutMs))
+  url.searchParams.set('greetingTimeout', String(timeoutMs))
+  url.searchParams.set('socketTimeout', String(timeoutMs))
+  const transport = nodemailer.createTransport(url.toString())
+  return {
+    send: async (m) => {
+      await transport.sendMail({ from: m.from, to: m.to.join(', '), subject: m.subject, text: m.text })
+    },
+    close: () => {
+      transport.close()
+    }
+  }
+}
