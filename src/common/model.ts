@@ -58,6 +58,8 @@ export interface ObjectMetadata {
   contentType?: string
   created?: string
   lastUpdate?: string
+  /** The request id of the REST call that wrote this instance: follows it into edges' logs and acks. */
+  traceId?: string
 }
 
 /** Object status on the side that holds the object (Open Horizon strings). */

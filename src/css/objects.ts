@@ -104,10 +104,12 @@ export class ObjectService {
     meta: Record<string, unknown>,
     data: Buffer | undefined,
     owner: string,
-    expectInstanceId?: number
+    expectInstanceId?: number,
+    traceId?: string
   ): Promise<StoredObject> {
     checkMeta(key, meta)
     const draft = draftFrom(key, meta, owner)
+    if (traceId !== undefined) draft.traceId = traceId
     const now = Date.now()
     if (draft.expiration !== undefined && Date.parse(draft.expiration) <= now) {
       throw new ValidationError('/meta/expiration: is in the past')

@@ -179,7 +179,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
       )
       const data =
         body.data === undefined || body.data === null ? undefined : Buffer.from(body.data, 'base64')
-      const obj = await objects.put(key, body.meta, data, `${who.orgId}/${who.appKey}`, ifMatch(req))
+      const obj = await objects.put(key, body.meta, data, `${who.orgId}/${who.appKey}`, ifMatch(req), req.id)
       return await reply
         .code(204)
         .header('etag', etag(obj))

@@ -223,6 +223,13 @@ export class CloudSync {
   async publish (obj: StoredObject): Promise<number> {
     const key = obj.key
     const targets = await this.targets(obj)
+    this.#log.debug('Publishing', {
+      objectType: key.objectType,
+      objectId: key.objectId,
+      instanceId: obj.meta.instanceID,
+      edges: targets.length,
+      ...(obj.meta.traceId === undefined ? {} : { trace: obj.meta.traceId })
+    })
     const rec = (
       n: DestinationKey,
       status: DeliveryUpdate['status'],

@@ -43,6 +43,8 @@ export type UpMessage =
     objectId: string
     instanceId: number
     message?: string
+    /** The instance's traceId, echoed (see ObjectMetadata.traceId). */
+    trace?: string
   }
   | FetchMessage
   | BusyMessage
@@ -235,7 +237,8 @@ const upSchema = {
         objectType: name,
         objectId: name,
         instanceId: { type: 'integer', minimum: 1 },
-        message: { type: 'string', maxLength: 1024 }
+        message: { type: 'string', maxLength: 1024 },
+        trace: { type: 'string', maxLength: 128 }
       },
       required: ['state', 'objectType', 'objectId', 'instanceId'],
       additionalProperties: false

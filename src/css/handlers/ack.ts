@@ -14,6 +14,12 @@ export const onAck: Handler<'ack'> = async (ctx, node, msg, log) => {
   const current = msg.instanceId === obj.meta.instanceID && obj.meta.lastUpdate !== undefined
   ctx.observe.acked(msg.state, current ? (Date.now() - Date.parse(obj.meta.lastUpdate ?? '')) / 1000 : undefined)
   const key = obj.key
+  log.debug('Edge ack', {
+    objectId: msg.objectId,
+    instanceId: msg.instanceId,
+    state: msg.state,
+    ...(msg.trace === undefined ? {} : { trace: msg.trace })
+  })
   const status = msg.state === 'received' ? 'delivered' : msg.state
   const rejected = msg.state === 'error' ? { detail: 'rejected', message: msg.message ?? 'error' } : {}
   await ctx.status.deliveries([{ ...key, ...node, instanceId: msg.instanceId, status, ...rejected }])

@@ -13,6 +13,7 @@ export const onUpdate: EdgeHandler<'update'> = async (ctx, msg, log) => {
   const meta = msg.meta
   const key = objectKey(ctx, meta.objectType, meta.objectID)
   const ids = { objectType: key.objectType, objectId: key.objectId, instanceId: meta.instanceID }
+  log.debug('Update', { ...ids, ...(meta.traceId === undefined ? {} : { trace: meta.traceId }) })
   if (ctx.trust !== undefined && !ctx.trust.verify(meta, msg.sig)) {
     log.warn('Rejected an object whose signature does not verify', { ...ids, keyId: msg.sig?.keyId })
     reject(ctx, ids, 'rejected: bad signature')
@@ -87,7 +88,8 @@ async function accept (
     throw err
   }
   const ids = { objectType: key.objectType, objectId: key.objectId, instanceId: meta.instanceID }
-  ctx.up.sendSoon({ v: 1, kind: 'ack', state: 'received', ...ids })
+  const trace = meta.traceId === undefined ? {} : { trace: meta.traceId }
+  ctx.up.sendSoon({ v: 1, kind: 'ack', state: 'received', ...ids, ...trace })
   ctx.notices.notify('update', meta)
   ctx.plugins.offer(meta)
 }
