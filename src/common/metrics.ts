@@ -85,3 +85,18 @@ export function storeHistogram (r: Registry): Histogram {
     'operation'
   ])
 }
+
+/**
+ * What a service records into: its registry when metrics are on; when off, a registry nobody
+ * reads (series are only computed when scraped) and no timing of store calls.
+ */
+export function serviceMetrics (service: 'css' | 'ess', on: boolean): { registry: Registry; store?: Histogram } {
+  if (!on) return { registry: new Registry() }
+  const registry = createRegistry(service)
+  return { registry, store: storeHistogram(registry) }
+}
+
+/** What the API server needs to serve /metrics (see api/metrics-route.ts). */
+export function metricsRoute (registry: Registry, key: string | undefined): { registry: Registry; key?: string } {
+  return key === undefined ? { registry } : { registry, key }
+}

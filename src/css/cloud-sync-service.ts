@@ -6,7 +6,7 @@ import { essSubscriptions, mayUseClientId, parseNodeUsername, upTopic } from '..
 import { createApiServer } from '../api/server.js'
 import { Authenticator, LoginGuard, OrgSigningKeys, verifySecret } from '../security/index.js'
 import { openStore, timedStore, type Store } from '../storage/index.js'
-import { createRegistry, storeHistogram } from '../common/metrics.js'
+import { metricsRoute, serviceMetrics } from '../common/metrics.js'
 import { CssMetrics } from './metrics.js'
 import { isOnline } from './presence.js'
 import {
@@ -166,11 +166,9 @@ export async function startCloudSyncService (
   const extensions = opts.extensions ?? []
   const ownsType = ownedTypeCheck(extensions)
   const startedAt = Date.now()
-  const registry = createRegistry('css')
-  const store = timedStore(
-    await openStore(cfg, 'css', log.child({ component: 'css.store' })),
-    storeHistogram(registry)
-  )
+  const { registry, store: storeTimes } = serviceMetrics('css', cfg.Metrics)
+  const opened = await openStore(cfg, 'css', log.child({ component: 'css.store' }))
+  const store = storeTimes === undefined ? opened : timedStore(opened, storeTimes)
   const cleanups: Array<() => Promise<void>> = [
     async () => {
       await store.close()
@@ -270,12 +268,16 @@ export async function startCloudSyncService (
       hooks,
       ownsType,
       notices,
-      observe: new CssMetrics(registry, {
-        counters: () => sync.counters,
-        nodes: cachedFor(10_000, async () => await nodeStates(store, cfg.NodeOfflineAfterSeconds * 1000)),
-        connected: () => connected.size,
-        transfers: () => sync.uplink.active
-      })
+      ...(cfg.Metrics
+        ? {
+            observe: new CssMetrics(registry, {
+              counters: () => sync.counters,
+              nodes: cachedFor(10_000, async () => await nodeStates(store, cfg.NodeOfflineAfterSeconds * 1000)),
+              connected: () => connected.size,
+              transfers: () => sync.uplink.active
+            })
+          }
+        : {})
     })
     cleanups.push(async () => {
       await sync.uplink.close()
@@ -330,7 +332,7 @@ export async function startCloudSyncService (
       rateLimit: cfg.RateLimitPerSecond,
       title: 'edgesync Cloud Sync Service',
       https: tls,
-      metrics: { registry, ...(cfg.MetricsKey === undefined ? {} : { key: cfg.MetricsKey }) }
+      ...(cfg.Metrics ? { metrics: metricsRoute(registry, cfg.MetricsKey) } : {})
     })
     let ready = false
     registerCssRoutes(app, {

@@ -17,7 +17,7 @@ import {
   serverTls
 } from '../security/index.js'
 import { openStore, timedStore, type Store } from '../storage/index.js'
-import { createRegistry, storeHistogram } from '../common/metrics.js'
+import { metricsRoute, serviceMetrics } from '../common/metrics.js'
 import { EssMetrics } from './metrics.js'
 import { autoLink, httpLink, mqttLink, type EdgeLink } from '../transport/index.js'
 import { Uplink } from './uplink.js'
@@ -329,8 +329,9 @@ export async function startEdgeSyncService (
     destinationId: cfg.DestinationID ?? ''
   }
   const sub = path.join('ess', `${node.orgId}-${node.destinationType}-${node.destinationId}`)
-  const registry = createRegistry('ess')
-  const store = timedStore(await openStore(cfg, sub, log.child({ component: 'ess.store' })), storeHistogram(registry))
+  const { registry, store: storeTimes } = serviceMetrics('ess', cfg.Metrics)
+  const opened = await openStore(cfg, sub, log.child({ component: 'ess.store' }))
+  const store = storeTimes === undefined ? opened : timedStore(opened, storeTimes)
   const cleanups: Array<() => Promise<void>> = [
     async () => {
       await store.close()
@@ -418,7 +419,7 @@ export async function startEdgeSyncService (
       rateLimit: cfg.RateLimitPerSecond,
       title: 'edgesync Edge Sync Service',
       https: tls,
-      metrics: { registry, ...(cfg.MetricsKey === undefined ? {} : { key: cfg.MetricsKey }) }
+      ...(cfg.Metrics ? { metrics: metricsRoute(registry, cfg.MetricsKey) } : {})
     })
     const essMetrics = new EssMetrics(registry, { link, sync, store, orgId: node.orgId })
     registerEssRoutes(app, store, sync, notifier, startedAt)

@@ -59,6 +59,7 @@ export interface SyncConfig {
   NodeOfflineAfterSeconds: number
   WebhookTimeoutMs: number
   MetricsKey?: string
+  Metrics: boolean
   AlertWebhooks: string
   AlertEmailTo: string
   AlertEmailFrom: string
@@ -211,6 +212,12 @@ export const CONFIG_KEYS: Readonly<Record<keyof SyncConfig, KeySchema>> = {
     for: 'CSS',
     description:
       'Alert when the share of EMS edges running the newest config (or behind it for under 1 h) falls below this (0..1)'
+  },
+  Metrics: {
+    type: 'boolean',
+    default: true,
+    for: 'both',
+    description: 'Serve /metrics and record the figures behind it (false: neither, e.g. to measure their cost)'
   },
   MetricsKey: {
     type: 'string',
