@@ -3,7 +3,7 @@
  * only, unless a metrics key is set: then to whoever sends it as a bearer token, from anywhere.
  */
 import { timingSafeEqual } from 'node:crypto'
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { counter, histogram, type Registry } from '../common/metrics.js'
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1'])
@@ -19,7 +19,12 @@ async function problem (reply: FastifyReply, status: number, code: string, detai
   return await reply.code(status).type('application/problem+json').send({ status, code, detail, requestId: reply.request.id })
 }
 
-export function instrument (app: FastifyInstance, registry: Registry, key: string | undefined): void {
+/** Serves /metrics and returns what records each answered request (the server's onResponse calls it). */
+export function instrument (
+  app: FastifyInstance,
+  registry: Registry,
+  key: string | undefined
+): (req: FastifyRequest, reply: FastifyReply) => void {
   const duration = histogram(
     registry,
     'edgesync_http_request_duration_seconds',
@@ -27,13 +32,21 @@ export function instrument (app: FastifyInstance, registry: Registry, key: strin
     ['route', 'method', 'status']
   )
   const refused = counter(registry, 'edgesync_http_refused_total', 'REST requests refused, by reason', ['reason'])
-  app.addHook('onResponse', async (req, reply) => {
+  // Labelled children cached per (route, method, status): no label hashing per request.
+  const children = new Map<string, ReturnType<typeof duration.labels>>()
+  const record = (req: FastifyRequest, reply: FastifyReply): void => {
     // The route pattern, never the URL: label values stay bounded.
     const route = req.routeOptions.url ?? 'unmatched'
-    duration.observe({ route, method: req.method, status: String(reply.statusCode) }, reply.elapsedTime / 1000)
+    const k = `${route} ${req.method} ${reply.statusCode}`
+    let child = children.get(k)
+    if (child === undefined) {
+      child = duration.labels({ route, method: req.method, status: String(reply.statusCode) })
+      children.set(k, child)
+    }
+    child.observe(reply.elapsedTime / 1000)
     const reason = REFUSED[reply.statusCode]
     if (reason !== undefined) refused.inc({ reason })
-  })
+  }
   app.get('/metrics', { schema: { hide: true } }, async (req, reply) => {
     if (key !== undefined) {
       const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')
@@ -45,4 +58,5 @@ export function instrument (app: FastifyInstance, registry: Registry, key: strin
     }
     return await reply.type(registry.contentType).send(await registry.metrics())
   })
+  return record
 }

@@ -67,7 +67,9 @@ class WinstonLogger implements Logger {
   }
 
   debug (msg: string, meta?: LogMeta): void {
-    this.#w.debug(msg, meta)
+    // winston builds and streams a line before its level filter drops it: ask first (hot paths
+    // log at debug on every request and ack).
+    if (this.#w.isDebugEnabled()) this.#w.debug(msg, meta)
   }
 
   child (bindings: LogMeta): Logger {

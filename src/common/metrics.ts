@@ -78,9 +78,9 @@ export function histogram (
   return new Histogram({ name, help, labelNames, buckets, registers: [registry] })
 }
 
-/** Store operations by backend and `part.method` (see storage/timed.ts). */
+/** Store operations by backend and `part.method`, one call in 8 (see storage/timed.ts). */
 export function storeHistogram (r: Registry): Histogram {
-  return histogram(r, 'edgesync_store_operation_seconds', 'Store operations by backend and operation', [
+  return histogram(r, 'edgesync_store_operation_seconds', 'Store operations by backend and operation (1 in 8 sampled)', [
     'backend',
     'operation'
   ])

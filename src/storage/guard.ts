@@ -10,12 +10,17 @@ function wrap (err: unknown, where: string): unknown {
 }
 
 export function guardStoreMethods<T extends object> (target: T, name: string): T {
+  // One wrapper per method, made on first use (not a new closure on every call); made again if
+  // the method was replaced (tests inject faults that way).
+  const wrapped = new Map<PropertyKey, { fn: unknown; w: unknown }>()
   return new Proxy(target, {
     get (obj, prop, receiver) {
       const v: unknown = Reflect.get(obj, prop, receiver)
       if (typeof v !== 'function') return v
+      const cached = wrapped.get(prop)
+      if (cached?.fn === v) return cached.w
       const where = `${name}.${String(prop)}`
-      return (...args: unknown[]) => {
+      const w = (...args: unknown[]): unknown => {
         let r: unknown
         try {
           r = (v as (...a: unknown[]) => unknown).apply(obj, args)
@@ -28,6 +33,8 @@ export function guardStoreMethods<T extends object> (target: T, name: string): T
           })
           : r
       }
+      wrapped.set(prop, { fn: v, w })
+      return w
     }
   })
 }
