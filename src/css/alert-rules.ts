@@ -11,6 +11,8 @@ import type { Alerter } from '../alerts/alerter.js'
 import type { Store } from '../storage/index.js'
 import type { Outcome } from './handlers/index.js'
 
+const MAX_REMEMBERED = 10_000
+
 export class AlertRules {
   readonly #alerter: Alerter
   readonly #store: Store
@@ -18,6 +20,8 @@ export class AlertRules {
   readonly #log: Logger
   readonly #offline = new Set<string>()
   readonly #alarms = new Map<string, Set<string>>()
+  /** Refusals already raised (edge, object, instance): an edge that repeats one is not news. */
+  readonly #refusals = new Set<string>()
   readonly #timer: NodeJS.Timeout
 
   constructor (o: { alerter: Alerter; store: Store; offlineAfterMs: number; log: Logger }) {
@@ -35,6 +39,13 @@ export class AlertRules {
 
   /** An edge's error verdict on an instance it was sent. */
   async refused (node: DestinationKey, ack: Outcome): Promise<void> {
+    const seen = `${nodeUsername(node)} ${ack.objectType}/${ack.objectId}#${ack.instanceId}`
+    if (this.#refusals.has(seen)) return
+    this.#refusals.add(seen)
+    if (this.#refusals.size > MAX_REMEMBERED) {
+      const oldest = this.#refusals.values().next().value
+      if (oldest !== undefined) this.#refusals.delete(oldest)
+    }
     const key = { orgId: node.orgId, objectType: ack.objectType, objectId: ack.objectId }
     const version = (await this.#store.objects.getInstance(key, ack.instanceId))?.meta.version
     const what = `${ack.objectType}/${ack.objectId}${version === undefined ? '' : ` version ${version}`}`

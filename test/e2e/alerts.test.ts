@@ -110,6 +110,18 @@ t.test('alerts - an edge rolls a config back: e-mail and a signed webhook name t
   t.match(JSON.parse(hook.body), { kind: 'edge_refused', orgId: 'org1', edge: 'edge/n1', detail: { version: '2', instanceId: Number } })
 })
 
+t.test('alerts - an edge repeating the same refusal (as a hostile one would) raises it once', async (t) => {
+  const before = hooks.filter((h) => h.event === 'alert.edge_refused').length
+  const first = JSON.parse(hooks.find((h) => h.event === 'alert.edge_refused')?.body ?? '{}') as { detail: { objectType: string, objectId: string, instanceId: number } }
+  // The same verdict again, through the CSS's ack path, three times.
+  for (let i = 0; i < 3; i++) {
+    await css.sync.onMessage('sync/v1/org1/edge/n1/up', Buffer.from(JSON.stringify({ v: 1, kind: 'ack', state: 'error', objectType: first.detail.objectType, objectId: first.detail.objectId, instanceId: first.detail.instanceId, message: 'rolled back again' })))
+  }
+  const list = await (await fetch(`${css.restUrl}/api/v1/alerts/org1`, { headers: admin })).json() as Array<{ kind: string }>
+  t.equal(list.filter((a) => a.kind === 'edge_refused').length, 1, 'recorded once')
+  t.equal(hooks.filter((h) => h.event === 'alert.edge_refused').length, before, 'sent once')
+})
+
 t.test('alerts - an EMS alarm raised on an edge is an alert', async (t) => {
   devices.battery.set('Soc', 12) // under alarm_soc_low's 20
   const hook = await waitFor('alarm alert', async () => hooks.find((h) => h.event === 'alert.edge_alarm'), 20_000)
