@@ -246,7 +246,8 @@ for (const c of clients) {
     const edgeMeta = c.meta({ objectID: 'from-edge', objectType: T })
     t.equal((await onEss('PUT', `/api/v1/objects/${T}/from-edge`, { json: { meta: edgeMeta } })).status, 204, 'ESS UpdateObject (no org in the path)')
     t.equal((await onEss('PUT', `/api/v1/objects/${T}/from-edge/data`, c.data(Buffer.from('edge bytes')))).status, 204, 'ESS UpdateObjectData')
-    const cssHook = await until('CSS hook', async () => hooks.find((h) => h.path === `/css-${T}` && h.body.objectID === 'from-edge'))
+    // The metadata and then the data each arrive as an instance: wait for the one with the data.
+    const cssHook = await until('CSS hook', async () => hooks.find((h) => h.path === `/css-${T}` && h.body.objectID === 'from-edge' && h.body.objectSize === 10))
     t.equal(cssHook.body.objectType, T)
     t.equal((await onEss('PUT', `/api/v1/objects/${T}`, { json: { action: 'delete', url: `${HOOK}/ess-${T}` } })).status, 204, 'ESS DeleteWebhook')
     t.equal((await onCss('PUT', `/api/v1/objects/org1/${T}`, { json: { action: 'delete', url: `${HOOK}/css-${T}` } })).status, 204, 'CSS DeleteWebhook')
