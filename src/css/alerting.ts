@@ -67,11 +67,22 @@ export function startAlerting (
 }
 
 const orgParams = { type: 'object', properties: { orgID: nameSchema }, required: ['orgID'] } as const
+// Fleet-wide alerts (EMS freshness) are recorded under org `*`: a sync admin lists them there.
+const listParams = {
+  type: 'object',
+  properties: { orgID: { anyOf: [nameSchema, { const: '*' }] } },
+  required: ['orgID']
+} as const
 
 export function registerAlertRoutes (app: FastifyInstance, store: Store, alerter: Alerter): void {
   app.get<{ Params: { orgID: string } }>(
     '/api/v1/alerts/:orgID',
-    { schema: { summary: 'Alerts raised for an org, newest first (from the audit log)', params: orgParams } },
+    {
+      schema: {
+        summary: 'Alerts raised for an org, newest first (from the audit log; `*`: fleet-wide ones, sync admins)',
+        params: listParams
+      }
+    },
     async (req) => {
       const orgId = req.params.orgID
       requireOrg(req.identity, orgId, true)

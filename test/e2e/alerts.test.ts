@@ -136,6 +136,7 @@ t.test('alerts - an edge silent longer than AlertOfflineAfterSeconds is reported
   const list = await (await fetch(`${css.restUrl}/api/v1/alerts/org1`, { headers: admin })).json() as Array<{ kind: string, target: string, summary: string }>
   t.same([...new Set(list.map((a) => a.kind))].sort(), ['edge_alarm', 'edge_offline', 'edge_refused'], 'alerts list: every kind, from the audit log')
   t.equal(list.filter((a) => a.kind === 'edge_offline').length, 1, 'once per silence')
+  t.equal((await fetch(`${css.restUrl}/api/v1/alerts/*`, { headers: admin })).status, 200, 'fleet-wide alerts: org * for a sync admin')
 })
 
 t.test('alerts - a test alert goes through every channel and says how each went', async (t) => {
