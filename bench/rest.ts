@@ -9,38 +9,87 @@ import { printTable, writeResult } from './lib/report.js'
 
 const IDS = 1000
 
-export async function runRestBench (variants: Variant[], concurrency: number, seconds: number): Promise<void> {
-  const rows: Array<Record<string, string | number>> = []
-  for (const variant of variants) {
-    const css = await startBenchCss(variant)
-    try {
-      const url = new URL(css.base)
-      const base = `http://${url.host}`
-      const json = { authorization: ADMIN_AUTH, 'content-type': 'application/json' }
-      const obj = (i: number): string => `/api/v1/objects/bench/conf/o${i % IDS}`
-      const scenarios: Array<{ name: string, method: string, path: (i: number) => string, body?: (i: number) => Buffer, ok: number[] }> = [
-        { name: 'PUT object (new version, 64 B data)', method: 'PUT', path: obj, body: (i) => Buffer.from(JSON.stringify({ meta: { destinationType: 'edge', description: `v${i}` }, data: Buffer.from(`{"threshold":${i},"pad":"0123456789abcdef"}`).toString('base64') })), ok: [204] },
-        { name: 'GET object metadata', method: 'GET', path: obj, ok: [200] },
-        { name: 'GET object data', method: 'GET', path: (i) => `${obj(i)}/data`, ok: [200] },
-        { name: 'GET object status', method: 'GET', path: (i) => `${obj(i)}/status`, ok: [200] },
-        { name: 'GET object destinations', method: 'GET', path: (i) => `${obj(i)}/destinations`, ok: [200] }
-      ]
-      // Every id exists before the reads, whatever rate the puts reached.
-      const put = scenarios[0]
-      if (put?.body !== undefined) {
-        const setup = await runLoad({ base, method: 'PUT', path: (i) => obj(i), headers: json, body: put.body, concurrency, seconds: 3600, ok: [204], count: IDS })
-        if (setup.errors > 0) throw new Error(`${setup.errors} of ${IDS} setup puts failed`)
-      }
-      for (const s of scenarios) {
-        process.stderr.write(`rest: ${variant}: ${s.name}...\n`)
-        const cpu0 = await cpuSeconds(css.pid)
-        const r = await runLoad({ base, method: s.method, path: s.path, headers: s.body === undefined ? { authorization: ADMIN_AUTH } : json, ...(s.body === undefined ? {} : { body: s.body }), concurrency, seconds, ok: s.ok })
-        rows.push({ variant, scenario: s.name, ...r, cssCpuPct: Math.round((100 * ((await cpuSeconds(css.pid)) - cpu0)) / seconds), cssRssMB: await rssMB(css.pid) })
-      }
-    } finally {
-      await css.stop()
+type Row = Record<string, string | number>
+
+/** One CSS (`env` added to its environment), every scenario in turn. */
+async function measure (variant: Variant, env: Record<string, string>, concurrency: number, seconds: number): Promise<Row[]> {
+  const rows: Row[] = []
+  const css = await startBenchCss(variant, env)
+  try {
+    const url = new URL(css.base)
+    const base = `http://${url.host}`
+    const json = { authorization: ADMIN_AUTH, 'content-type': 'application/json' }
+    const obj = (i: number): string => `/api/v1/objects/bench/conf/o${i % IDS}`
+    const scenarios: Array<{ name: string, method: string, path: (i: number) => string, body?: (i: number) => Buffer, ok: number[] }> = [
+      { name: 'PUT object (new version, 64 B data)', method: 'PUT', path: obj, body: (i) => Buffer.from(JSON.stringify({ meta: { destinationType: 'edge', description: `v${i}` }, data: Buffer.from(`{"threshold":${i},"pad":"0123456789abcdef"}`).toString('base64') })), ok: [204] },
+      { name: 'GET object metadata', method: 'GET', path: obj, ok: [200] },
+      { name: 'GET object data', method: 'GET', path: (i) => `${obj(i)}/data`, ok: [200] },
+      { name: 'GET object status', method: 'GET', path: (i) => `${obj(i)}/status`, ok: [200] },
+      { name: 'GET object destinations', method: 'GET', path: (i) => `${obj(i)}/destinations`, ok: [200] }
+    ]
+    // Every id exists before the reads, whatever rate the puts reached.
+    const put = scenarios[0]
+    if (put?.body !== undefined) {
+      const setup = await runLoad({ base, method: 'PUT', path: (i) => obj(i), headers: json, body: put.body, concurrency, seconds: 3600, ok: [204], count: IDS })
+      if (setup.errors > 0) throw new Error(`${setup.errors} of ${IDS} setup puts failed`)
     }
+    for (const s of scenarios) {
+      process.stderr.write(`rest: ${variant} ${JSON.stringify(env)}: ${s.name}...\n`)
+      const cpu0 = await cpuSeconds(css.pid)
+      const r = await runLoad({ base, method: s.method, path: s.path, headers: s.body === undefined ? { authorization: ADMIN_AUTH } : json, ...(s.body === undefined ? {} : { body: s.body }), concurrency, seconds, ok: s.ok })
+      const cpu = (await cpuSeconds(css.pid)) - cpu0
+      rows.push({ variant, scenario: s.name, ...r, cssCpuPct: Math.round((100 * cpu) / seconds), cssCpuUsPerReq: Math.round((1e6 * cpu) / Math.max(1, r.requests)), cssRssMB: await rssMB(css.pid) })
+    }
+  } finally {
+    await css.stop()
   }
+  return rows
+}
+
+export async function runRestBench (variants: Variant[], concurrency: number, seconds: number): Promise<void> {
+  const rows: Row[] = []
+  for (const variant of variants) rows.push(...await measure(variant, {}, concurrency, seconds))
   printTable(`rest: CSS REST API, ${concurrency} keep-alive connections, ${seconds} s per scenario (Basic auth on every request)`, rows)
   await writeResult('rest', { concurrency, seconds, rows })
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = Math.floor(s.length / 2)
+  return s.length % 2 === 1 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2
+}
+
+/**
+ * The cost of metrics: `rounds` rounds, each a CSS with `Metrics: false` and one with `true` (the
+ * order alternates, so drift in the machine falls on both), medians of requests/s and of the CSS's
+ * CPU microseconds per request. The CSS is the bottleneck here (one core at 100%), so CPU per
+ * request is the steadier figure.
+ */
+export async function runRestMetricsBench (variant: Variant, rounds: number, concurrency: number, seconds: number): Promise<void> {
+  const runs: Record<'off' | 'on', Row[][]> = { off: [], on: [] }
+  for (let i = 0; i < rounds; i++) {
+    for (const m of i % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
+      runs[m].push(await measure(variant, { METRICS: String(m === 'on') }, concurrency, seconds))
+    }
+  }
+  const scenarios = (runs.off[0] ?? []).map((r) => String(r.scenario))
+  const rows: Row[] = scenarios.map((scenario) => {
+    const pick = (m: 'off' | 'on', k: string): number => median(runs[m].map((rs) => Number(rs.find((r) => r.scenario === scenario)?.[k] ?? 0)))
+    const off = pick('off', 'perS')
+    const on = pick('on', 'perS')
+    const cpuOff = pick('off', 'cssCpuUsPerReq')
+    const cpuOn = pick('on', 'cssCpuUsPerReq')
+    return {
+      scenario,
+      perSOff: Math.round(off),
+      perSOn: Math.round(on),
+      throughputCostPct: Math.round((1000 * (off - on)) / off) / 10,
+      cpuUsOff: cpuOff,
+      cpuUsOn: cpuOn,
+      cpuCostPct: Math.round((1000 * (cpuOn - cpuOff)) / cpuOff) / 10,
+      spreadOffPct: Math.round((1000 * (Math.max(...runs.off.map((rs) => Number(rs.find((r) => r.scenario === scenario)?.perS ?? 0))) - Math.min(...runs.off.map((rs) => Number(rs.find((r) => r.scenario === scenario)?.perS ?? 0))))) / off) / 10
+    }
+  })
+  printTable(`rest-metrics: ${variant}, ${rounds} rounds of metrics off/on, ${concurrency} connections, ${seconds} s per scenario (medians)`, rows)
+  await writeResult('rest-metrics', { variant, rounds, concurrency, seconds, rows, runs })
 }

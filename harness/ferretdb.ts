@@ -1,32 +1,44 @@
-/** Starts a real FerretDB (MongoDB wire protocol, SQLite backend) on a free loopback port. */
+/**
+ * Starts a real FerretDB (MongoDB wire protocol) on a free loopback port, on SQLite in a temp
+ * folder, or on PostgreSQL (`backend: 'postgresql'`, a throwaway server started here): the
+ * faster one, used where speed matters (FerretDB on SQLite serializes writers).
+ */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { freePort, waitForPort } from './ports.js'
+import { findPostgres, startPostgres, type Postgres } from './postgres.js'
 
 export interface FerretDb {
   uri: string
   port: number
   dir: string
+  backend: 'sqlite' | 'postgresql'
   stop: (opts?: { keepData?: boolean }) => Promise<void>
 }
 
 /**
  * `port` and `dir`: a fixed port and data folder, to bring a stopped server back where its clients
- * look for it, with its data (stop it with `keepData`).
+ * look for it, with its data (stop it with `keepData`; SQLite only).
  */
 export async function startFerretDb (
   bin: string,
-  opts: { port?: number; dir?: string } = {}
+  opts: { port?: number; dir?: string; backend?: 'sqlite' | 'postgresql' } = {}
 ): Promise<FerretDb> {
   const dir = opts.dir ?? (await mkdtemp(path.join(tmpdir(), 'edgesync-ferret-')))
   const port = opts.port ?? (await freePort())
+  const backend = opts.backend ?? 'sqlite'
+  let pg: Postgres | undefined
+  if (backend === 'postgresql') {
+    const pgBin = findPostgres()
+    if (pgBin === undefined) throw new Error('PostgreSQL not found (apt-get install postgresql)')
+    pg = await startPostgres(pgBin)
+  }
   const child: ChildProcess = spawn(
     bin,
     [
-      '--handler=sqlite',
-      `--sqlite-url=file:${dir}/`,
+      ...(pg === undefined ? ['--handler=sqlite', `--sqlite-url=file:${dir}/`] : ['--handler=postgresql', `--postgresql-url=${pg.url}`]),
       `--listen-addr=127.0.0.1:${port}`,
       `--state-dir=${dir}`,
       '--debug-addr=-',
@@ -46,19 +58,24 @@ export async function startFerretDb (
     await waitForPort(port, 15_000)
   } catch (err) {
     child.kill('SIGKILL')
+    await pg?.stop()
     throw new Error(`FerretDB did not start: ${stderr}`, { cause: err })
   }
   return {
     uri: `mongodb://127.0.0.1:${port}/`,
     port,
     dir,
+    backend,
     stop: async (o = {}) => {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve))
         child.kill('SIGTERM')
         await exited
       }
-      if (o.keepData !== true) await rm(dir, { recursive: true, force: true })
+      if (o.keepData !== true) {
+        await pg?.stop()
+        await rm(dir, { recursive: true, force: true })
+      }
     }
   }
 }

@@ -5,7 +5,7 @@
  * with backoff; they never block the sync path.
  */
 import { createHmac } from 'node:crypto'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { ValidationError } from '../common/errors.js'
 import { generateSecret } from '../security/index.js'
@@ -135,6 +135,31 @@ export async function postSigned (
 }
 
 /** The key webhook signatures are made with, generated once per service (file `webhook-secret`, mode 0600). */
+/**
+ * The CSS's webhook secret, one for every instance: kept in the store's settings (first writer
+ * wins); a secret an older release kept in the data folder is adopted. A copy is written to
+ * `<dir>/webhook-secret` (0600), where the receivers' operators read it.
+ */
+export async function sharedWebhookSecret (
+  settings: { get: (n: string) => Promise<string | undefined>; putIfAbsent: (n: string, v: string) => Promise<string> },
+  legacyDir: string
+): Promise<string> {
+  const file = path.join(legacyDir, 'webhook-secret')
+  let local: string | undefined
+  try {
+    local = (await readFile(file, 'utf8')).trim()
+  } catch {}
+  const secret =
+    (await settings.get('webhook-secret')) ??
+    (await settings.putIfAbsent('webhook-secret', local !== undefined && local !== '' ? local : generateSecret()))
+  if (secret !== local) {
+    await mkdir(legacyDir, { recursive: true, mode: 0o700 })
+    await writeFile(`${file}.tmp`, secret + '\n', { mode: 0o600 })
+    await rename(`${file}.tmp`, file)
+  }
+  return secret
+}
+
 export async function webhookSecret (dir: string): Promise<string> {
   const file = path.join(dir, 'webhook-secret')
   try {

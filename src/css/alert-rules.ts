@@ -24,13 +24,22 @@ export class AlertRules {
   readonly #refusals = new Set<string>()
   readonly #timer: NodeJS.Timeout
 
-  constructor (o: { alerter: Alerter; store: Store; offlineAfterMs: number; log: Logger }) {
+  /** The offline sweep runs on the lease holder only: one alert per edge, not one per instance. */
+  constructor (o: {
+    alerter: Alerter
+    store: Store
+    offlineAfterMs: number
+    sweep: (work: () => Promise<void>) => Promise<boolean>
+    log: Logger
+  }) {
     this.#alerter = o.alerter
     this.#store = o.store
     this.#offlineAfterMs = o.offlineAfterMs
     this.#log = o.log
     this.#timer = setInterval(() => {
-      this.#sweep().catch((err: unknown) => {
+      o.sweep(async () => {
+        await this.#sweep()
+      }).catch((err: unknown) => {
         this.#log.warn('Offline sweep failed', { err })
       })
     }, Math.max(1000, Math.min(30_000, o.offlineAfterMs / 2)))

@@ -45,6 +45,7 @@ export function startAlerting (
   cfg: Readonly<SyncConfig>,
   store: Store,
   secret: string,
+  sweep: (work: () => Promise<void>) => Promise<boolean>,
   log: Logger
 ): { alerter: Alerter; rules: AlertRules; close: () => void } {
   freshnessTarget(cfg)
@@ -55,7 +56,7 @@ export function startAlerting (
     timeoutMs: cfg.WebhookTimeoutMs,
     log
   })
-  const rules = new AlertRules({ alerter, store, offlineAfterMs: cfg.AlertOfflineAfterSeconds * 1000, log })
+  const rules = new AlertRules({ alerter, store, offlineAfterMs: cfg.AlertOfflineAfterSeconds * 1000, sweep, log })
   return {
     alerter,
     rules,

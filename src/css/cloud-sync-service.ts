@@ -20,7 +20,7 @@ import {
 import { ensureBootstrapAdmin, serverTls } from '../security/index.js'
 import { ObjectService } from './objects.js'
 import { Uploads } from './uploads.js'
-import { registerCssRoutes } from './routes.js'
+import { registerCssRoutes, type CssHealth } from './routes.js'
 import { registerAdminRoutes } from './admin-routes.js'
 import { registerLinkRoutes } from './link-routes.js'
 import { registerAlertRoutes, startAlerting } from './alerting.js'
@@ -29,12 +29,13 @@ import { registerPolicyRoutes } from './policy-routes.js'
 import { registerUserRoutes } from './user-routes.js'
 import { StatusWriter } from './status-writer.js'
 import { CloudSync } from './sync.js'
+import { Leader } from './leader.js'
 import { Lifecycle } from './lifecycle.js'
 import { cssInstanceId } from './instance-id.js'
 import { ownedTypeCheck, type CssExtension, type ExtensionHandle } from './extension.js'
 import type { SyncHooks } from './handlers/index.js'
 import type { DestinationKey, ObjectKey, StoredObject } from '../common/model.js'
-import { Notifier, webhookSecret } from '../api/notifier.js'
+import { Notifier, sharedWebhookSecret } from '../api/notifier.js'
 
 export interface CssHandle {
   restUrl: string
@@ -145,13 +146,16 @@ function mapNode<T> (username: string, f: (node: DestinationKey) => T): T | unde
 }
 
 /** What the store and the broker say right now (never a fixed answer). */
-async function health (store: Store, transport: CloudTransport): Promise<{ store: boolean; broker: boolean }> {
+async function health (store: Store, transport: CloudTransport, leader: Leader): Promise<CssHealth> {
   const ok = await store.ping().then(
     () => true,
     () => false
   )
-  return { store: ok, broker: transport.connected() }
+  return { store: ok, broker: transport.connected(), lease: leader.status() }
 }
+
+/** How often the leader scans the store for lifecycle deadlines its own writes did not bring. */
+const LIFECYCLE_RESCAN_MS = 5 * 60_000
 
 export interface CssOptions {
   /** Extensions to run (the composition in src/app decides which). */
@@ -191,6 +195,9 @@ export async function startCloudSyncService (
       log
     })
     const tls = serverTls(cfg)
+    const instanceId = await cssInstanceId(cfg.CssInstanceId, path.join(cfg.PersistenceRootPath, 'css'))
+    const leader = new Leader(store.leases, instanceId, cfg.LeaseSeconds * 1000, log.child({ component: 'css.leader' }))
+    const fenced = async (work: () => Promise<void>): Promise<boolean> => await leader.fenced(work)
     const broker: CloudTransport =
       cfg.BrokerMode === 'embedded'
         ? await startEmbeddedBroker({
@@ -208,7 +215,7 @@ export async function startCloudSyncService (
           url: cfg.BrokerAddress ?? '',
           username: cfg.BrokerUsername,
           password: cfg.BrokerPassword,
-          instanceId: await cssInstanceId(cfg.CssInstanceId, path.join(cfg.PersistenceRootPath, 'css')),
+          instanceId,
           log: log.child({ component: 'css.mqtt' })
         })
     // Edges that cannot reach the broker poll over HTTP; both channels are one transport.
@@ -224,7 +231,7 @@ export async function startCloudSyncService (
     // Webhooks of the CSS's apps: called when an object from an edge arrives (Open Horizon's).
     const notices = new Notifier({
       hooks: store.webhooks,
-      secret: await webhookSecret(path.join(cfg.PersistenceRootPath, 'css')),
+      secret: await sharedWebhookSecret(store.settings, path.join(cfg.PersistenceRootPath, 'css')),
       timeoutMs: cfg.WebhookTimeoutMs,
       log: log.child({ component: 'css.notify' })
     })
@@ -238,7 +245,7 @@ export async function startCloudSyncService (
     // Hooks are closures over what is built below; no edge message arrives before the broker
     // handler is attached, after everything exists.
     const started: ExtensionHandle[] = []
-    const alerting = startAlerting(cfg, store, notices.secret, log.child({ component: 'css.alerts' }))
+    const alerting = startAlerting(cfg, store, notices.secret, fenced, log.child({ component: 'css.alerts' }))
     cleanups.push(async () => {
       alerting.close()
     })
@@ -264,7 +271,7 @@ export async function startCloudSyncService (
       cfg,
       log: log.child({ component: 'css.sync' }),
       transferDir: path.join(cfg.PersistenceRootPath, 'css', 'transfers'),
-      signer: new OrgSigningKeys(path.join(cfg.PersistenceRootPath, 'css', 'signing-keys')),
+      signer: new OrgSigningKeys(store.settings, path.join(cfg.PersistenceRootPath, 'css', 'signing-keys')),
       hooks,
       ownsType,
       notices,
@@ -274,7 +281,12 @@ export async function startCloudSyncService (
               counters: () => sync.counters,
               nodes: cachedFor(10_000, async () => await nodeStates(store, cfg.NodeOfflineAfterSeconds * 1000)),
               connected: () => connected.size,
-              transfers: () => sync.uplink.active
+              transfers: () => ({
+                downActive: sync.chunks.active,
+                downBytes: sync.chunks.bytesServed,
+                upActive: sync.uplink.active,
+                upBytes: sync.uplink.stats.bytesReceived
+              })
             })
           }
         : {})
@@ -320,9 +332,24 @@ export async function startCloudSyncService (
       },
       cfg.MaxDataSize
     )
-    await lifecycle.start()
+    // Every instance keeps the deadlines of what it writes; the leader also scans the store when it
+    // takes the lease and every few minutes, for objects whose writer is gone.
+    leader.onGained(async () => {
+      await lifecycle.start()
+    })
+    const rescan = setInterval(() => {
+      fenced(async () => {
+        await lifecycle.start()
+      }).catch((err: unknown) => {
+        log.warn('Lifecycle rescan failed', { err })
+      })
+    }, LIFECYCLE_RESCAN_MS)
+    rescan.unref()
+    await leader.start()
     cleanups.push(async () => {
+      clearInterval(rescan)
       lifecycle.close()
+      await leader.stop()
     })
     const auth = new Authenticator(store.users)
     const app = await createApiServer({
@@ -348,7 +375,7 @@ export async function startCloudSyncService (
       startedAt,
       counters: () => ({ ...sync.counters, refused: { ...sync.counters.refused } }),
       ready: () => ready,
-      health: async () => await health(store, transport),
+      health: async () => await health(store, transport, leader),
       ownsType
     })
     registerAdminRoutes(app, store, objects)
@@ -387,6 +414,7 @@ export async function startCloudSyncService (
         alert: async (a) => {
           await alerting.alerter.raise(a)
         },
+        sweep: fenced,
         putObject
       })
       started.push(h)

@@ -24,6 +24,11 @@ export interface ExtensionContext {
   metrics: Registry
   /** Raises an operator alert (recorded, then sent to the configured channels). */
   alert: (a: Alert) => Promise<void>
+  /**
+   * Runs periodic fleet-wide work on one instance only (the lease holder; see css/leader.ts).
+   * Resolves whether it ran here.
+   */
+  sweep: (work: () => Promise<void>) => Promise<boolean>
   /** Writes an object through the object service (new instance, published to its destinations). */
   putObject: (
     key: ObjectKey,

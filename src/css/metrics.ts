@@ -12,8 +12,19 @@ export interface CssMetricSources {
   nodes: () => Promise<{ online: number; offline: number }>
   /** Edges with a live connection (MQTT or the HTTP link). */
   connected: () => number
-  /** Active edge-to-cloud transfers. */
-  transfers: () => number
+  /** Chunked transfers in progress and chunk bytes moved, both ways. */
+  transfers: () => TransferFigures
+}
+
+export interface TransferFigures {
+  /** Edges fetching an object's chunks from this CSS now. */
+  downActive: number
+  /** Chunk bytes served to edges since start. */
+  downBytes: number
+  /** Edge-to-cloud transfers in progress. */
+  upActive: number
+  /** Chunk bytes received from edges since start (repeats included). */
+  upBytes: number
 }
 
 export class CssMetrics implements SyncObserver {
@@ -48,9 +59,21 @@ export class CssMetrics implements SyncObserver {
     gauge(r, 'edgesync_css_edges_connected', 'Edges with a live connection', [], (g) => {
       g.set(s.connected())
     })
-    gauge(r, 'edgesync_css_transfers_active', 'Edge-to-cloud transfers in progress', [], (g) => {
-      g.set(s.transfers())
+    gauge(r, 'edgesync_css_transfers_active', 'Chunked transfers in progress, by direction', ['direction'], (g) => {
+      const t = s.transfers()
+      g.set({ direction: 'down' }, t.downActive)
+      g.set({ direction: 'up' }, t.upActive)
     })
+    mirroredCounter(
+      r,
+      'edgesync_css_transfer_bytes_total',
+      'Chunk bytes moved, by direction (down: served to edges; up: received from edges)',
+      () => {
+        const t = s.transfers()
+        return { down: t.downBytes, up: t.upBytes }
+      },
+      'direction'
+    )
     gauge(r, 'edgesync_css_nodes', 'Registered edges by state', ['state'], async (g) => {
       const n = await s.nodes()
       g.set({ state: 'online' }, n.online)

@@ -1,4 +1,5 @@
 /** CSS REST routes, Open Horizon paths and shapes plus our additive endpoints. */
+import type { LeaderStatus } from './leader.js'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Readable } from 'node:stream'
 import { isSyncError, NotFoundError, SyncError, SyncErrorCode, ValidationError } from '../common/errors.js'
@@ -27,7 +28,7 @@ interface Deps {
   counters: () => Record<string, unknown>
   ready: () => boolean
   /** Live state of the store and the broker. */
-  health: () => Promise<{ store: boolean; broker: boolean }>
+  health: () => Promise<CssHealth>
   /** Types only the CSS and its extensions write (EMS layers and configs, `_*`). */
   ownsType: (objectType: string) => boolean
 }
@@ -115,6 +116,13 @@ async function allPages<T> (fetch: (cursor?: string) => Promise<{ items: T[]; ne
   return out
 }
 
+/** What the store, the broker and the lease say right now (never a fixed answer). */
+export interface CssHealth {
+  store: boolean
+  broker: boolean
+  lease: LeaderStatus
+}
+
 export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
   const { store, objects, uploads } = d
 
@@ -125,7 +133,9 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
     const body = {
       status: h.store && h.broker ? 'ready' : 'degraded',
       store: h.store ? 'up' : 'down',
-      broker: h.broker ? 'up' : 'down'
+      broker: h.broker ? 'up' : 'down',
+      // Not a readiness condition: a follower serves REST and edges as well as the leader.
+      lease: h.lease
     }
     return await reply.code(h.store && h.broker ? 200 : 503).send(body)
   })

@@ -421,7 +421,7 @@ export async function startEdgeSyncService (
       https: tls,
       ...(cfg.Metrics ? { metrics: metricsRoute(registry, cfg.MetricsKey) } : {})
     })
-    const essMetrics = new EssMetrics(registry, { link, sync, store, orgId: node.orgId })
+    const essMetrics = new EssMetrics(registry, { link, sync, store, orgId: node.orgId, plugins: host })
     registerEssRoutes(app, store, sync, notifier, startedAt)
     registerEdgeObjectRoutes(app, store, sync, cfg.MaxDataSize)
     const unix = cfg.ListeningType === 'unix' || cfg.ListeningType === 'secure-unix'

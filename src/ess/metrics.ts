@@ -1,14 +1,16 @@
 /** The ESS's Prometheus series: its link to the CSS, the objects it holds, transfers, dropped messages. */
-import { counter, gauge, mirroredCounter, type Counter, type Registry } from '../common/metrics.js'
+import { counter, gauge, mirroredCounter, mirroredSeries, type Counter, type Registry } from '../common/metrics.js'
 import type { Store } from '../storage/index.js'
 import type { EdgeLink } from '../transport/index.js'
 import type { EdgeSync } from './sync.js'
+import { PLUGIN_STATES, type PluginHost } from './plugins.js'
 
 export interface EssMetricSources {
   link: EdgeLink
   sync: EdgeSync
   store: Store
   orgId: string
+  plugins: PluginHost
 }
 
 export class EssMetrics {
@@ -36,6 +38,18 @@ export class EssMetrics {
       g.set(s.sync.transfers.active)
     })
     mirroredCounter(r, 'edgesync_ess_transfer_bytes_total', 'Object data received in chunks', () => s.sync.transfers.stats.bytesReceived)
+    // The enum pattern: one series per state, 1 for the state the plugin is in.
+    gauge(r, 'edgesync_ess_plugin_state', 'Each plugin\'s state (1 for the current one)', ['plugin', 'state'], (g) => {
+      for (const [plugin, f] of s.plugins.figures()) {
+        for (const state of PLUGIN_STATES) g.set({ plugin, state }, f.state === state ? 1 : 0)
+      }
+    })
+    mirroredSeries(r, 'edgesync_ess_plugin_objects_total', 'Objects each plugin handled, by verdict', ['plugin', 'verdict'], () =>
+      [...s.plugins.figures()].flatMap(([plugin, f]): Array<[Record<string, string>, number]> => [
+        [{ plugin, verdict: 'consumed' }, f.consumed],
+        [{ plugin, verdict: 'refused' }, f.refused]
+      ])
+    )
     mirroredCounter(r, 'edgesync_ess_messages_dropped_total', 'Malformed or unverifiable messages from the CSS', () => s.sync.dropped)
   }
 

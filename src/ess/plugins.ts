@@ -46,6 +46,17 @@ export interface HostDeps {
   metrics?: Registry
 }
 
+/** Where a plugin is in its life; #19's lifecycle controls add `paused`. */
+export type PluginState = 'starting' | 'running' | 'failed' | 'stopped'
+export const PLUGIN_STATES: readonly PluginState[] = ['starting', 'running', 'failed', 'stopped']
+
+/** Per plugin: its state and how many objects it consumed or refused since start. */
+export interface PluginFigures {
+  state: PluginState
+  consumed: number
+  refused: number
+}
+
 /** How long offers wait for the CSS's resync answer before they go ahead anyway. */
 const SETTLE_FALLBACK_MS = 10_000
 
@@ -59,10 +70,23 @@ export class PluginHost {
   /** Instances a plugin refused, with why (persisted: reported again after every reconnect). */
   #refused: Record<string, { instanceId: number; message: string }> = {}
   #fallback: NodeJS.Timeout | undefined
+  readonly #figures = new Map<string, PluginFigures>()
 
   constructor (plugins: EdgePlugin[], deps: HostDeps) {
     this.#plugins = plugins
     this.#deps = deps
+    for (const p of plugins) this.#figures.set(p.name, { state: 'starting', consumed: 0, refused: 0 })
+  }
+
+  /** State and verdict counts by plugin name (for metrics and health). */
+  figures (): ReadonlyMap<string, Readonly<PluginFigures>> {
+    return this.#figures
+  }
+
+  #fig (name: string): PluginFigures {
+    let f = this.#figures.get(name)
+    if (f === undefined) this.#figures.set(name, (f = { state: 'starting', consumed: 0, refused: 0 }))
+    return f
   }
 
   async start (): Promise<void> {
@@ -85,7 +109,13 @@ export class PluginHost {
       }
       const log = this.#deps.log.child({ plugin: p.name })
       const metrics = this.#deps.metrics
-      await p.start({ log, dataDir, config, ...(metrics === undefined ? {} : { metrics }) })
+      try {
+        await p.start({ log, dataDir, config, ...(metrics === undefined ? {} : { metrics }) })
+      } catch (err) {
+        this.#fig(p.name).state = 'failed'
+        throw err
+      }
+      this.#fig(p.name).state = 'running'
       // Objects received but never handled (the ESS stopped first) are handed over again.
       for (const type of p.objectTypes) {
         const page = await this.#deps.store.objects.list({
@@ -169,6 +199,9 @@ export class PluginHost {
       if ((err as { code?: string }).code !== 'SYNC_ERR_PRECONDITION_FAILED') throw err
     }
     const k = `${meta.objectType}/${meta.objectID}`
+    const fig = this.#fig(p.name)
+    if (verdict.state === 'error') fig.refused++
+    else fig.consumed++
     if (verdict.state === 'error') {
       this.#refused[k] = { instanceId: meta.instanceID, message: verdict.message.slice(0, 1000) }
     } else Reflect.deleteProperty(this.#refused, k)
@@ -191,6 +224,9 @@ export class PluginHost {
   async stop (): Promise<void> {
     if (this.#fallback !== undefined) clearTimeout(this.#fallback)
     await Promise.all([...this.#queues.values()])
-    for (const p of this.#plugins) await p.stop()
+    for (const p of this.#plugins) {
+      await p.stop()
+      this.#fig(p.name).state = 'stopped'
+    }
   }
 }

@@ -13,7 +13,7 @@ import {
   verify,
   type KeyObject
 } from 'node:crypto'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { ValidationError } from '../common/errors.js'
 
@@ -71,19 +71,39 @@ interface StoredKey {
   created: string
   trustSig?: Signature
 }
-interface OrgKeyFile {
+interface OrgKeys {
+  generation: number
   current: StoredKey
   previous: StoredKey[]
 }
 
-/** Org signing keys in files (0600) under `dir`; share the folder between CSS replicas. */
-export class OrgSigningKeys {
-  readonly #dir: string
-  readonly #cache = new Map<string, { file: OrgKeyFile; key: KeyObject }>()
-  readonly #loading = new Map<string, Promise<{ file: OrgKeyFile; key: KeyObject }>>()
+/** Where the keys live: the store's settings, shared by every CSS instance (first writer wins). */
+export interface KeySettings {
+  get: (name: string) => Promise<string | undefined>
+  putIfAbsent: (name: string, value: string) => Promise<string>
+}
 
-  constructor (dir: string) {
-    this.#dir = dir
+/** Previous keys kept (and listed) after rotations. */
+const KEEP_PREVIOUS = 5
+/** How long an instance signs with a key before looking for a rotation made by another instance. */
+const RECHECK_MS = 5000
+
+/**
+ * Org signing keys in the store's settings, one entry per generation (`signing-key/<org>/<n>`):
+ * the first instance to write generation n wins and every instance uses that key, so N CSS
+ * instances sign alike. A rotation writes generation n+1; the others find it within RECHECK_MS
+ * (edges keep trusting the previous key meanwhile). Keys from a release that kept them in files
+ * under `legacyDir` become generation 1 the first time an org is used.
+ */
+export class OrgSigningKeys {
+  readonly #settings: KeySettings
+  readonly #legacyDir: string | undefined
+  readonly #cache = new Map<string, { keys: OrgKeys; key: KeyObject; checked: number }>()
+  readonly #loading = new Map<string, Promise<{ keys: OrgKeys; key: KeyObject }>>()
+
+  constructor (settings: KeySettings, legacyDir?: string) {
+    this.#settings = settings
+    this.#legacyDir = legacyDir
   }
 
   #newKey (): StoredKey {
@@ -96,22 +116,22 @@ export class OrgSigningKeys {
     }
   }
 
-  async #save (orgId: string, f: OrgKeyFile): Promise<void> {
-    await mkdir(this.#dir, { recursive: true, mode: 0o700 })
-    const file = path.join(this.#dir, `${orgId}.json`)
-    const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`
-    await writeFile(tmp, JSON.stringify(f, null, 2), { mode: 0o600 })
-    await rename(tmp, file)
-    this.#cache.set(orgId, { file: f, key: createPrivateKey(f.current.privatePem) })
+  static #name (orgId: string, generation: number): string {
+    return `signing-key/${orgId}/${generation}`
   }
 
-  async #load (orgId: string): Promise<{ file: OrgKeyFile; key: KeyObject }> {
+  async #generation (orgId: string, n: number): Promise<StoredKey | undefined> {
+    const v = await this.#settings.get(OrgSigningKeys.#name(orgId, n))
+    return v === undefined ? undefined : (JSON.parse(v) as StoredKey)
+  }
+
+  async #load (orgId: string): Promise<{ keys: OrgKeys; key: KeyObject }> {
     const hit = this.#cache.get(orgId)
-    if (hit !== undefined) return hit
-    // Concurrent first uses of an org (a burst of enrollments) must all see one key, not race to make several.
+    if (hit !== undefined && Date.now() - hit.checked < RECHECK_MS) return hit
+    // Concurrent first uses of an org (a burst of enrollments) share one read.
     let loading = this.#loading.get(orgId)
     if (loading === undefined) {
-      loading = this.#read(orgId).finally(() => {
+      loading = this.#read(orgId, hit?.keys.generation ?? 1).finally(() => {
         this.#loading.delete(orgId)
       })
       this.#loading.set(orgId, loading)
@@ -119,71 +139,99 @@ export class OrgSigningKeys {
     return await loading
   }
 
-  async #read (orgId: string): Promise<{ file: OrgKeyFile; key: KeyObject }> {
+  /** The newest generation from `from` on (creating generation 1 if the org has none). */
+  async #read (orgId: string, from: number): Promise<{ keys: OrgKeys; key: KeyObject }> {
+    let n = from
+    let current = await this.#generation(orgId, n)
+    if (current === undefined && n === 1) {
+      current = await this.#put(orgId, 1, (await this.#legacy(orgId)) ?? this.#newKey())
+    }
+    for (;;) {
+      const next = await this.#generation(orgId, n + 1)
+      if (next === undefined) break
+      n++
+      current = next
+    }
+    if (current === undefined) throw new ValidationError(`Signing key generation ${n} of ${orgId} is missing`)
+    const previous: StoredKey[] = []
+    for (let g = n - 1; g >= 1 && previous.length < KEEP_PREVIOUS; g--) {
+      const k = await this.#generation(orgId, g)
+      if (k !== undefined) previous.push(k)
+    }
+    const key = createPrivateKey(current.privatePem)
+    const entry = { keys: { generation: n, current, previous }, key, checked: Date.now() }
+    this.#cache.set(orgId, entry)
+    return entry
+  }
+
+  async #put (orgId: string, generation: number, k: StoredKey): Promise<StoredKey> {
+    const won = await this.#settings.putIfAbsent(OrgSigningKeys.#name(orgId, generation), JSON.stringify(k))
+    return JSON.parse(won) as StoredKey
+  }
+
+  async #legacy (orgId: string): Promise<StoredKey | undefined> {
+    if (this.#legacyDir === undefined) return undefined
     try {
-      const f = JSON.parse(await readFile(path.join(this.#dir, `${orgId}.json`), 'utf8')) as OrgKeyFile
-      const entry = { file: f, key: createPrivateKey(f.current.privatePem) }
-      this.#cache.set(orgId, entry)
-      return entry
+      return (JSON.parse(await readFile(path.join(this.#legacyDir, `${orgId}.json`), 'utf8')) as { current: StoredKey }).current
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-      await this.#save(orgId, { current: this.#newKey(), previous: [] })
-      return this.#cache.get(orgId) as { file: OrgKeyFile; key: KeyObject }
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw err
     }
   }
 
   async sign (orgId: string, payload: unknown): Promise<Signature> {
-    const { file, key } = await this.#load(orgId)
+    const { keys, key } = await this.#load(orgId)
     return {
-      keyId: file.current.keyId,
+      keyId: keys.current.keyId,
       value: sign(null, Buffer.from(canonical(payload)), key).toString('base64')
     }
   }
 
   /** The current key and, after a rotation, its trust statement signed by the previous key. */
   async currentTrust (orgId: string): Promise<{ publicKey: string; trustSig?: Signature }> {
-    const { file } = await this.#load(orgId)
+    const { keys } = await this.#load(orgId)
     return {
-      publicKey: `${file.current.keyId}:${file.current.publicKey}`,
-      ...(file.current.trustSig === undefined ? {} : { trustSig: file.current.trustSig })
+      publicKey: `${keys.current.keyId}:${keys.current.publicKey}`,
+      ...(keys.current.trustSig === undefined ? {} : { trustSig: keys.current.trustSig })
     }
   }
 
   /** `keyId:base64` of the current key (what an ESS is enrolled with). */
   async publicKey (orgId: string): Promise<string> {
-    const { file } = await this.#load(orgId)
-    return `${file.current.keyId}:${file.current.publicKey}`
+    const { keys } = await this.#load(orgId)
+    return `${keys.current.keyId}:${keys.current.publicKey}`
   }
 
   async list (
     orgId: string
   ): Promise<Array<{ keyId: string; publicKey: string; created: string; current: boolean }>> {
-    const { file } = await this.#load(orgId)
-    return [file.current, ...file.previous].map((k) => ({
+    const { keys } = await this.#load(orgId)
+    return [keys.current, ...keys.previous].map((k) => ({
       keyId: k.keyId,
       publicKey: `${k.keyId}:${k.publicKey}`,
       created: k.created,
-      current: k === file.current
+      current: k === keys.current
     }))
   }
 
   /**
    * Makes a new current key. Returns its public key and a trust statement for it signed by the
    * key it replaces, so edges that trust the old key can trust the new one without a restart.
+   * Two instances rotating at once: the first write wins and both return that key.
    */
   async rotate (orgId: string): Promise<{ publicKey: string; trustSig: Signature }> {
-    const { file, key } = await this.#load(orgId)
+    this.#cache.delete(orgId)
+    const { keys, key } = await this.#load(orgId)
     const next = this.#newKey()
     const publicKey = `${next.keyId}:${next.publicKey}`
     const trustSig = {
-      keyId: file.current.keyId,
+      keyId: keys.current.keyId,
       value: sign(null, Buffer.from(canonical(trustStatement(orgId, publicKey))), key).toString('base64')
     }
-    await this.#save(orgId, {
-      current: { ...next, trustSig },
-      previous: [file.current, ...file.previous].slice(0, 5)
-    })
-    return { publicKey, trustSig }
+    const won = await this.#put(orgId, keys.generation + 1, { ...next, trustSig })
+    this.#cache.delete(orgId)
+    if (won.trustSig === undefined) throw new ValidationError('A rotated key has no trust statement')
+    return { publicKey: `${won.keyId}:${won.publicKey}`, trustSig: won.trustSig }
   }
 }
 

@@ -47,6 +47,8 @@ export function timedStore (store: Store, h: Histogram): Store {
   const parts = Object.fromEntries(PARTS.map((p) => [p, timedPart(store[p], p, store.kind, h)]))
   return {
     kind: store.kind,
+    leases: store.leases,
+    settings: store.settings,
     ...(parts as Pick<Store, (typeof PARTS)[number]>),
     ping: async () => {
       await store.ping()

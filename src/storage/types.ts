@@ -201,8 +201,41 @@ export interface AuditLog {
   list: (query: { orgId?: string; since?: string; limit?: number }) => Promise<AuditEntry[]>
 }
 
+/**
+ * A leader lease: one version per holder's term. A term is taken by creating the next version
+ * (creation is atomic in every backend: a unique key), never by editing another's, so it needs
+ * no transactions and no atomic compare-and-set on update (which FerretDB 1.x lacks).
+ */
+export interface Lease {
+  name: string
+  /** The fencing token: grows by one per term. */
+  version: number
+  holder: string
+  /** Epoch milliseconds, by the holder's clock. */
+  expiresAt: number
+}
+
+export interface LeaseStore {
+  /** The newest term of `name`, if any. */
+  current: (name: string) => Promise<Lease | undefined>
+  /** Creates term `lease.version`; true for the one caller that created it, false for all others. */
+  claim: (lease: Lease) => Promise<boolean>
+  /** Moves the expiry of the holder's own term; false when that term is gone or not the newest. */
+  renew: (lease: Lease) => Promise<boolean>
+}
+
+/** Small values every instance must agree on (first writer wins), e.g. an org's signing key. */
+export interface SettingStore {
+  get: (name: string) => Promise<string | undefined>
+  /** Stores `value` unless `name` has one; returns the value in force (this one or the first). */
+  putIfAbsent: (name: string, value: string) => Promise<string>
+  remove: (name: string) => Promise<void>
+}
+
 export interface Store {
   readonly kind: 'memory' | 'local' | 'mongo'
+  readonly leases: LeaseStore
+  readonly settings: SettingStore
   readonly objects: ObjectStore
   readonly blobs: BlobStore
   readonly deliveries: DeliveryStore

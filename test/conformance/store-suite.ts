@@ -361,4 +361,34 @@ export function storeConformance (t: Test, name: string, make: MakeStore): void 
     tt.same((await s.audit.list({ orgId: 'org1' })).map((e) => e.target), ['conf/o0', 'conf/o2', 'conf/o4'])
     tt.same((await s.audit.list({ since: '2030-01-01T00:00:03.000Z' })).map((e) => e.target), ['conf/o3', 'conf/o4'])
   })
+
+  t.test(`${name} - leases: one claimant per term, renew only the newest term`, async (tt) => {
+    const s = await open(tt)
+    tt.equal(await s.leases.current('sweeps'), undefined)
+    const a = { name: 'sweeps', version: 1, holder: 'a', expiresAt: Date.now() + 10_000 }
+    // Two instances race for the same term: exactly one creates it.
+    const won = await Promise.all([s.leases.claim(a), s.leases.claim({ ...a, holder: 'b' })])
+    tt.equal(won.filter(Boolean).length, 1, 'one winner')
+    const holder = won[0] === true ? 'a' : 'b'
+    tt.equal((await s.leases.current('sweeps'))?.holder, holder)
+    tt.equal(await s.leases.renew({ ...a, holder, expiresAt: a.expiresAt + 5000 }), true)
+    tt.equal((await s.leases.current('sweeps'))?.expiresAt, a.expiresAt + 5000)
+    tt.equal(await s.leases.renew({ ...a, holder: holder === 'a' ? 'b' : 'a' }), false, 'only the holder renews')
+    tt.equal(await s.leases.claim({ ...a, version: 2, holder: 'c' }), true, 'the next term')
+    tt.equal(await s.leases.renew({ ...a, holder }), false, 'a superseded term cannot be renewed')
+    tt.same(await s.leases.current('sweeps'), { name: 'sweeps', version: 2, holder: 'c', expiresAt: a.expiresAt })
+    tt.equal(await s.leases.claim({ ...a, version: 2, holder: 'd' }), false, 'a taken term stays taken')
+    tt.equal(await s.leases.current('other'), undefined, 'leases are per name')
+  })
+
+  t.test(`${name} - settings: first writer wins, everyone reads the same value`, async (tt) => {
+    const s = await open(tt)
+    tt.equal(await s.settings.get('signing-key/org1'), undefined)
+    const got = await Promise.all(['k1', 'k2', 'k3'].map(async (v) => await s.settings.putIfAbsent('signing-key/org1', v)))
+    tt.equal(new Set(got).size, 1, 'every writer gets the one value in force')
+    tt.equal(await s.settings.get('signing-key/org1'), got[0])
+    await s.settings.remove('signing-key/org1')
+    tt.equal(await s.settings.get('signing-key/org1'), undefined)
+    tt.equal(await s.settings.putIfAbsent('signing-key/org1', 'k4'), 'k4')
+  })
 }

@@ -76,6 +76,23 @@ if (bin !== undefined) {
     t.notMatch(text, /n1|n2/, 'no series or label names an edge')
   })
 
+  t.test('metrics - chunked transfers and plugin states', async (t) => {
+    // Larger than MaxInlineDataSize: each edge pulls it in chunks from the CSS.
+    const big = Buffer.alloc(600 * 1024, 7)
+    const r = await fetch(`${css.restUrl}/api/v1/objects/org1/blob/b1`, { method: 'PUT', headers: admin, body: JSON.stringify({ meta: { destinationType: 'edge' }, data: big.toString('base64') }) })
+    t.equal(r.status, 204)
+    for (const id of ids) {
+      const url = `${ess.get(id)?.restUrl ?? ''}/api/v1/objects/blob/b1/data`
+      await waitFor(`b1 on ${id}`, async () => (await fetch(url, { headers: { authorization: basic(APP) } })).status === 200 ? true : undefined)
+    }
+    const down = await settles('edgesync_css_transfer_bytes_total{job="css",direction="down"}', (v) => v >= 2 * big.length)
+    t.ok(down >= 2 * big.length, `the CSS served ${down} chunk bytes for two copies of ${big.length}`)
+    t.ok(await settles('edgesync_ess_transfer_bytes_total{job="ess-n1"}', (v) => v >= big.length) >= big.length, 'n1 received them')
+    t.equal(await settles('edgesync_css_transfers_active{job="css",direction="down"}', (v) => v === 0), 0, 'no transfer left open')
+    t.equal(await settles('edgesync_ess_plugin_state{job="ess-n1",plugin="ems",state="running"}', (v) => v === 1), 1, 'the EMS plugin runs')
+    t.equal(await settles('edgesync_ess_plugin_state{job="ess-n1",plugin="ems",state="failed"}', (v) => v === 0), 0)
+  })
+
   t.test('metrics - a rollback is counted on the edge and at the CSS; freshness stays right', async (t) => {
     for (const id of ids) t.equal(await putLayer(`edge:${id}`, deviceLayer(devices.get(id)?.ports ?? { meter: 0, battery: 0, pv: 0 })), 200)
     t.equal(await putLayer('org', emsCfg), 200)
@@ -86,6 +103,8 @@ if (bin !== undefined) {
     t.equal(await putLayer('edge:n1', layer), 200)
     t.equal(await settles('edgesync_ems_configs_total{job="ess-n1",outcome="rolled_back"}', (v) => v >= 1), 1, 'n1 rolled back once')
     t.equal(await settles('edgesync_ems_rollback_seconds_count{job="ess-n1"}', (v) => v >= 1), 1)
+    t.equal(await settles('edgesync_ess_plugin_objects_total{job="ess-n1",plugin="ems",verdict="refused"}', (v) => v >= 1), 1, 'the plugin refused it')
+    t.equal(await settles('edgesync_ess_plugin_objects_total{job="ess-n2",plugin="ems",verdict="consumed"}', (v) => v >= 1), 1, 'n2 consumed v1')
     t.equal(await settles('edgesync_ems_edge_verdicts_total{job="css",verdict="rolled_back"}', (v) => v >= 1), 1, 'the CSS counted it')
     t.ok(await settles('sum(edgesync_ems_device_poll_errors_total{job="ess-n1",device="bms_main"})', (v) => v >= 1) >= 1, 'the failed polls, by device')
     t.equal(await settles('edgesync_ems_edges{job="css",freshness="fresh"}', (v) => v === 2), 2, 'n1 is behind for seconds, not an hour')

@@ -4,6 +4,7 @@
  * installs them. This is the only skip in the suite.
  */
 import { findBinary } from '../../harness/find-binary.js'
+import { findPostgres } from '../../harness/postgres.js'
 
 export { findBinary }
 
@@ -14,7 +15,7 @@ export interface NeedsBinary {
 
 /** Returns the path, or skips (laptop) / fails (CI) the test and returns undefined. */
 export function requireBinary (t: NeedsBinary, name: string, hint: string): string | undefined {
-  const found = findBinary(name)
+  const found = name === 'postgres' ? findPostgres() : findBinary(name)
   if (found !== undefined) return found
   const reason = `${name} not found (${hint})`
   if (process.env.CI === 'true') {

@@ -65,6 +65,7 @@ export interface SyncConfig {
   AlertEmailFrom: string
   SmtpUrl?: string
   AlertOfflineAfterSeconds: number
+  LeaseSeconds: number
   AlertFreshnessTarget: string
 }
 
@@ -198,6 +199,15 @@ export const CONFIG_KEYS: Readonly<Record<keyof SyncConfig, KeySchema>> = {
     secret: true,
     for: 'CSS',
     description: 'SMTP server for alert e-mails: smtp://[user:pass@]host:port (STARTTLS when offered) or smtps://'
+  },
+  LeaseSeconds: {
+    type: 'integer',
+    default: 15,
+    minimum: 1,
+    maximum: 3600,
+    for: 'CSS',
+    description:
+      'Term of the leader lease for fleet-wide sweeps (offline and freshness alerts, lifecycle scans); renewed every third, taken over by another CSS instance when it lapses'
   },
   AlertOfflineAfterSeconds: {
     type: 'integer',

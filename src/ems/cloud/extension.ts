@@ -15,7 +15,7 @@ export function emsCloudExtension (): CssExtension {
   return {
     name: 'ems',
     ownedTypes: [LAYER_TYPE, CONFIG_TYPE],
-    start: async ({ app, store, cfg, auth, log, putObject, metrics, alert }) => {
+    start: async ({ app, store, cfg, auth, log, putObject, metrics, alert, sweep }) => {
       const edgeType = cfg.EmsDestinationType
       const offlineAfterMs = cfg.NodeOfflineAfterSeconds * 1000
       const ems = new EmsService(store, { put: putObject }, { edgeType, offlineAfterMs }, log)
@@ -25,7 +25,7 @@ export function emsCloudExtension (): CssExtension {
         orgs: async () => await store.objects.orgs(),
         status: async (o) => await ems.status(o)
       })
-      const watch = watchFreshness(figures, Number(cfg.AlertFreshnessTarget), alert, log)
+      const watch = watchFreshness(figures, Number(cfg.AlertFreshnessTarget), alert, sweep, log)
       return {
         outcome: async (node, ack) => {
           if (ack.objectType !== CONFIG_TYPE || node.destinationType !== edgeType) return
@@ -51,30 +51,30 @@ function watchFreshness (
   figures: EmsCloudMetrics,
   target: number,
   alert: (a: Alert) => Promise<void>,
+  sweep: (work: () => Promise<void>) => Promise<boolean>,
   log: Logger
 ): NodeJS.Timeout {
   let below = false
+  // On the lease holder only: one alert for the fleet, not one per CSS instance.
   const timer = setInterval(() => {
-    figures
-      .freshness()
-      .then(async ({ fresh, stale }) => {
-        const ratio = fresh + stale === 0 ? 1 : fresh / (fresh + stale)
-        if (ratio >= target) {
-          below = false
-          return
-        }
-        if (below) return
-        below = true
-        await alert({
-          kind: 'freshness',
-          orgId: '*',
-          summary: `EMS config freshness ${(ratio * 100).toFixed(2)}% is under the target ${(target * 100).toFixed(2)}%`,
-          detail: { fresh, stale, target }
-        })
+    sweep(async () => {
+      const { fresh, stale } = await figures.freshness()
+      const ratio = fresh + stale === 0 ? 1 : fresh / (fresh + stale)
+      if (ratio >= target) {
+        below = false
+        return
+      }
+      if (below) return
+      below = true
+      await alert({
+        kind: 'freshness',
+        orgId: '*',
+        summary: `EMS config freshness ${(ratio * 100).toFixed(2)}% is under the target ${(target * 100).toFixed(2)}%`,
+        detail: { fresh, stale, target }
       })
-      .catch((err: unknown) => {
-        log.warn('Freshness check failed', { err })
-      })
+    }).catch((err: unknown) => {
+      log.warn('Freshness check failed', { err })
+    })
   }, FRESHNESS_CHECK_MS)
   timer.unref()
   return timer

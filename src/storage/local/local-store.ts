@@ -4,6 +4,7 @@
  * snapshot plus a journal of changes); object data as files; the audit log as append-only JSON lines.
  * The table logic is the memory reference's, so both behave the same by construction.
  */
+import { LeaseTable, SettingTable, type LeaseTableData, type SettingTableData } from '../memory/lease-table.js'
 import { constants } from 'node:fs'
 import { access, mkdir, open, readFile } from 'node:fs/promises'
 import path from 'node:path'
@@ -114,6 +115,9 @@ export async function openLocalStore (root: string, opts: StoreOptions): Promise
     }
     const users = await openTable<UserTableData>(root, 'users', { users: {}, acls: {} })
     const webhooks = await openTable<WebhookTableData>(root, 'webhooks', {})
+    const settings = await openTable<SettingTableData>(root, 'settings', {})
+    // One CSS owns a local store: its lease needs no disk.
+    const leases: LeaseTableData = {}
     let closed = false
     const commit = (db: { write: () => Promise<void> }) => async (): Promise<void> => {
       if (closed) throw new StorageError('Store is closed')
@@ -141,6 +145,8 @@ export async function openLocalStore (root: string, opts: StoreOptions): Promise
       users: new UserTable(() => users.data, commit(users)),
       audit: new FileAuditLog(path.join(root, 'audit.jsonl')),
       webhooks: new WebhookTable(() => webhooks.data, commit(webhooks)),
+      leases: new LeaseTable(() => leases),
+      settings: new SettingTable(() => settings.data, commit(settings)),
       // The data folder must still be there and writable (a full disk shows in the writes).
       ping: async () => {
         if (closed) throw new StorageError('Store is closed')
@@ -157,7 +163,8 @@ export async function openLocalStore (root: string, opts: StoreOptions): Promise
           deliveries.close(),
           nodes.close(),
           users.write(),
-          webhooks.write()
+          webhooks.write(),
+          settings.write()
         ])
       }
     }

@@ -1,4 +1,5 @@
 /** The reference backend: everything in process memory, lost on exit. */
+import { LeaseTable, SettingTable, type LeaseTableData, type SettingTableData } from './lease-table.js'
 import { Readable } from 'node:stream'
 import type { AuditEntry } from '../../common/model.js'
 import { checkRange, HashingCounter, newBlobRef } from '../common.js'
@@ -77,6 +78,8 @@ export function createMemoryStore (opts: StoreOptions): Store {
   const nodes: NodeTableData = {}
   const users: UserTableData = { users: {}, acls: {} }
   const webhooks: WebhookTableData = {}
+  const leases: LeaseTableData = {}
+  const settings: SettingTableData = {}
   const noCommit = async (): Promise<void> => {}
   const blobs = new MemoryBlobStore()
   return {
@@ -95,6 +98,8 @@ export function createMemoryStore (opts: StoreOptions): Store {
     users: new UserTable(() => users, noCommit),
     audit: new MemoryAuditLog(),
     webhooks: new WebhookTable(() => webhooks, noCommit),
+    leases: new LeaseTable(() => leases),
+    settings: new SettingTable(() => settings, noCommit),
     ping: async () => {},
     close: async () => {}
   }

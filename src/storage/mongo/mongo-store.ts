@@ -4,6 +4,7 @@ import { StorageError } from '../../common/errors.js'
 import { guardStoreMethods } from '../guard.js'
 import type { Store, StoreOptions } from '../types.js'
 import { MongoBlobStore } from './mongo-blob-store.js'
+import { MongoLeaseStore, MongoSettingStore } from './mongo-leases.js'
 import { MongoObjectStore } from './mongo-objects.js'
 import {
   MongoAuditLog,
@@ -35,7 +36,10 @@ export async function openMongoStore (opts: MongoStoreOptions): Promise<Store> {
     const users = new MongoUserStore(db)
     const audit = new MongoAuditLog(db)
     const webhooks = new MongoWebhookStore(db)
+    const leases = new MongoLeaseStore(db)
+    const settings = new MongoSettingStore(db)
     await Promise.all([
+      leases.init(),
       blobs.init(),
       objects.init(),
       deliveries.init(),
@@ -56,6 +60,8 @@ export async function openMongoStore (opts: MongoStoreOptions): Promise<Store> {
       users: g(users, 'users'),
       audit: g(audit, 'audit'),
       webhooks: g(webhooks, 'webhooks'),
+      leases: g(leases, 'leases'),
+      settings: g(settings, 'settings'),
       ping: async () => {
         await db.command({ ping: 1 }, { timeoutMS: 2000 }).catch((err: unknown) => {
           throw new StorageError('The database does not answer', { cause: err })

@@ -3,6 +3,7 @@
  * transport that records every publish. Each ESS message kind, duplicates and reorderings, in
  * milliseconds. (The e2e suites cover the same paths through real brokers and processes.)
  */
+import { memorySettings } from '../../helpers/settings.js'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { buildConfig } from '../../../src/common/config/load.js'
@@ -49,7 +50,7 @@ async function rig (t: Test): Promise<Rig> {
     cfg,
     log,
     transferDir: path.join(t.testdirName, 'transfers'),
-    signer: new OrgSigningKeys(path.join(t.testdirName, 'keys')),
+    signer: new OrgSigningKeys(memorySettings()),
     hooks: {
       allConsumed: async (key) => { await sync.removeObject(key) },
       outcome: async (node, ack) => { outcomes.push(`${node.destinationId} ${ack.objectId}#${ack.instanceId} ${ack.state}`) },

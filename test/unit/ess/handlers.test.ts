@@ -3,8 +3,8 @@
  * records every publish. Every CSS message kind, duplicates, reordering, forged instructions,
  * chunked transfers with damage and resume, in milliseconds.
  */
+import { memorySettings } from '../../helpers/settings.js'
 import { createHash } from 'node:crypto'
-import path from 'node:path'
 import t, { type Test } from 'tap'
 import type { ObjectMetadata } from '../../../src/common/model.js'
 import { encodeChunk, type UpMessage } from '../../../src/common/protocol/messages.js'
@@ -40,7 +40,7 @@ async function update (e: FakeEdge, m: ObjectMetadata, data?: Buffer): Promise<v
 }
 
 async function signed (t: Test): Promise<{ e: FakeEdge, keys: OrgSigningKeys }> {
-  const keys = new OrgSigningKeys(path.join(t.testdirName, 'keys'))
+  const keys = new OrgSigningKeys(memorySettings())
   const trust = await TrustStore.open(t.testdirName, await keys.publicKey('o'))
   return { e: fakeEdge(t, { trust }), keys }
 }
@@ -97,7 +97,7 @@ t.test('update: signed objects verify; forged or tampered ones are refused', asy
   const { e, keys } = await signed(t)
   const good = meta('a', 1)
   await e.say({ kind: 'update', meta: good, sig: await keys.sign('o', good) })
-  const forger = new OrgSigningKeys(path.join(t.testdirName, 'forger'))
+  const forger = new OrgSigningKeys(memorySettings())
   await e.say({ kind: 'update', meta: meta('b', 1), sig: await forger.sign('o', meta('b', 1)) })
   await e.say({ kind: 'update', meta: meta('c', 1) })
   const tampered = meta('a', 2)
@@ -140,7 +140,7 @@ t.test('trust: a key announced under a trusted signature is learned; others are 
   t.testdir()
   const { e, keys } = await signed(t)
   const rotated = await keys.rotate('o')
-  const forger = new OrgSigningKeys(path.join(t.testdirName, 'forger'))
+  const forger = new OrgSigningKeys(memorySettings())
   const fake = await forger.rotate('o')
   await e.say({ kind: 'trust', publicKey: fake.publicKey, sig: fake.trustSig })
   const m = meta('a', 1)
