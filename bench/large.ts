@@ -12,7 +12,7 @@ import path from 'node:path'
 import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { findBinary } from '../harness/find-binary.js'
-import { startFerretDb } from '../harness/ferretdb.js'
+import { ferretBackend, startFerretDb } from '../harness/ferretdb.js'
 import { peakRssMB } from '../src/common/proc-stats.js'
 import { freePort } from '../harness/ports.js'
 import { printTable, writeResult } from './lib/report.js'
@@ -50,7 +50,7 @@ async function run (storage: 'local' | 'mongo'): Promise<Record<string, string |
     if (storage === 'mongo') {
       const bin = findBinary('ferretdb')
       if (bin === undefined) throw new Error('ferretdb not found: run .ci/install-ferretdb.sh')
-      const db = await startFerretDb(bin)
+      const db = await startFerretDb(bin, { backend: ferretBackend() })
       stopDb = db.stop
       Object.assign(extra, { STORAGE_PROVIDER: 'mongo', MONGO_URI: db.uri, MONGO_DB_NAME: 'large' })
     }

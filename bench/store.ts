@@ -11,7 +11,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { openLocalStore, openMongoStore, type Store } from '../src/storage/index.js'
 import { findBinary } from '../harness/find-binary.js'
-import { startFerretDb } from '../harness/ferretdb.js'
+import { ferretBackend, startFerretDb } from '../harness/ferretdb.js'
 import { printTable, writeResult } from './lib/report.js'
 import { forEachLimit } from '../src/common/concurrency.js'
 
@@ -102,7 +102,7 @@ async function child (backend: string): Promise<void> {
   } else {
     const bin = findBinary('ferretdb')
     if (bin === undefined) throw new Error('ferretdb not found: run .ci/install-ferretdb.sh')
-    const db = await startFerretDb(bin)
+    const db = await startFerretDb(bin, { backend: ferretBackend() })
     stopDb = db.stop
     store = await openMongoStore({ uri: db.uri + (process.env.STORE_MONGO_URI_OPTIONS ?? ''), dbName: 'bench', historyRetention: 2 })
   }

@@ -19,6 +19,16 @@ export interface FerretDb {
 }
 
 /**
+ * The backend benches use: PostgreSQL where it is installed (FerretDB on SQLite serializes
+ * writers: about 50 delivery updates/s), unless FERRETDB_BACKEND says otherwise.
+ */
+export function ferretBackend (): 'sqlite' | 'postgresql' {
+  const asked = process.env.FERRETDB_BACKEND
+  if (asked === 'sqlite' || asked === 'postgresql') return asked
+  return findPostgres() === undefined ? 'sqlite' : 'postgresql'
+}
+
+/**
  * `port` and `dir`: a fixed port and data folder, to bring a stopped server back where its clients
  * look for it, with its data (stop it with `keepData`; SQLite only).
  */

@@ -10,7 +10,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { forEachLimit } from '../../src/common/concurrency.js'
 import { mosquittoAclText, mosquittoPasswordLine } from '../../src/security/index.js'
-import { startFerretDb, type FerretDb } from '../../harness/ferretdb.js'
+import { ferretBackend, startFerretDb, type FerretDb } from '../../harness/ferretdb.js'
 import { findBinary } from '../../harness/find-binary.js'
 import { startMosquitto, type Mosquitto } from '../../harness/mosquitto.js'
 import { freePort } from '../../harness/ports.js'
@@ -72,7 +72,7 @@ export async function startBenchCss (variant: Variant, extraEnv: Record<string, 
   }
   try {
     if (variant === 'mosquitto+mongo') {
-      db = await startFerretDb(need('ferretdb'))
+      db = await startFerretDb(need('ferretdb'), { backend: ferretBackend() })
       mosq = await startMosquitto(need('mosquitto'), cssLine, mosquittoAclText('css', []))
       Object.assign(env, { STORAGE_PROVIDER: 'mongo', MONGO_URI: db.uri, MONGO_DB_NAME: 'bench', BROKER_MODE: 'external', BROKER_ADDRESS: mosq.url, BROKER_USERNAME: 'css', BROKER_PASSWORD: 'css-secret' })
     }
