@@ -33,7 +33,9 @@ async function measure (variant: Variant, env: Record<string, string>, concurren
       const setup = await runLoad({ base, method: 'PUT', path: (i) => obj(i), headers: json, body: put.body, concurrency, seconds: 3600, ok: [204], count: IDS })
       if (setup.errors > 0) throw new Error(`${setup.errors} of ${IDS} setup puts failed`)
     }
-    for (const s of scenarios) {
+    // REST_ONLY: scenarios whose name contains it (e.g. "status"), for a quicker look at one path.
+    const only = process.env.REST_ONLY
+    for (const s of scenarios.filter((x) => only === undefined || x.name.includes(only))) {
       process.stderr.write(`rest: ${variant} ${JSON.stringify(env)}: ${s.name}...\n`)
       const cpu0 = await cpuSeconds(css.pid)
       const r = await runLoad({ base, method: s.method, path: s.path, headers: s.body === undefined ? { authorization: ADMIN_AUTH } : json, ...(s.body === undefined ? {} : { body: s.body }), concurrency, seconds, ok: s.ok })
@@ -69,7 +71,9 @@ export async function runRestMetricsBench (variant: Variant, rounds: number, con
   const runs: Record<'off' | 'on', Row[][]> = { off: [], on: [] }
   for (let i = 0; i < rounds; i++) {
     for (const m of i % 2 === 0 ? (['off', 'on'] as const) : (['on', 'off'] as const)) {
-      runs[m].push(await measure(variant, { METRICS: String(m === 'on') }, concurrency, seconds))
+      // REST_AB_CONTROL=1: both sides without metrics (an A/A run), to see the bench's own bias and noise.
+      const on = m === 'on' && process.env.REST_AB_CONTROL !== '1'
+      runs[m].push(await measure(variant, { METRICS: String(on) }, concurrency, seconds))
     }
   }
   const scenarios = (runs.off[0] ?? []).map((r) => String(r.scenario))
@@ -90,6 +94,7 @@ export async function runRestMetricsBench (variant: Variant, rounds: number, con
       spreadOffPct: Math.round((1000 * (Math.max(...runs.off.map((rs) => Number(rs.find((r) => r.scenario === scenario)?.perS ?? 0))) - Math.min(...runs.off.map((rs) => Number(rs.find((r) => r.scenario === scenario)?.perS ?? 0))))) / off) / 10
     }
   })
-  printTable(`rest-metrics: ${variant}, ${rounds} rounds of metrics off/on, ${concurrency} connections, ${seconds} s per scenario (medians)`, rows)
-  await writeResult('rest-metrics', { variant, rounds, concurrency, seconds, rows, runs })
+  const control = process.env.REST_AB_CONTROL === '1' ? ' (A/A control: metrics off on both sides)' : ''
+  printTable(`rest-metrics${control}: ${variant}, ${rounds} rounds of metrics off/on, ${concurrency} connections, ${seconds} s per scenario (medians)`, rows)
+  await writeResult('rest-metrics', { variant, rounds, control: control !== '', concurrency, seconds, rows, runs })
 }

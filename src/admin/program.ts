@@ -433,6 +433,40 @@ function addUserCommands (program: Command, io: Io): void {
       const r = (await call(io, cmd, 'POST', `/api/v1/keys/${org}/rotate`)) as { publicKey: string }
       io.stdout(`SigningKey ${r.publicKey}\n`)
     })
+  program
+    .command('cluster')
+    .description('the CSS instances on this store')
+    .command('status')
+    .description('instances (alive or not), which holds the lease, edges connected to each')
+    .option('--json', 'JSON output')
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const r = (await call(io, cmd, 'GET', '/api/v1/cluster')) as {
+        self: string
+        lease: { holder: string | null; version: number | null; expiresAt: string | null }
+        instances: Array<{
+          id: string
+          alive: boolean
+          leader: boolean
+          connectedEdges: number | null
+          rest: string
+          seenAt: string
+        }>
+      }
+      if (o.json === true) {
+        io.stdout(JSON.stringify(r, null, 2) + '\n')
+        return
+      }
+      io.stdout(`lease: ${r.lease.holder ?? 'nobody'} (term ${String(r.lease.version ?? '-')}); answered by ${r.self}\n`)
+      const rows = r.instances.map((i) => ({
+        id: i.id,
+        state: i.alive ? 'alive' : 'gone',
+        leader: i.leader && i.id === r.lease.holder ? 'yes' : '',
+        edges: i.connectedEdges ?? '-',
+        rest: i.rest,
+        seen: i.seenAt
+      }))
+      print(io, false, rows, ['id', 'state', 'leader', 'edges', 'rest', 'seen'])
+    })
   const alerts = program.command('alerts').description('operator alerts: list, test')
   alerts
     .command('list <org>')

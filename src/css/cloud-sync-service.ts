@@ -29,6 +29,7 @@ import { registerPolicyRoutes } from './policy-routes.js'
 import { registerUserRoutes } from './user-routes.js'
 import { StatusWriter } from './status-writer.js'
 import { CloudSync } from './sync.js'
+import { InstanceRegistry, registerClusterRoutes } from './cluster.js'
 import { Leader } from './leader.js'
 import { Lifecycle } from './lifecycle.js'
 import { cssInstanceId } from './instance-id.js'
@@ -381,6 +382,8 @@ export async function startCloudSyncService (
     registerAdminRoutes(app, store, objects)
     registerLinkRoutes(app, bridge, cfg.MqttMaxPayloadSize)
     registerAlertRoutes(app, store, alerting.alerter)
+    const instances = new InstanceRegistry(store.settings, (cfg.LeaseSeconds * 1000) / 3, log.child({ component: 'css.cluster' }))
+    registerClusterRoutes(app, instances, () => leader.status())
     registerPolicyRoutes(app, store)
     registerOrgRoutes(app, {
       store,
@@ -437,6 +440,24 @@ export async function startCloudSyncService (
     const addr = app.server.address()
     const port = typeof addr === 'object' && addr !== null ? addr.port : cfg.ListeningPort
     const restUrl = `${tls === undefined ? 'http' : 'https'}://${cfg.ListeningAddress}:${port}`
+    const startedIso = new Date(startedAt).toISOString()
+    await instances.start(() => {
+      const l = leader.status()
+      return {
+        id: instanceId,
+        startedAt: startedIso,
+        seenAt: new Date().toISOString(),
+        rest: restUrl,
+        mqtt: transport.urls,
+        // An external broker does not tell the CSS who is connected.
+        connectedEdges: cfg.BrokerMode === 'embedded' ? connected.size : null,
+        leader: l.leader,
+        ...(l.leader && l.version !== undefined ? { leaseVersion: l.version } : {})
+      }
+    })
+    cleanups.push(async () => {
+      await instances.close()
+    })
     ready = true
     log.info('CSS listening', {
       rest: restUrl,

@@ -298,7 +298,7 @@ export function registerCssRoutes (app: FastifyInstance, d: Deps): void {
         true,
         (await mustGet(store, key)).meta
       )
-      const st = uploads.status(key)
+      const st = await uploads.status(key)
       if (st === undefined) throw new NotFoundError('No upload under way for this object')
       return st
     }

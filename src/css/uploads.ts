@@ -4,8 +4,10 @@
  * where to go on (`GET .../upload`) and re-sends from there. When the last byte arrives the pieces
  * are joined into one blob, checked against the announced sha256 (if any), and only then does the
  * object get a new instance and go out to its destinations.
- * Sessions live in memory: they survive broken connections, not a CSS restart.
+ * Sessions and pieces are kept in the store (settings), so they survive a CSS restart and the
+ * pieces of one upload may go to different CSS instances behind a load balancer.
  */
+import { randomBytes } from 'node:crypto'
 import { SyncError, SyncErrorCode, ValidationError } from '../common/errors.js'
 import type { ObjectKey, StoredObject } from '../common/model.js'
 import type { Store } from '../storage/index.js'
@@ -17,17 +19,27 @@ export interface ContentRange {
   total: number
 }
 
+/** An upload under way, shared by every CSS instance (a settings entry `upload/<object>`). */
 interface Session {
+  /** Tells a session from the one that replaced it (pieces are filed under it). */
+  token: string
   total: number
-  received: number
-  parts: Array<{ ref: string; size: number }>
   sha256?: string
-  busy: boolean
   touched: number
+}
+/**
+ * One stored piece (`upload/<object>/<token>/<start>`): first writer wins, so a piece sent twice,
+ * to two instances, is kept once.
+ */
+interface Piece {
+  ref: string
+  size: number
 }
 
 /** An unfinished upload untouched this long is dropped with its pieces. */
 const SESSION_IDLE_MS = 24 * 3600 * 1000
+/** How often an instance looks for idle sessions. */
+const SWEEP_EVERY_MS = 3600 * 1000
 
 export function parseContentRange (h: string): ContentRange {
   const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(h.trim())
@@ -39,15 +51,22 @@ export function parseContentRange (h: string): ContentRange {
   return r
 }
 
-function id (k: ObjectKey): string {
-  return `${k.orgId}/${k.objectType}/${k.objectId}`
+function sessionName (k: ObjectKey): string {
+  const e = encodeURIComponent
+  return `upload/${e(k.orgId)}/${e(k.objectType)}/${e(k.objectId)}`
+}
+function pieceName (k: ObjectKey, token: string, start: number): string {
+  // Zero-padded: listed in name order, pieces come in byte order.
+  return `${sessionName(k)}/${token}/${String(start).padStart(16, '0')}`
 }
 
 export class Uploads {
-  readonly #sessions = new Map<string, Session>()
+  /** Pieces this instance is storing right now (`receiving` in the status). */
+  readonly #busy = new Set<string>()
   readonly #store: Store
   readonly #objects: ObjectService
   readonly #maxData: number
+  #swept = 0
 
   constructor (store: Store, objects: ObjectService, maxDataSize: number) {
     this.#store = store
@@ -55,11 +74,31 @@ export class Uploads {
     this.#maxData = maxDataSize
   }
 
-  status (key: ObjectKey): { received: number; total: number; receiving: boolean } | undefined {
-    const s = this.#sessions.get(id(key))
+  async #session (key: ObjectKey): Promise<Session | undefined> {
+    const v = await this.#store.settings.get(sessionName(key))
+    return v === undefined ? undefined : (JSON.parse(v) as Session)
+  }
+
+  /** Bytes stored so far: the pieces from byte 0 on, each starting where the last ended. */
+  async #received (key: ObjectKey, s: Session): Promise<{ received: number; pieces: Piece[] }> {
+    const pieces: Piece[] = []
+    let received = 0
+    for (const [name, v] of await this.#store.settings.list(`${sessionName(key)}/${s.token}/`)) {
+      const p = JSON.parse(v) as Piece
+      if (name !== pieceName(key, s.token, received)) break
+      pieces.push(p)
+      received += p.size
+    }
+    return { received, pieces }
+  }
+
+  async status (key: ObjectKey): Promise<{ received: number; total: number; receiving: boolean } | undefined> {
+    const s = await this.#session(key)
+    if (s === undefined) return undefined
     // `receiving`: a piece is being stored right now (a client that lost its connection waits for
     // false before resuming: the piece may still be cut off and dropped).
-    return s === undefined ? undefined : { received: s.received, total: s.total, receiving: s.busy }
+    const { received } = await this.#received(key, s)
+    return { received, total: s.total, receiving: this.#busy.has(sessionName(key)) }
   }
 
   /** Stores one piece. Returns the object when this piece completed the upload. */
@@ -78,7 +117,7 @@ export class Uploads {
       )
     }
     await this.#dropIdle()
-    let s = this.#sessions.get(id(key))
+    let s = await this.#session(key)
     if (s !== undefined && s.total !== range.total) {
       if (range.start !== 0) {
         throw new SyncError(
@@ -86,24 +125,29 @@ export class Uploads {
           `An upload of ${s.total} bytes is under way; start again at byte 0 to replace it`
         )
       }
-      await this.#drop(key, s)
+      await this.#drop(key)
       s = undefined
     }
     if (s === undefined) {
       if (range.start !== 0) {
         throw new SyncError(SyncErrorCode.CONFLICT, 'No upload under way: start at byte 0')
       }
-      s = { total: range.total, received: 0, parts: [], busy: false, touched: Date.now() }
-      this.#sessions.set(id(key), s)
+      const fresh: Session = { token: randomBytes(6).toString('hex'), total: range.total, touched: Date.now() }
+      s = JSON.parse(await this.#store.settings.putIfAbsent(sessionName(key), JSON.stringify(fresh))) as Session
     }
-    if (range.start !== s.received) {
+    const at = await this.#received(key, s)
+    if (range.start !== at.received) {
       throw new SyncError(
         SyncErrorCode.CONFLICT,
-        `Expected the piece starting at byte ${s.received}, got ${range.start}`
+        `Expected the piece starting at byte ${at.received}, got ${range.start}`
       )
     }
-    if (s.busy) throw new SyncError(SyncErrorCode.CONFLICT, 'Another piece of this upload is being received')
-    s.busy = true
+    const busyKey = sessionName(key)
+    if (this.#busy.has(busyKey)) {
+      throw new SyncError(SyncErrorCode.CONFLICT, 'Another piece of this upload is being received')
+    }
+    this.#busy.add(busyKey)
+    let kept: Piece
     try {
       const want = range.end - range.start + 1
       const blob = await this.#store.blobs.write(body, { maxSize: want })
@@ -111,25 +155,35 @@ export class Uploads {
         await this.#store.blobs.remove(blob.ref)
         throw new ValidationError(`The piece has ${blob.size} bytes, Content-Range announced ${want}`)
       }
-      s.parts.push({ ref: blob.ref, size: blob.size })
-      s.received += blob.size
-      s.touched = Date.now()
-      if (sha256 !== undefined) s.sha256 = sha256
+      const mine: Piece = { ref: blob.ref, size: blob.size }
+      kept = JSON.parse(
+        await this.#store.settings.putIfAbsent(pieceName(key, s.token, range.start), JSON.stringify(mine))
+      ) as Piece
+      // The same piece reached another instance first: its copy counts, this one goes.
+      if (kept.ref !== mine.ref) {
+        await this.#store.blobs.remove(mine.ref)
+        return { received: range.start + kept.size, total: s.total }
+      }
+      const touched: Session = { ...s, touched: Date.now(), ...(sha256 === undefined ? {} : { sha256 }) }
+      await this.#store.settings.set(sessionName(key), JSON.stringify(touched))
+      s = touched
     } finally {
-      s.busy = false
+      this.#busy.delete(busyKey)
     }
-    if (s.received < s.total) return { received: s.received, total: s.total }
-    this.#sessions.delete(id(key))
+    const received = range.start + kept.size
+    if (received < s.total) return { received, total: s.total }
+    const { pieces } = await this.#received(key, s)
+    await this.#forget(key, s)
     try {
-      const obj = await this.#objects.putData(key, this.#joined(s), expectInstanceId, s.sha256)
-      return { received: s.received, total: s.total, obj }
+      const obj = await this.#objects.putData(key, this.#joined(pieces), expectInstanceId, s.sha256)
+      return { received, total: s.total, obj }
     } finally {
-      for (const p of s.parts) await this.#store.blobs.remove(p.ref)
+      for (const p of pieces) await this.#store.blobs.remove(p.ref)
     }
   }
 
-  async * #joined (s: Session): AsyncGenerator<Uint8Array> {
-    for (const p of s.parts) {
+  async * #joined (pieces: Piece[]): AsyncGenerator<Uint8Array> {
+    for (const p of pieces) {
       const stream = await this.#store.blobs.read(p.ref)
       if (stream === undefined) {
         throw new SyncError(SyncErrorCode.STORAGE, 'A stored piece of the upload is missing')
@@ -138,18 +192,32 @@ export class Uploads {
     }
   }
 
-  async #drop (key: ObjectKey, s: Session): Promise<void> {
-    this.#sessions.delete(id(key))
-    for (const p of s.parts) await this.#store.blobs.remove(p.ref)
+  /** Removes a session's entries (not its blobs). */
+  async #forget (key: ObjectKey, s: Session): Promise<void> {
+    for (const [name] of await this.#store.settings.list(`${sessionName(key)}/${s.token}/`)) {
+      await this.#store.settings.remove(name)
+    }
+    await this.#store.settings.remove(sessionName(key))
+  }
+
+  async #drop (key: ObjectKey): Promise<void> {
+    const s = await this.#session(key)
+    if (s === undefined) return
+    const entries = await this.#store.settings.list(`${sessionName(key)}/${s.token}/`)
+    await this.#forget(key, s)
+    for (const [, v] of entries) await this.#store.blobs.remove((JSON.parse(v) as Piece).ref)
   }
 
   async #dropIdle (): Promise<void> {
     const now = Date.now()
-    for (const [k, s] of [...this.#sessions]) {
-      if (!s.busy && now - s.touched > SESSION_IDLE_MS) {
-        this.#sessions.delete(k)
-        for (const p of s.parts) await this.#store.blobs.remove(p.ref)
-      }
+    if (now - this.#swept < SWEEP_EVERY_MS) return
+    this.#swept = now
+    for (const [name, v] of await this.#store.settings.list('upload/')) {
+      if (name.split('/').length !== 4) continue // a piece, not a session
+      const s = JSON.parse(v) as Session
+      if (now - s.touched <= SESSION_IDLE_MS) continue
+      const [, orgId = '', objectType = '', objectId = ''] = name.split('/').map(decodeURIComponent)
+      await this.#drop({ orgId, objectType, objectId })
     }
   }
 }

@@ -224,11 +224,18 @@ export interface LeaseStore {
   renew: (lease: Lease) => Promise<boolean>
 }
 
-/** Small values every instance must agree on (first writer wins), e.g. an org's signing key. */
+/**
+ * Small named values every CSS instance must agree on: an org's signing key (first writer wins),
+ * resumable upload sessions and their pieces.
+ */
 export interface SettingStore {
   get: (name: string) => Promise<string | undefined>
   /** Stores `value` unless `name` has one; returns the value in force (this one or the first). */
   putIfAbsent: (name: string, value: string) => Promise<string>
+  /** Stores `value`, replacing any (last writer wins). */
+  set: (name: string, value: string) => Promise<void>
+  /** Every entry whose name starts with `prefix`, by name. */
+  list: (prefix: string) => Promise<Array<[string, string]>>
   remove: (name: string) => Promise<void>
 }
 

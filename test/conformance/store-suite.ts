@@ -390,5 +390,12 @@ export function storeConformance (t: Test, name: string, make: MakeStore): void 
     await s.settings.remove('signing-key/org1')
     tt.equal(await s.settings.get('signing-key/org1'), undefined)
     tt.equal(await s.settings.putIfAbsent('signing-key/org1', 'k4'), 'k4')
+    await s.settings.set('upload/org1/a.b', 'one')
+    await s.settings.set('upload/org1/a.b', 'two')
+    await s.settings.set('upload/org1/a.b/0', 'piece')
+    await s.settings.set('upload/org1/aXb', 'not under the prefix: the dot is not a wildcard')
+    await s.settings.set('upload/org2/a.b', 'other org')
+    tt.same(await s.settings.list('upload/org1/a.b'), [['upload/org1/a.b', 'two'], ['upload/org1/a.b/0', 'piece']], 'last write wins; listed by prefix, in name order')
+    tt.same(await s.settings.list('nothing/'), [])
   })
 }

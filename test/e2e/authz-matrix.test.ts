@@ -22,6 +22,7 @@ const RULES: Record<string, { rule: Rule, body?: unknown, query?: string, params
   'GET /api/v1/objects': { rule: 'sync', query: '?destination_policy=true' },
   'PUT /api/v1/objects/{orgID}/{objectType}/{objectID}/policyreceived': { rule: 'write' },
   'GET /api/v1/organizations': { rule: 'admins' },
+  'GET /api/v1/cluster': { rule: 'sync' },
   'GET /api/v1/alerts/{orgID}': { rule: 'admin' },
   'POST /api/v1/alerts/{orgID}/test': { rule: 'admin' },
   'PUT /api/v1/organizations/{orgID}': { rule: 'admin', body: { orgID: 'org1' } },

@@ -148,3 +148,13 @@ t.test('syncctl - validation refusals list each edge with path and rule', async 
   t.equal(r.code, 5)
   t.match(r.err, /^\s+v1\s+\/core_cycle\/period_ms\s+schema\.minimum\s+/m, 'the failing edge, path and rule')
 })
+
+t.test('syncctl - cluster status: one instance, leading, with its connected edges', async (t) => {
+  const r = await run(['cluster', 'status'])
+  t.equal(r.code, 0, r.err)
+  t.match(r.out, /^lease: (\S+) \(term \d+\); answered by \1\n/, 'the only instance holds the lease')
+  t.match(r.out, /\n\S+\s+alive\s+yes\s+0\s+http:\/\/127\.0\.0\.1:\d+/, 'alive, leading, no edge connected')
+  const json = JSON.parse((await run(['cluster', 'status', '--json'])).out) as { instances: Array<{ connectedEdges: number }> }
+  t.equal(json.instances.length, 1)
+  t.equal(json.instances[0]?.connectedEdges, 0)
+})

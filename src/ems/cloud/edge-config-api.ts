@@ -11,7 +11,10 @@ import { NotFoundError, SyncError, SyncErrorCode } from '../../common/errors.js'
 import { parseNodeUsername } from '../../common/protocol/topics.js'
 import { parseBasicAuth, type Authenticator, type Identity } from '../../security/index.js'
 import { acceptWebSockets, type AcceptedSocket } from '../../transport/index.js'
+import type { Logger } from '../../common/log.js'
+import type { SettingStore } from '../../storage/index.js'
 import { diff } from './layers.js'
+import { NoticeLog, type Notice } from './notice-log.js'
 import type { EmsService } from './config-service.js'
 
 const edgeParams = { type: 'object', properties: { edgeID: nameSchema }, required: ['edgeID'] } as const
@@ -25,11 +28,15 @@ function edgeOrg (who: Identity | undefined, edgeId: string, edgeType: string): 
   return node.orgId
 }
 
+/** How often an instance looks for other instances' config notices, and how long they are kept. */
+const NOTICES = { pollMs: 1000, keepMs: 60_000 }
+
 export function registerSeedRoutes (
   app: FastifyInstance,
   ems: EmsService,
   edgeType: string,
-  auth: Authenticator
+  auth: Authenticator,
+  shared: { settings: SettingStore; log: Logger }
 ): () => Promise<void> {
   const org = (req: FastifyRequest): string =>
     edgeOrg(req.identity, (req.params as { edgeID: string }).edgeID, edgeType)
@@ -127,17 +134,26 @@ export function registerSeedRoutes (
 
   // WebSocket notices: one message per new version of this edge's config.
   const sockets = new Map<string, Set<AcceptedSocket>>()
-  ems.events.on('published', (e: { orgId: string; edgeId: string; version: number }) => {
+  const notify = (e: Notice): void => {
     for (const s of sockets.get(`${e.orgId}/${e.edgeId}`) ?? []) {
       s.send(JSON.stringify({ type: 'config_updated', edge_id: e.edgeId, version: e.version }))
     }
+  }
+  // The edge's socket may be open on another CSS instance: the notice goes there through the store.
+  const others = new NoticeLog(shared.settings, notify, () => sockets.size > 0, NOTICES, shared.log)
+  others.start()
+  ems.events.on('published', (e: Notice) => {
+    notify(e)
+    others.post(e).catch((err: unknown) => {
+      shared.log.warn('Could not share a config notice with other instances', { err })
+    })
   })
   const wsPath = /^\/ws\/edges\/([A-Za-z0-9][A-Za-z0-9_.@:+-]{0,127})\/notify$/
   const identityOf = async (req: http.IncomingMessage): Promise<Identity | undefined> => {
     const cred = parseBasicAuth(req.headers.authorization)
     return cred === undefined ? undefined : await auth.check(cred.key, cred.secret)
   }
-  return acceptWebSockets(
+  const closeSockets = acceptWebSockets(
     app.server,
     (p) => wsPath.test(p),
     async (req) => {
@@ -167,4 +183,8 @@ export function registerSeedRoutes (
         })
     }
   )
+  return async () => {
+    others.close()
+    await closeSockets()
+  }
 }

@@ -20,7 +20,7 @@ export function emsCloudExtension (): CssExtension {
       const offlineAfterMs = cfg.NodeOfflineAfterSeconds * 1000
       const ems = new EmsService(store, { put: putObject }, { edgeType, offlineAfterMs }, log)
       registerEmsRoutes(app, ems)
-      const closeSockets = registerSeedRoutes(app, ems, edgeType, auth)
+      const closeSockets = registerSeedRoutes(app, ems, edgeType, auth, { settings: store.settings, log })
       const figures = new EmsCloudMetrics(metrics, {
         orgs: async () => await store.objects.orgs(),
         status: async (o) => await ems.status(o)

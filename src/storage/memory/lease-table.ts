@@ -53,6 +53,17 @@ export class SettingTable implements SettingStore {
     return value
   }
 
+  async set (name: string, value: string): Promise<void> {
+    this.#data()[name] = value
+    await this.#commit()
+  }
+
+  async list (prefix: string): Promise<Array<[string, string]>> {
+    return Object.entries(this.#data())
+      .filter(([k]) => k.startsWith(prefix))
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+  }
+
   async remove (name: string): Promise<void> {
     if (this.#data()[name] === undefined) return
     Reflect.deleteProperty(this.#data(), name)

@@ -74,6 +74,17 @@ export class MongoSettingStore implements SettingStore {
     return won
   }
 
+  async set (name: string, value: string): Promise<void> {
+    await this.#c.replaceOne({ _id: name }, { value }, { upsert: true })
+  }
+
+  async list (prefix: string): Promise<Array<[string, string]>> {
+    // An anchored regex on _id: a range scan of the index.
+    const escaped = prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+    const docs = await this.#c.find({ _id: { $regex: `^${escaped}` } }).sort({ _id: 1 }).toArray()
+    return docs.map((d) => [d._id, d.value])
+  }
+
   async remove (name: string): Promise<void> {
     await this.#c.deleteOne({ _id: name })
   }

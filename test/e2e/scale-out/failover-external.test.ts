@@ -7,6 +7,7 @@
  * version of everything (data compared), every destination ends consumed, and no edge app ever
  * saw the streamed object go backwards.
  */
+import { createHash } from 'node:crypto'
 import path from 'node:path'
 import t from 'tap'
 import { mosquittoAclText, mosquittoPasswordLine } from '../../../src/security/index.js'
@@ -14,12 +15,16 @@ import { startFerretDb } from '../../../harness/ferretdb.js'
 import { startMosquitto } from '../../../harness/mosquitto.js'
 import { requireBinary } from '../../helpers/binaries.js'
 import { ADMIN, APP, basic, waitFor } from '../../helpers/cluster.js'
+import WebSocket from 'ws'
+import { sampleEmsConfig } from '../../helpers/ems.js'
+import { createProgram } from '../../../src/admin/program.js'
 import { killProcess, startProcess, type Proc } from '../../helpers/processes.js'
 
 const mosqBin = requireBinary(t, 'mosquitto', 'apt-get install mosquitto')
 const ferretBin = requireBinary(t, 'ferretdb', 'run .ci/install-ferretdb.sh')
 const pgBin = requireBinary(t, 'postgres', 'apt-get install postgresql')
 const LEASE_SECONDS = 2
+const top = t
 const EDGES = 6
 
 interface Lease { leader: boolean, holder?: string, version?: number }
@@ -96,6 +101,35 @@ if (mosqBin !== undefined && ferretBin !== undefined && pgBin !== undefined) {
     t.ok(both[0]?.holder === 'css-a' || both[0]?.holder === 'css-b', `holder ${String(both[0]?.holder)}`)
   })
 
+  t.test('scale-out - a resumable upload whose pieces go to different instances', async (t) => {
+    const data = Buffer.alloc(3 * 1024 * 1024)
+    for (let i = 0; i < data.length; i++) data[i] = (i * 31 + 7) % 251
+    const sha = createHash('sha256').update(data).digest('hex')
+    const via = ['css-a', 'css-b', 'css-a']
+    const piece = 1024 * 1024
+    // The object exists first (metadata), then its data comes in pieces, each to another instance.
+    t.equal((await fetch(`${urls.get('css-a') ?? ''}/api/v1/objects/org1/big/u1`, { method: 'PUT', headers: admin, body: JSON.stringify({ meta: { destinationType: 'edge', destinationID: 'n0' } }) })).status, 204)
+    for (let i = 0; i < 3; i++) {
+      const url = `${urls.get(via[i] ?? '') ?? ''}/api/v1/objects/org1/big/u1/data`
+      const r = await fetch(url, {
+        method: 'PUT',
+        headers: { authorization: basic(ADMIN), 'content-type': 'application/octet-stream', 'content-range': `bytes ${i * piece}-${(i + 1) * piece - 1}/${data.length}`, ...(i === 0 ? { 'x-data-sha256': sha } : {}) },
+        body: data.subarray(i * piece, (i + 1) * piece)
+      })
+      t.equal(r.status, i < 2 ? 202 : 204, `piece ${i} via ${via[i] ?? ''}`)
+      if (i === 0) {
+        // The other instance knows where the upload stands.
+        const st = await (await fetch(`${urls.get('css-b') ?? ''}/api/v1/objects/org1/big/u1/upload`, { headers: { authorization: basic(ADMIN) } })).json() as { received: number }
+        t.equal(st.received, piece, 'css-b sees the piece css-a stored')
+      }
+    }
+    const got = await waitFor('u1 on n0', async () => {
+      const r = await fetch(`${ess.get('n0') ?? ''}/api/v1/objects/big/u1/data`, { headers: { authorization: basic(APP) } })
+      return r.status === 200 ? Buffer.from(await r.arrayBuffer()) : undefined
+    }, 60_000)
+    t.equal(createHash('sha256').update(got).digest('hex'), sha, 'the edge got the whole object, byte for byte')
+  })
+
   t.test('scale-out - a CSS dies mid-stream: lease moves, nothing lost, nothing goes backwards', async (t) => {
     await waitFor('every edge registered', async () => {
       const list = await (await fetch(`${urls.get('css-b') ?? ''}/api/v1/destinations/org1`, { headers: { authorization: basic(ADMIN) } })).json() as unknown[]
@@ -103,9 +137,9 @@ if (mosqBin !== undefined && ferretBin !== undefined && pgBin !== undefined) {
     }, 60_000)
     // Each edge's app polls the streamed object, as an Open Horizon app does, and notes its version.
     const seen = new Map<string, number[]>(ids.map((id) => [id, []]))
-    let polling = true
+    const polling = { on: true }
     const apps = ids.map(async (id) => {
-      while (polling) {
+      while (polling.on) {
         const r = await fetch(`${ess.get(id) ?? ''}/api/v1/objects/stream/s1`, { headers: { authorization: basic(APP) } }).catch(() => undefined)
         if (r?.status === 200) {
           const v = Number(((await r.json()) as { description?: string }).description ?? 0)
@@ -142,8 +176,17 @@ if (mosqBin !== undefined && ferretBin !== undefined && pgBin !== undefined) {
     const tookMs = (await takeover) - killedAt
     t.ok(tookMs <= (LEASE_SECONDS * 1000 * 4) / 3 + 2500, `lease moved ${tookMs} ms after the kill (term ${LEASE_SECONDS} s, renewal ${LEASE_SECONDS * 1000 / 3} ms)`)
     // The victim returns under its own name: its persistent session gives it what was queued.
-    const back = await startProcess(t, 'css', cssEnv(victim))
+    // On the file's test, not this subtest's: the next subtest uses it too.
+    const back = await startProcess(top, 'css', cssEnv(victim))
     urls.set(victim, restOf(back))
+    let out = ''
+    const ctl = createProgram({ stdout: (x) => { out += x }, stderr: () => {}, fetch, env: { SYNC_URL: urls.get(victim), SYNC_KEY: ADMIN.key, SYNC_SECRET: ADMIN.secret } })
+    await ctl.parseAsync(['node', 'syncctl', 'cluster', 'status'])
+    t.match(out, new RegExp(`lease: ${survivor} \\(term \\d+\\); answered by ${victim}`), 'syncctl cluster status: the survivor leads')
+    // Edges: '-', an external broker does not say who is connected where.
+    t.match(out, new RegExp(`${survivor}\\s+alive\\s+yes\\s+-`), 'the survivor, alive and leading')
+    t.match(out, new RegExp(`${victim}\\s+alive\\s+-`), 'the returned instance, alive, not leading')
+    t.comment(out)
     for (const id of ids) {
       const e = ess.get(id) ?? ''
       const s1 = await waitFor(`s1 v30 on ${id}`, async () => {
@@ -164,7 +207,7 @@ if (mosqBin !== undefined && ferretBin !== undefined && pgBin !== undefined) {
         if (r.status !== 204) t.fail(`consume ${String(oid)} on ${id}: ${r.status}`)
       }
     }
-    polling = false
+    polling.on = false
     await Promise.all(apps)
     for (const [id, versions] of seen) {
       t.ok(versions.every((v, i) => i === 0 || v > (versions[i - 1] ?? 0)), `${id}'s app saw ${versions.join(',')}`)
@@ -179,5 +222,27 @@ if (mosqBin !== undefined && ferretBin !== undefined && pgBin !== undefined) {
       }, 60_000)
       t.equal(list.length, EDGES, `${oid}: every destination consumed`)
     }
+  })
+  t.test('scale-out - an EMS change on one instance reaches an HTTP-only edge whose WebSocket is on the other', async (t) => {
+    const [a, b] = [urls.get('css-a') ?? '', urls.get('css-b') ?? '']
+    const r = await fetch(`${a}/api/v1/nodes/org1/edge/h1/enroll`, { method: 'POST', headers: { authorization: basic(ADMIN) } })
+    const h1 = { authorization: basic({ key: 'org1/edge/h1', secret: ((await r.json()) as { secret: string }).secret }) }
+    t.equal((await fetch(`${a}/api/v1/ems/org1/layers/org`, { method: 'PUT', headers: admin, body: JSON.stringify(sampleEmsConfig()) })).status, 200)
+    const hb = await fetch(`${a}/api/v1/edges/h1/heartbeat`, { method: 'POST', headers: { ...h1, 'content-type': 'application/json' }, body: JSON.stringify({ sync_status: 'pending', properties: { site: 'A' } }) })
+    t.equal(hb.status, 200)
+    const ws = new WebSocket(b.replace('http:', 'ws:') + '/ws/edges/h1/notify', { headers: h1 })
+    t.teardown(() => { ws.close() })
+    const messages: Array<{ type: string, version?: number }> = []
+    ws.on('message', (d) => { messages.push(JSON.parse(String(d)) as { type: string, version?: number }) })
+    await waitFor('hello from css-b', async () => messages.some((m) => m.type === 'hello') ? true : undefined)
+    const t0 = Date.now()
+    const change = { scheduler: { controllers: [{ id: 'ctrlPeakShaving0', parameters: { threshold_watts: 45000 } }] } }
+    t.equal((await fetch(`${a}/api/v1/ems/org1/layers/site:A`, { method: 'PUT', headers: admin, body: JSON.stringify(change) })).status, 200, 'the change is made on css-a')
+    // (A notice of v1, made by the heartbeat on css-a a moment before, may come first.)
+    const note = await waitFor('the notice of v2 on css-b', async () => messages.find((m) => m.type === 'config_updated' && m.version === 2), 15_000)
+    t.equal(note.version, 2)
+    t.comment(`change on css-a to notice on css-b's socket: ${Date.now() - t0} ms`)
+    const cfg = await fetch(`${b}/api/v1/edges/h1/config`, { headers: h1 })
+    t.equal(((await cfg.json()) as { version: number }).version, 2, 'css-b serves the new config')
   })
 }
