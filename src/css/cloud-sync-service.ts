@@ -287,7 +287,8 @@ export async function startCloudSyncService (
                 downBytes: sync.chunks.bytesServed,
                 upActive: sync.uplink.active,
                 upBytes: sync.uplink.stats.bytesReceived
-              })
+              }),
+              lease: () => leader.status()
             })
           }
         : {})

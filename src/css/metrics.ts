@@ -14,6 +14,8 @@ export interface CssMetricSources {
   connected: () => number
   /** Chunked transfers in progress and chunk bytes moved, both ways. */
   transfers: () => TransferFigures
+  /** This instance's view of the leader lease. */
+  lease: () => { leader: boolean; version?: number }
 }
 
 export interface TransferFigures {
@@ -74,6 +76,12 @@ export class CssMetrics implements SyncObserver {
       },
       'direction'
     )
+    gauge(r, 'edgesync_css_leader', 'Whether this instance holds the lease for the fleet-wide sweeps', [], (g) => {
+      g.set(s.lease().leader ? 1 : 0)
+    })
+    gauge(r, 'edgesync_css_lease_term', 'The newest lease term this instance has seen (the fencing version)', [], (g) => {
+      g.set(s.lease().version ?? 0)
+    })
     gauge(r, 'edgesync_css_nodes', 'Registered edges by state', ['state'], async (g) => {
       const n = await s.nodes()
       g.set({ state: 'online' }, n.online)

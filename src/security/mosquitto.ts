@@ -29,7 +29,8 @@ export function mosquittoAclText (cssUser: string, nodes: readonly DestinationKe
     `user ${cssUser}`,
     `topic read ${UP_WILDCARD}`,
     `topic read $share/css/${UP_WILDCARD}`,
-    'topic write sync/v1/+/+/+/down',
+    // readwrite: the CSS also follows the down topics of edges on its HTTP link (several instances).
+    'topic readwrite sync/v1/+/+/+/down',
     ''
   ]
   for (const n of nodes) {

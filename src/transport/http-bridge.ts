@@ -82,6 +82,7 @@ export class HttpBridge {
   readonly #byTopic = new Map<string, Set<Mailbox>>()
   readonly #presence: PresenceHandler[] = []
   #up: UpHandler | undefined
+  #watch: ((topic: string, on: boolean) => void) | undefined
   readonly #sweeper: NodeJS.Timeout
 
   constructor (opts: BridgeOptions) {
@@ -162,6 +163,11 @@ export class HttpBridge {
     this.#presence.push(h)
   }
 
+  /** Told when a topic gains its first session here and loses its last (see withHttpBridge). */
+  watch (fn: (topic: string, on: boolean) => void): void {
+    this.#watch = fn
+  }
+
   close (): void {
     clearInterval(this.#sweeper)
     for (const box of [...this.#byNode.values()]) this.#remove(box, false)
@@ -177,7 +183,10 @@ export class HttpBridge {
     this.#byNode.set(username, box)
     for (const t of topics) {
       let set = this.#byTopic.get(t)
-      if (set === undefined) this.#byTopic.set(t, (set = new Set()))
+      if (set === undefined) {
+        this.#byTopic.set(t, (set = new Set()))
+        this.#watch?.(t, true)
+      }
       set.add(box)
     }
     if (old === undefined) for (const h of this.#presence) h(username, true)
@@ -204,7 +213,10 @@ export class HttpBridge {
     for (const t of box.topics) {
       const set = this.#byTopic.get(t)
       set?.delete(box)
-      if (set?.size === 0) this.#byTopic.delete(t)
+      if (set?.size === 0) {
+        this.#byTopic.delete(t)
+        this.#watch?.(t, false)
+      }
     }
     box.wake?.()
     if (report) for (const h of this.#presence) h(box.username, false)
@@ -226,10 +238,21 @@ export class HttpBridge {
  * while either channel has it, and revoking a node cuts both.
  */
 export function withHttpBridge (inner: CloudTransport, bridge: HttpBridge): CloudTransport {
+  // On an external broker another CSS instance may publish to an edge polling this one: the bridge
+  // follows its sessions' topics on the broker and gets every publish from there (ours included).
+  const follows = inner.follow
+  if (follows !== undefined) {
+    bridge.watch((topic, on) => {
+      follows.watch(topic, on)
+    })
+    follows.onMessage((topic, payload) => {
+      bridge.deliver(topic, payload)
+    })
+  }
   return {
     urls: inner.urls,
     publish: async (topic, payload, qos) => {
-      bridge.deliver(topic, payload)
+      if (follows === undefined) bridge.deliver(topic, payload)
       await inner.publish(topic, payload, qos)
     },
     onMessage: (h) => {

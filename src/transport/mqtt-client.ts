@@ -243,9 +243,11 @@ export async function connectExternalBroker (opts: {
     },
     log: opts.log
   })
+  const follower = openFollower({ ...opts, ...creds })
   return {
     urls: [opts.url],
     publish: pub.publish,
+    follow: follower,
     onMessage: (h) => {
       handler = h
       setReady()
@@ -261,8 +263,74 @@ export async function connectExternalBroker (opts: {
     disconnect: () => {},
     connected: () => conn.connected && pub.connected,
     close: async () => {
+      await follower.close()
       await conn.close()
       await pub.close()
+    }
+  }
+}
+
+/**
+ * The CSS's subscriber for the down topics of edges on its HTTP link: a clean session (nothing to
+ * keep across restarts: a new HTTP session resyncs), subscribed while any session needs a topic.
+ */
+function openFollower (opts: {
+  url: string
+  username?: string
+  password?: string
+  instanceId: string
+  log: Logger
+}): {
+  watch: (topic: string, on: boolean) => void
+  onMessage: (h: (topic: string, payload: Buffer) => void) => void
+  close: () => Promise<void>
+} {
+  let client: MqttClient | undefined
+  let deliver: ((topic: string, payload: Buffer) => void) | undefined
+  const topics = new Set<string>()
+  // Connected on first use: most CSS instances never have an edge on the HTTP link.
+  const connection = (): MqttClient => {
+    if (client !== undefined) return client
+    const c = mqtt.connect(opts.url, {
+      clientId: `css-${opts.instanceId}-link`,
+      username: opts.username,
+      password: opts.password,
+      clean: true,
+      protocolVersion: 4,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+      keepalive: 30,
+      rejectUnauthorized: true
+    })
+    c.on('message', (topic, payload) => {
+      deliver?.(topic, Buffer.from(payload))
+    })
+    c.on('error', (err) => {
+      opts.log.warn('MQTT follower error', { err, url: opts.url })
+    })
+    client = c
+    return c
+  }
+  return {
+    watch: (topic, on) => {
+      if (on === topics.has(topic)) return
+      const c = connection()
+      if (on) {
+        topics.add(topic)
+        // mqtt.js queues this until connected and subscribes again after every reconnect.
+        c.subscribe(topic, { qos: 1 }, (err) => {
+          if (err !== null && err !== undefined) opts.log.warn('Could not follow a topic', { err, topic })
+        })
+      } else {
+        topics.delete(topic)
+        c.unsubscribe(topic)
+      }
+    },
+    onMessage: (h) => {
+      deliver = h
+    },
+    close: async () => {
+      await client?.endAsync(true)
     }
   }
 }

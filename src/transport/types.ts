@@ -16,6 +16,14 @@ export interface CloudTransport {
    * credentials on reconnect).
    */
   disconnect: (username: string) => void
+  /**
+   * External brokers: topics the CSS subscribes to on behalf of the edges on its HTTP link (their
+   * down topics, published by any CSS instance), with their messages.
+   */
+  follow?: {
+    watch: (topic: string, on: boolean) => void
+    onMessage: (h: (topic: string, payload: Buffer) => void) => void
+  }
   /** Whether the broker is up (embedded: listening; external: connected). */
   connected: () => boolean
   /** Where ESSs connect, for logs and tests. */

@@ -91,6 +91,9 @@ if (bin !== undefined) {
     t.equal(await settles('edgesync_css_transfers_active{job="css",direction="down"}', (v) => v === 0), 0, 'no transfer left open')
     t.equal(await settles('edgesync_ess_plugin_state{job="ess-n1",plugin="ems",state="running"}', (v) => v === 1), 1, 'the EMS plugin runs')
     t.equal(await settles('edgesync_ess_plugin_state{job="ess-n1",plugin="ems",state="failed"}', (v) => v === 0), 0)
+    t.equal(await settles('edgesync_css_leader{job="css"}', (v) => v === 1), 1, 'a lone CSS holds the lease')
+    t.ok(await settles('edgesync_css_lease_term{job="css"}', (v) => v >= 1) >= 1)
+    t.ok(await settles('edgesync_process_resident_memory_bytes{job="css"}', (v) => v > 1e6) > 1e6, 'process figures are there')
   })
 
   t.test('metrics - a rollback is counted on the edge and at the CSS; freshness stays right', async (t) => {
