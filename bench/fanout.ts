@@ -66,7 +66,9 @@ export async function waitOnline (base: string, n: number, timeoutMs = 600_000):
 export async function waitConsumed (base: string, id: string, n: number, timeoutMs: number): Promise<number[]> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const records = await (await fetch(`${base}/api/v1/objects/bench/conf/${id}/destinations`, { headers: { authorization: ADMIN_AUTH } })).json() as Array<{ status: string, times: Record<string, string> }>
+    const r = await fetch(`${base}/api/v1/objects/bench/conf/${id}/destinations`, { headers: { authorization: ADMIN_AUTH } })
+    if (r.status !== 200) throw new Error(`destinations of ${id}: ${r.status} ${await r.text()}`)
+    const records = await r.json() as Array<{ status: string, times: Record<string, string> }>
     const done = records.filter((r) => r.status === 'consumed')
     if (done.length === n) return done.map((r) => Date.parse(r.times.consumed ?? ''))
     if (Date.now() > deadline) throw new Error(`only ${done.length}/${n} consumed after ${timeoutMs / 1000} s`)
@@ -110,6 +112,10 @@ async function sync (variant: Variant, n: number): Promise<Record<string, number
       kBPerEdge: Math.round(((connectedRss - idleRss) * 1024) / n),
       cssCpuS: Number(cpu.toFixed(2))
     }
+  } catch (err) {
+    // Said at once: stopping the CSS after a failure may take a while.
+    process.stderr.write(`fanout: ${variant}, N=${n} failed: ${String(err)}\n`)
+    throw err
   } finally {
     await css.stop()
   }

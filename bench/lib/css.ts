@@ -64,7 +64,10 @@ export async function startBenchCss (variant: Variant, extraEnv: Record<string, 
     if (css !== undefined && css.exitCode === null && css.signalCode === null) {
       const gone = new Promise((resolve) => css?.once('exit', resolve))
       css.kill('SIGTERM')
+      // A CSS that cannot finish its graceful stop in 30 s is killed: the bench must end.
+      const hard = setTimeout(() => css?.kill('SIGKILL'), 30_000)
       await gone
+      clearTimeout(hard)
     }
     await mosq?.stop()
     await db?.stop()
