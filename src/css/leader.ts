@@ -114,7 +114,9 @@ export class Leader {
       }
       const cur = await this.#leases.current(SWEEPS_LEASE)
       this.#seen = cur
-      if (cur !== undefined && cur.expiresAt > Date.now()) return
+      // A live term of our own name is our previous life (a crash and restart; ids are unique per
+      // running instance): take the next term now instead of waiting for it to lapse.
+      if (cur !== undefined && cur.expiresAt > Date.now() && cur.holder !== this.#self) return
       const term = {
         name: SWEEPS_LEASE,
         version: (cur?.version ?? 0) + 1,

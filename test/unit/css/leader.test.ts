@@ -86,3 +86,19 @@ t.test('a leader paused past its term finds a newer term at the fencing check an
   await a.stop()
   t.equal((await table.current('css-sweeps'))?.holder, 'b', 'stopping a does not touch b\'s term')
 })
+
+t.test('an instance restarted after a crash takes its own unexpired lease back at once', async (t) => {
+  const data: LeaseTableData = {}
+  const table = new LeaseTable(() => data)
+  // The crashed life's term, still running for a minute.
+  t.equal(await table.claim({ name: 'css-sweeps', version: 4, holder: 'a', expiresAt: Date.now() + 60_000 }), true)
+  const other = new Leader(table, 'b', 60_000, silentLogger)
+  await other.start()
+  t.equal(other.isLeader, false, 'another instance waits for the term to lapse')
+  const again = new Leader(table, 'a', 60_000, silentLogger)
+  await again.start()
+  t.equal(again.isLeader, true, 'the same instance leads again without waiting')
+  t.equal(again.status().version, 5, 'in a new term: fenced work of the old life is refused')
+  await again.stop()
+  await other.stop()
+})
