@@ -274,17 +274,19 @@ export async function connectExternalBroker (opts: {
  * The CSS's subscriber for the down topics of edges on its HTTP link: a clean session (nothing to
  * keep across restarts: a new HTTP session resyncs), subscribed while any session needs a topic.
  */
+interface Follower {
+  watch: (topic: string, on: boolean) => void
+  onMessage: (h: (topic: string, payload: Buffer) => void) => void
+  close: () => Promise<void>
+}
+
 function openFollower (opts: {
   url: string
   username?: string
   password?: string
   instanceId: string
   log: Logger
-}): {
-  watch: (topic: string, on: boolean) => void
-  onMessage: (h: (topic: string, payload: Buffer) => void) => void
-  close: () => Promise<void>
-} {
+}): Follower {
   let client: MqttClient | undefined
   let deliver: ((topic: string, payload: Buffer) => void) | undefined
   const topics = new Set<string>()
