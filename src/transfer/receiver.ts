@@ -45,6 +45,8 @@ export interface TransferStats {
   corruptChunks: number
   resumedBytes: number
   completed: number
+  /** Progress reports sent to the sender (at the first chunk of a transfer, then every 500 ms). */
+  progressSent: number
 }
 
 const CHECKPOINT_EVERY_MS = 500
@@ -99,7 +101,7 @@ class Transfer {
 }
 
 export class TransferManager {
-  readonly stats: TransferStats = { bytesReceived: 0, corruptChunks: 0, resumedBytes: 0, completed: 0 }
+  readonly stats: TransferStats = { bytesReceived: 0, corruptChunks: 0, resumedBytes: 0, completed: 0, progressSent: 0 }
   readonly #opts: TransferOptions
   readonly #active = new Map<string, Transfer>()
 
@@ -260,7 +262,8 @@ export class TransferManager {
       return
     }
     this.#fill(t)
-    if (Date.now() - t.lastCheckpoint >= CHECKPOINT_EVERY_MS) await this.#checkpoint(t)
+    // The first chunk is reported at once: a transfer that ends within 500 ms is still seen going.
+    if (t.done === 1 || Date.now() - t.lastCheckpoint >= CHECKPOINT_EVERY_MS) await this.#checkpoint(t)
   }
 
   async close (): Promise<void> {
@@ -340,6 +343,7 @@ export class TransferManager {
       await t.fd.datasync() // the data first: a checkpoint never claims bytes that are not on disk
       await writeJsonAtomic(`${t.base}.json`, { ...t.cp, done })
       t.lastCheckpoint = Date.now()
+      this.stats.progressSent++
       this.#opts.send(
         { v: 1, kind: 'progress', ...t.ids, bytes: Math.min(done * t.cp.chunkSize, t.meta.objectSize) },
         t.meta
