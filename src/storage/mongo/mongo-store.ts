@@ -31,7 +31,9 @@ export async function openMongoStore (opts: MongoStoreOptions): Promise<Store> {
     const objects = new MongoObjectStore(db, opts, async (refs) => {
       for (const r of refs) await blobs.remove(r)
     })
-    const deliveries = new MongoDeliveryStore(db)
+    // FerretDB says so in buildInfo; it serves `_id` lookups from an index, `$in` by a scan.
+    const info = await db.admin().command({ buildInfo: 1 }).catch(() => ({}))
+    const deliveries = new MongoDeliveryStore(db, 'ferretdbVersion' in info)
     const nodes = new MongoNodeStore(db)
     const users = new MongoUserStore(db)
     const audit = new MongoAuditLog(db)
