@@ -36,7 +36,7 @@ export function registerSeedRoutes (
   ems: EmsService,
   edgeType: string,
   auth: Authenticator,
-  shared: { settings: SettingStore; log: Logger }
+  shared: { settings: SettingStore | undefined; log: Logger }
 ): () => Promise<void> {
   const org = (req: FastifyRequest): string =>
     edgeOrg(req.identity, (req.params as { edgeID: string }).edgeID, edgeType)
@@ -140,11 +140,14 @@ export function registerSeedRoutes (
     }
   }
   // The edge's socket may be open on another CSS instance: the notice goes there through the store.
-  const others = new NoticeLog(shared.settings, notify, () => sockets.size > 0, NOTICES, shared.log)
-  others.start()
+  const others =
+    shared.settings === undefined
+      ? undefined
+      : new NoticeLog(shared.settings, notify, () => sockets.size > 0, NOTICES, shared.log)
+  others?.start()
   ems.events.on('published', (e: Notice) => {
     notify(e)
-    others.post(e).catch((err: unknown) => {
+    others?.post(e).catch((err: unknown) => {
       shared.log.warn('Could not share a config notice with other instances', { err })
     })
   })
@@ -184,7 +187,7 @@ export function registerSeedRoutes (
     }
   )
   return async () => {
-    others.close()
+    others?.close()
     await closeSockets()
   }
 }

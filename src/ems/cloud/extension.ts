@@ -20,7 +20,9 @@ export function emsCloudExtension (): CssExtension {
       const offlineAfterMs = cfg.NodeOfflineAfterSeconds * 1000
       const ems = new EmsService(store, { put: putObject }, { edgeType, offlineAfterMs }, log)
       registerEmsRoutes(app, ems)
-      const closeSockets = registerSeedRoutes(app, ems, edgeType, auth, { settings: store.settings, log })
+      // Only a shared store can have other CSS instances to tell; a local one has none.
+      const shared = store.kind === 'mongo' ? store.settings : undefined
+      const closeSockets = registerSeedRoutes(app, ems, edgeType, auth, { settings: shared, log })
       const figures = new EmsCloudMetrics(metrics, {
         orgs: async () => await store.objects.orgs(),
         status: async (o) => await ems.status(o)

@@ -70,3 +70,12 @@ export class SettingTable implements SettingStore {
     await this.#commit()
   }
 }
+
+/** Settings kept in this process only (for what needs no sharing on a one-instance store). */
+export function memorySettings (): SettingTable {
+  const data: SettingTableData = {}
+  return new SettingTable(
+    () => data,
+    async () => {}
+  )
+}
