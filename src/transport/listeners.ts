@@ -25,12 +25,19 @@ export interface Listener {
   close: () => Promise<void>
 }
 
+/**
+ * Connections the kernel queues before we accept them. Node's default, 511, overflows when a fleet
+ * reconnects at once (the refused SYNs retry after 1, 3, 7 s); the kernel caps this at somaxconn.
+ * `npm run bench -- storm` 10,000: all resynced in 26.9 s with 511, 14.9 s with this.
+ */
+const LISTEN_BACKLOG = 8192
+
 async function listen (server: net.Server, host: string, port: number, what: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) =>
       reject(new TransportError(`Cannot listen on ${host}:${port} (${what})`, { cause: err }))
     )
-    server.listen(port, host, () => resolve())
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve())
   })
   const addr = server.address()
   return typeof addr === 'object' && addr !== null ? addr.port : port
