@@ -12,7 +12,7 @@ import { generateSecret } from '../security/index.js'
 import type { ServerResponse } from 'node:http'
 import type { Logger } from '../common/log.js'
 import type { ObjectMetadata } from '../common/model.js'
-import type { WebhookStore } from '../storage/index.js'
+import type { SettingStore, WebhookStore } from '../storage/index.js'
 
 export type NoticeKind = 'update' | 'delete'
 const RETRY_DELAYS_MS = [500, 2000, 8000]
@@ -141,7 +141,7 @@ export async function postSigned (
  * `<dir>/webhook-secret` (0600), where the receivers' operators read it.
  */
 export async function sharedWebhookSecret (
-  settings: { get: (n: string) => Promise<string | undefined>; putIfAbsent: (n: string, v: string) => Promise<string> },
+  settings: Pick<SettingStore, 'get' | 'putIfAbsent'>,
   legacyDir: string
 ): Promise<string> {
   const file = path.join(legacyDir, 'webhook-secret')

@@ -62,21 +62,14 @@ export function mirroredCounter (
   read: () => number | Record<string, number>,
   label?: string
 ): Counter {
-  return new Counter({
-    name,
-    help,
-    labelNames: label === undefined ? [] : [label],
-    registers: [registry],
-    collect (this: Counter) {
-      const v = read()
-      this.reset()
-      if (typeof v === 'number') this.inc(v)
-      else if (label !== undefined) for (const [k, n] of Object.entries(v)) this.inc({ [label]: k }, n)
-    }
+  return mirroredSeries(registry, name, help, label === undefined ? [] : [label], () => {
+    const v = read()
+    if (typeof v === 'number') return [[{}, v]]
+    return Object.entries(v).map(([k, n]): [Record<string, string>, number] => [{ [label ?? '']: k }, n])
   })
 }
 
-/** Like mirroredCounter, for series with several labels: `read` yields each label set's total. */
+/** A counter mirroring totals kept elsewhere, per label set, read at scrape time. */
 export function mirroredSeries (
   registry: Registry,
   name: string,

@@ -30,7 +30,7 @@ import { registerUserRoutes } from './user-routes.js'
 import { StatusWriter } from './status-writer.js'
 import { CloudSync } from './sync.js'
 import { InstanceRegistry, registerClusterRoutes } from './cluster.js'
-import { memorySettings } from '../storage/index.js'
+import { memorySettings, sharedSettings } from '../storage/index.js'
 import { Leader } from './leader.js'
 import { Lifecycle } from './lifecycle.js'
 import { cssInstanceId } from './instance-id.js'
@@ -386,7 +386,7 @@ export async function startCloudSyncService (
     registerAlertRoutes(app, store, alerting.alerter)
     // Reported to the store only where other instances can share it; a local store has one CSS
     // (and no file rewritten every few seconds).
-    const registrySettings = store.kind === 'mongo' ? store.settings : memorySettings()
+    const registrySettings = sharedSettings(store) ?? memorySettings()
     const instances = new InstanceRegistry(registrySettings, (cfg.LeaseSeconds * 1000) / 3, log.child({ component: 'css.cluster' }))
     registerClusterRoutes(app, instances, () => leader.status())
     registerPolicyRoutes(app, store)

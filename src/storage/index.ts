@@ -30,7 +30,7 @@ export type {
   WebhookStore
 } from './types.js'
 export { readBlob, storeVerifiedFile } from './blob-helpers.js'
-export { memorySettings } from './memory/lease-table.js'
+export { memorySettings, sharedSettings } from './memory/lease-table.js'
 export { createMemoryStore } from './memory/memory-store.js'
 export { openLocalStore } from './local/local-store.js'
 export { openMongoStore } from './mongo/mongo-store.js'

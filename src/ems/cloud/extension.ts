@@ -3,6 +3,7 @@
  * owns (layers and configs: written by this service only), and its reactions to edges' verdicts
  * and registrations.
  */
+import { sharedSettings } from '../../storage/index.js'
 import type { CssExtension } from '../../css/extension.js'
 import { registerEmsRoutes } from './operator-routes.js'
 import { registerSeedRoutes } from './edge-config-api.js'
@@ -20,9 +21,8 @@ export function emsCloudExtension (): CssExtension {
       const offlineAfterMs = cfg.NodeOfflineAfterSeconds * 1000
       const ems = new EmsService(store, { put: putObject }, { edgeType, offlineAfterMs }, log)
       registerEmsRoutes(app, ems)
-      // Only a shared store can have other CSS instances to tell; a local one has none.
-      const shared = store.kind === 'mongo' ? store.settings : undefined
-      const closeSockets = registerSeedRoutes(app, ems, edgeType, auth, { settings: shared, log })
+      // Only a shared store can have other CSS instances to tell.
+      const closeSockets = registerSeedRoutes(app, ems, edgeType, auth, { settings: sharedSettings(store), log })
       const figures = new EmsCloudMetrics(metrics, {
         orgs: async () => await store.objects.orgs(),
         status: async (o) => await ems.status(o)

@@ -79,3 +79,11 @@ export function memorySettings (): SettingTable {
     async () => {}
   )
 }
+
+/**
+ * The settings other CSS instances can see: the store's on a shared (mongo) store; none on a
+ * memory or local one, which only one CSS uses (so nothing is written there for them).
+ */
+export function sharedSettings (store: { kind: string; settings: SettingStore }): SettingStore | undefined {
+  return store.kind === 'mongo' ? store.settings : undefined
+}

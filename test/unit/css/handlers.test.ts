@@ -3,7 +3,7 @@
  * transport that records every publish. Each ESS message kind, duplicates and reorderings, in
  * milliseconds. (The e2e suites cover the same paths through real brokers and processes.)
  */
-import { memorySettings } from '../../helpers/settings.js'
+import { memorySettings } from '../../../src/storage/index.js'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { buildConfig } from '../../../src/common/config/load.js'

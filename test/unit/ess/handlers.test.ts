@@ -3,7 +3,7 @@
  * records every publish. Every CSS message kind, duplicates, reordering, forged instructions,
  * chunked transfers with damage and resume, in milliseconds.
  */
-import { memorySettings } from '../../helpers/settings.js'
+import { memorySettings } from '../../../src/storage/index.js'
 import { createHash } from 'node:crypto'
 import t, { type Test } from 'tap'
 import type { ObjectMetadata } from '../../../src/common/model.js'

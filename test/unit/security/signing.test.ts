@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
 import { OrgSigningKeys } from '../../../src/security/signing.js'
-import { memorySettings } from '../../helpers/settings.js'
+import { memorySettings } from '../../../src/storage/index.js'
 
 t.test('a burst of first uses of an org makes one signing key, not one per caller', async (t) => {
   const settings = memorySettings()
