@@ -211,6 +211,7 @@ export async function startCloudSyncService (
           auth: brokerAuth(store),
           maxPayload: cfg.MqttMaxPayloadSize,
           handlesUpMessages: true,
+          ...(cfg.ClusterRedisAddress === undefined ? {} : { clusterRedis: cfg.ClusterRedisAddress }),
           log: log.child({ component: 'css.broker' })
         })
         : await connectExternalBroker({

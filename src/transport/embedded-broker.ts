@@ -14,6 +14,7 @@ import {
   type TlsMaterial
 } from './listeners.js'
 import type { BrokerAuth, CloudTransport } from './types.js'
+import { redisClusterParts, type BusListener, type ClusterParts } from './aedes-cluster.js'
 
 export interface EmbeddedBrokerOptions {
   host: string
@@ -31,6 +32,11 @@ export interface EmbeddedBrokerOptions {
    * are refused, never acknowledged unhandled. Without it the broker is a plain broker.
    */
   handlesUpMessages?: boolean
+  /**
+   * redis:// URL: this broker is one of several (one per CSS instance) sharing messages, sessions
+   * and queued messages through Redis. An edge may connect to any of them.
+   */
+  clusterRedis?: string
   log: Logger
 }
 
@@ -71,8 +77,13 @@ export async function startEmbeddedBroker (
   const identities = new Map<Client, string>()
   let handler: ((topic: string, payload: Buffer) => Promise<void>) | undefined
   let presence: (username: string, online: boolean) => void = () => {}
+  const cluster: ClusterParts | undefined =
+    opts.clusterRedis === undefined
+      ? undefined
+      : await redisClusterParts(opts.clusterRedis, IN_FLIGHT_MESSAGES, log)
   const broker = await Aedes.createBroker({
     concurrency: IN_FLIGHT_MESSAGES,
+    ...(cluster === undefined ? {} : { mq: cluster.mq, persistence: cluster.persistence }),
     authenticate: (client: Client, username, password, done) => {
       const cert = certificateIdentity(client)
       const login = {
@@ -174,10 +185,26 @@ export async function startEmbeddedBroker (
     const who = identities.get(client)
     if (who !== undefined) presence(who, true)
   })
+  // Clustered, an edge that reconnects to another instance is dropped here after it is online
+  // there (Aedes announces each new client to the other brokers): that drop is not an offline.
+  const takenOver = new Set<string>()
+  if (cluster !== undefined) {
+    // Aedes's table of its connected clients by id (untyped in its declarations).
+    const local = (broker as unknown as { clients: Record<string, unknown> }).clients
+    cluster.mq.on('$SYS/+/new/clients', (m, done) => {
+      const id = String(m.payload)
+      if (!m.topic.startsWith(`$SYS/${broker.id}/`) && id in local) takenOver.add(id)
+      done()
+    })
+  }
   broker.on('clientDisconnect', (client: Client) => {
     const who = identities.get(client)
     identities.delete(client)
-    if (who !== undefined) presence(who, false)
+    const moved = takenOver.delete(client.id)
+    if (who !== undefined && !moved) presence(who, false)
+  })
+  broker.on('client', (client: Client) => {
+    takenOver.delete(client.id)
   })
   // A client refused at CONNECT never becomes a client: forget its identity if one was set.
   broker.on('clientError', (client: Client) => {
@@ -209,6 +236,7 @@ export async function startEmbeddedBroker (
   } catch (err) {
     await closeListeners()
     await new Promise<void>((resolve) => broker.close(() => resolve()))
+    await cluster?.close()
     throw err
   }
   let closed = false
@@ -240,6 +268,37 @@ export async function startEmbeddedBroker (
       closed = true
       await new Promise<void>((resolve) => broker.close(() => resolve()))
       await closeListeners()
+      await cluster?.close()
+    },
+    ...(cluster === undefined ? {} : { follow: follower(cluster) })
+  }
+}
+
+/**
+ * Clustered: the down topics of the edges on this instance's HTTP link, followed on the shared
+ * bus, so what any instance publishes for them reaches them (ours included: it comes back too).
+ */
+function follower (cluster: ClusterParts): NonNullable<CloudTransport['follow']> {
+  let deliver: (topic: string, payload: Buffer) => void = () => {}
+  const listeners = new Map<string, BusListener>()
+  return {
+    watch: (topic, on) => {
+      const had = listeners.get(topic)
+      if (on && had === undefined) {
+        const l: BusListener = (m, done) => {
+          const p = m.payload
+          deliver(m.topic, Buffer.isBuffer(p) ? p : Buffer.from(String(p)))
+          done()
+        }
+        listeners.set(topic, l)
+        cluster.mq.on(topic, l)
+      } else if (!on && had !== undefined) {
+        listeners.delete(topic)
+        cluster.mq.removeListener(topic, had)
+      }
+    },
+    onMessage: (h) => {
+      deliver = h
     }
   }
 }

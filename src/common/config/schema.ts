@@ -15,6 +15,7 @@ export interface SyncConfig {
   MongoDbName: string
   BrokerMode: 'embedded' | 'external'
   BrokerAddress?: string
+  ClusterRedisAddress?: string
   CommunicationProtocol: 'mqtt' | 'http' | 'auto'
   HttpCssAddress?: string
   MqttFallbackSeconds: number
@@ -151,6 +152,13 @@ export const CONFIG_KEYS: Readonly<Record<keyof SyncConfig, KeySchema>> = {
     type: 'string',
     for: 'both',
     description: 'MQTT URL of the broker (mqtt://host:port); required on an ESS and with an external broker'
+  },
+  ClusterRedisAddress: {
+    type: 'string',
+    secret: true,
+    for: 'CSS',
+    description:
+      'Embedded broker, clustered: redis://host:port of the Redis that joins the CSS instances\' Aedes brokers (message routing, sessions, queued QoS 1 messages); needs StorageProvider mongo'
   },
   CommunicationProtocol: {
     type: 'string',
@@ -508,6 +516,17 @@ export function configJsonSchema (): Record<string, unknown> {
       {
         if: { required: ['StorageProvider'], properties: { StorageProvider: { const: 'mongo' } } },
         then: { required: ['MongoUri'] }
+      },
+      {
+        if: { required: ['ClusterRedisAddress'] },
+        then: {
+          required: ['StorageProvider'],
+          properties: {
+            StorageProvider: { const: 'mongo' },
+            BrokerMode: { const: 'embedded' },
+            ClusterRedisAddress: { type: 'string', pattern: '^rediss?://' }
+          }
+        }
       },
       { if: { required: ['ServerCertificate'] }, then: { required: ['ServerKey'] } },
       { if: { required: ['ServerKey'] }, then: { required: ['ServerCertificate'] } },

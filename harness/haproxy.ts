@@ -1,0 +1,86 @@
+/**
+ * HAProxy (Debian's) in front of several CSS instances on free loopback ports: one frontend per
+ * service (REST as HTTP, MQTT as TCP), health-checked backends, so a dead instance leaves the
+ * rotation within a second and a connection that finds it dead is sent to another one.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { freePort, waitForPort } from './ports.js'
+
+export interface Frontend {
+  name: string
+  mode: 'http' | 'tcp'
+  /** host:port of each backend server. */
+  servers: string[]
+}
+
+export interface Haproxy {
+  /** The frontend's port, by name. */
+  ports: Map<string, number>
+  stop: () => Promise<void>
+}
+
+function section (f: Frontend, port: number): string[] {
+  return [
+    `frontend ${f.name}`,
+    `  bind 127.0.0.1:${port}`,
+    `  mode ${f.mode}`,
+    `  default_backend ${f.name}_servers`,
+    `backend ${f.name}_servers`,
+    `  mode ${f.mode}`,
+    // MQTT connections are long: spread them by count; REST requests in turn.
+    `  balance ${f.mode === 'tcp' ? 'leastconn' : 'roundrobin'}`,
+    ...(f.mode === 'http' ? ['  option httpchk GET /healthz'] : []),
+    ...f.servers.map((s, i) => `  server s${i} ${s} check inter 300 fall 2 rise 1`)
+  ]
+}
+
+export async function startHaproxy (bin: string, frontends: Frontend[]): Promise<Haproxy> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'edgesync-haproxy-'))
+  const ports = new Map<string, number>()
+  for (const f of frontends) ports.set(f.name, await freePort())
+  const cfg = [
+    'global',
+    // Two descriptors a connection: within a default file limit.
+    '  maxconn 4000',
+    'defaults',
+    '  timeout connect 2s',
+    '  timeout client 10m',
+    '  timeout server 10m',
+    // Long polls and MQTT keepalives are quiet for a while: do not cut them.
+    '  timeout tunnel 1h',
+    '  retries 3',
+    '  option redispatch',
+    ...frontends.flatMap((f) => section(f, ports.get(f.name) ?? 0))
+  ].join('\n') + '\n'
+  const file = path.join(dir, 'haproxy.cfg')
+  await writeFile(file, cfg)
+  // -db: stay in the foreground.
+  const child: ChildProcess = spawn(bin, ['-db', '-f', file], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  const keep = (d: Buffer): void => {
+    out = (out + d.toString()).slice(-4000)
+  }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  try {
+    for (const p of ports.values()) await waitForPort(p, 10_000)
+  } catch (err) {
+    child.kill('SIGKILL')
+    await rm(dir, { recursive: true, force: true })
+    throw new Error(`haproxy did not start: ${out}`, { cause: err })
+  }
+  return {
+    ports,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve))
+        child.kill('SIGTERM')
+        await exited
+      }
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+}
