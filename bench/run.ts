@@ -1,4 +1,5 @@
 /** `npm run bench [-- <name> ...]`: runs the named benchmarks (default: all). Settings come from the environment (bench/README.md). */
+import { runClusterBench } from './cluster.js'
 import { runFanoutBench, runRawBench } from './fanout.js'
 import { runEmsBench } from './ems.js'
 import { runLargeBench } from './large.js'
@@ -19,6 +20,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
     // FerretDB answers about 50 delivery updates a second: 1,000 edges did not finish in 15 minutes.
     if (env.FANOUT_VARIANTS === undefined) await runFanoutBench(sizes(env.FANOUT_MONGO_SIZES, '100'), ['mosquitto+mongo'])
   },
+  cluster: async () => { await runClusterBench(sizes(env.CLUSTER_SIZES, '1000')) },
   raw: async () => { await runRawBench(sizes(env.RAW_SIZES, '100,1000,10000'), variants(env.RAW_VARIANTS, 'aedes+local,mosquitto+mongo')) },
   storm: async () => { await runStormBench(sizes(env.STORM_SIZES, '1000,10000'), variants(env.STORM_VARIANTS, 'aedes+local')) },
   ems: async () => { await runEmsBench(Number(env.EMS_EDGES ?? 100)) },

@@ -104,7 +104,7 @@ async function child (backend: string): Promise<void> {
     if (bin === undefined) throw new Error('ferretdb not found: run .ci/install-ferretdb.sh')
     const db = await startFerretDb(bin, { backend: ferretBackend() })
     stopDb = db.stop
-    store = await openMongoStore({ uri: db.uri + (process.env.STORE_MONGO_URI_OPTIONS ?? ''), dbName: 'bench', historyRetention: 2 })
+    store = await openMongoStore({ uri: db.uri + (process.env.STORE_MONGO_URI_OPTIONS ?? '').replace(/^\?/, '&'), dbName: 'bench', historyRetention: 2 })
   }
   try {
     process.stdout.write(JSON.stringify(await measure(store)) + '\n')

@@ -29,6 +29,16 @@ export function ferretBackend (): 'sqlite' | 'postgresql' {
 }
 
 /**
+ * FerretDB 1.x (PostgreSQL) holds one PostgreSQL connection for an update's query while it takes a
+ * second one for the write: with as many updates in flight as its pool has connections, every one
+ * waits for a second connection and FerretDB stops answering (seen: a 100-edge fan-out on the
+ * embedded broker froze it). So each client gets a pool of `CLIENT_POOL` and FerretDB a pool of
+ * `PG_POOL`, enough for two clients' pools twice over (two CSS instances in the scale-out tests).
+ */
+const CLIENT_POOL = 50
+const PG_POOL = 220
+
+/**
  * `port` and `dir`: a fixed port and data folder, to bring a stopped server back where its clients
  * look for it, with its data (stop it with `keepData`; SQLite only).
  */
@@ -48,10 +58,12 @@ export async function startFerretDb (
   const child: ChildProcess = spawn(
     bin,
     [
-      ...(pg === undefined ? ['--handler=sqlite', `--sqlite-url=file:${dir}/`] : ['--handler=postgresql', `--postgresql-url=${pg.url}`]),
+      ...(pg === undefined
+        ? ['--handler=sqlite', `--sqlite-url=file:${dir}/`]
+        : ['--handler=postgresql', `--postgresql-url=${pg.url}?pool_max_conns=${PG_POOL}`]),
       `--listen-addr=127.0.0.1:${port}`,
       `--state-dir=${dir}`,
-      '--debug-addr=-',
+      `--debug-addr=${process.env.FERRETDB_DEBUG_ADDR ?? '-'}`,
       '--telemetry=disable',
       '--log-level=error'
     ],
@@ -72,7 +84,7 @@ export async function startFerretDb (
     throw new Error(`FerretDB did not start: ${stderr}`, { cause: err })
   }
   return {
-    uri: `mongodb://127.0.0.1:${port}/`,
+    uri: `mongodb://127.0.0.1:${port}/?maxPoolSize=${CLIENT_POOL}`,
     port,
     dir,
     backend,

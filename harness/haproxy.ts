@@ -37,14 +37,14 @@ function section (f: Frontend, port: number): string[] {
   ]
 }
 
-export async function startHaproxy (bin: string, frontends: Frontend[]): Promise<Haproxy> {
+/** `maxconn`: connections at once (two descriptors each; the file limit is raised to fit). */
+export async function startHaproxy (bin: string, frontends: Frontend[], maxconn = 4000): Promise<Haproxy> {
   const dir = await mkdtemp(path.join(tmpdir(), 'edgesync-haproxy-'))
   const ports = new Map<string, number>()
   for (const f of frontends) ports.set(f.name, await freePort())
   const cfg = [
     'global',
-    // Two descriptors a connection: within a default file limit.
-    '  maxconn 4000',
+    `  maxconn ${maxconn}`,
     'defaults',
     '  timeout connect 2s',
     '  timeout client 10m',
@@ -58,7 +58,10 @@ export async function startHaproxy (bin: string, frontends: Frontend[]): Promise
   const file = path.join(dir, 'haproxy.cfg')
   await writeFile(file, cfg)
   // -db: stay in the foreground.
-  const child: ChildProcess = spawn(bin, ['-db', '-f', file], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // Through sh, to raise the open-file limit HAProxy checks against maxconn (where we may).
+  const child: ChildProcess = spawn('sh', ['-c', `ulimit -n ${2 * maxconn + 1000} 2>/dev/null; exec "$0" -db -f "$1"`, bin, file], {
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
   let out = ''
   const keep = (d: Buffer): void => {
     out = (out + d.toString()).slice(-4000)

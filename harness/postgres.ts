@@ -55,7 +55,7 @@ export async function startPostgres (postgresBin: string): Promise<Postgres> {
   // A test server: no fsync (the data is thrown away), sockets only on loopback TCP.
   const [cmd, args] = asOwner(postgresBin, [
     '-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${dir}`,
-    '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'
+    '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=260'
   ])
   const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''

@@ -48,7 +48,7 @@ export async function startBenchCss (variant: Variant, extraEnv: Record<string, 
   let mosq: Mosquitto | undefined
   const env: Record<string, string> = {
     SYNC_CONF: '/nonexistent',
-    LOG_LEVEL: 'error',
+    LOG_LEVEL: process.env.BENCH_CSS_LOG ?? 'error',
     PERSISTENCE_ROOT_PATH: dir,
     LISTENING_PORT: String(restPort),
     MQTT_LISTENING_PORT: String(mqttPort),
