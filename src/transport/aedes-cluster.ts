@@ -13,6 +13,7 @@ import MQEmitterRedis from 'mqemitter-redis'
 // async generators where Aedes pipes streams: its subscriptions never complete).
 import aedesPersistenceRedis from 'aedes-persistence-redis'
 import { TransportError } from '../common/errors.js'
+import { parseUpTopic } from '../common/protocol/topics.js'
 import type { Logger } from '../common/log.js'
 
 /** A listener of the shared message bus: called for each message, `done` when handled. */
@@ -52,6 +53,14 @@ export async function redisClusterParts (url: string, concurrency: number, log: 
   const pubConn = await connected(url, {})
   const subConn = await connected(url, { enableReadyCheck: false })
   const mq = MQEmitterRedis({ pubConn, subConn, concurrency })
+  // An edge's message is handled by the instance it reached, before Aedes publishes it on; nobody
+  // subscribes to up topics, so sending them through Redis (two thirds of a fan-out's messages:
+  // each edge's received and consumed acks) would only cost every instance and Redis CPU.
+  const emit = mq.emit.bind(mq)
+  mq.emit = (msg, done) => {
+    if (parseUpTopic(msg.topic) === undefined) emit(msg, done)
+    else if (done !== undefined) setImmediate(done)
+  }
   ;(mq as unknown as { state: NodeJS.EventEmitter }).state.on('error', (err: unknown) => {
     log.warn('Redis connection (broker messages) failed; retrying', { err })
   })
