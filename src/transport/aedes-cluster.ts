@@ -34,17 +34,19 @@ export interface ClusterParts {
 /** Connects to Redis at `url` (redis:// or rediss://); fails if it cannot be reached in time. */
 export async function redisClusterParts (url: string, concurrency: number, log: Logger): Promise<ClusterParts> {
   if (!/^rediss?:\/\//.test(url)) throw new TransportError('ClusterRedisAddress must be a redis:// or rediss:// URL')
+  // Fail fast at start when Redis is not there; later, ioredis reconnects by itself and commands
+  // wait for it (up to its default of 20 retries) rather than fail at the first blip.
   const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
   try {
     await probe.connect()
     await probe.ping()
   } catch (err) {
-    probe.disconnect()
     // The URL may carry a password: name only where it points.
     throw new TransportError(`Redis at ${redactedUrl(url)} cannot be reached`, { cause: err })
+  } finally {
+    probe.disconnect()
   }
-  // The persistence's connection; ioredis reconnects by itself, and commands wait meanwhile.
-  const conn = probe
+  const conn = await connected(url, {})
   conn.on('error', (err: unknown) => {
     log.warn('Redis connection (broker persistence) failed; retrying', { err })
   })

@@ -178,6 +178,12 @@ export async function startEmbeddedBroker (
       done(null, null)
     }
   })
+  // Aedes reports a failure of its persistence (Redis, when clustered) as an 'error' event: logged,
+  // not a crash; the edges' registers resync whatever it lost.
+  // (Aedes's typings omit the event its persistence failures raise.)
+  ;(broker as unknown as NodeJS.EventEmitter).on('error', (err: unknown) => {
+    log.error('The MQTT broker failed', { err })
+  })
   const closeClientsOf = (username: string): void => {
     for (const [client, who] of identities) if (who === username) client.close()
   }
