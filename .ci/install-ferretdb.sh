@@ -6,7 +6,9 @@ set -euo pipefail
 VERSION="${FERRETDB_VERSION:-v1.24.2}"
 BIN_DIR="${SYNC_TOOLS_DIR:-$HOME/.cache/edgesync/bin}"
 BIN="$BIN_DIR/ferretdb"
-if [ -x "$BIN" ] && "$BIN" --version 2>/dev/null | grep -q "${VERSION#v}"; then
+# (Output captured first: under pipefail, `grep -q` or `head` closing the pipe early would make the
+# writer die of SIGPIPE and the whole check fail.)
+if [ -x "$BIN" ] && [[ "$("$BIN" --version 2>/dev/null || true)" == *"${VERSION#v}"* ]]; then
   echo "ferretdb $VERSION already at $BIN"; exit 0
 fi
 command -v go >/dev/null || { echo "go is required to build FerretDB" >&2; exit 1; }
@@ -20,5 +22,5 @@ cp -r "$SRC_DIR/." "$WORK/"
 chmod -R u+w "$WORK"
 echo "$VERSION" > "$WORK/build/version/version.txt"
 (cd "$WORK" && CGO_ENABLED=0 go build -trimpath -o "$BIN" ./cmd/ferretdb)
-"$BIN" --version | head -3
+printf '%s\n' "$("$BIN" --version)" | sed -n 1,3p
 echo "ferretdb built at $BIN"
