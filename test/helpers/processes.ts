@@ -18,7 +18,7 @@ export async function startProcess (t: Test, which: 'css' | 'ess', env: Record<s
   })
   const line = await new Promise<string>((resolve, reject) => {
     let out = ''
-    const timer = setTimeout(() => reject(new Error(`${which} did not start: ${err}`)), 30_000)
+    const timer = setTimeout(() => reject(new Error(`${which} did not start: ${err}`)), 60_000)
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString()
       if (out.includes('ready')) { clearTimeout(timer); resolve(out) }
