@@ -3,11 +3,11 @@
  * service (REST as HTTP, MQTT as TCP), health-checked backends, so a dead instance leaves the
  * rotation within a second and a connection that finds it dead is sent to another one.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { freePort, waitForPort } from './ports.js'
+import { freePort } from './ports.js'
+import { startServerProcess } from './server-process.js'
 
 export interface Frontend {
   name: string
@@ -57,33 +57,8 @@ export async function startHaproxy (bin: string, frontends: Frontend[], maxconn 
   ].join('\n') + '\n'
   const file = path.join(dir, 'haproxy.cfg')
   await writeFile(file, cfg)
-  // -db: stay in the foreground.
-  // Through sh, to raise the open-file limit HAProxy checks against maxconn (where we may).
-  const child: ChildProcess = spawn('sh', ['-c', `ulimit -n ${2 * maxconn + 1000} 2>/dev/null; exec "$0" -db -f "$1"`, bin, file], {
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let out = ''
-  const keep = (d: Buffer): void => {
-    out = (out + d.toString()).slice(-4000)
-  }
-  child.stdout?.on('data', keep)
-  child.stderr?.on('data', keep)
-  try {
-    for (const p of ports.values()) await waitForPort(p, 10_000)
-  } catch (err) {
-    child.kill('SIGKILL')
-    await rm(dir, { recursive: true, force: true })
-    throw new Error(`haproxy did not start: ${out}`, { cause: err })
-  }
-  return {
-    ports,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve))
-        child.kill('SIGTERM')
-        await exited
-      }
-      await rm(dir, { recursive: true, force: true })
-    }
-  }
+  // -db: stay in the foreground. Through sh, to raise the open-file limit HAProxy checks against
+  // maxconn (where we may).
+  const proc = await startServerProcess('haproxy', 'sh', ['-c', `ulimit -n ${2 * maxconn + 1000} 2>/dev/null; exec "$0" -db -f "$1"`, bin, file], ports.values(), dir)
+  return { ports, stop: proc.stop }
 }

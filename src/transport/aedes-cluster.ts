@@ -27,7 +27,7 @@ export interface ClusterParts {
   }
   /** For Aedes's `persistence` option. */
   persistence: unknown
-  /** After the broker closed (the broker closes `mq` itself). */
+  /** After the broker closed, or when it failed to start. */
   close: () => Promise<void>
 }
 
@@ -71,7 +71,10 @@ export async function redisClusterParts (url: string, concurrency: number, log: 
   return {
     mq,
     persistence,
+    // (The broker closes `mq` as it closes; closing it again is a no-op. A broker that failed to
+    // start did not, so both are closed here.)
     close: async () => {
+      await new Promise<void>((resolve) => mq.close(() => resolve()))
       await persistence.destroy().catch(() => {})
     }
   }

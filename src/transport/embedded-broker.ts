@@ -177,6 +177,10 @@ export async function startEmbeddedBroker (
       // A null subscription answers with the 0x80 failure code and keeps the client connected.
       done(null, null)
     }
+  }).catch(async (err: unknown) => {
+    // (Its persistence's setup reads Redis: a failed start must not leave Redis connections open.)
+    await cluster?.close()
+    throw err
   })
   // Aedes reports a failure of its persistence (Redis, when clustered) as an 'error' event: logged,
   // not a crash; the edges' registers resync whatever it lost.

@@ -20,6 +20,7 @@ import { startRedis } from '../../../harness/redis.js'
 import { requireBinary } from '../../helpers/binaries.js'
 import { ADMIN, APP, basic, waitFor } from '../../helpers/cluster.js'
 import { killProcess, startProcess, type Proc } from '../../helpers/processes.js'
+import { checkLinkFollows } from '../../helpers/link-check.js'
 import { checkAllConsumed, checkEdgesHoldAll, checkForwardOnly, watchStream } from '../../helpers/stream-check.js'
 
 const redisBin = requireBinary(t, 'redis-server', 'apt-get install redis-server')
@@ -135,43 +136,8 @@ if (redisBin !== undefined && haproxyBin !== undefined && ferretBin !== undefine
   })
 
   t.test('embedded cluster - an edge on one instance\'s HTTP link gets what the other instance publishes', async (t) => {
-    // w1 polls css-a only; the objects are written on css-b, whose publish reaches css-a's link
-    // through Redis.
-    const url = direct('css-a')
-    const other = direct('css-b')
-    const r = await fetch(`${url}/api/v1/nodes/org1/edge/w1/enroll`, { method: 'POST', headers: { authorization: basic(ADMIN) } })
-    const secret = ((await r.json()) as { secret: string }).secret
-    const p = await startProcess(t, 'ess', {
-      PERSISTENCE_ROOT_PATH: path.join(root, 'ess', 'w1'),
-      LISTENING_PORT: '0',
-      ORG_ID: 'org1',
-      DESTINATION_TYPE: 'edge',
-      DESTINATION_ID: 'w1',
-      NODE_SECRET: secret,
-      COMMUNICATION_PROTOCOL: 'http',
-      HTTP_CSS_ADDRESS: url,
-      ADMIN_KEY: APP.key,
-      ADMIN_SECRET: APP.secret
-    })
-    const w1 = /REST (\S+)/.exec(p.line)?.[1] ?? ''
-    await waitFor('w1 registered over HTTP', async () => {
-      const list = await (await fetch(`${other}/api/v1/destinations/org1`, { headers: admin })).json() as Array<{ destinationID: string }>
-      return list.some((d) => d.destinationID === 'w1') ? true : undefined
-    }, 30_000)
-    for (let i = 0; i < 3; i++) {
-      const put = await fetch(`${other}/api/v1/objects/org1/linked/l${i}`, { method: 'PUT', headers: admin, body: JSON.stringify({ meta: { destinationType: 'edge', destinationID: 'w1' }, data: Buffer.from(`via b ${i}`).toString('base64') }) })
-      t.equal(put.status, 204)
-      const text = await waitFor(`l${i} on w1`, async () => {
-        const g = await fetch(`${w1}/api/v1/objects/linked/l${i}/data`, { headers: { authorization: basic(APP) } })
-        return g.status === 200 ? await g.text() : undefined
-      }, 30_000)
-      t.equal(text, `via b ${i}`, `l${i}, written on css-b, reached w1 on css-a's link`)
-    }
-    const d = await waitFor('l2 delivered, as css-b sees it', async () => {
-      const list = await (await fetch(`${other}/api/v1/objects/org1/linked/l2/destinations`, { headers: admin })).json() as Array<{ status: string }>
-      return list[0]?.status === 'delivered' ? list : undefined
-    }, 30_000)
-    t.equal(d[0]?.status, 'delivered', 'the ack came back over HTTP to css-a and reached the shared store')
+    // w1 polls css-a only; css-b's publishes reach css-a's link through Redis.
+    await checkLinkFollows(t, { polled: direct('css-a'), writer: direct('css-b'), root })
   })
   t.test('embedded cluster - a CSS dies mid-stream: lease moves, nothing lost, nothing goes backwards', async (t) => {
     const apps = watchStream(ess)
