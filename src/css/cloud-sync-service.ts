@@ -2,7 +2,8 @@
 import path from 'node:path'
 import type { SyncConfig } from '../common/config/schema.js'
 import type { Logger } from '../common/log.js'
-import { essSubscriptions, mayUseClientId, parseNodeUsername, upTopic } from '../common/protocol/topics.js'
+import { downTopic, essSubscriptions, mayUseClientId, parseNodeUsername, upTopic } from '../common/protocol/topics.js'
+import { encode } from '../common/protocol/messages.js'
 import { createApiServer } from '../api/server.js'
 import { Authenticator, LoginGuard, OrgSigningKeys, verifySecret } from '../security/index.js'
 import { openStore, timedStore, type Store } from '../storage/index.js'
@@ -27,6 +28,9 @@ import { registerAlertRoutes, startAlerting } from './alerting.js'
 import { registerOrgRoutes } from './org-routes.js'
 import { registerPolicyRoutes } from './policy-routes.js'
 import { registerUserRoutes } from './user-routes.js'
+import { registerFleetRoutes } from './fleet.js'
+import { FleetEvents } from './fleet-events.js'
+import { registerNodeCommandRoutes } from './node-commands.js'
 import { StatusWriter } from './status-writer.js'
 import { CloudSync } from './sync.js'
 import { InstanceRegistry, registerClusterRoutes } from './cluster.js'
@@ -231,6 +235,9 @@ export async function startCloudSyncService (
     })
     const transport = withHttpBridge(broker, bridge)
     const status = new StatusWriter(store, log.child({ component: 'css.status' }))
+    const fleetEvents = new FleetEvents()
+    status.onWritten = (orgs) => { fleetEvents.changed(orgs) }
+    cleanups.push(async () => { fleetEvents.close() })
     // Webhooks of the CSS's apps: called when an object from an edge arrives (Open Horizon's).
     const notices = new Notifier({
       hooks: store.webhooks,
@@ -391,6 +398,18 @@ export async function startCloudSyncService (
     const instances = new InstanceRegistry(registrySettings, (cfg.LeaseSeconds * 1000) / 3, log.child({ component: 'css.cluster' }))
     registerClusterRoutes(app, instances, () => leader.status())
     registerPolicyRoutes(app, store)
+    const offlineAfterMs = cfg.NodeOfflineAfterSeconds * 1000
+    registerFleetRoutes(app, {
+      store,
+      offlineAfterMs,
+      events: fleetEvents,
+      describe: () => started.flatMap((h) => (h.describe === undefined ? [] : [h.describe]))
+    })
+    registerNodeCommandRoutes(app, {
+      store,
+      offlineAfterMs,
+      send: async (node, msg) => { await transport.publish(downTopic(node), encode(msg)) }
+    })
     registerOrgRoutes(app, {
       store,
       brokerUrls: transport.urls,

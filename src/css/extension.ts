@@ -13,6 +13,7 @@ import type { DestinationKey, ObjectKey, StoredObject } from '../common/model.js
 import type { Authenticator } from '../security/index.js'
 import type { Store } from '../storage/index.js'
 import type { Outcome } from './handlers/index.js'
+import type { Describe } from './fleet.js'
 
 export interface ExtensionContext {
   app: FastifyInstance
@@ -39,6 +40,8 @@ export interface ExtensionContext {
 }
 
 export interface ExtensionHandle {
+  /** What the extension adds to nodes in the fleet view (see fleet.ts). */
+  describe?: Describe
   outcome?: (node: DestinationKey, ack: Outcome) => Promise<void>
   registered?: (node: DestinationKey) => Promise<void>
   close?: () => Promise<void>

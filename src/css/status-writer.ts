@@ -21,6 +21,8 @@ export class StatusWriter {
   #waiters: Waiter[] = []
   #timer: NodeJS.Timeout | undefined
   #flushing: Promise<void> = Promise.resolve()
+  /** Told the orgs each durable write touched (the dashboard's live updates). */
+  onWritten: ((orgIds: Set<string>) => void) | undefined
 
   constructor (store: Store, log: Logger) {
     this.#store = store
@@ -68,6 +70,9 @@ export class StatusWriter {
       if (deliveries.length > 0) await this.#store.deliveries.upsertMany(deliveries)
       if (touches.length > 0) await this.#store.nodes.touchMany(touches)
       for (const w of waiters) w.resolve()
+      if (this.onWritten !== undefined) {
+        this.onWritten(new Set([...deliveries.map((d) => d.orgId), ...touches.map((t) => t.node.orgId)]))
+      }
     } catch (err) {
       this.#log.error('Cannot write delivery status', { err, records: deliveries.length })
       for (const w of waiters) w.reject(err)

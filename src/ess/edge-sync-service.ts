@@ -28,6 +28,7 @@ import { appObjectKey, objParams, typeParams } from './app-access.js'
 import { isOwn, registerEdgeObjectRoutes } from './edge-objects.js'
 import { TrustStore } from './trust.js'
 import { PluginHost } from './plugins.js'
+import { registerPluginRoutes } from './plugin-routes.js'
 import { createPlugins, type PluginFactories } from './plugin-registry.js'
 import { chmod, rm } from 'node:fs/promises'
 
@@ -424,6 +425,7 @@ export async function startEdgeSyncService (
     const essMetrics = new EssMetrics(registry, { link, sync, store, orgId: node.orgId, plugins: host })
     registerEssRoutes(app, store, sync, notifier, startedAt)
     registerEdgeObjectRoutes(app, store, sync, cfg.MaxDataSize)
+    registerPluginRoutes(app, host, node.orgId)
     const unix = cfg.ListeningType === 'unix' || cfg.ListeningType === 'secure-unix'
     if (unix) {
       // The kernel silently cuts longer socket paths (sun_path holds 108 bytes with its NUL).
@@ -455,8 +457,8 @@ export async function startEdgeSyncService (
       }
     })
     const beat = setInterval(() => {
-      sync.up
-        .send({ v: 1, kind: 'heartbeat', errors: sync.dropped, status: host.status() })
+      sync
+        .heartbeat()
         .catch((err: unknown) => {
           log.debug('Heartbeat not sent', { err })
         })

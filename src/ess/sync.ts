@@ -129,8 +129,18 @@ export class EdgeSync {
       registration: this.registration,
       notices: opts.notices,
       plugins: opts.plugins,
-      chunkSize: opts.chunkSize
+      chunkSize: opts.chunkSize,
+      heartbeat: () => {
+        this.heartbeat().catch((err: unknown) => {
+          log.debug('Heartbeat not sent', { err })
+        })
+      }
     }
+  }
+
+  /** Alive, with the dropped-message count and what the plugins report. */
+  async heartbeat (): Promise<void> {
+    await this.#o.up.send({ v: 1, kind: 'heartbeat', errors: this.dropped, status: this.#o.plugins.status() })
   }
 
   get node (): DestinationKey {

@@ -55,7 +55,12 @@ export function fakeEdge (t: Test, opts: FakeEdgeOptions = {}): FakeEdge {
     refusal: (type, oid, inst) => refusals.get(`${type}/${oid}#${inst}`),
     status: () => ({ fake: { ok: true } }),
     pause: () => { gate.push('pause') },
-    resume: () => { gate.push('resume') }
+    resume: () => { gate.push('resume') },
+    control: async (name, action) => {
+      gate.push(`${action} ${name}`)
+      if (name !== 'fake') throw new Error(`No plugin ${name}`)
+      return action === 'pause' ? 'paused' : action === 'stop' ? 'stopped' : 'running'
+    }
   }
   const sync = new EdgeSync({
     store,

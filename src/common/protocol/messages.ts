@@ -65,6 +65,11 @@ export type DownMessage =
    * edge pulls it in chunks of at most `chunkSize` bytes.
    */
   | { v: 1; kind: 'update'; meta: ObjectMetadata; data?: string; chunkSize?: number; sig?: Sig }
+  /**
+   * An operator's lifecycle action on one of the edge's plugins (from the CSS's REST API, audited
+   * there). The edge answers with a heartbeat carrying the plugins' new states.
+   */
+  | { v: 1; kind: 'plugin'; plugin: string; action: 'start' | 'stop' | 'pause' | 'resume' }
   /** Key rotation: trust `publicKey` (keyId:base64) too; signed by a key the edge already trusts. */
   | { v: 1; kind: 'trust'; publicKey: string; sig: Sig }
   /** `sig`: over deleteStatement(org, ids) (protocol/statements.ts), as updates are signed. */
@@ -281,7 +286,7 @@ const downSchema = {
   properties: {
     v: { const: PROTOCOL_VERSION },
     kind: {
-      enum: ['registered', 'reregister', 'update', 'delete', 'busy', 'gone', 'fetch', 'state', 'trust']
+      enum: ['registered', 'reregister', 'update', 'delete', 'busy', 'gone', 'fetch', 'state', 'trust', 'plugin']
     }
   },
   oneOf: [
@@ -319,6 +324,16 @@ const downSchema = {
     busySchema,
     goneSchema,
     fetchSchema,
+    {
+      properties: {
+        v: true,
+        kind: { const: 'plugin' },
+        plugin: name,
+        action: { enum: ['start', 'stop', 'pause', 'resume'] }
+      },
+      required: ['plugin', 'action'],
+      additionalProperties: false
+    },
     {
       properties: {
         v: true,

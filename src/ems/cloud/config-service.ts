@@ -598,44 +598,63 @@ export class EmsService {
    * reports), so an edge that missed several versions counts from the first it missed.
    */
   async status (orgId: string): Promise<Array<Record<string, unknown>>> {
-    const out: Array<Record<string, unknown>> = []
     const pins = await this.#pins(orgId)
-    for (const n of await this.edges(orgId)) {
-      const key = configKey(orgId, n.destinationId)
-      const o = await this.#store.objects.get(key)
-      const d = await this.#store.deliveries.get(key, n)
-      const pinned = pins.get(n.destinationId)
-      const online = isOnline(n, this.#offlineAfterMs)
-      const latest = o === undefined ? undefined : Number(o.meta.version ?? 0)
-      const upToDate =
-        o !== undefined &&
-        d !== undefined &&
-        d.instanceId === o.meta.instanceID &&
-        (d.status === 'consumed' || d.status === 'delivered')
-      const runtime = n.status?.ems as { activeVersion?: number } | undefined
-      out.push({
-        edge: n.destinationId,
-        site: n.properties.site ?? '',
-        latest,
-        online,
-        // An edge that is away is not "delivering": nothing moves until it is back.
-        status: !online && !upToDate && o !== undefined ? 'offline' : (d?.status ?? 'none'),
-        deliveredVersion:
-          d === undefined || o === undefined
-            ? undefined
-            : d.instanceId === o.meta.instanceID
-              ? latest
-              : 'older',
-        behindSince: upToDate || o === undefined
-          ? undefined
-          : await this.#behindSince(key, runtime?.activeVersion, d),
-        lastSeen: n.lastHeartbeat,
-        message: d?.message ?? '',
-        ...(runtime === undefined ? {} : { runtime }),
-        ...(pinned === undefined ? {} : { pinned })
-      })
+    const out: Array<Record<string, unknown>> = []
+    for (const n of await this.edges(orgId)) out.push(await this.#statusOf(orgId, n, pins))
+    return out
+  }
+
+  /**
+   * The fleet view's EMS columns for the given nodes (those of the EMS edge type), with a state
+   * for its filter: error (the last version failed), behind (not running the newest), ok.
+   */
+  async describe (orgId: string, nodes: NodeRecord[]): Promise<Map<string, Record<string, unknown> & { state: 'ok' | 'behind' | 'error' }>> {
+    const out = new Map<string, Record<string, unknown> & { state: 'ok' | 'behind' | 'error' }>()
+    const edges = nodes.filter((n) => n.destinationType === this.#edgeType)
+    if (edges.length === 0) return out
+    const pins = await this.#pins(orgId)
+    for (const n of edges) {
+      const s = await this.#statusOf(orgId, n, pins)
+      const state = s.status === 'error' ? 'error' : s.behindSince !== undefined || s.status === 'none' ? 'behind' : 'ok'
+      out.set(n.destinationId, { ems: s, state })
     }
     return out
+  }
+
+  async #statusOf (orgId: string, n: NodeRecord, pins: Map<string, unknown>): Promise<Record<string, unknown>> {
+    const key = configKey(orgId, n.destinationId)
+    const o = await this.#store.objects.get(key)
+    const d = await this.#store.deliveries.get(key, n)
+    const pinned = pins.get(n.destinationId)
+    const online = isOnline(n, this.#offlineAfterMs)
+    const latest = o === undefined ? undefined : Number(o.meta.version ?? 0)
+    const upToDate =
+      o !== undefined &&
+      d !== undefined &&
+      d.instanceId === o.meta.instanceID &&
+      (d.status === 'consumed' || d.status === 'delivered')
+    const runtime = n.status?.ems as { activeVersion?: number } | undefined
+    return {
+      edge: n.destinationId,
+      site: n.properties.site ?? '',
+      latest,
+      online,
+      // An edge that is away is not "delivering": nothing moves until it is back.
+      status: !online && !upToDate && o !== undefined ? 'offline' : (d?.status ?? 'none'),
+      deliveredVersion:
+        d === undefined || o === undefined
+          ? undefined
+          : d.instanceId === o.meta.instanceID
+            ? latest
+            : 'older',
+      behindSince: upToDate || o === undefined
+        ? undefined
+        : await this.#behindSince(key, runtime?.activeVersion, d),
+      lastSeen: n.lastHeartbeat,
+      message: d?.message ?? '',
+      ...(runtime === undefined ? {} : { runtime }),
+      ...(pinned === undefined ? {} : { pinned })
+    }
   }
 
   /** When the edge first fell behind: the first version after the newest one it is known to hold. */

@@ -29,6 +29,7 @@ export function emsCloudExtension (): CssExtension {
       })
       const watch = watchFreshness(figures, Number(cfg.AlertFreshnessTarget), alert, sweep, log)
       return {
+        describe: async (orgId, nodes) => await ems.describe(orgId, nodes),
         outcome: async (node, ack) => {
           if (ack.objectType !== CONFIG_TYPE || node.destinationType !== edgeType) return
           figures.verdict(ack)

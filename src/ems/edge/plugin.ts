@@ -8,7 +8,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from '../../common/log.js'
 import type { EdgePlugin, PluginContext, PluginObject, PluginVerdict } from '../../ess/plugins.js'
-import { EmsRuntime } from './runtime.js'
+import { EmsRuntime, type RuntimeStats } from './runtime.js'
 import type { EmsConfig } from '../common/schema.js'
 import { validateEmsConfig } from '../common/validate.js'
 import { SyncError, SyncErrorCode } from '../../common/errors.js'
@@ -17,6 +17,43 @@ import { EmsMetrics } from './metrics.js'
 interface Saved {
   version: number
   config: EmsConfig
+}
+
+interface LastApply {
+  version: number | undefined
+  at: string
+  outcome: 'applied' | 'rolled_back' | 'refused' | 'failed'
+  reason?: string
+}
+
+const EMPTY_STATS: RuntimeStats = {
+  cycles: 0, overruns: 0, lastCycleMs: 0, deviceErrors: 0, deviceErrorsBy: {}, controllerErrors: 0, activeAlarms: [], setpoints: {}
+}
+
+/**
+ * The site's headline figures from the last poll (W, and % for SoC), by device profile: grid
+ * (import > 0), PV (sum of inverters), battery (discharge > 0) and its state of charge.
+ */
+export function readingsOf (
+  cfg: EmsConfig,
+  values: ReadonlyMap<string, number>
+): { gridW?: number, pvW?: number, batteryW?: number, soc?: number } {
+  const sum = (profile: string, channel: string): number | undefined => {
+    const v = cfg.modbus_devices
+      .filter((d) => d.profile === profile)
+      .map((d) => values.get(`${d.device_id}/${channel}`))
+      .filter((x): x is number => x !== undefined)
+    return v.length === 0 ? undefined : v.reduce((a, b) => a + b, 0)
+  }
+  const out: { gridW?: number, pvW?: number, batteryW?: number, soc?: number } = {}
+  const put = (k: keyof typeof out, v: number | undefined): void => { if (v !== undefined) out[k] = v }
+  put('gridW', sum('grid_meter', 'ActivePower'))
+  put('pvW', sum('pv_inverter', 'ActivePower'))
+  put('batteryW', sum('battery', 'ActivePower'))
+  const socs = cfg.modbus_devices.filter((d) => d.profile === 'battery')
+    .map((d) => values.get(`${d.device_id}/Soc`)).filter((x): x is number => x !== undefined)
+  if (socs.length > 0) out.soc = Math.round(socs.reduce((a, b) => a + b, 0) / socs.length)
+  return out
 }
 
 async function readSaved (file: string): Promise<Saved | undefined> {
@@ -44,6 +81,9 @@ export class EmsPlugin implements EdgePlugin {
   #lastRollbackMs: number | undefined
   #defaultWindowMs: number | undefined
   #metrics: EmsMetrics | undefined
+  /** The version being handled, and what became of the last one (the status pages show it). */
+  #trying: number | undefined
+  #lastApply: LastApply | undefined
 
   async start (ctx: PluginContext): Promise<void> {
     this.#log = ctx.log
@@ -51,8 +91,10 @@ export class EmsPlugin implements EdgePlugin {
     const w = Number(ctx.config.health_window_ms)
     if (ctx.config.health_window_ms !== undefined && Number.isInteger(w) && w >= 0) this.#defaultWindowMs = w
     this.runtime = new EmsRuntime(ctx.log.child({ component: 'ems.runtime' }))
-    const rt = this.runtime
-    if (ctx.metrics !== undefined) this.#metrics = new EmsMetrics(ctx.metrics, () => rt.stats)
+    // Once per process: an operator may stop and start the plugin again (series stay registered).
+    if (ctx.metrics !== undefined && this.#metrics === undefined) {
+      this.#metrics = new EmsMetrics(ctx.metrics, () => this.runtime?.stats ?? EMPTY_STATS)
+    }
     this.#active = await readSaved(path.join(this.#dir, 'active.json'))
     this.#previous = await readSaved(path.join(this.#dir, 'previous.json'))
     if (this.#active !== undefined) {
@@ -77,6 +119,7 @@ export class EmsPlugin implements EdgePlugin {
     } catch {
       return this.#reject('rejected: the config is not JSON')
     }
+    this.#trying = typeof cfg.version === 'number' ? cfg.version : undefined
     const problems = validateEmsConfig(cfg)
     if (problems.length > 0) {
       return this.#reject(
@@ -87,6 +130,7 @@ export class EmsPlugin implements EdgePlugin {
       )
     }
     const version = cfg.version ?? 0
+    this.#trying = version
     if (this.#active !== undefined && version <= this.#active.version) return { state: 'consumed' } // running it or newer
     // Stage, then apply at the next cycle start (or at once) and watch it.
     const appliedAt = rt.stats.cycles
@@ -129,12 +173,19 @@ export class EmsPlugin implements EdgePlugin {
     this.#active = { version, config: cfg }
     await writeSaved(path.join(this.#dir, 'active.json'), this.#active)
     this.#lastError = undefined
+    this.#lastApply = { version, at: new Date().toISOString(), outcome: 'applied' }
     this.#log?.info('EMS config committed', { version })
     return { state: 'consumed' }
   }
 
   #reject (message: string): PluginVerdict {
     this.#lastError = message
+    this.#lastApply = {
+      version: this.#trying,
+      at: new Date().toISOString(),
+      outcome: message.startsWith('rolled back') ? 'rolled_back' : message.startsWith('rejected') ? 'refused' : 'failed',
+      reason: message
+    }
     return { state: 'error', message }
   }
 
@@ -149,7 +200,11 @@ export class EmsPlugin implements EdgePlugin {
       overruns: s?.overruns,
       lastCycleMs: s?.lastCycleMs,
       activeAlarms: s?.activeAlarms,
-      setpoints: s?.setpoints
+      setpoints: s?.setpoints,
+      readings: this.runtime === undefined || this.#active === undefined
+        ? undefined
+        : readingsOf(this.#active.config, this.runtime.values),
+      lastApply: this.#lastApply
     }
   }
 

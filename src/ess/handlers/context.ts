@@ -11,6 +11,7 @@ import type { TransferManager } from '../../transfer/receiver.js'
 import type { Registration } from '../registration.js'
 import type { TrustStore } from '../trust.js'
 import type { Uplink } from '../uplink.js'
+import type { PluginAction, PluginState } from '../plugins.js'
 
 /** Tells local apps (events, webhooks) that an object changed. */
 export interface Notices {
@@ -28,6 +29,8 @@ export interface PluginGate {
   /** Held while the edge resyncs, so only the newest instance of anything missed runs. */
   pause: () => void
   resume: () => void
+  /** An operator's lifecycle action on one plugin; the state reached. */
+  control: (name: string, action: PluginAction) => Promise<PluginState>
 }
 
 export interface EdgeContext {
@@ -43,6 +46,8 @@ export interface EdgeContext {
   plugins: PluginGate
   /** Chunk size asked of the CSS when it does not say. */
   chunkSize: number
+  /** Sends a heartbeat now (the plugins' states after a change). */
+  heartbeat: () => void
 }
 
 export type EdgeHandler<K extends DownMessage['kind']> = (

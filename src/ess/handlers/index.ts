@@ -7,6 +7,7 @@ import { onRegistered, onReregister } from './registered.js'
 import { onState } from './state.js'
 import { onBusy, onChunk, onGone } from './transfer.js'
 import { onTrust } from './trust.js'
+import { onPlugin } from './plugin.js'
 import { onUpdate } from './update.js'
 
 export type { EdgeContext, Notices, PluginGate } from './context.js'
@@ -26,5 +27,6 @@ export const EDGE_HANDLERS: Table = {
   gone: onGone,
   fetch: onFetch,
   state: onState,
-  trust: onTrust
+  trust: onTrust,
+  plugin: onPlugin
 }
