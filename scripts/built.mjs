@@ -18,7 +18,7 @@ function newest (p) {
   return n
 }
 
-const sources = ['src', 'cmd', 'bench', 'harness', 'tsconfig.json', 'tsconfig.build.json', 'package.json']
+const sources = ['src', 'cmd', 'bench', 'harness', 'ui', 'tsconfig.json', 'tsconfig.build.json', 'package.json']
 const changed = Math.max(...sources.map((s) => newest(path.join(root, s))))
 let built = 0
 try { built = statSync(stamp).mtimeMs } catch {}
@@ -27,6 +27,8 @@ if (changed > built || process.argv.includes('--force')) {
   const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc')
   const r = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' })
   if (r.status !== 0) process.exit(r.status ?? 1)
+  const ui = spawnSync(process.execPath, [path.join(root, 'scripts', 'build-ui.mjs')], { stdio: 'inherit' })
+  if (ui.status !== 0) process.exit(ui.status ?? 1)
   writeFileSync(stamp, new Date().toISOString() + '\n')
 }
 

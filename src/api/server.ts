@@ -11,6 +11,7 @@ import { instrument } from './metrics-route.js'
 import type { Registry } from '../common/metrics.js'
 import { randomUUID } from 'node:crypto'
 import type { Logger } from '../common/log.js'
+import { cookieName, csrfMatches, readCookie, type Session, type UiSessions } from '../dashboard/sessions.js'
 import {
   LoginGuard,
   parseBasicAuth,
@@ -22,6 +23,12 @@ import {
 declare module 'fastify' {
   interface FastifyRequest {
     identity?: Identity
+    /** Set when the request came with a dashboard session cookie (not Basic auth). */
+    uiSession?: Session & { token: string }
+  }
+  interface FastifyInstance {
+    /** Failed-login back-off shared by Basic auth and the dashboard's login form. */
+    loginGuard: LoginGuard
   }
 }
 
@@ -47,8 +54,13 @@ export const HTTP_STATUS: Readonly<Record<SyncErrorCode, number>> = {
   SYNC_ERR_INTERNAL: 500
 }
 
-// `/metrics` checks its own credential (see metrics-route.ts).
-const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/metrics', '/api/v1/openapi.json', '/api/v1/docs'])
+// `/metrics` checks its own credential (see metrics-route.ts); the dashboard's page, assets and
+// login form need none (the login checks the key and secret it is given).
+const PUBLIC_PATHS = new Set([
+  '/healthz', '/readyz', '/metrics', '/api/v1/openapi.json', '/api/v1/docs', '/ui', '/ui/', '/ui/login'
+])
+const isPublic = (path: string): boolean => PUBLIC_PATHS.has(path) || path.startsWith('/ui/assets/')
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 /** A client's `x-request-id` is kept if it is a plain token; otherwise the request gets a new one. */
 function requestId (header: string | string[] | undefined): string {
@@ -66,6 +78,8 @@ export interface ApiServerOptions {
   https?: { cert: string; key: string }
   /** Prometheus registry to serve at /metrics and to record requests in. */
   metrics?: { registry: Registry; key?: string }
+  /** Dashboard sessions: a session cookie authenticates as Basic auth does (see dashboard/). */
+  ui?: { sessions: UiSessions; kind: 'css' | 'ess' }
 }
 
 function sendProblem (
@@ -188,10 +202,16 @@ export async function createApiServer (opts: ApiServerOptions): Promise<FastifyI
   const limiter = new RateLimiter(opts.rateLimit)
   // Throttle the guessing address, not the key guessed at (see LoginGuard).
   const guard = new LoginGuard()
+  app.decorate('loginGuard', guard)
   const tooMany = (reply: FastifyReply, seconds: number, detail: string): FastifyReply =>
     sendProblem(reply.header('retry-after', String(seconds)), SyncErrorCode.RATE_LIMITED, detail)
+  const ui = opts.ui
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    if (PUBLIC_PATHS.has(req.url.split('?')[0] ?? '')) return
+    if (isPublic(req.url.split('?')[0] ?? '')) return
+    if (ui !== undefined && req.headers.authorization === undefined) {
+      const token = readCookie(req.headers.cookie, cookieName(ui.kind, req.headers.host, opts.https !== undefined))
+      if (token !== undefined) return await bySession(req, reply, token, ui.sessions)
+    }
     const cred = parseBasicAuth(req.headers.authorization)
     const key = cred?.key ?? ''
     const wait = guard.blocked(req.ip, key)
@@ -201,7 +221,11 @@ export async function createApiServer (opts: ApiServerOptions): Promise<FastifyI
     const who = cred === undefined ? undefined : await opts.auth.check(cred.key, cred.secret)
     if (who === undefined) {
       if (cred !== undefined) guard.failed(req.ip, key)
-      void reply.header('www-authenticate', 'Basic realm="edgesync"')
+      // Not to the dashboard's own requests: the browser would put up its Basic-auth dialog
+      // over the page's login form.
+      if (req.headers['x-requested-with'] !== 'edgesync-ui') {
+        void reply.header('www-authenticate', 'Basic realm="edgesync"')
+      }
       return sendProblem(
         reply,
         SyncErrorCode.UNAUTHENTICATED,
@@ -216,6 +240,29 @@ export async function createApiServer (opts: ApiServerOptions): Promise<FastifyI
     req.identity = who
     return undefined
   })
+
+  /** A dashboard request: its session cookie, and for a change its CSRF token too. */
+  const bySession = async (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    token: string,
+    sessions: UiSessions
+  ): Promise<FastifyReply | undefined> => {
+    const session = await sessions.check(token)
+    if (session === undefined) {
+      return sendProblem(reply, SyncErrorCode.UNAUTHENTICATED, 'The session ended or expired: log in again')
+    }
+    if (!SAFE_METHODS.has(req.method) && !csrfMatches(req.headers['x-csrf-token'], session.csrf)) {
+      return sendProblem(reply, SyncErrorCode.FORBIDDEN, 'A change from the dashboard needs its x-csrf-token header')
+    }
+    const retry = limiter.take(session.identity.appKey)
+    if (retry > 0) {
+      return tooMany(reply, retry, `More than ${opts.rateLimit} requests per second for ${session.identity.appKey}`)
+    }
+    req.identity = session.identity
+    req.uiSession = { ...session, token }
+    return undefined
+  }
 
   app.setErrorHandler(
     (err: Error & { code?: string; statusCode?: number; validation?: unknown }, req, reply) => {

@@ -29,6 +29,8 @@ import { registerOrgRoutes } from './org-routes.js'
 import { registerPolicyRoutes } from './policy-routes.js'
 import { registerUserRoutes } from './user-routes.js'
 import { registerFleetRoutes } from './fleet.js'
+import { registerDashboard } from '../dashboard/routes.js'
+import { UiSessions } from '../dashboard/sessions.js'
 import { FleetEvents } from './fleet-events.js'
 import { registerNodeCommandRoutes } from './node-commands.js'
 import { StatusWriter } from './status-writer.js'
@@ -363,6 +365,7 @@ export async function startCloudSyncService (
       await leader.stop()
     })
     const auth = new Authenticator(store.users)
+    const uiSessions = new UiSessions(store.settings, store.users, cfg.UiSessionMinutes * 60_000)
     const app = await createApiServer({
       log: log.child({ component: 'css.api' }),
       auth,
@@ -370,8 +373,10 @@ export async function startCloudSyncService (
       rateLimit: cfg.RateLimitPerSecond,
       title: 'edgesync Cloud Sync Service',
       https: tls,
+      ui: { sessions: uiSessions, kind: 'css' },
       ...(cfg.Metrics ? { metrics: metricsRoute(registry, cfg.MetricsKey) } : {})
     })
+    registerDashboard(app, { kind: 'css', title: 'edgesync', auth, sessions: uiSessions, https: tls !== undefined })
     let ready = false
     registerCssRoutes(app, {
       signingKey: async (org) => await sync.signer.publicKey(org),

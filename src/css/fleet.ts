@@ -7,6 +7,7 @@
 import type { FastifyInstance } from 'fastify'
 import { nameSchema } from '../api/server.js'
 import type { NodeRecord } from '../common/model.js'
+import { NotFoundError } from '../common/errors.js'
 import { requireOrg } from '../security/acl.js'
 import type { Store } from '../storage/index.js'
 import { isOnline } from './presence.js'
@@ -37,6 +38,22 @@ export async function allNodes (store: Store, orgId: string): Promise<NodeRecord
     cursor = page.next
   } while (cursor !== undefined)
   return out
+}
+
+function view (n: NodeRecord, online: boolean, extra: FleetExtra | undefined): Record<string, unknown> {
+  return {
+    type: n.destinationType,
+    id: n.destinationId,
+    site: n.properties.site ?? '',
+    properties: n.properties,
+    protocol: n.protocol,
+    codeVersion: n.codeVersion,
+    online,
+    registeredAt: n.registeredAt,
+    lastHeartbeat: n.lastHeartbeat,
+    plugins: n.status ?? {},
+    ...(extra ?? {})
+  }
 }
 
 function matches (n: NodeRecord, q: string): boolean {
@@ -104,20 +121,30 @@ export function registerFleetRoutes (
         limit,
         counts,
         sites,
-        nodes: page.map((n) => ({
-          type: n.destinationType,
-          id: n.destinationId,
-          site: n.properties.site ?? '',
-          properties: n.properties,
-          protocol: n.protocol,
-          codeVersion: n.codeVersion,
-          online: online(n),
-          registeredAt: n.registeredAt,
-          lastHeartbeat: n.lastHeartbeat,
-          plugins: n.status ?? {},
-          ...(extras?.get(n.destinationId) ?? {})
-        }))
+        nodes: page.map((n) => view(n, online(n), extras?.get(n.destinationId)))
       }
+    }
+  )
+
+  app.get<{ Params: { orgID: string, destType: string, destID: string } }>(
+    '/api/v1/fleet/:orgID/:destType/:destID',
+    {
+      schema: {
+        summary: 'One node as the fleet view shows it',
+        params: {
+          type: 'object',
+          properties: { orgID: nameSchema, destType: nameSchema, destID: nameSchema },
+          required: ['orgID', 'destType', 'destID']
+        }
+      }
+    },
+    async (req) => {
+      const p = req.params
+      requireOrg(req.identity, p.orgID)
+      const n = await deps.store.nodes.get({ orgId: p.orgID, destinationType: p.destType, destinationId: p.destID })
+      if (n === undefined) throw new NotFoundError(`No node ${p.destType}/${p.destID} in org ${p.orgID}`)
+      const extras = await describe(p.orgID, [n])
+      return view(n, isOnline(n, deps.offlineAfterMs), extras.get(n.destinationId))
     }
   )
 

@@ -28,7 +28,9 @@ import { appObjectKey, objParams, typeParams } from './app-access.js'
 import { isOwn, registerEdgeObjectRoutes } from './edge-objects.js'
 import { TrustStore } from './trust.js'
 import { PluginHost } from './plugins.js'
-import { registerPluginRoutes } from './plugin-routes.js'
+import { registerEssAdminRoutes } from './admin-routes.js'
+import { registerDashboard } from '../dashboard/routes.js'
+import { UiSessions } from '../dashboard/sessions.js'
 import { createPlugins, type PluginFactories } from './plugin-registry.js'
 import { chmod, rm } from 'node:fs/promises'
 
@@ -371,6 +373,8 @@ export async function startEdgeSyncService (
     cleanups.push(async () => {
       notifier.close()
     })
+    // The heartbeat after a verdict needs `sync`, built below with the host.
+    let beatSoon = (): void => {}
     const host = new PluginHost(createPlugins(cfg.Plugins, opts.plugins ?? {}), {
       store,
       orgId: node.orgId,
@@ -381,6 +385,7 @@ export async function startEdgeSyncService (
             ? { v: 1, kind: 'ack', state: 'consumed', ...ids }
             : { v: 1, kind: 'ack', state: 'error', ...ids, message: v.message.slice(0, 1000) }
         )
+        beatSoon()
       },
       dir: path.join(dir, 'plugins'),
       options: cfg.PluginOptions,
@@ -408,14 +413,18 @@ export async function startEdgeSyncService (
       trust,
       log: log.child({ component: 'ess.sync' })
     })
+    beatSoon = () => { sync.heartbeatSoon() }
     cleanups.push(async () => {
       await sync.transfers.close()
       sync.close()
     })
     const tls = serverTls(cfg)
+    const auth = new Authenticator(store.users)
+    const uiSessions = new UiSessions(store.settings, store.users, cfg.UiSessionMinutes * 60_000)
     const app = await createApiServer({
       log: log.child({ component: 'ess.api' }),
-      auth: new Authenticator(store.users),
+      auth,
+      ui: { sessions: uiSessions, kind: 'ess' },
       bodyLimit: cfg.MaxJsonBodySize,
       rateLimit: cfg.RateLimitPerSecond,
       title: 'edgesync Edge Sync Service',
@@ -425,7 +434,8 @@ export async function startEdgeSyncService (
     const essMetrics = new EssMetrics(registry, { link, sync, store, orgId: node.orgId, plugins: host })
     registerEssRoutes(app, store, sync, notifier, startedAt)
     registerEdgeObjectRoutes(app, store, sync, cfg.MaxDataSize)
-    registerPluginRoutes(app, host, node.orgId)
+    registerEssAdminRoutes(app, host, store, node.orgId)
+    registerDashboard(app, { kind: 'ess', title: `edgesync edge ${node.destinationId}`, auth, sessions: uiSessions, https: tls !== undefined })
     const unix = cfg.ListeningType === 'unix' || cfg.ListeningType === 'secure-unix'
     if (unix) {
       // The kernel silently cuts longer socket paths (sun_path holds 108 bytes with its NUL).
@@ -454,6 +464,7 @@ export async function startEdgeSyncService (
         essMetrics.connected()
         await sync.register()
         await sync.reoffer()
+        sync.heartbeatSoon()
       }
     })
     const beat = setInterval(() => {

@@ -131,9 +131,7 @@ export class EdgeSync {
       plugins: opts.plugins,
       chunkSize: opts.chunkSize,
       heartbeat: () => {
-        this.heartbeat().catch((err: unknown) => {
-          log.debug('Heartbeat not sent', { err })
-        })
+        this.heartbeatSoon()
       }
     }
   }
@@ -141,6 +139,20 @@ export class EdgeSync {
   /** Alive, with the dropped-message count and what the plugins report. */
   async heartbeat (): Promise<void> {
     await this.#o.up.send({ v: 1, kind: 'heartbeat', errors: this.dropped, status: this.#o.plugins.status() })
+  }
+
+  #beatTimer: NodeJS.Timeout | undefined
+  /**
+   * A heartbeat shortly (coalesced): after a connect, a plugin's verdict or a lifecycle change,
+   * so the fleet view shows the version in force and plugin states without waiting a period.
+   */
+  heartbeatSoon (): void {
+    if (this.#beatTimer !== undefined) return
+    this.#beatTimer = setTimeout(() => {
+      this.#beatTimer = undefined
+      this.heartbeat().catch(() => {})
+    }, 250)
+    this.#beatTimer.unref()
   }
 
   get node (): DestinationKey {
@@ -176,6 +188,7 @@ export class EdgeSync {
   /** Stops timers (the service is closing). */
   close (): void {
     this.registration.close()
+    if (this.#beatTimer !== undefined) clearTimeout(this.#beatTimer)
   }
 
   async holdings (): Promise<Holding[]> {

@@ -59,6 +59,7 @@ export interface SyncConfig {
   HeartbeatIntervalSeconds: number
   NodeOfflineAfterSeconds: number
   WebhookTimeoutMs: number
+  UiSessionMinutes: number
   MetricsKey?: string
   Metrics: boolean
   AlertWebhooks: string
@@ -478,6 +479,14 @@ export const CONFIG_KEYS: Readonly<Record<keyof SyncConfig, KeySchema>> = {
     minimum: 100,
     for: 'ESS',
     description: 'Timeout of one webhook call to a local app'
+  },
+  UiSessionMinutes: {
+    type: 'integer',
+    default: 480,
+    minimum: 1,
+    maximum: 10080,
+    for: 'both',
+    description: 'How long a dashboard login lasts (from login; checked by the server)'
   }
 }
 

@@ -114,6 +114,26 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
       return await ems.history(p.orgID, p.edgeID)
     }
   )
+  app.get<{ Params: { orgID: string, edgeID: string, version: number } }>(
+    '/api/v1/ems/:orgID/edges/:edgeID/versions/:version',
+    {
+      schema: {
+        summary: "One retained version of an edge's published config (for diffs and before a rollback)",
+        params: {
+          type: 'object',
+          properties: { orgID: nameSchema, edgeID: nameSchema, version: { type: 'integer', minimum: 1 } },
+          required: ['orgID', 'edgeID', 'version']
+        }
+      }
+    },
+    async (req) => {
+      const p = req.params
+      requireOrg(req.identity, p.orgID)
+      const config = await ems.at(p.orgID, p.edgeID, p.version)
+      if (config === undefined) throw new NotFoundError(`Version ${p.version} of ${p.edgeID}'s config is not retained`)
+      return config
+    }
+  )
   app.post<{ Params: { orgID: string, edgeID: string }, Body: { version: number } }>(
     '/api/v1/ems/:orgID/edges/:edgeID/rollback',
     {
