@@ -6,6 +6,7 @@ import { mosquittoAclText, mosquittoPasswordLine } from '../security/index.js'
 import { addCertsCommand } from './certs-command.js'
 import { addEmsCommand } from './ems-command.js'
 import { addSimCommand } from './sim-command.js'
+import { addPluginCommand } from './plugin-command.js'
 import { call, CliError, connection, EXIT, print, type Io } from './client.js'
 import { VERSION } from '../common/version.js'
 
@@ -69,6 +70,7 @@ export function createProgram (terminal: Io): Command {
   addAclCommands(program, io)
   addCertsCommand(program, io)
   addEmsCommand(program, io)
+  addPluginCommand(program, io)
   addSimCommand(program, io)
   const generic = addJsonEverywhere(program)
   program.hook('preAction', (_p, action) => {

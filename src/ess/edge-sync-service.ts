@@ -390,7 +390,8 @@ export async function startEdgeSyncService (
       dir: path.join(dir, 'plugins'),
       options: cfg.PluginOptions,
       log: log.child({ component: 'ess.plugins' }),
-      metrics: registry
+      metrics: registry,
+      changed: () => { beatSoon() }
     })
     host.pause() // until the first resync: only the newest instance of anything missed runs
     await host.start()

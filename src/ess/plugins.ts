@@ -45,6 +45,8 @@ export interface HostDeps {
   options: string
   log: Logger
   metrics?: Registry
+  /** Something the plugins report changed (an object now waits for a paused plugin). */
+  changed?: () => void
 }
 
 /**
@@ -252,6 +254,7 @@ export class PluginHost {
       let parked = this.#parked.get(p.name)
       if (parked === undefined) this.#parked.set(p.name, (parked = new Map()))
       if ((parked.get(k)?.instanceID ?? 0) < meta.instanceID) parked.set(k, meta)
+      this.#deps.changed?.()
       return
     }
     const prev = this.#queues.get(p.name) ?? Promise.resolve()

@@ -1,7 +1,7 @@
 /** Small shared pieces: loading state, tables, badges, diffs, errors, a confirm dialog. */
 import type { ComponentChildren } from 'preact'
-import { useCallback, useEffect, useState } from 'preact/hooks'
-import { ApiError } from './api.js'
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks'
+import { ApiError, enc } from './api.js'
 import type { Change } from './diff.js'
 
 /** Runs `load` when `deps` change; `reload` runs it again. */
@@ -97,4 +97,24 @@ export function Kv ({ rows }: { rows: Array<[string, ComponentChildren]> }): pre
 
 export function watts (w: unknown): string {
   return typeof w === 'number' ? `${(w / 1000).toFixed(1)} kW` : '-'
+}
+
+/**
+ * Calls `changed` whenever the org's fleet changed (server-sent events from the CSS), and every
+ * `pollMs` too: another CSS instance's changes do not reach this instance's stream. Returns
+ * whether the stream is connected.
+ */
+export function useFleetEvents (org: string, changed: () => void, pollMs = 30_000): boolean {
+  const [live, setLive] = useState(false)
+  const ref = useRef(changed)
+  ref.current = changed
+  useEffect(() => {
+    const es = new EventSource(`/api/v1/fleet/${enc(org)}/events`)
+    es.onopen = () => { setLive(true) }
+    es.onerror = () => { setLive(false) }
+    es.addEventListener('fleet', () => { ref.current() })
+    const poll = setInterval(() => { ref.current() }, pollMs)
+    return () => { es.close(); clearInterval(poll) }
+  }, [org])
+  return live
 }

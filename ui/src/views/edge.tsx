@@ -6,7 +6,7 @@
 import { useState } from 'preact/hooks'
 import { call, enc, get, getOr } from '../api.js'
 import { diff, type Change } from '../diff.js'
-import { Badge, Confirm, DiffTable, ErrorBox, Kv, Loading, ago, useLoad, watts } from '../ui.js'
+import { Badge, Confirm, DiffTable, ErrorBox, Kv, Loading, ago, useFleetEvents, useLoad, watts } from '../ui.js'
 import { troubles, type FleetNode } from './fleet.js'
 
 interface Version { version: number, instanceID: number, lastUpdate?: string }
@@ -15,6 +15,7 @@ interface Held { objectType: string, objectID: string, status: string, instanceI
 export function Edge ({ org, type, id, admin }: { org: string, type: string, id: string, admin: boolean }): preact.JSX.Element {
   const base = `/api/v1/fleet/${enc(org)}/${enc(type)}/${enc(id)}`
   const node = useLoad(async () => await get<FleetNode>(base), [base])
+  useFleetEvents(org, node.reload, 5000)
   const n = node.data
   return (
     <section>

@@ -1,7 +1,7 @@
 /** Fleet: every edge, filtered and paged by the server, refreshed live by server-sent events. */
-import { useEffect, useRef, useState } from 'preact/hooks'
+import { useState } from 'preact/hooks'
 import { enc, get } from '../api.js'
-import { Badge, ErrorBox, Loading, ago, useLoad } from '../ui.js'
+import { Badge, ErrorBox, Loading, ago, useFleetEvents, useLoad } from '../ui.js'
 
 export interface FleetNode {
   type: string
@@ -38,23 +38,12 @@ export function Fleet ({ org }: { org: string }): preact.JSX.Element {
   const [state, setState] = useState('')
   const [q, setQ] = useState('')
   const [offset, setOffset] = useState(0)
-  const [live, setLive] = useState(false)
   const qs = new URLSearchParams({ offset: String(offset), limit: String(PAGE) })
   if (site !== '') qs.set('site', site)
   if (state !== '') qs.set('state', state)
   if (q !== '') qs.set('q', q)
   const { data, error, reload } = useLoad(async () => await get<FleetPage>(`/api/v1/fleet/${enc(org)}?${qs.toString()}`), [org, site, state, q, offset])
-  const reloadRef = useRef(reload)
-  reloadRef.current = reload
-  useEffect(() => {
-    const es = new EventSource(`/api/v1/fleet/${enc(org)}/events`)
-    es.onopen = () => { setLive(true) }
-    es.onerror = () => { setLive(false) }
-    es.addEventListener('fleet', () => { reloadRef.current() })
-    // Another CSS instance's changes do not reach this stream: a slow poll covers them.
-    const poll = setInterval(() => { reloadRef.current() }, 30_000)
-    return () => { es.close(); clearInterval(poll) }
-  }, [org])
+  const live = useFleetEvents(org, reload)
   const pages = data === undefined ? 0 : Math.ceil(data.total / PAGE)
   return (
     <section>
