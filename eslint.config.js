@@ -2,8 +2,8 @@ import neostandard from 'neostandard'
 import tseslint from 'typescript-eslint'
 
 // The direction of imports (lower layers never import higher ones), checked per folder:
-// common <- storage, transport, security <- api, transfer, alerts <- css, ess <- ems <- app <- admin, sim <- cmd
-const LAYERS = [['common'], ['storage', 'transport', 'security'], ['api', 'transfer', 'alerts'], ['css', 'ess'], ['ems'], ['app'], ['admin', 'sim']]
+// common <- storage, transport, security <- api, dashboard, transfer, alerts <- css, ess <- ems <- app <- admin, sim <- cmd
+const LAYERS = [['common'], ['storage', 'transport', 'security'], ['api', 'dashboard', 'transfer', 'alerts'], ['css', 'ess'], ['ems'], ['app'], ['admin', 'sim']]
 // Peers that must stay apart too: the cloud and the edge service know nothing of each other, and
 // neither do the cloud and edge parts of an extension; its common part knows neither service.
 const APART = {
@@ -30,7 +30,7 @@ const layering = LAYERS.flatMap((layer, i) => layer.flatMap((folder) => {
 export default [
   ...neostandard({ ts: true, ignores: ['dist/**', 'node_modules/**', '.tap/**', 'coverage/**'] }),
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', 'ui/**/*.tsx'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     plugins: { '@typescript-eslint': tseslint.plugin },
     rules: {

@@ -70,7 +70,7 @@ export function addPluginCommand (program: Command, io: Io): void {
         const r = (await call(io, cmd, 'POST', `/api/v1/nodes/${t.node ?? ''}/plugins/${t.plugin ?? ''}/${action}`)) as { online: boolean }
         io.result?.(r)
         io.stdout(`${action} sent to ${args.slice(0, 3).join('/')} (${r.online ? 'online' : 'offline: it gets it if its broker session kept it'}); ` +
-          "its next heartbeat shows the state: syncctl plugins list\n")
+          'its next heartbeat shows the state: syncctl plugins list\n')
       })
   }
 }

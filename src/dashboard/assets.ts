@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { createHash } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
+import { ConfigError, SyncErrorCode } from '../common/errors.js'
 
 const TYPES: Record<string, string> = {
   '.js': 'text/javascript; charset=utf-8',
@@ -26,7 +27,7 @@ function packageRoot (): string {
     const pkg = path.join(dir, 'package.json')
     if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'edgesync') return dir
     const up = path.dirname(dir)
-    if (up === dir) throw new Error('Cannot find the edgesync package root')
+    if (up === dir) throw new ConfigError(SyncErrorCode.CONFIG_INVALID, 'Cannot find the edgesync package root')
     dir = up
   }
 }

@@ -87,6 +87,8 @@ export function registerDashboard (app: FastifyInstance, o: DashboardOptions): v
     '/ui/login',
     {
       schema: {
+        // The dashboard's own plumbing (docs/dashboard.md), not part of the REST API clients use.
+        hide: true,
         summary: 'Dashboard login: an app key and secret open a session (HttpOnly, SameSite=Strict cookie)',
         body: {
           type: 'object',
@@ -119,12 +121,12 @@ export function registerDashboard (app: FastifyInstance, o: DashboardOptions): v
       return { ...session.identity, csrf: session.csrf, expiresAt: new Date(session.expiresAt).toISOString() }
     }
   )
-  app.get('/ui/session', { schema: { summary: 'The dashboard session: who, its CSRF token, when it ends' } }, async (req) => {
+  app.get('/ui/session', { schema: { hide: true, summary: 'The dashboard session: who, its CSRF token, when it ends' } }, async (req) => {
     const s = req.uiSession
     if (s === undefined) throw new SyncError(SyncErrorCode.UNAUTHENTICATED, 'No dashboard session (log in at /ui)')
     return { ...s.identity, csrf: s.csrf, expiresAt: new Date(s.expiresAt).toISOString() }
   })
-  app.post('/ui/logout', { schema: { summary: 'End the dashboard session' } }, async (req, reply) => {
+  app.post('/ui/logout', { schema: { hide: true, summary: 'End the dashboard session' } }, async (req, reply) => {
     if (req.uiSession !== undefined) await o.sessions.close(req.uiSession.token)
     return await reply
       .header('set-cookie', `${name(req.headers.host)}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${o.https ? '; Secure' : ''}`)

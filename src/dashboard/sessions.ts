@@ -6,6 +6,7 @@
  * sessions at once. Expiry is absolute (`ttlMs` after login) and checked here, not by the browser.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { NotFoundError } from '../common/errors.js'
 import type { Identity } from '../security/index.js'
 import type { SettingStore, UserStore } from '../storage/index.js'
 
@@ -41,7 +42,7 @@ export class UiSessions {
   /** For a verified identity: the cookie token and the session. */
   async open (identity: Identity): Promise<{ token: string, session: Session }> {
     const user = await this.#users.get(identity.appKey)
-    if (user === undefined) throw new Error(`No user ${identity.appKey}`)
+    if (user === undefined) throw new NotFoundError(`No user ${identity.appKey}`)
     await this.#sweep()
     const token = randomBytes(32).toString('base64url')
     const saved: Saved = {

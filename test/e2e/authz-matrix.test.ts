@@ -73,6 +73,12 @@ const RULES: Record<string, { rule: Rule, body?: unknown, query?: string, params
   'POST /api/v1/ems/{orgID}/edges/{edgeID}/release': { rule: 'admin' },
   'POST /api/v1/ems/{orgID}/bulk': { rule: 'admin', body: { path: '/core_cycle/period_ms', value: 1000, site: 'A' } },
   'GET /api/v1/ems/{orgID}/status': { rule: 'org' },
+  'GET /api/v1/ems/{orgID}/edges/{edgeID}/versions/{version}': { rule: 'org', params: { version: '1' } },
+  // The dashboard's fleet view and its live stream; commands to one edge's plugins.
+  'GET /api/v1/fleet/{orgID}': { rule: 'org' },
+  'GET /api/v1/fleet/{orgID}/events': { rule: 'org' },
+  'GET /api/v1/fleet/{orgID}/{destType}/{destID}': { rule: 'org' },
+  'POST /api/v1/nodes/{orgID}/{destType}/{destID}/plugins/{name}/{action}': { rule: 'admin', params: { name: 'ems', action: 'pause' } },
   'GET /api/v1/ems/{orgID}/changes': { rule: 'org' },
   // The seed API: only the edge itself (node n9 here, which no role in this matrix is).
   'GET /api/v1/edges/{edgeID}/config': { rule: 'self' },
@@ -137,6 +143,7 @@ t.test('security - authorization matrix: each role x each route', async (t) => {
     t.equal(anon.status, 401, `anonymous ${route}`)
     for (const [role, cred] of Object.entries(roles) as Array<[keyof typeof roles, { key: string, secret: string }]>) {
       const r = await fetch(url, { method, ...bodyInit, headers: { ...(bodyInit.headers ?? {}), authorization: basic(cred) } })
+      await r.body?.cancel() // the event stream never ends by itself
       if (allowed(role, rule.rule)) t.ok(r.status !== 401 && r.status !== 403, `${role} may ${route} (got ${r.status})`)
       else t.equal(r.status, 403, `${role} may not ${route}`)
     }

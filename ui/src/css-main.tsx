@@ -29,7 +29,8 @@ function Dashboard ({ me, out }: { me: Me, out: () => void }): preact.JSX.Elemen
         <strong class='brand'>edgesync</strong>
         <nav>{NAV.filter(([k]) => k !== 'admin' || admin).map(([k, label]) => (
           <a key={k} href={`#/${k}`} class={view === k ? 'active' : ''}>{label}</a>
-        ))}</nav>
+        ))}
+        </nav>
         <span class='who'>
           {(orgs.data ?? []).length > 1
             ? <select name='org' value={org} onChange={(e) => { setChosen(e.currentTarget.value) }}>{(orgs.data ?? []).map((o) => <option key={o} value={o}>{o}</option>)}</select>

@@ -40,21 +40,23 @@ function Status ({ me, out }: { me: Me, out: () => void }): preact.JSX.Element {
             <div class='card'>
               <h3>Cloud connection</h3>
               <Kv rows={[
-                ['CSS', <Badge kind={h.general.healthStatus === 'green' ? 'ok' : 'bad'}>{h.general.healthStatus === 'green' ? 'connected' : 'disconnected'}</Badge>],
+                ['CSS', <Badge key='css' kind={h.general.healthStatus === 'green' ? 'ok' : 'bad'}>{h.general.healthStatus === 'green' ? 'connected' : 'disconnected'}</Badge>],
                 ['Up', `${h.general.upTime} s`],
                 ['Malformed messages dropped', String(h.general.dropped)]
-              ]} />
+              ]}
+              />
             </div>
             {ems !== undefined && (
               <div class='card' data-testid='ess-ems'>
                 <h3>EMS runtime</h3>
                 <Kv rows={[
-                  ['Config in force', <span data-testid='ess-active-version'>v{String(ems.activeVersion ?? '-')}</span>],
+                  ['Config in force', <span key='v' data-testid='ess-active-version'>v{String(ems.activeVersion ?? '-')}</span>],
                   ['Grid', watts(r.gridW)], ['PV', watts(r.pvW)], ['Battery', watts(r.batteryW)],
                   ['State of charge', r.soc === undefined ? '-' : `${r.soc} %`],
                   ['Alarms', (ems.activeAlarms as string[] | undefined)?.join(', ') || 'none'],
                   ['Last apply', last === undefined ? '-' : <span data-testid='ess-last-apply'>v{last.version ?? '?'} {last.outcome} {ago(last.at)}{last.reason === undefined ? '' : `: ${last.reason}`}</span>]
-                ]} />
+                ]}
+                />
               </div>
             )}
           </div>

@@ -34,7 +34,7 @@ export function WithSession ({ title, children }: { title: string, children: (me
   if (me === undefined) return <p class='boot'>Loading...</p>
   if (me === null) return <Login title={title} onIn={(m) => { setSession(m); setMe(m) }} />
   const out = (): void => {
-    logout().finally(() => { setSession(undefined); setMe(null) })
+    void logout().finally(() => { setSession(undefined); setMe(null) })
   }
   return <>{children(me, out)}</>
 }

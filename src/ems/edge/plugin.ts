@@ -27,7 +27,14 @@ interface LastApply {
 }
 
 const EMPTY_STATS: RuntimeStats = {
-  cycles: 0, overruns: 0, lastCycleMs: 0, deviceErrors: 0, deviceErrorsBy: {}, controllerErrors: 0, activeAlarms: [], setpoints: {}
+  cycles: 0,
+  overruns: 0,
+  lastCycleMs: 0,
+  deviceErrors: 0,
+  deviceErrorsBy: {},
+  controllerErrors: 0,
+  activeAlarms: [],
+  setpoints: {}
 }
 
 /**

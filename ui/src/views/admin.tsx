@@ -59,9 +59,12 @@ function Users ({ org, onSecret }: { org: string, onSecret: (s: { who: string, s
       </table>
       <div class='filters'>
         <label>New app key <input name='new-key' value={key} onInput={(e) => { setKey(e.currentTarget.value) }} /></label>
-        <label>Role <select name='new-role' value={role} onChange={(e) => { setRole(e.currentTarget.value) }}>
-          <option value='user'>user</option><option value='orgAdmin'>orgAdmin</option>
-        </select></label>
+        <label>
+          Role
+          <select name='new-role' value={role} onChange={(e) => { setRole(e.currentTarget.value) }}>
+            <option value='user'>user</option><option value='orgAdmin'>orgAdmin</option>
+          </select>
+        </label>
         <button class='primary' onClick={() => { void run(async () => { const r = await call<{ secret: string }>('POST', `/api/v1/users/${enc(org)}`, { appKey: key, role }); onSecret({ who: key, secret: r.secret }); setKey('') }) }}>Add</button>
       </div>
     </div>

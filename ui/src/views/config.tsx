@@ -97,17 +97,22 @@ function LayerEditor ({ org, admin }: { org: string, admin: boolean }): preact.J
     <div class='card'>
       <h3>Edit a layer</h3>
       <div class='filters'>
-        <label>Layer <select name='layer-kind' value={kind} onChange={(e) => { setKind(e.currentTarget.value) }}>
-          <option value='org'>org</option><option value='site'>site</option><option value='edge'>edge</option>
-        </select></label>
+        <label>
+          Layer
+          <select name='layer-kind' value={kind} onChange={(e) => { setKind(e.currentTarget.value) }}>
+            <option value='org'>org</option><option value='site'>site</option><option value='edge'>edge</option>
+          </select>
+        </label>
         {kind !== 'org' && <label>Id <input name='layer-id' value={id} onInput={(e) => { setId(e.currentTarget.value) }} /></label>}
         <button onClick={() => { void load() }}>Load</button>
       </div>
       {loaded !== '' && (
         <>
           <p class='muted'>Editing <code>{loaded}</code>. Values here override the layers below them (org, then site, then edge).</p>
-          <textarea name='layer-json' class='json' rows={16} spellcheck={false} value={text}
-            onInput={(e) => { setText(e.currentTarget.value); setPreview(undefined) }} />
+          <textarea
+            name='layer-json' class='json' rows={16} spellcheck={false} value={text}
+            onInput={(e) => { setText(e.currentTarget.value); setPreview(undefined) }}
+          />
           {syntax !== '' && <div class='error' role='alert'>Not JSON: {syntax}</div>}
           <div class='actions'>
             <button onClick={() => { void doPreview() }}>Preview</button>

@@ -21,26 +21,29 @@ export function Edge ({ org, type, id, admin }: { org: string, type: string, id:
     <section>
       <h2>Edge {id} <span class='muted'>{type}</span></h2>
       <ErrorBox error={node.error} />
-      {n === undefined ? <Loading what='the edge' /> : (
-        <>
-          <div class='cards'>
-            <div class='card'>
-              <h3>Node</h3>
-              <Kv rows={[
-                ['Presence', <Badge kind={n.online ? 'ok' : 'bad'}>{n.online ? 'online' : 'offline'}</Badge>],
-                ['Site', n.site || '-'],
-                ['Last heartbeat', ago(n.lastHeartbeat)],
-                ['Properties', Object.entries(n.properties).map(([k, v]) => `${k}=${v}`).join(', ') || '-'],
-                ['Alarms and errors', troubles(n).join('; ') || 'none']
-              ]} />
+      {n === undefined
+        ? <Loading what='the edge' />
+        : (
+          <>
+            <div class='cards'>
+              <div class='card'>
+                <h3>Node</h3>
+                <Kv rows={[
+                  ['Presence', <Badge key='p' kind={n.online ? 'ok' : 'bad'}>{n.online ? 'online' : 'offline'}</Badge>],
+                  ['Site', n.site || '-'],
+                  ['Last heartbeat', ago(n.lastHeartbeat)],
+                  ['Properties', Object.entries(n.properties).map(([k, v]) => `${k}=${v}`).join(', ') || '-'],
+                  ['Alarms and errors', troubles(n).join('; ') || 'none']
+                ]}
+                />
+              </div>
+              <Readings n={n} />
             </div>
-            <Readings n={n} />
-          </div>
-          <Plugins org={org} n={n} admin={admin} reload={node.reload} />
-          {n.ems !== undefined && <EmsConfig org={org} id={id} admin={admin} n={n} reload={node.reload} />}
-          <HeldObjects org={org} type={type} id={id} />
-        </>
-      )}
+            <Plugins org={org} n={n} admin={admin} reload={node.reload} />
+            {n.ems !== undefined && <EmsConfig org={org} id={id} admin={admin} n={n} reload={node.reload} />}
+            <HeldObjects org={org} type={type} id={id} />
+          </>
+          )}
     </section>
   )
 }
@@ -52,17 +55,20 @@ function Readings ({ n }: { n: FleetNode }): preact.JSX.Element {
   return (
     <div class='card' data-testid='readings'>
       <h3>Runtime</h3>
-      {ems === undefined ? <p class='muted'>No EMS report yet</p> : (
-        <Kv rows={[
-          ['Config in force', <span data-testid='active-version'>v{String(ems.activeVersion ?? '-')}</span>],
-          ['Grid', watts(r.gridW)],
-          ['PV', watts(r.pvW)],
-          ['Battery', watts(r.batteryW)],
-          ['State of charge', r.soc === undefined ? '-' : `${r.soc} %`],
-          ['Battery setpoints', <span data-testid='setpoints'>{Object.entries(setpoints).map(([k, v]) => `${k} ${watts(v)}`).join(', ') || '-'}</span>],
-          ['Last apply', lastApply(ems.lastApply)]
-        ]} />
-      )}
+      {ems === undefined
+        ? <p class='muted'>No EMS report yet</p>
+        : (
+          <Kv rows={[
+            ['Config in force', <span key='v' data-testid='active-version'>v{String(ems.activeVersion ?? '-')}</span>],
+            ['Grid', watts(r.gridW)],
+            ['PV', watts(r.pvW)],
+            ['Battery', watts(r.batteryW)],
+            ['State of charge', r.soc === undefined ? '-' : `${r.soc} %`],
+            ['Battery setpoints', <span key='s' data-testid='setpoints'>{Object.entries(setpoints).map(([k, v]) => `${k} ${watts(v)}`).join(', ') || '-'}</span>],
+            ['Last apply', lastApply(ems.lastApply)]
+          ]}
+          />
+          )}
     </div>
   )
 }
@@ -90,28 +96,31 @@ function Plugins ({ org, n, admin, reload }: { org: string, n: FleetNode, admin:
       <h3>Plugins</h3>
       <ErrorBox error={error} />
       {sent !== '' && <p class='note'>{sent}</p>}
-      {names.length === 0 ? <p class='muted'>No plugin reported</p> : (
-        <table>
-          <thead><tr><th>Plugin</th><th>State</th><th>Waiting</th>{admin && <th>Actions</th>}</tr></thead>
-          <tbody>
-            {names.map((p) => {
-              const st = n.plugins[p] ?? {}
-              return (
-                <tr key={p} data-plugin={p}>
-                  <td>{p}</td>
-                  <td class='plugin-state'>{String(st.state ?? 'running')}</td>
-                  <td>{String(st.waiting ?? 0)}</td>
-                  {admin && (
-                    <td>{['pause', 'resume', 'stop', 'start'].map((a) => (
-                      <button key={a} onClick={() => { void act(p, a) }}>{a}</button>
-                    ))}</td>
-                  )}
-                </tr>
-              )
-            })}
-          </tbody>
-        </table>
-      )}
+      {names.length === 0
+        ? <p class='muted'>No plugin reported</p>
+        : (
+          <table>
+            <thead><tr><th>Plugin</th><th>State</th><th>Waiting</th>{admin && <th>Actions</th>}</tr></thead>
+            <tbody>
+              {names.map((p) => {
+                const st = n.plugins[p] ?? {}
+                return (
+                  <tr key={p} data-plugin={p}>
+                    <td>{p}</td>
+                    <td class='plugin-state'>{String(st.state ?? 'running')}</td>
+                    <td>{String(st.waiting ?? 0)}</td>
+                    {admin && (
+                      <td>{['pause', 'resume', 'stop', 'start'].map((a) => (
+                        <button key={a} onClick={() => { void act(p, a) }}>{a}</button>
+                      ))}
+                      </td>
+                    )}
+                  </tr>
+                )
+              })}
+            </tbody>
+          </table>
+          )}
     </div>
   )
 }

@@ -55,43 +55,55 @@ export function Fleet ({ org }: { org: string }): preact.JSX.Element {
         </p>
       )}
       <div class='filters'>
-        <label>Site <select value={site} onChange={(e) => { setSite(e.currentTarget.value); setOffset(0) }}>
-          <option value=''>all</option>
-          {(data?.sites ?? []).map((s) => <option key={s} value={s}>{s}</option>)}
-        </select></label>
-        <label>State <select name='state' value={state} onChange={(e) => { setState(e.currentTarget.value); setOffset(0) }}>
-          <option value=''>all</option>
-          {['online', 'offline', 'ok', 'behind', 'error'].map((s) => <option key={s} value={s}>{s}</option>)}
-        </select></label>
-        <label>Search <input type='search' placeholder='id or property' value={q}
-          onInput={(e) => { setQ(e.currentTarget.value); setOffset(0) }} /></label>
+        <label>
+          Site
+          <select value={site} onChange={(e) => { setSite(e.currentTarget.value); setOffset(0) }}>
+            <option value=''>all</option>
+            {(data?.sites ?? []).map((s) => <option key={s} value={s}>{s}</option>)}
+          </select>
+        </label>
+        <label>
+          State
+          <select name='state' value={state} onChange={(e) => { setState(e.currentTarget.value); setOffset(0) }}>
+            <option value=''>all</option>
+            {['online', 'offline', 'ok', 'behind', 'error'].map((s) => <option key={s} value={s}>{s}</option>)}
+          </select>
+        </label>
+        <label>Search <input
+          type='search' placeholder='id or property' value={q}
+          onInput={(e) => { setQ(e.currentTarget.value); setOffset(0) }}
+                      />
+        </label>
       </div>
       <ErrorBox error={error} />
-      {data === undefined ? <Loading what='the fleet' /> : (
-        <table class='fleet'>
-          <thead>
-            <tr><th>Edge</th><th>Site</th><th>Presence</th><th>Config in force / newest</th><th>State</th>
-              <th>Behind since</th><th>Last heartbeat</th><th>Alarms and errors</th></tr>
-          </thead>
-          <tbody>
-            {data.nodes.map((n) => {
-              const running = n.plugins.ems?.activeVersion as number | undefined
-              return (
-                <tr key={`${n.type}/${n.id}`} data-edge={n.id}>
-                  <td><a href={`#/edge/${enc(n.type)}/${enc(n.id)}`}>{n.id}</a> <span class='muted'>{n.type}</span></td>
-                  <td>{n.site}</td>
-                  <td><Badge kind={n.online ? 'ok' : 'bad'}>{n.online ? 'online' : 'offline'}</Badge></td>
-                  <td class='version'>{n.ems === undefined ? '-' : `v${running ?? '?'} / v${n.ems.latest ?? '-'}`}</td>
-                  <td>{n.state === undefined ? '-' : <Badge kind={n.state === 'ok' ? 'ok' : n.state === 'error' ? 'bad' : 'warn'}>{n.state}</Badge>}</td>
-                  <td>{n.ems?.behindSince === undefined ? '-' : ago(n.ems.behindSince)}</td>
-                  <td>{ago(n.lastHeartbeat)}</td>
-                  <td class='troubles'>{troubles(n).join('; ')}</td>
-                </tr>
-              )
-            })}
-          </tbody>
-        </table>
-      )}
+      {data === undefined
+        ? <Loading what='the fleet' />
+        : (
+          <table class='fleet'>
+            <thead>
+              <tr><th>Edge</th><th>Site</th><th>Presence</th><th>Config in force / newest</th><th>State</th>
+                <th>Behind since</th><th>Last heartbeat</th><th>Alarms and errors</th>
+              </tr>
+            </thead>
+            <tbody>
+              {data.nodes.map((n) => {
+                const running = n.plugins.ems?.activeVersion as number | undefined
+                return (
+                  <tr key={`${n.type}/${n.id}`} data-edge={n.id}>
+                    <td><a href={`#/edge/${enc(n.type)}/${enc(n.id)}`}>{n.id}</a> <span class='muted'>{n.type}</span></td>
+                    <td>{n.site}</td>
+                    <td><Badge kind={n.online ? 'ok' : 'bad'}>{n.online ? 'online' : 'offline'}</Badge></td>
+                    <td class='version'>{n.ems === undefined ? '-' : `v${running ?? '?'} / v${n.ems.latest ?? '-'}`}</td>
+                    <td>{n.state === undefined ? '-' : <Badge kind={n.state === 'ok' ? 'ok' : n.state === 'error' ? 'bad' : 'warn'}>{n.state}</Badge>}</td>
+                    <td>{n.ems?.behindSince === undefined ? '-' : ago(n.ems.behindSince)}</td>
+                    <td>{ago(n.lastHeartbeat)}</td>
+                    <td class='troubles'>{troubles(n).join('; ')}</td>
+                  </tr>
+                )
+              })}
+            </tbody>
+          </table>
+          )}
       {pages > 1 && (
         <div class='pager'>
           <button disabled={offset === 0} onClick={() => { setOffset(Math.max(0, offset - PAGE)) }}>Previous</button>

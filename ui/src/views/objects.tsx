@@ -16,10 +16,13 @@ export function Objects ({ org, admin }: { org: string, admin: boolean }): preac
       <h2>Objects</h2>
       <ErrorBox error={types.error ?? list.error} />
       <div class='filters'>
-        <label>Type <select name='object-type' value={type} onChange={(e) => { setType(e.currentTarget.value); setPicked(undefined) }}>
-          <option value=''>choose</option>
-          {(types.data ?? []).map((t) => <option key={t} value={t}>{t}</option>)}
-        </select></label>
+        <label>
+          Type
+          <select name='object-type' value={type} onChange={(e) => { setType(e.currentTarget.value); setPicked(undefined) }}>
+            <option value=''>choose</option>
+            {(types.data ?? []).map((t) => <option key={t} value={t}>{t}</option>)}
+          </select>
+        </label>
       </div>
       {type !== '' && (
         <table>
@@ -109,4 +112,3 @@ function Upload ({ org, done }: { org: string, done: () => void }): preact.JSX.E
     </div>
   )
 }
-
