@@ -22,7 +22,7 @@ const readme = await readFile(path.join(repo, 'README.md'), 'utf8')
 const blocks = [...readme.matchAll(/```(sh|console)\n([\s\S]*?)```/g)].map((m) => ({ lang: m[1] ?? '', text: m[2] ?? '' }))
 
 const dir = t.testdir()
-for (const f of ['package.json', 'node_modules', 'dist', 'src', 'cmd', 'conf', 'scripts', 'harness', 'bench', 'tsconfig.json', 'tsconfig.build.json']) {
+for (const f of ['package.json', 'node_modules', 'dist', 'src', 'cmd', 'conf', 'scripts', 'harness', 'bench', 'ui', 'tsconfig.json', 'tsconfig.build.json']) {
   await symlink(path.join(repo, f), path.join(dir, f))
 }
 await mkdir(path.join(dir, 'data'))

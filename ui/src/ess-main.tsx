@@ -30,7 +30,7 @@ function Status ({ me, out }: { me: Me, out: () => void }): preact.JSX.Element {
   return (
     <>
       <header>
-        <strong class='brand'>edgesync edge</strong>
+        <strong class='brand'>{document.title}</strong>
         <span class='who'>{me.appKey} ({me.role}) <button onClick={out}>Log out</button></span>
       </header>
       <main>
