@@ -7,6 +7,7 @@ import { addCertsCommand } from './certs-command.js'
 import { addEmsCommand } from './ems-command.js'
 import { addSimCommand } from './sim-command.js'
 import { addPluginCommand } from './plugin-command.js'
+import { addRolloutCommand } from './rollout-command.js'
 import { call, CliError, connection, EXIT, print, type Io } from './client.js'
 import { VERSION } from '../common/version.js'
 
@@ -71,6 +72,7 @@ export function createProgram (terminal: Io): Command {
   addCertsCommand(program, io)
   addEmsCommand(program, io)
   addPluginCommand(program, io)
+  addRolloutCommand(program, io)
   addSimCommand(program, io)
   const generic = addJsonEverywhere(program)
   program.hook('preAction', (_p, action) => {

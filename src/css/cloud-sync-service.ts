@@ -33,6 +33,10 @@ import { registerDashboard } from '../dashboard/routes.js'
 import { UiSessions } from '../dashboard/sessions.js'
 import { FleetEvents } from './fleet-events.js'
 import { registerNodeCommandRoutes } from './node-commands.js'
+import { RolloutEngine } from './rollouts/engine.js'
+import { registerRolloutRoutes } from './rollouts/routes.js'
+import { objectRolloutDriver } from './rollouts/object-driver.js'
+import type { RolloutDriver } from './rollouts/model.js'
 import { StatusWriter } from './status-writer.js'
 import { CloudSync } from './sync.js'
 import { InstanceRegistry, registerClusterRoutes } from './cluster.js'
@@ -108,6 +112,8 @@ function brokerAuth (store: Store): BrokerAuth {
 }
 
 const REREGISTER_WITHIN_MS = 10_000
+/** How often the lease holder advances rollouts. */
+const ROLLOUT_TICK_MS = 1000
 /** An HTTP edge's undelivered messages past this are dropped for a resync (see HttpBridge). */
 const LINK_MAX_QUEUE_BYTES = 64 * 1024 * 1024
 /** Edges poll at least every 25 s; a session silent three times that long has gone. */
@@ -410,6 +416,17 @@ export async function startCloudSyncService (
       events: fleetEvents,
       describe: () => started.flatMap((h) => (h.describe === undefined ? [] : [h.describe]))
     })
+    const drivers = new Map<string, RolloutDriver>([['object', objectRolloutDriver(store, objects)]])
+    const rollouts = new RolloutEngine(store, () => drivers, log.child({ component: 'css.rollouts' }))
+    registerRolloutRoutes(app, rollouts)
+    // On the lease holder only: one instance advances each rollout.
+    const rolloutTimer = setInterval(() => {
+      fenced(async () => { await rollouts.tick() }).catch((err: unknown) => {
+        log.warn('Rollout tick failed', { err })
+      })
+    }, ROLLOUT_TICK_MS)
+    rolloutTimer.unref()
+    cleanups.push(async () => { clearInterval(rolloutTimer) })
     registerNodeCommandRoutes(app, {
       store,
       offlineAfterMs,
@@ -451,6 +468,7 @@ export async function startCloudSyncService (
         putObject
       })
       started.push(h)
+      for (const [kind, d] of Object.entries(h.rolloutDrivers ?? {})) drivers.set(kind, d)
       // Runs before app.close (cleanups run in reverse): upgraded sockets would keep the server open.
       if (h.close !== undefined) cleanups.push(h.close)
     }

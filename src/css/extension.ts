@@ -14,6 +14,7 @@ import type { Authenticator } from '../security/index.js'
 import type { Store } from '../storage/index.js'
 import type { Outcome } from './handlers/index.js'
 import type { Describe } from './fleet.js'
+import type { RolloutDriver } from './rollouts/model.js'
 
 export interface ExtensionContext {
   app: FastifyInstance
@@ -42,6 +43,8 @@ export interface ExtensionContext {
 export interface ExtensionHandle {
   /** What the extension adds to nodes in the fleet view (see fleet.ts). */
   describe?: Describe
+  /** Kinds of change it can roll out in waves (see rollouts/), by kind name. */
+  rolloutDrivers?: Record<string, RolloutDriver>
   outcome?: (node: DestinationKey, ack: Outcome) => Promise<void>
   registered?: (node: DestinationKey) => Promise<void>
   close?: () => Promise<void>

@@ -15,10 +15,10 @@ import type { FleetEvents } from './fleet-events.js'
 
 /** What an extension adds to each node of a page, by destination id (absent: nothing to add). */
 export type Describe = (orgId: string, nodes: NodeRecord[]) => Promise<Map<string, FleetExtra>>
-/** `state`: ok, behind or error, for the state filter; the rest is shown as is. */
-export type FleetExtra = Record<string, unknown> & { state?: 'ok' | 'behind' | 'error' }
+/** `state`: ok, behind, error or drift, for the state filter; the rest is shown as is. */
+export type FleetExtra = Record<string, unknown> & { state?: 'ok' | 'behind' | 'error' | 'drift' }
 
-const STATES = ['online', 'offline', 'ok', 'behind', 'error'] as const
+const STATES = ['online', 'offline', 'ok', 'behind', 'error', 'drift'] as const
 type State = (typeof STATES)[number]
 
 interface FleetQuery {
@@ -108,7 +108,7 @@ export function registerFleetRoutes (
         (state !== 'online' || online(n)) &&
         (state !== 'offline' || !online(n)))
       let extras: Map<string, FleetExtra> | undefined
-      if (state === 'ok' || state === 'behind' || state === 'error') {
+      if (state === 'ok' || state === 'behind' || state === 'error' || state === 'drift') {
         // Needs every candidate's extension state: the price of this filter, paid only when used.
         extras = await describe(orgId, hits)
         hits = hits.filter((n) => extras?.get(n.destinationId)?.state === state)

@@ -17,6 +17,11 @@ export interface PluginObject {
   data: Buffer
 }
 export type PluginVerdict = { state: 'consumed' } | { state: 'error'; message: string }
+/**
+ * `deferred`: the plugin was stopped before it could decide (e.g. while it held a config for a
+ * maintenance window); nothing is reported and the object is handed over again at the next start.
+ */
+export type PluginAnswer = PluginVerdict | { state: 'deferred' }
 export interface PluginContext {
   log: Logger
   dataDir: string
@@ -29,10 +34,12 @@ export interface EdgePlugin {
   readonly name: string
   readonly objectTypes: readonly string[]
   start: (ctx: PluginContext) => Promise<void>
-  handle: (obj: PluginObject) => Promise<PluginVerdict>
+  handle: (obj: PluginObject) => Promise<PluginAnswer>
   /** Reported in the ESS health and heartbeats. */
   status: () => Record<string, unknown>
   stop: () => Promise<void>
+  /** Asked before a stop waits for the object in hand: stop waiting (e.g. for a window). */
+  interrupt?: () => void
 }
 
 export interface HostDeps {
@@ -188,6 +195,7 @@ export class PluginHost {
         if (was === 'stopped') return was
         await this.#want(name, 'stopped')
         fig.state = 'stopped' // new offers park from here on
+        p.interrupt?.()
         await (this.#queues.get(name) ?? Promise.resolve())
         await p.stop()
         break
@@ -283,12 +291,14 @@ export class PluginHost {
     const data =
       (cur.dataRef === undefined ? undefined : await readBlob(this.#deps.store.blobs, cur.dataRef)) ??
       Buffer.alloc(0)
-    let verdict: PluginVerdict
+    let answer: PluginAnswer
     try {
-      verdict = await p.handle({ meta: cur.meta, data })
+      answer = await p.handle({ meta: cur.meta, data })
     } catch (err) {
-      verdict = { state: 'error', message: `plugin ${p.name} failed: ${(err as Error).message}` }
+      answer = { state: 'error', message: `plugin ${p.name} failed: ${(err as Error).message}` }
     }
+    if (answer.state === 'deferred') return
+    const verdict: PluginVerdict = answer
     // Handled either way: received (error) or consumed, so it is not handed over again.
     try {
       await this.#deps.store.objects.setStatus(
@@ -329,6 +339,7 @@ export class PluginHost {
 
   async stop (): Promise<void> {
     if (this.#fallback !== undefined) clearTimeout(this.#fallback)
+    for (const p of this.#plugins) p.interrupt?.()
     await Promise.all([...this.#queues.values()])
     for (const p of this.#plugins) {
       if (this.#fig(p.name).state !== 'stopped') await p.stop()

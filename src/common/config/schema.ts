@@ -60,6 +60,7 @@ export interface SyncConfig {
   NodeOfflineAfterSeconds: number
   WebhookTimeoutMs: number
   UiSessionMinutes: number
+  DriftAutoCorrect: boolean
   MetricsKey?: string
   Metrics: boolean
   AlertWebhooks: string
@@ -479,6 +480,12 @@ export const CONFIG_KEYS: Readonly<Record<keyof SyncConfig, KeySchema>> = {
     minimum: 100,
     for: 'ESS',
     description: 'Timeout of one webhook call to a local app'
+  },
+  DriftAutoCorrect: {
+    type: 'boolean',
+    default: false,
+    for: 'CSS',
+    description: 'Resend the newest EMS config to an edge found drifting (checked every 15 s); otherwise drift is only reported'
   },
   UiSessionMinutes: {
     type: 'integer',

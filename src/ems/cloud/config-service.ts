@@ -14,6 +14,7 @@ import { forEachLimit } from '../../common/concurrency.js'
 import { diff, mergeLayers, setPath, type Change, type Effective, type Json, type Layer } from './layers.js'
 import { validateEmsConfig, type EmsProblem } from '../common/validate.js'
 import { isOnline } from '../../css/presence.js'
+import { configHash } from '../common/config-hash.js'
 
 const PUBLISH_IN_FLIGHT = 32
 
@@ -54,9 +55,9 @@ const configKey = (orgId: string, edgeId: string): ObjectKey => ({
   objectId: edgeId
 })
 
-/** The config content without what changes with every version. */
+/** The config content without what changes with every version (or with how it is delivered). */
 function body (c: Obj): Obj {
-  const { version: _v, timestamp: _t, edge_id: _e, ...rest } = c
+  const { version: _v, timestamp: _t, edge_id: _e, apply_windows: _w, ...rest } = c
   return rest
 }
 
@@ -367,6 +368,34 @@ export class EmsService {
     return out
   }
 
+  /**
+   * A layer change's effect per affected edge: the outcome (diff, problems, why it is skipped),
+   * the config it would get, and the version it runs now (for rollouts; no writes).
+   */
+  async plan (orgId: string, ref: LayerRef, doc: Obj): Promise<Array<{ outcome: EdgeOutcome; next: Obj; currentVersion: number }>> {
+    return await this.#plan(orgId, ref, doc)
+  }
+
+  /** Publishes `config` to one edge as its next version; its version and object instance. */
+  async publishConfig (
+    orgId: string,
+    edgeId: string,
+    config: Obj,
+    actor: string,
+    extra: Obj = {}
+  ): Promise<{ version: number, instanceId: number }> {
+    const version = await this.#publish(orgId, edgeId, { ...config, ...extra }, actor)
+    const cur = await this.current(orgId, edgeId)
+    return { version, instanceId: cur?.instanceId ?? 0 }
+  }
+
+  /** Publishes the content of an earlier version again, as a new version (no pin: a rollout's revert). */
+  async republish (orgId: string, edgeId: string, version: number, actor: string): Promise<number> {
+    const config = await this.at(orgId, edgeId, version)
+    if (config === undefined) throw new NotFoundError(`Version ${version} of ${edgeId}'s config is not retained`)
+    return await this.#publish(orgId, edgeId, body(config), actor)
+  }
+
   /** What a layer change would do to each affected edge (no writes). */
   async preview (orgId: string, ref: LayerRef, doc: Obj): Promise<EdgeOutcome[]> {
     return (await this.#plan(orgId, ref, doc)).map((p) => p.outcome)
@@ -417,7 +446,9 @@ export class EmsService {
     currentVersion?: number
   ): Promise<number> {
     const version = (currentVersion ?? (await this.current(orgId, edgeId))?.version ?? 0) + 1
-    const content = { ...body(config), version, timestamp: new Date().toISOString(), edge_id: edgeId }
+    // Delivery details (a rollout's maintenance windows) travel with this version only.
+    const windows = config.apply_windows === undefined ? {} : { apply_windows: config.apply_windows }
+    const content = { ...body(config), ...windows, version, timestamp: new Date().toISOString(), edge_id: edgeId }
     await this.#pub.put(
       configKey(orgId, edgeId),
       {
@@ -608,14 +639,16 @@ export class EmsService {
    * The fleet view's EMS columns for the given nodes (those of the EMS edge type), with a state
    * for its filter: error (the last version failed), behind (not running the newest), ok.
    */
-  async describe (orgId: string, nodes: NodeRecord[]): Promise<Map<string, Record<string, unknown> & { state: 'ok' | 'behind' | 'error' }>> {
-    const out = new Map<string, Record<string, unknown> & { state: 'ok' | 'behind' | 'error' }>()
+  async describe (orgId: string, nodes: NodeRecord[]): Promise<Map<string, Record<string, unknown> & { state: 'ok' | 'behind' | 'error' | 'drift' }>> {
+    const out = new Map<string, Record<string, unknown> & { state: 'ok' | 'behind' | 'error' | 'drift' }>()
     const edges = nodes.filter((n) => n.destinationType === this.#edgeType)
     if (edges.length === 0) return out
     const pins = await this.#pins(orgId)
     for (const n of edges) {
       const s = await this.#statusOf(orgId, n, pins)
-      const state = s.status === 'error' ? 'error' : s.behindSince !== undefined || s.status === 'none' ? 'behind' : 'ok'
+      const state = s.drift !== undefined
+        ? 'drift'
+        : s.status === 'error' ? 'error' : s.behindSince !== undefined || s.status === 'none' ? 'behind' : 'ok'
       out.set(n.destinationId, { ems: s, state })
     }
     return out
@@ -633,7 +666,8 @@ export class EmsService {
       d !== undefined &&
       d.instanceId === o.meta.instanceID &&
       (d.status === 'consumed' || d.status === 'delivered')
-    const runtime = n.status?.ems as { activeVersion?: number } | undefined
+    const runtime = n.status?.ems as { activeVersion?: number, activeHash?: string, heldForWindow?: unknown } | undefined
+    const drift = o === undefined || runtime === undefined ? undefined : await this.#drift(key, o, d, runtime)
     return {
       edge: n.destinationId,
       site: n.properties.site ?? '',
@@ -653,8 +687,56 @@ export class EmsService {
       lastSeen: n.lastHeartbeat,
       message: d?.message ?? '',
       ...(runtime === undefined ? {} : { runtime }),
-      ...(pinned === undefined ? {} : { pinned })
+      ...(pinned === undefined ? {} : { pinned }),
+      ...(drift === undefined ? {} : { drift })
     }
+  }
+
+  readonly #hashes = new Map<string, string>()
+
+  /**
+   * Whether the edge runs something other than what it should, from what its plugin reports: the
+   * newest version with other content (changed on the device), or an older version than the one
+   * it confirmed (an old backup restored).
+   */
+  async #drift (
+    key: ObjectKey,
+    o: { meta: { instanceID: number, version?: string }, dataRef?: string },
+    d: { instanceId: number, status: string } | undefined,
+    runtime: { activeVersion?: number, activeHash?: string, heldForWindow?: unknown }
+  ): Promise<{ kind: string, detail: string } | undefined> {
+    const latest = Number(o.meta.version ?? 0)
+    if (runtime.activeVersion === latest && runtime.activeHash !== undefined) {
+      const k = `${key.orgId}/${key.objectId}/${o.meta.instanceID}`
+      let published = this.#hashes.get(k)
+      if (published === undefined) {
+        const config = await this.#readJson(o.dataRef)
+        if (config === undefined) return undefined
+        published = configHash(config)
+        if (this.#hashes.size > 50_000) this.#hashes.clear()
+        this.#hashes.set(k, published)
+      }
+      if (published !== runtime.activeHash) {
+        return { kind: 'changed', detail: `runs v${latest} with other content than published (changed on the device)` }
+      }
+      return undefined
+    }
+    const confirmed = d !== undefined && d.instanceId === o.meta.instanceID && d.status === 'consumed'
+    if (confirmed && runtime.activeVersion !== undefined && runtime.activeVersion < latest && runtime.heldForWindow === undefined) {
+      return { kind: 'older', detail: `runs v${runtime.activeVersion} after confirming v${latest} (restored from an old backup?)` }
+    }
+    return undefined
+  }
+
+  /** Resends an edge its newest config as a new version (the plugin applies it again). */
+  async correctDrift (orgId: string, edgeId: string, actor: string): Promise<number> {
+    const cur = await this.current(orgId, edgeId)
+    if (cur === undefined) throw new NotFoundError(`No EMS config published for ${edgeId}`)
+    const v = await this.#publish(orgId, edgeId, body(cur.config), actor, cur.version)
+    await this.#store.audit.append({
+      at: new Date().toISOString(), orgId, actor, action: 'ems.drift.correct', target: edgeId, detail: { from: cur.version, to: v }
+    })
+    return v
   }
 
   /** When the edge first fell behind: the first version after the newest one it is known to hold. */

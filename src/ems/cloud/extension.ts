@@ -9,6 +9,7 @@ import { registerEmsRoutes } from './operator-routes.js'
 import { registerSeedRoutes } from './edge-config-api.js'
 import { CONFIG_TYPE, EmsService, LAYER_TYPE } from './config-service.js'
 import { EmsCloudMetrics } from './metrics.js'
+import { emsRolloutDriver } from './rollout-driver.js'
 import type { Alert } from '../../alerts/alerter.js'
 import type { Logger } from '../../common/log.js'
 
@@ -28,8 +29,10 @@ export function emsCloudExtension (): CssExtension {
         status: async (o) => await ems.status(o)
       })
       const watch = watchFreshness(figures, Number(cfg.AlertFreshnessTarget), alert, sweep, log)
+      const drift = cfg.DriftAutoCorrect ? correctDrift(ems, store, sweep, log) : undefined
       return {
         describe: async (orgId, nodes) => await ems.describe(orgId, nodes),
+        rolloutDrivers: { ems: emsRolloutDriver(ems, edgeType) },
         outcome: async (node, ack) => {
           if (ack.objectType !== CONFIG_TYPE || node.destinationType !== edgeType) return
           figures.verdict(ack)
@@ -40,6 +43,7 @@ export function emsCloudExtension (): CssExtension {
         },
         close: async () => {
           clearInterval(watch)
+          if (drift !== undefined) clearInterval(drift)
           await closeSockets()
         }
       }
@@ -48,6 +52,31 @@ export function emsCloudExtension (): CssExtension {
 }
 
 const FRESHNESS_CHECK_MS = 60_000
+const DRIFT_CHECK_MS = 15_000
+
+/** On the lease holder: edges found drifting get their newest config again (audited as css). */
+function correctDrift (
+  ems: EmsService,
+  store: { objects: { orgs: () => Promise<string[]> } },
+  sweep: (work: () => Promise<void>) => Promise<boolean>,
+  log: Logger
+): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    sweep(async () => {
+      for (const org of await store.objects.orgs()) {
+        for (const s of await ems.status(org)) {
+          if (s.drift === undefined) continue
+          log.warn('EMS drift: resending the newest config', { org, edge: s.edge, drift: s.drift })
+          await ems.correctDrift(org, String(s.edge), 'css')
+        }
+      }
+    }).catch((err: unknown) => {
+      log.warn('Drift check failed', { err })
+    })
+  }, DRIFT_CHECK_MS)
+  timer.unref()
+  return timer
+}
 
 /** Alerts once when the fleet's freshness falls under the target, again only after it recovered. */
 function watchFreshness (

@@ -240,6 +240,30 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
     }
   )
   app.get<{ Params: { orgID: string } }>(
+    '/api/v1/ems/:orgID/drift',
+    {
+      schema: {
+        summary: 'Edges running something other than what they should (changed on the device, an old backup restored)',
+        params: orgParams
+      }
+    },
+    async (req) => {
+      const p = req.params
+      requireOrg(req.identity, p.orgID)
+      return (await ems.status(p.orgID)).filter((s) => s.drift !== undefined)
+        .map((s) => ({ edge: s.edge, site: s.site, latest: s.latest, running: (s.runtime as { activeVersion?: number } | undefined)?.activeVersion, drift: s.drift }))
+    }
+  )
+  app.post<{ Params: { orgID: string, edgeID: string } }>(
+    '/api/v1/ems/:orgID/edges/:edgeID/drift/correct',
+    { schema: { summary: 'Resend an edge its newest config (as a new version) to end a drift', params: edgeParams } },
+    async (req) => {
+      const p = req.params
+      const who = requireOrg(req.identity, p.orgID, true)
+      return { version: await ems.correctDrift(p.orgID, p.edgeID, who.appKey) }
+    }
+  )
+  app.get<{ Params: { orgID: string } }>(
     '/api/v1/ems/:orgID/status',
     {
       schema: {

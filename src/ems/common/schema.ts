@@ -14,6 +14,21 @@ export const EMS_CONFIG_SCHEMA = {
     version: { type: 'integer', minimum: 0, description: 'Set by the CSS for each effective config' },
     timestamp: { type: 'string', format: 'date-time' },
     edge_id: id,
+    apply_windows: {
+      type: 'array',
+      maxItems: 16,
+      description: 'Set by the CSS for a rollout that holds changes for maintenance windows: the edge applies this config only inside one',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['cron', 'duration_s', 'time_zone'],
+        properties: {
+          cron: { type: 'string', maxLength: 128 },
+          duration_s: { type: 'integer', minimum: 1, maximum: 604800 },
+          time_zone: { type: 'string', maxLength: 64 }
+        }
+      }
+    },
     core_cycle: {
       type: 'object',
       additionalProperties: false,
@@ -163,6 +178,7 @@ export interface EmsConfig {
   version?: number
   timestamp?: string
   edge_id?: string
+  apply_windows?: Array<{ cron: string, duration_s: number, time_zone: string }>
   core_cycle: {
     period_ms: number
     supervisor?: { overrun_alert_threshold?: number; auto_recovery?: boolean }

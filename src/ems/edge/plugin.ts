@@ -7,12 +7,14 @@
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from '../../common/log.js'
-import type { EdgePlugin, PluginContext, PluginObject, PluginVerdict } from '../../ess/plugins.js'
+import type { EdgePlugin, PluginAnswer, PluginContext, PluginObject, PluginVerdict } from '../../ess/plugins.js'
 import { EmsRuntime, type RuntimeStats } from './runtime.js'
 import type { EmsConfig } from '../common/schema.js'
 import { validateEmsConfig } from '../common/validate.js'
 import { SyncError, SyncErrorCode } from '../../common/errors.js'
 import { EmsMetrics } from './metrics.js'
+import { nextOpen, openUntil } from '../../common/windows.js'
+import { configHash } from '../common/config-hash.js'
 
 interface Saved {
   version: number
@@ -91,8 +93,12 @@ export class EmsPlugin implements EdgePlugin {
   /** The version being handled, and what became of the last one (the status pages show it). */
   #trying: number | undefined
   #lastApply: LastApply | undefined
+  /** A version staged until its maintenance window opens. */
+  #held: { version: number, nextOpen?: string } | undefined
+  #stopping = false
 
   async start (ctx: PluginContext): Promise<void> {
+    this.#stopping = false
     this.#log = ctx.log
     this.#dir = ctx.dataDir
     const w = Number(ctx.config.health_window_ms)
@@ -110,14 +116,14 @@ export class EmsPlugin implements EdgePlugin {
     }
   }
 
-  async handle (obj: PluginObject): Promise<PluginVerdict> {
+  async handle (obj: PluginObject): Promise<PluginAnswer> {
     const t0 = performance.now()
     const verdict = await this.#handle(obj)
-    this.#metrics?.outcome(verdict, (performance.now() - t0) / 1000, this.#lastRollbackMs)
+    if (verdict.state !== 'deferred') this.#metrics?.outcome(verdict, (performance.now() - t0) / 1000, this.#lastRollbackMs)
     return verdict
   }
 
-  async #handle (obj: PluginObject): Promise<PluginVerdict> {
+  async #handle (obj: PluginObject): Promise<PluginAnswer> {
     const rt = this.runtime
     if (rt === undefined) throw new SyncError(SyncErrorCode.UNAVAILABLE, 'The EMS plugin has not started')
     let cfg: EmsConfig
@@ -139,6 +145,10 @@ export class EmsPlugin implements EdgePlugin {
     const version = cfg.version ?? 0
     this.#trying = version
     if (this.#active !== undefined && version <= this.#active.version) return { state: 'consumed' } // running it or newer
+    // A rollout holding changes for maintenance windows: staged (validated) now, applied in one.
+    if ((cfg.apply_windows ?? []).length > 0 && !(await this.#waitForWindow(version, cfg.apply_windows ?? []))) {
+      return { state: 'deferred' }
+    }
     // Stage, then apply at the next cycle start (or at once) and watch it.
     const appliedAt = rt.stats.cycles
     await rt.apply(cfg)
@@ -185,6 +195,29 @@ export class EmsPlugin implements EdgePlugin {
     return { state: 'consumed' }
   }
 
+  /**
+   * Waits until one of the windows is open (checked every half second), reported as held; false
+   * when the plugin is stopped first (the config is handed over again at the next start).
+   */
+  async #waitForWindow (version: number, windows: NonNullable<EmsConfig['apply_windows']>): Promise<boolean> {
+    const ws = windows.map((w) => ({ cron: w.cron, durationSeconds: w.duration_s, timeZone: w.time_zone }))
+    const open = (): boolean => ws.some((w) => { try { return openUntil(w) !== undefined } catch { return true } })
+    if (open()) return true
+    const next = ws.map((w) => { try { return nextOpen(w) } catch { return undefined } })
+      .filter((x): x is number => x !== undefined).sort((a, b) => a - b)[0]
+    this.#held = { version, ...(next === undefined ? {} : { nextOpen: new Date(next).toISOString() }) }
+    this.#log?.info('EMS config held for its maintenance window', { version, nextOpen: this.#held.nextOpen })
+    try {
+      while (!open()) {
+        if (this.#stopping) return false
+        await new Promise((resolve) => setTimeout(resolve, 500))
+      }
+      return true
+    } finally {
+      this.#held = undefined
+    }
+  }
+
   #reject (message: string): PluginVerdict {
     this.#lastError = message
     this.#lastApply = {
@@ -211,11 +244,19 @@ export class EmsPlugin implements EdgePlugin {
       readings: this.runtime === undefined || this.#active === undefined
         ? undefined
         : readingsOf(this.#active.config, this.runtime.values),
-      lastApply: this.#lastApply
+      lastApply: this.#lastApply,
+      heldForWindow: this.#held,
+      // What runs, as a hash the CSS compares with what it published (drift).
+      activeHash: this.#active === undefined ? undefined : configHash(this.#active.config)
     }
   }
 
+  interrupt (): void {
+    this.#stopping = true
+  }
+
   async stop (): Promise<void> {
+    this.#stopping = true
     this.runtime?.stop()
   }
 }

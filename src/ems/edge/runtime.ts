@@ -59,6 +59,8 @@ export class EmsRuntime {
   #timer: NodeJS.Timeout | undefined
   #running = false
   #failuresSinceApply: string[] = []
+  /** Grows with every swap: a cycle that started on an older config reports nothing. */
+  #generation = 0
 
   constructor (log: Logger, profiles = loadProfiles()) {
     this.#log = log
@@ -123,6 +125,7 @@ export class EmsRuntime {
   }
 
   #swap (config: EmsConfig): void {
+    this.#generation++
     const periodChanged = this.#config?.core_cycle.period_ms !== config.core_cycle.period_ms
     for (const d of this.#devices) d.conn.close()
     const conns = new Map<string, ModbusConnection>()
@@ -150,6 +153,9 @@ export class EmsRuntime {
     this.#config = config
     this.values.clear()
     this.#failuresSinceApply = []
+    // Alarms belong to the config that raised them: a config rolled back must not leave its
+    // device faults reported as active (the next cycle evaluates the new config's alarms).
+    this.stats.activeAlarms = []
     if (config.version !== undefined) this.stats.version = config.version
     if (periodChanged) this.#schedule()
     this.#log.info('EMS config running', {
@@ -197,6 +203,7 @@ export class EmsRuntime {
       }
       const cfg = this.#config
       if (cfg === undefined) return
+      const gen = this.#generation
       const slow = this.stats.cycles % SLOW_EVERY === 0
       const faults: string[] = []
       await Promise.all(
@@ -207,6 +214,8 @@ export class EmsRuntime {
             try {
               this.values.set(`${d.id}/${ch}`, await d.conn.read(d.unit, c))
             } catch (err) {
+              // An immediate apply swapped the config mid-cycle: this failure is not the new one's.
+              if (gen !== this.#generation) return
               this.stats.deviceErrorsBy[d.id] = (this.stats.deviceErrorsBy[d.id] ?? 0) + 1
               this.#fail('device', `device ${d.id}: ${(err as Error).message}`)
               faults.push(d.id)
@@ -215,7 +224,10 @@ export class EmsRuntime {
           }
         })
       )
+      // Swapped meanwhile: the old config's controllers and alarms must not run on the new devices.
+      if (gen !== this.#generation) return
       await this.#runControllers(cfg)
+      if (gen !== this.#generation) return
       this.#evaluateAlarms(cfg, faults)
     } finally {
       this.stats.cycles++
