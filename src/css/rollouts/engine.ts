@@ -184,7 +184,10 @@ export class RolloutEngine {
         r.status = 'running'
         Reflect.deleteProperty(r, 'reason')
         this.#event(r, 'resumed')
-      } else return
+      } else {
+        if (await this.#observe(r)) await this.#save(r)
+        return
+      }
     }
     if (r.status === 'awaiting-approval') {
       if ((c.approved ?? -1) < r.wave) return
