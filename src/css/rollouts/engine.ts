@@ -23,7 +23,7 @@ const CHANGED: ReadonlySet<string> = new Set(['sent', 'consumed', 'error', 'time
 export interface CreateRollout {
   kind: string
   change: unknown
-  waves: WaveSpec[] | { exponential: { start: number, factor: number } }
+  waves: WaveSpec[] | { exponential: { start: number; factor: number } }
   policy: RolloutPolicy
   id?: string
 }
@@ -32,10 +32,20 @@ export class RolloutEngine {
   readonly #store: Store
   readonly #settings: SettingStore
   /** Where rollouts and maintenance windows are kept. */
-  get settings (): SettingStore { return this.#settings }
+  get settings (): SettingStore {
+    return this.#settings
+  }
+
   readonly #drivers: () => Map<string, RolloutDriver>
   readonly #log: Logger
-  readonly audit: (orgId: string, actor: string, action: string, target: string, detail?: Record<string, unknown>) => Promise<void>
+  readonly audit: (
+    orgId: string,
+    actor: string,
+    action: string,
+    target: string,
+    detail?: Record<string, unknown>
+  ) => Promise<void>
+
   #ticking = false
 
   constructor (store: Store, drivers: () => Map<string, RolloutDriver>, log: Logger) {
@@ -44,30 +54,48 @@ export class RolloutEngine {
     this.#drivers = drivers
     this.#log = log
     this.audit = async (orgId, actor, action, target, detail) => {
-      await store.audit.append({ at: new Date().toISOString(), orgId, actor, action, target, ...(detail === undefined ? {} : { detail }) })
+      await store.audit.append({
+        at: new Date().toISOString(),
+        orgId,
+        actor,
+        action,
+        target,
+        ...(detail === undefined ? {} : { detail })
+      })
     }
   }
 
   #driver (kind: string): RolloutDriver {
     const d = this.#drivers().get(kind)
-    if (d === undefined) throw new ValidationError(`No rollout kind ${kind} (kinds: ${[...this.#drivers().keys()].join(', ')})`)
+    if (d === undefined) { throw new ValidationError(`No rollout kind ${kind} (kinds: ${[...this.#drivers().keys()].join(', ')})`) }
     return d
   }
 
   /** What a rollout would do: its waves with each edge's diff; nothing is written. */
-  async preview (orgId: string, req: CreateRollout): Promise<{ waves: Array<Array<{ edge: string, changes?: unknown[] }>>, skipped: Array<{ edge: string, why: string }> }> {
+  async preview (
+    orgId: string,
+    req: CreateRollout
+  ): Promise<{
+    waves: Array<Array<{ edge: string; changes?: unknown[] }>>
+    skipped: Array<{ edge: string; why: string }>
+  }> {
     const plan = await this.#driver(req.kind).plan(orgId, req.change)
     const by = new Map(plan.edges.map((e) => [e.edge, e]))
     const waves = splitWaves(plan.edges.map((e) => e.edge).sort(), req.waves)
     return {
-      waves: waves.map((w) => w.map((edge) => ({ edge, ...(by.get(edge)?.changes === undefined ? {} : { changes: by.get(edge)?.changes }) }))),
+      waves: waves.map((w) =>
+        w.map((edge) => ({
+          edge,
+          ...(by.get(edge)?.changes === undefined ? {} : { changes: by.get(edge)?.changes })
+        }))
+      ),
       skipped: plan.skipped
     }
   }
 
   async create (orgId: string, req: CreateRollout, actor: string): Promise<Rollout> {
     const id = req.id ?? randomUUID().slice(0, 8)
-    if (await this.#settings.get(`${STATE}${orgId}/${id}`) !== undefined) {
+    if ((await this.#settings.get(`${STATE}${orgId}/${id}`)) !== undefined) {
       throw new SyncError(SyncErrorCode.CONFLICT, `Rollout ${id} exists in org ${orgId}`)
     }
     const plan = await this.#driver(req.kind).plan(orgId, req.change)
@@ -76,7 +104,9 @@ export class RolloutEngine {
     const now = new Date().toISOString()
     const types = new Map(plan.edges.map((e) => [e.edge, e.destinationType]))
     const edges: Record<string, EdgeRecord> = {}
-    waves.forEach((w, i) => { for (const e of w) edges[e] = { wave: i, type: types.get(e) ?? '', state: 'pending' } })
+    waves.forEach((w, i) => {
+      for (const e of w) edges[e] = { wave: i, type: types.get(e) ?? '', state: 'pending' }
+    })
     const r: Rollout = {
       id,
       orgId,
@@ -94,7 +124,11 @@ export class RolloutEngine {
       updatedAt: now
     }
     await this.#save(r)
-    await this.audit(orgId, actor, 'rollout.create', id, { kind: req.kind, edges: plan.edges.length, waves: waves.map((w) => w.length) })
+    await this.audit(orgId, actor, 'rollout.create', id, {
+      kind: req.kind,
+      edges: plan.edges.length,
+      waves: waves.map((w) => w.length)
+    })
     return r
   }
 
@@ -110,11 +144,16 @@ export class RolloutEngine {
 
   async #control (orgId: string, id: string): Promise<RolloutControl> {
     const raw = await this.#settings.get(`${CONTROL}${orgId}/${id}`)
-    return raw === undefined ? {} : JSON.parse(raw) as RolloutControl
+    return raw === undefined ? {} : (JSON.parse(raw) as RolloutControl)
   }
 
   /** An operator's command; the engine acts on it at its next tick. */
-  async command (orgId: string, id: string, action: 'pause' | 'resume' | 'abort' | 'approve', actor: string): Promise<RolloutControl> {
+  async command (
+    orgId: string,
+    id: string,
+    action: 'pause' | 'resume' | 'abort' | 'approve',
+    actor: string
+  ): Promise<RolloutControl> {
     const r = await this.get(orgId, id)
     if (r.status === 'aborted' || r.status === 'completed') {
       throw new SyncError(SyncErrorCode.CONFLICT, `Rollout ${id} is ${r.status}`)
@@ -127,7 +166,7 @@ export class RolloutEngine {
       c.accepted = [...new Set([...(c.accepted ?? []), r.wave])]
     }
     if (action === 'approve') {
-      if (r.status !== 'awaiting-approval') throw new SyncError(SyncErrorCode.CONFLICT, `Rollout ${id} is not waiting for approval (${r.status})`)
+      if (r.status !== 'awaiting-approval') { throw new SyncError(SyncErrorCode.CONFLICT, `Rollout ${id} is not waiting for approval (${r.status})`) }
       c.approved = Math.max(c.approved ?? 0, r.wave)
     }
     await this.#settings.set(`${CONTROL}${orgId}/${id}`, JSON.stringify(c))
@@ -160,14 +199,25 @@ export class RolloutEngine {
   }
 
   #event (r: Rollout, event: string, detail?: string): void {
-    r.history.push({ at: new Date().toISOString(), event, wave: r.wave, ...(detail === undefined ? {} : { detail }) })
+    r.history.push({
+      at: new Date().toISOString(),
+      event,
+      wave: r.wave,
+      ...(detail === undefined ? {} : { detail })
+    })
     if (r.history.length > 500) r.history.splice(0, r.history.length - 500)
   }
 
   async #advance (r: Rollout): Promise<void> {
     const c = await this.#control(r.orgId, r.id)
-    if (c.abort === true) { await this.#abort(r, 'aborted by an operator'); return }
-    if (r.status === 'aborting') { await this.#abort(r, r.reason ?? 'aborted'); return }
+    if (c.abort === true) {
+      await this.#abort(r, 'aborted by an operator')
+      return
+    }
+    if (r.status === 'aborting') {
+      await this.#abort(r, r.reason ?? 'aborted')
+      return
+    }
     if (c.paused === true) {
       if (r.status !== 'paused' || r.reason !== 'paused by an operator') {
         r.status = 'paused'
@@ -200,7 +250,10 @@ export class RolloutEngine {
     const failed = wave.filter((e) => e.state === 'error' || e.state === 'timedOut').length
     if (failed / wave.length > r.policy.errorThreshold && !(c.accepted ?? []).includes(r.wave)) {
       const why = `wave ${r.wave + 1}: ${failed} of ${wave.length} edges failed or timed out (threshold ${r.policy.errorThreshold})`
-      if (r.policy.onError === 'abort') { await this.#abort(r, why); return }
+      if (r.policy.onError === 'abort') {
+        await this.#abort(r, why)
+        return
+      }
       r.status = 'paused'
       r.reason = why
       this.#event(r, 'paused', why)
@@ -235,7 +288,9 @@ export class RolloutEngine {
   }
 
   async #windows (orgId: string): Promise<MaintenanceWindow[]> {
-    return (await this.#settings.list(`${WINDOW}${orgId}/`)).map(([, v]) => JSON.parse(v) as MaintenanceWindow)
+    return (await this.#settings.list(`${WINDOW}${orgId}/`)).map(
+      ([, v]) => JSON.parse(v) as MaintenanceWindow
+    )
   }
 
   /** Sends the current wave to its pending edges (those inside their window, with `wait`). */
@@ -255,24 +310,45 @@ export class RolloutEngine {
     }
     const of = (edge: string): MaintenanceWindow[] => windowsFor(windows, nodes.get(edge)?.properties ?? {})
     const now = Date.now()
-    const ready = r.policy.windows === 'wait'
-      ? pending.filter((e) => { const w = of(e); return w.length === 0 || w.some((x) => openUntil(x, now) !== undefined) })
-      : pending
+    const ready =
+      r.policy.windows === 'wait'
+        ? pending.filter((e) => {
+          const w = of(e)
+          return w.length === 0 || w.some((x) => openUntil(x, now) !== undefined)
+        })
+        : pending
     let dirty = false
     for (const e of pending) {
       const rec = r.edges[e] as EdgeRecord
-      if (!ready.includes(e) && rec.state !== 'waiting-window') { rec.state = 'waiting-window'; dirty = true }
+      if (!ready.includes(e) && rec.state !== 'waiting-window') {
+        rec.state = 'waiting-window'
+        dirty = true
+      }
     }
     if (ready.length === 0) return dirty
     // Windows travel with the change only when the edge is to hold it until one opens.
     const held = r.policy.windows === 'hold' ? of : () => []
-    const sent = await this.#driver(r.kind).send(r.orgId, r.change, ready, { actor: r.createdBy, rollout: r.id, windows: held })
+    const sent = await this.#driver(r.kind).send(r.orgId, r.change, ready, {
+      actor: r.createdBy,
+      rollout: r.id,
+      windows: held
+    })
     const at = new Date().toISOString()
     for (const e of ready) {
       const s = sent.get(e)
       const rec = r.edges[e] as EdgeRecord
-      if (s === undefined) { rec.state = 'skipped'; rec.message = 'nothing to send (already up to date)'; rec.doneAt = at; continue }
-      Object.assign(rec, { state: 'sent', key: s.key, instanceId: s.instanceId, sentAt: at }, s.from === undefined ? {} : { from: s.from }, s.to === undefined ? {} : { to: s.to })
+      if (s === undefined) {
+        rec.state = 'skipped'
+        rec.message = 'nothing to send (already up to date)'
+        rec.doneAt = at
+        continue
+      }
+      Object.assign(
+        rec,
+        { state: 'sent', key: s.key, instanceId: s.instanceId, sentAt: at },
+        s.from === undefined ? {} : { from: s.from },
+        s.to === undefined ? {} : { to: s.to }
+      )
     }
     this.#event(r, 'sent', `${ready.length} edges`)
     return true
@@ -280,7 +356,9 @@ export class RolloutEngine {
 
   async #nodeOf (r: Rollout, edge: string): Promise<NodeRecord | undefined> {
     const type = r.edges[edge]?.type
-    return type === undefined ? undefined : await this.#store.nodes.get({ orgId: r.orgId, destinationType: type, destinationId: edge })
+    return type === undefined
+      ? undefined
+      : await this.#store.nodes.get({ orgId: r.orgId, destinationType: type, destinationId: edge })
   }
 
   /** Reads each sent edge's delivery: consumed, error, or timedOut past the deadline. */
@@ -292,7 +370,11 @@ export class RolloutEngine {
       const n = await this.#nodeOf(r, edge)
       const d = n === undefined ? undefined : await this.#store.deliveries.get(rec.key, n)
       const at = new Date().toISOString()
-      if (d !== undefined && d.instanceId === rec.instanceId && (d.status === 'consumed' || d.status === 'error')) {
+      if (
+        d !== undefined &&
+        d.instanceId === rec.instanceId &&
+        (d.status === 'consumed' || d.status === 'error')
+      ) {
         rec.state = d.status
         rec.doneAt = d.times[d.status] ?? at
         if (d.message !== undefined && d.message !== '') rec.message = d.message
@@ -315,18 +397,26 @@ export class RolloutEngine {
       this.#event(r, 'aborting', why)
       await this.#save(r)
     }
-    const changed = Object.entries(r.edges).filter(([, rec]) => CHANGED.has(rec.state)).map(([edge, rec]) => ({ edge, rec }))
-    const result = changed.length === 0 ? new Map() : await this.#driver(r.kind).revert(r.orgId, r.change, changed, r.createdBy)
+    const changed = Object.entries(r.edges)
+      .filter(([, rec]) => CHANGED.has(rec.state))
+      .map(([edge, rec]) => ({ edge, rec }))
+    const result =
+      changed.length === 0
+        ? new Map()
+        : await this.#driver(r.kind).revert(r.orgId, r.change, changed, r.createdBy)
     const at = new Date().toISOString()
     for (const { edge, rec } of changed) {
-      const res = result.get(edge) as { to?: number, error?: string } | undefined
+      const res = result.get(edge) as { to?: number; error?: string } | undefined
       rec.message = `${rec.state}${rec.message === undefined ? '' : ` (${rec.message})`}; ${res?.error === undefined ? 'reverted' : `revert failed: ${res.error}`}`
       rec.state = res?.error === undefined ? 'reverted' : 'revert-failed'
       if (res?.to !== undefined) rec.revertedTo = res.to
       rec.doneAt = at
     }
     for (const rec of Object.values(r.edges)) {
-      if (rec.state === 'pending' || rec.state === 'waiting-window') { rec.state = 'skipped'; rec.message = 'never sent (aborted)' }
+      if (rec.state === 'pending' || rec.state === 'waiting-window') {
+        rec.state = 'skipped'
+        rec.message = 'never sent (aborted)'
+      }
     }
     r.status = 'aborted'
     this.#event(r, 'aborted', `${changed.length} edges reverted`)

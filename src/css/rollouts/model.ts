@@ -28,7 +28,16 @@ export interface RolloutPolicy {
 }
 
 export type RolloutStatus = 'running' | 'paused' | 'awaiting-approval' | 'aborting' | 'aborted' | 'completed'
-export type EdgeState = 'pending' | 'waiting-window' | 'sent' | 'consumed' | 'error' | 'timedOut' | 'reverted' | 'revert-failed' | 'skipped'
+export type EdgeState =
+  | 'pending'
+  | 'waiting-window'
+  | 'sent'
+  | 'consumed'
+  | 'error'
+  | 'timedOut'
+  | 'reverted'
+  | 'revert-failed'
+  | 'skipped'
 
 export interface EdgeRecord {
   wave: number
@@ -62,8 +71,8 @@ export interface Rollout {
   wave: number
   waves: string[][]
   edges: Record<string, EdgeRecord>
-  skipped: Array<{ edge: string, why: string }>
-  history: Array<{ at: string, event: string, wave?: number, detail?: string }>
+  skipped: Array<{ edge: string; why: string }>
+  history: Array<{ at: string; event: string; wave?: number; detail?: string }>
   updatedAt: string
 }
 
@@ -94,22 +103,33 @@ export interface SentEdge {
 /** A kind of change a rollout can carry (EMS changes come from the EMS extension). */
 export interface RolloutDriver {
   /** Checks the change and lists the edges it changes; throws ValidationError when it cannot go. */
-  plan: (orgId: string, change: unknown) => Promise<{ edges: PlannedEdge[], skipped: Array<{ edge: string, why: string }> }>
+  plan: (
+    orgId: string,
+    change: unknown
+  ) => Promise<{ edges: PlannedEdge[]; skipped: Array<{ edge: string; why: string }> }>
   /** Sends the change to these edges (the wave, or its edges whose window opened). */
   send: (
     orgId: string,
     change: unknown,
     edges: string[],
-    opts: { actor: string, rollout: string, windows: (edge: string) => MaintenanceWindow[] }
+    opts: { actor: string; rollout: string; windows: (edge: string) => MaintenanceWindow[] }
   ) => Promise<Map<string, SentEdge>>
   /** Returns these edges to what they had before (`from`); the version or instance they got. */
-  revert: (orgId: string, change: unknown, edges: Array<{ edge: string, rec: EdgeRecord }>, actor: string) => Promise<Map<string, { to?: number, error?: string }>>
+  revert: (
+    orgId: string,
+    change: unknown,
+    edges: Array<{ edge: string; rec: EdgeRecord }>,
+    actor: string
+  ) => Promise<Map<string, { to?: number; error?: string }>>
   /** After the last wave (EMS: the layer itself is written, so later changes build on it). */
   finish: (orgId: string, change: unknown, actor: string) => Promise<void>
 }
 
 /** Splits sorted edges into waves. Percentages are cumulative shares (rounded down, at least one). */
-export function splitWaves (edges: string[], spec: WaveSpec[] | { exponential: { start: number, factor: number } }): string[][] {
+export function splitWaves (
+  edges: string[],
+  spec: WaveSpec[] | { exponential: { start: number; factor: number } }
+): string[][] {
   const out: string[][] = []
   if (!Array.isArray(spec)) {
     let size = spec.exponential.start

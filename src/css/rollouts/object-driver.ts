@@ -34,15 +34,21 @@ function check (c: unknown): ObjectChange {
 }
 
 export function objectRolloutDriver (store: Store, objects: ObjectService): RolloutDriver {
-  const keyOf = (orgId: string, c: ObjectChange): ObjectKey => ({ orgId, objectType: c.objectType, objectId: c.objectID })
-  const hashOf = (c: ObjectChange): string => createHash('sha256').update(Buffer.from(c.data, 'base64')).digest('hex')
+  const keyOf = (orgId: string, c: ObjectChange): ObjectKey => ({
+    orgId,
+    objectType: c.objectType,
+    objectId: c.objectID
+  })
+  const hashOf = (c: ObjectChange): string =>
+    createHash('sha256').update(Buffer.from(c.data, 'base64')).digest('hex')
   /** The newest instance from before the rollout (one whose data is not the new data). */
   const before = async (key: ObjectKey, hash: string): Promise<number | undefined> =>
-    (await store.objects.history(key)).find((o) => o.meta.dataHash !== hash && o.meta.deleted !== true)?.meta.instanceID
+    (await store.objects.history(key)).find((o) => o.meta.dataHash !== hash && o.meta.deleted !== true)?.meta
+      .instanceID
   return {
     plan: async (orgId, change) => {
       const c = check(change)
-      const edges: Array<{ edge: string, destinationType: string }> = []
+      const edges: Array<{ edge: string; destinationType: string }> = []
       let cursor: string | undefined
       do {
         const page = await store.nodes.list({
@@ -54,7 +60,8 @@ export function objectRolloutDriver (store: Store, objects: ObjectService): Roll
           ...(cursor === undefined ? {} : { cursor })
         })
         for (const n of page.items) {
-          if (c.edges === undefined || c.edges.includes(n.destinationId)) edges.push({ edge: n.destinationId, destinationType: n.destinationType })
+          if (c.edges !== undefined && !c.edges.includes(n.destinationId)) continue
+          edges.push({ edge: n.destinationId, destinationType: n.destinationType })
         }
         cursor = page.next
       } while (cursor !== undefined)
@@ -67,18 +74,31 @@ export function objectRolloutDriver (store: Store, objects: ObjectService): Roll
       const cur = await store.objects.get(key)
       const from = await before(key, hash)
       const dests = edges.map((e) => `${c.destinationType}:${e}`)
-      const obj = cur !== undefined && cur.meta.deleted !== true && cur.meta.dataHash === hash
-        ? await objects.setDestinations(key, (list) => [...new Set([...list, ...dests])])
-        : await objects.put(key, { ...(c.meta ?? {}), objectID: c.objectID, objectType: c.objectType, destinationsList: dests }, Buffer.from(c.data, 'base64'), opts.actor)
+      const obj =
+        cur !== undefined && cur.meta.deleted !== true && cur.meta.dataHash === hash
+          ? await objects.setDestinations(key, (list) => [...new Set([...list, ...dests])])
+          : await objects.put(
+            key,
+            { ...(c.meta ?? {}), objectID: c.objectID, objectType: c.objectType, destinationsList: dests },
+            Buffer.from(c.data, 'base64'),
+            opts.actor
+          )
       const out = new Map<string, SentEdge>()
-      for (const e of edges) out.set(e, { key, instanceId: obj.meta.instanceID, to: obj.meta.instanceID, ...(from === undefined ? {} : { from }) })
+      for (const e of edges) {
+        out.set(e, {
+          key,
+          instanceId: obj.meta.instanceID,
+          to: obj.meta.instanceID,
+          ...(from === undefined ? {} : { from })
+        })
+      }
       return out
     },
     revert: async (orgId, change, edges) => {
       const c = check(change)
       const key = keyOf(orgId, c)
       const from = await before(key, hashOf(c))
-      const out = new Map<string, { to?: number, error?: string }>()
+      const out = new Map<string, { to?: number; error?: string }>()
       try {
         if (from === undefined) {
           await objects.delete(key)

@@ -100,7 +100,7 @@ export class EmsService {
   constructor (
     store: Store,
     pub: ConfigPublisher,
-    opts: { edgeType: string, offlineAfterMs?: number },
+    opts: { edgeType: string; offlineAfterMs?: number },
     log: Logger
   ) {
     this.#store = store
@@ -372,7 +372,11 @@ export class EmsService {
    * A layer change's effect per affected edge: the outcome (diff, problems, why it is skipped),
    * the config it would get, and the version it runs now (for rollouts; no writes).
    */
-  async plan (orgId: string, ref: LayerRef, doc: Obj): Promise<Array<{ outcome: EdgeOutcome; next: Obj; currentVersion: number }>> {
+  async plan (
+    orgId: string,
+    ref: LayerRef,
+    doc: Obj
+  ): Promise<Array<{ outcome: EdgeOutcome; next: Obj; currentVersion: number }>> {
     return await this.#plan(orgId, ref, doc)
   }
 
@@ -383,7 +387,7 @@ export class EmsService {
     config: Obj,
     actor: string,
     extra: Obj = {}
-  ): Promise<{ version: number, instanceId: number }> {
+  ): Promise<{ version: number; instanceId: number }> {
     const version = await this.#publish(orgId, edgeId, { ...config, ...extra }, actor)
     const cur = await this.current(orgId, edgeId)
     return { version, instanceId: cur?.instanceId ?? 0 }
@@ -392,7 +396,7 @@ export class EmsService {
   /** Publishes the content of an earlier version again, as a new version (no pin: a rollout's revert). */
   async republish (orgId: string, edgeId: string, version: number, actor: string): Promise<number> {
     const config = await this.at(orgId, edgeId, version)
-    if (config === undefined) throw new NotFoundError(`Version ${version} of ${edgeId}'s config is not retained`)
+    if (config === undefined) { throw new NotFoundError(`Version ${version} of ${edgeId}'s config is not retained`) }
     return await this.#publish(orgId, edgeId, body(config), actor)
   }
 
@@ -448,7 +452,13 @@ export class EmsService {
     const version = (currentVersion ?? (await this.current(orgId, edgeId))?.version ?? 0) + 1
     // Delivery details (a rollout's maintenance windows) travel with this version only.
     const windows = config.apply_windows === undefined ? {} : { apply_windows: config.apply_windows }
-    const content = { ...body(config), ...windows, version, timestamp: new Date().toISOString(), edge_id: edgeId }
+    const content = {
+      ...body(config),
+      ...windows,
+      version,
+      timestamp: new Date().toISOString(),
+      edge_id: edgeId
+    }
     await this.#pub.put(
       configKey(orgId, edgeId),
       {
@@ -551,7 +561,7 @@ export class EmsService {
   async release (orgId: string, edgeId: string, actor: string): Promise<EdgeOutcome> {
     await this.#node(orgId, edgeId)
     const pin = await this.pin(orgId, edgeId)
-    if (pin === undefined) throw new SyncError(SyncErrorCode.CONFLICT, `${edgeId} is not pinned by a rollback`)
+    if (pin === undefined) { throw new SyncError(SyncErrorCode.CONFLICT, `${edgeId} is not pinned by a rollback`) }
     const next = (await this.effective(orgId, edgeId)).config
     const cur = await this.current(orgId, edgeId)
     const changes = diff(cur === undefined ? {} : body(cur.config), next)
@@ -639,22 +649,34 @@ export class EmsService {
    * The fleet view's EMS columns for the given nodes (those of the EMS edge type), with a state
    * for its filter: error (the last version failed), behind (not running the newest), ok.
    */
-  async describe (orgId: string, nodes: NodeRecord[]): Promise<Map<string, Record<string, unknown> & { state: 'ok' | 'behind' | 'error' | 'drift' }>> {
+  async describe (
+    orgId: string,
+    nodes: NodeRecord[]
+  ): Promise<Map<string, Record<string, unknown> & { state: 'ok' | 'behind' | 'error' | 'drift' }>> {
     const out = new Map<string, Record<string, unknown> & { state: 'ok' | 'behind' | 'error' | 'drift' }>()
     const edges = nodes.filter((n) => n.destinationType === this.#edgeType)
     if (edges.length === 0) return out
     const pins = await this.#pins(orgId)
     for (const n of edges) {
       const s = await this.#statusOf(orgId, n, pins)
-      const state = s.drift !== undefined
-        ? 'drift'
-        : s.status === 'error' ? 'error' : s.behindSince !== undefined || s.status === 'none' ? 'behind' : 'ok'
+      const state =
+        s.drift !== undefined
+          ? 'drift'
+          : s.status === 'error'
+            ? 'error'
+            : s.behindSince !== undefined || s.status === 'none'
+              ? 'behind'
+              : 'ok'
       out.set(n.destinationId, { ems: s, state })
     }
     return out
   }
 
-  async #statusOf (orgId: string, n: NodeRecord, pins: Map<string, unknown>): Promise<Record<string, unknown>> {
+  async #statusOf (
+    orgId: string,
+    n: NodeRecord,
+    pins: Map<string, unknown>
+  ): Promise<Record<string, unknown>> {
     const key = configKey(orgId, n.destinationId)
     const o = await this.#store.objects.get(key)
     const d = await this.#store.deliveries.get(key, n)
@@ -666,7 +688,8 @@ export class EmsService {
       d !== undefined &&
       d.instanceId === o.meta.instanceID &&
       (d.status === 'consumed' || d.status === 'delivered')
-    const runtime = n.status?.ems as { activeVersion?: number, activeHash?: string, heldForWindow?: unknown } | undefined
+    const runtime = n.status?.ems as
+      { activeVersion?: number; activeHash?: string; heldForWindow?: unknown } | undefined
     const drift = o === undefined || runtime === undefined ? undefined : await this.#drift(key, o, d, runtime)
     return {
       edge: n.destinationId,
@@ -681,9 +704,8 @@ export class EmsService {
           : d.instanceId === o.meta.instanceID
             ? latest
             : 'older',
-      behindSince: upToDate || o === undefined
-        ? undefined
-        : await this.#behindSince(key, runtime?.activeVersion, d),
+      behindSince:
+        upToDate || o === undefined ? undefined : await this.#behindSince(key, runtime?.activeVersion, d),
       lastSeen: n.lastHeartbeat,
       message: d?.message ?? '',
       ...(runtime === undefined ? {} : { runtime }),
@@ -701,10 +723,10 @@ export class EmsService {
    */
   async #drift (
     key: ObjectKey,
-    o: { meta: { instanceID: number, version?: string }, dataRef?: string },
-    d: { instanceId: number, status: string } | undefined,
-    runtime: { activeVersion?: number, activeHash?: string, heldForWindow?: unknown }
-  ): Promise<{ kind: string, detail: string } | undefined> {
+    o: { meta: { instanceID: number; version?: string }; dataRef?: string },
+    d: { instanceId: number; status: string } | undefined,
+    runtime: { activeVersion?: number; activeHash?: string; heldForWindow?: unknown }
+  ): Promise<{ kind: string; detail: string } | undefined> {
     const latest = Number(o.meta.version ?? 0)
     if (runtime.activeVersion === latest && runtime.activeHash !== undefined) {
       const k = `${key.orgId}/${key.objectId}/${o.meta.instanceID}`
@@ -717,13 +739,24 @@ export class EmsService {
         this.#hashes.set(k, published)
       }
       if (published !== runtime.activeHash) {
-        return { kind: 'changed', detail: `runs v${latest} with other content than published (changed on the device)` }
+        return {
+          kind: 'changed',
+          detail: `runs v${latest} with other content than published (changed on the device)`
+        }
       }
       return undefined
     }
     const confirmed = d !== undefined && d.instanceId === o.meta.instanceID && d.status === 'consumed'
-    if (confirmed && runtime.activeVersion !== undefined && runtime.activeVersion < latest && runtime.heldForWindow === undefined) {
-      return { kind: 'older', detail: `runs v${runtime.activeVersion} after confirming v${latest} (restored from an old backup?)` }
+    if (
+      confirmed &&
+      runtime.activeVersion !== undefined &&
+      runtime.activeVersion < latest &&
+      runtime.heldForWindow === undefined
+    ) {
+      return {
+        kind: 'older',
+        detail: `runs v${runtime.activeVersion} after confirming v${latest} (restored from an old backup?)`
+      }
     }
     return undefined
   }
@@ -734,7 +767,12 @@ export class EmsService {
     if (cur === undefined) throw new NotFoundError(`No EMS config published for ${edgeId}`)
     const v = await this.#publish(orgId, edgeId, body(cur.config), actor, cur.version)
     await this.#store.audit.append({
-      at: new Date().toISOString(), orgId, actor, action: 'ems.drift.correct', target: edgeId, detail: { from: cur.version, to: v }
+      at: new Date().toISOString(),
+      orgId,
+      actor,
+      action: 'ems.drift.correct',
+      target: edgeId,
+      detail: { from: cur.version, to: v }
     })
     return v
   }
@@ -743,14 +781,18 @@ export class EmsService {
   async #behindSince (
     key: ObjectKey,
     running: number | undefined,
-    d: { instanceId: number, status: string } | undefined
+    d: { instanceId: number; status: string } | undefined
   ): Promise<string | undefined> {
     const history = await this.#store.objects.history(key)
-    const confirmed = d !== undefined && (d.status === 'consumed' || d.status === 'delivered')
-      ? Number(history.find((h) => h.meta.instanceID === d.instanceId)?.meta.version ?? 0)
-      : 0
+    const confirmed =
+      d !== undefined && (d.status === 'consumed' || d.status === 'delivered')
+        ? Number(history.find((h) => h.meta.instanceID === d.instanceId)?.meta.version ?? 0)
+        : 0
     const holds = Math.max(running ?? 0, confirmed)
     const missed = history.filter((h) => Number(h.meta.version ?? 0) > holds && h.meta.deleted !== true)
-    return missed.map((h) => h.meta.lastUpdate).filter((t): t is string => t !== undefined).sort()[0]
+    return missed
+      .map((h) => h.meta.lastUpdate)
+      .filter((t): t is string => t !== undefined)
+      .sort()[0]
   }
 }

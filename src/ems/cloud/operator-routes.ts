@@ -20,7 +20,7 @@ const edgeParams = {
 type Obj = Record<string, Json>
 
 export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void {
-  app.get<{ Params: { orgID: string, layer: string } }>(
+  app.get<{ Params: { orgID: string; layer: string } }>(
     '/api/v1/ems/:orgID/layers/:layer',
     { schema: { summary: 'An EMS configuration layer (org, site:<id>, edge:<id>)', params: layerParams } },
     async (req) => {
@@ -33,18 +33,27 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
   )
   const previewQuery = {
     type: 'object',
-    properties: { preview: { type: 'boolean', description: 'show what the change does to each edge; write nothing' } }
+    properties: {
+      preview: { type: 'boolean', description: 'show what the change does to each edge; write nothing' }
+    }
   } as const
   /** Sets (or previews) a layer; the answer says why when no edge is affected. */
-  const change = async (orgId: string, ref: LayerRef, doc: Obj, actor: string, preview: boolean): Promise<unknown> => {
+  const change = async (
+    orgId: string,
+    ref: LayerRef,
+    doc: Obj,
+    actor: string,
+    preview: boolean
+  ): Promise<unknown> => {
     const outcomes = preview ? await ems.preview(orgId, ref, doc) : await ems.setLayer(orgId, ref, doc, actor)
-    const note = outcomes.length === 0
-      ? 'No EMS edge is affected yet: an edge appears once its ESS registered (or an HTTP edge sent its ' +
-        'first heartbeat), and then gets its effective config'
-      : undefined
+    const note =
+      outcomes.length === 0
+        ? 'No EMS edge is affected yet: an edge appears once its ESS registered (or an HTTP edge sent its ' +
+          'first heartbeat), and then gets its effective config'
+        : undefined
     return { [preview ? 'preview' : 'published']: outcomes, ...(note === undefined ? {} : { note }) }
   }
-  app.put<{ Params: { orgID: string, layer: string }, Querystring: { preview?: boolean } }>(
+  app.put<{ Params: { orgID: string; layer: string }; Querystring: { preview?: boolean } }>(
     '/api/v1/ems/:orgID/layers/:layer',
     {
       schema: {
@@ -57,10 +66,16 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
     async (req) => {
       const p = req.params
       const who = requireOrg(req.identity, p.orgID, true)
-      return await change(p.orgID, parseLayer(p.layer), req.body as Obj, who.appKey, req.query.preview === true)
+      return await change(
+        p.orgID,
+        parseLayer(p.layer),
+        req.body as Obj,
+        who.appKey,
+        req.query.preview === true
+      )
     }
   )
-  app.patch<{ Params: { orgID: string, layer: string }, Querystring: { preview?: boolean } }>(
+  app.patch<{ Params: { orgID: string; layer: string }; Querystring: { preview?: boolean } }>(
     '/api/v1/ems/:orgID/layers/:layer',
     {
       schema: {
@@ -82,7 +97,7 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
       return await change(p.orgID, ref, merged, who.appKey, req.query.preview === true)
     }
   )
-  app.get<{ Params: { orgID: string, layer: string } }>(
+  app.get<{ Params: { orgID: string; layer: string } }>(
     '/api/v1/ems/:orgID/layers/:layer/history',
     { schema: { summary: 'Every retained version of a layer, newest first', params: layerParams } },
     async (req) => {
@@ -91,7 +106,7 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
       return await ems.layerHistory(p.orgID, parseLayer(p.layer))
     }
   )
-  app.get<{ Params: { orgID: string, edgeID: string } }>(
+  app.get<{ Params: { orgID: string; edgeID: string } }>(
     '/api/v1/ems/:orgID/edges/:edgeID/effective',
     {
       schema: {
@@ -105,7 +120,7 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
       return await ems.effective(p.orgID, p.edgeID)
     }
   )
-  app.get<{ Params: { orgID: string, edgeID: string } }>(
+  app.get<{ Params: { orgID: string; edgeID: string } }>(
     '/api/v1/ems/:orgID/edges/:edgeID/history',
     { schema: { summary: "Versions of an edge's published config, newest first", params: edgeParams } },
     async (req) => {
@@ -114,7 +129,7 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
       return await ems.history(p.orgID, p.edgeID)
     }
   )
-  app.get<{ Params: { orgID: string, edgeID: string, version: number } }>(
+  app.get<{ Params: { orgID: string; edgeID: string; version: number } }>(
     '/api/v1/ems/:orgID/edges/:edgeID/versions/:version',
     {
       schema: {
@@ -130,11 +145,11 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
       const p = req.params
       requireOrg(req.identity, p.orgID)
       const config = await ems.at(p.orgID, p.edgeID, p.version)
-      if (config === undefined) throw new NotFoundError(`Version ${p.version} of ${p.edgeID}'s config is not retained`)
+      if (config === undefined) { throw new NotFoundError(`Version ${p.version} of ${p.edgeID}'s config is not retained`) }
       return config
     }
   )
-  app.post<{ Params: { orgID: string, edgeID: string }, Body: { version: number } }>(
+  app.post<{ Params: { orgID: string; edgeID: string }; Body: { version: number } }>(
     '/api/v1/ems/:orgID/edges/:edgeID/rollback',
     {
       schema: {
@@ -152,16 +167,11 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
       const p = req.params
       const who = requireOrg(req.identity, p.orgID, true)
       return {
-        version: await ems.rollback(
-          p.orgID,
-          p.edgeID,
-          req.body.version,
-          who.appKey
-        )
+        version: await ems.rollback(p.orgID, p.edgeID, req.body.version, who.appKey)
       }
     }
   )
-  app.post<{ Params: { orgID: string, edgeID: string } }>(
+  app.post<{ Params: { orgID: string; edgeID: string } }>(
     '/api/v1/ems/:orgID/edges/:edgeID/release',
     {
       schema: {
@@ -176,7 +186,7 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
     }
   )
   app.post<{
-    Params: { orgID: string },
+    Params: { orgID: string }
     Body: {
       path: string
       value?: Json
@@ -224,7 +234,7 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
       }
     }
   )
-  app.get<{ Params: { orgID: string }, Querystring: { since?: string } }>(
+  app.get<{ Params: { orgID: string }; Querystring: { since?: string } }>(
     '/api/v1/ems/:orgID/changes',
     {
       schema: {
@@ -243,20 +253,33 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
     '/api/v1/ems/:orgID/drift',
     {
       schema: {
-        summary: 'Edges running something other than what they should (changed on the device, an old backup restored)',
+        summary:
+          'Edges running something other than what they should (changed on the device, an old backup restored)',
         params: orgParams
       }
     },
     async (req) => {
       const p = req.params
       requireOrg(req.identity, p.orgID)
-      return (await ems.status(p.orgID)).filter((s) => s.drift !== undefined)
-        .map((s) => ({ edge: s.edge, site: s.site, latest: s.latest, running: (s.runtime as { activeVersion?: number } | undefined)?.activeVersion, drift: s.drift }))
+      return (await ems.status(p.orgID))
+        .filter((s) => s.drift !== undefined)
+        .map((s) => ({
+          edge: s.edge,
+          site: s.site,
+          latest: s.latest,
+          running: (s.runtime as { activeVersion?: number } | undefined)?.activeVersion,
+          drift: s.drift
+        }))
     }
   )
-  app.post<{ Params: { orgID: string, edgeID: string } }>(
+  app.post<{ Params: { orgID: string; edgeID: string } }>(
     '/api/v1/ems/:orgID/edges/:edgeID/drift/correct',
-    { schema: { summary: 'Resend an edge its newest config (as a new version) to end a drift', params: edgeParams } },
+    {
+      schema: {
+        summary: 'Resend an edge its newest config (as a new version) to end a drift',
+        params: edgeParams
+      }
+    },
     async (req) => {
       const p = req.params
       const who = requireOrg(req.identity, p.orgID, true)

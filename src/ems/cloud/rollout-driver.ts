@@ -12,33 +12,44 @@ import { parseLayer, type EmsService, type LayerRef } from './config-service.js'
 
 type Obj = Record<string, Json>
 export type EmsChange =
-  | { layer: string, doc: Obj }
-  | { bulk: { path: string, value: Json, site?: string, selector?: Record<string, string> } }
+  | { layer: string; doc: Obj }
+  | { bulk: { path: string; value: Json; site?: string; selector?: Record<string, string> } }
 
 function isChange (c: unknown): c is EmsChange {
   if (typeof c !== 'object' || c === null) return false
   const x = c as Record<string, unknown>
-  return (typeof x.layer === 'string' && typeof x.doc === 'object' && x.doc !== null) ||
-    (typeof x.bulk === 'object' && x.bulk !== null && typeof (x.bulk as Record<string, unknown>).path === 'string')
+  return (
+    (typeof x.layer === 'string' && typeof x.doc === 'object' && x.doc !== null) ||
+    (typeof x.bulk === 'object' &&
+      x.bulk !== null &&
+      typeof (x.bulk as Record<string, unknown>).path === 'string')
+  )
 }
 
 export function emsRolloutDriver (ems: EmsService, edgeType: string): RolloutDriver {
   /** The layer documents the change writes, each with the edges it is for (undefined: all it touches). */
-  const layers = async (orgId: string, change: unknown): Promise<Array<{ ref: LayerRef, doc: Obj, only?: string }>> => {
-    if (!isChange(change)) throw new ValidationError('ems: give {layer, doc} or {bulk: {path, value, site | selector}}')
+  const layers = async (
+    orgId: string,
+    change: unknown
+  ): Promise<Array<{ ref: LayerRef; doc: Obj; only?: string }>> => {
+    if (!isChange(change)) { throw new ValidationError('ems: give {layer, doc} or {bulk: {path, value, site | selector}}') }
     if ('layer' in change) return [{ ref: parseLayer(change.layer), doc: change.doc }]
     const b = change.bulk
-    if ((b.site === undefined) === (b.selector === undefined)) throw new ValidationError('ems bulk: give either site or selector')
+    if ((b.site === undefined) === (b.selector === undefined)) { throw new ValidationError('ems bulk: give either site or selector') }
     const patch = (doc: Obj): Obj => {
       const next = structuredClone(doc)
-      try { setPath(next, b.path, b.value) } catch (err) { throw new ValidationError(`/path: ${(err as Error).message}`) }
+      try {
+        setPath(next, b.path, b.value)
+      } catch (err) {
+        throw new ValidationError(`/path: ${(err as Error).message}`)
+      }
       return next
     }
     if (b.site !== undefined) {
       const ref: LayerRef = { kind: 'site', id: b.site }
       return [{ ref, doc: patch((await ems.getLayer(orgId, ref))?.doc ?? {}) }]
     }
-    const out: Array<{ ref: LayerRef, doc: Obj, only?: string }> = []
+    const out: Array<{ ref: LayerRef; doc: Obj; only?: string }> = []
     for (const n of await ems.edges(orgId)) {
       if (!Object.entries(b.selector ?? {}).every(([k, v]) => n.properties[k] === v)) continue
       const ref: LayerRef = { kind: 'edge', id: n.destinationId }
@@ -46,10 +57,15 @@ export function emsRolloutDriver (ems: EmsService, edgeType: string): RolloutDri
     }
     return out
   }
-  const plans = async (orgId: string, change: unknown): Promise<Map<string, Awaited<ReturnType<EmsService['plan']>>[number]>> => {
+  const plans = async (
+    orgId: string,
+    change: unknown
+  ): Promise<Map<string, Awaited<ReturnType<EmsService['plan']>>[number]>> => {
     const out = new Map<string, Awaited<ReturnType<EmsService['plan']>>[number]>()
     for (const l of await layers(orgId, change)) {
-      for (const p of await ems.plan(orgId, l.ref, l.doc)) if (l.only === undefined || l.only === p.outcome.edge) out.set(p.outcome.edge, p)
+      for (const p of await ems.plan(orgId, l.ref, l.doc)) {
+        if (l.only === undefined || l.only === p.outcome.edge) out.set(p.outcome.edge, p)
+      }
     }
     return out
   }
@@ -58,28 +74,54 @@ export function emsRolloutDriver (ems: EmsService, edgeType: string): RolloutDri
       const all = [...(await plans(orgId, change)).values()]
       const bad = all.filter((p) => p.outcome.problems !== undefined)
       if (bad.length > 0) {
-        throw new ValidationError(`The change makes the config of ${bad.length} edge(s) invalid; no rollout`, {
-          details: bad.map((b) => ({ edge: b.outcome.edge, problems: b.outcome.problems }))
-        })
+        throw new ValidationError(
+          `The change makes the config of ${bad.length} edge(s) invalid; no rollout`,
+          {
+            details: bad.map((b) => ({ edge: b.outcome.edge, problems: b.outcome.problems }))
+          }
+        )
       }
-      const skipped = all.flatMap((p) => p.outcome.pinned !== undefined
-        ? [{ edge: p.outcome.edge, why: `pinned by a rollback to v${p.outcome.pinned.version}` }]
-        : p.outcome.incomplete !== undefined
-          ? [{ edge: p.outcome.edge, why: `incomplete config (no ${p.outcome.incomplete.join(', ')})` }]
-          : [])
+      const skipped = all.flatMap((p) =>
+        p.outcome.pinned !== undefined
+          ? [{ edge: p.outcome.edge, why: `pinned by a rollback to v${p.outcome.pinned.version}` }]
+          : p.outcome.incomplete !== undefined
+            ? [{ edge: p.outcome.edge, why: `incomplete config (no ${p.outcome.incomplete.join(', ')})` }]
+            : []
+      )
       const edges = all
-        .filter((p) => p.outcome.changes.length > 0 && p.outcome.pinned === undefined && p.outcome.incomplete === undefined)
+        .filter(
+          (p) =>
+            p.outcome.changes.length > 0 &&
+            p.outcome.pinned === undefined &&
+            p.outcome.incomplete === undefined
+        )
         .map((p) => ({ edge: p.outcome.edge, destinationType: edgeType, changes: p.outcome.changes }))
       return { edges, skipped }
     },
     send: async (orgId, change, edges, opts) => {
       const by = await plans(orgId, change)
-      const out = new Map<string, { key: { orgId: string, objectType: string, objectId: string }, instanceId: number, from?: number, to?: number }>()
+      const out = new Map<
+        string,
+        {
+          key: { orgId: string; objectType: string; objectId: string }
+          instanceId: number
+          from?: number
+          to?: number
+        }
+      >()
       for (const edge of edges) {
         const p = by.get(edge)
         if (p === undefined || p.outcome.changes.length === 0) continue
-        const windows = opts.windows(edge).map((w) => ({ cron: w.cron, duration_s: w.durationSeconds, time_zone: w.timeZone }))
-        const sent = await ems.publishConfig(orgId, edge, p.next, opts.actor, windows.length === 0 ? {} : { apply_windows: windows })
+        const windows = opts
+          .windows(edge)
+          .map((w) => ({ cron: w.cron, duration_s: w.durationSeconds, time_zone: w.timeZone }))
+        const sent = await ems.publishConfig(
+          orgId,
+          edge,
+          p.next,
+          opts.actor,
+          windows.length === 0 ? {} : { apply_windows: windows }
+        )
         out.set(edge, {
           key: { orgId, objectType: 'ems-config', objectId: edge },
           instanceId: sent.instanceId,
@@ -90,9 +132,12 @@ export function emsRolloutDriver (ems: EmsService, edgeType: string): RolloutDri
       return out
     },
     revert: async (orgId, _change, edges, actor) => {
-      const out = new Map<string, { to?: number, error?: string }>()
+      const out = new Map<string, { to?: number; error?: string }>()
       for (const { edge, rec } of edges) {
-        if (rec.from === undefined || rec.from === 0) { out.set(edge, { error: 'it had no config before' }); continue }
+        if (rec.from === undefined || rec.from === 0) {
+          out.set(edge, { error: 'it had no config before' })
+          continue
+        }
         try {
           out.set(edge, { to: await ems.republish(orgId, edge, rec.from, actor) })
         } catch (err) {

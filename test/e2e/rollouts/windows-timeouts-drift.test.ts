@@ -86,8 +86,12 @@ t.test('a closed maintenance window: the edge holds the staged config and applie
 t.test('a delivery never consumed is timedOut after the deadline, and counts against the error threshold', async (t) => {
   // An object no app on the edges consumes: delivered, never consumed.
   const r = await api('POST', '/api/v1/rollouts/org1', {
-    id: 'fw', kind: 'object', change: { objectType: 'firmware', objectID: 'fw1', destinationType: 'edge', data: Buffer.from('firmware 2').toString('base64') },
-    waves: [{ count: 1 }, { count: 2 }], deadlineSeconds: 3, errorThreshold: 0
+    id: 'fw',
+    kind: 'object',
+    change: { objectType: 'firmware', objectID: 'fw1', destinationType: 'edge', data: Buffer.from('firmware 2').toString('base64') },
+    waves: [{ count: 1 }, { count: 2 }],
+    deadlineSeconds: 3,
+    errorThreshold: 0
   })
   t.equal(r.status, 201)
   const paused = await waitFor('paused', async () => { const x = await status('fw'); return x.status === 'paused' ? x : undefined }, 20_000)
