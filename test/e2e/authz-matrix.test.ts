@@ -74,6 +74,16 @@ const RULES: Record<string, { rule: Rule, body?: unknown, query?: string, params
   'POST /api/v1/ems/{orgID}/bulk': { rule: 'admin', body: { path: '/core_cycle/period_ms', value: 1000, site: 'A' } },
   'GET /api/v1/ems/{orgID}/status': { rule: 'org' },
   'GET /api/v1/ems/{orgID}/edges/{edgeID}/versions/{version}': { rule: 'org', params: { version: '1' } },
+  'GET /api/v1/ems/{orgID}/drift': { rule: 'org' },
+  'POST /api/v1/ems/{orgID}/edges/{edgeID}/drift/correct': { rule: 'admin' },
+  // Rollouts and maintenance windows: org admins change them, the org reads them.
+  'POST /api/v1/rollouts/{orgID}': { rule: 'admin', body: { kind: 'ems', change: { layer: 'site:A', doc: {} } } },
+  'GET /api/v1/rollouts/{orgID}': { rule: 'org' },
+  'GET /api/v1/rollouts/{orgID}/{id}': { rule: 'org', params: { id: 'r1' } },
+  'POST /api/v1/rollouts/{orgID}/{id}/{action}': { rule: 'admin', params: { id: 'r1', action: 'pause' } },
+  'PUT /api/v1/windows/{orgID}/{name}': { rule: 'admin', params: { name: 'w1' }, body: { cron: '0 2 * * *', durationSeconds: 3600 } },
+  'GET /api/v1/windows/{orgID}': { rule: 'org' },
+  'DELETE /api/v1/windows/{orgID}/{name}': { rule: 'admin', params: { name: 'w1' } },
   // The dashboard's fleet view and its live stream; commands to one edge's plugins.
   'GET /api/v1/fleet/{orgID}': { rule: 'org' },
   'GET /api/v1/fleet/{orgID}/events': { rule: 'org' },

@@ -9,8 +9,9 @@ import { Config } from './views/config.js'
 import { Edge } from './views/edge.js'
 import { Fleet } from './views/fleet.js'
 import { Objects } from './views/objects.js'
+import { Rollouts } from './views/rollouts.js'
 
-const NAV: Array<[string, string]> = [['fleet', 'Fleet'], ['config', 'Configuration'], ['objects', 'Objects'], ['admin', 'Admin']]
+const NAV: Array<[string, string]> = [['fleet', 'Fleet'], ['config', 'Configuration'], ['rollouts', 'Rollouts'], ['objects', 'Objects'], ['admin', 'Admin']]
 
 function Dashboard ({ me, out }: { me: Me, out: () => void }): preact.JSX.Element {
   const route = useRoute()
@@ -43,6 +44,7 @@ function Dashboard ({ me, out }: { me: Me, out: () => void }): preact.JSX.Elemen
         {org !== '' && view === 'fleet' && <Fleet org={org} />}
         {org !== '' && view === 'edge' && <Edge org={org} type={a} id={b} admin={admin} />}
         {org !== '' && view === 'config' && <Config org={org} admin={admin} />}
+        {org !== '' && view === 'rollouts' && <Rollouts org={org} admin={admin} />}
         {org !== '' && view === 'objects' && <Objects org={org} admin={admin} />}
         {org !== '' && view === 'admin' && admin && <Admin org={org} />}
       </main>

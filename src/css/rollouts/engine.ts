@@ -271,7 +271,10 @@ export class RolloutEngine {
       }
       this.#event(r, 'wave done', `${ok} of ${wave.length} consumed`)
       if (r.wave === r.waves.length - 1) {
-        await this.#driver(r.kind).finish(r.orgId, r.change, r.createdBy)
+        const unfinished = Object.entries(r.edges)
+          .filter(([, e]) => e.state === 'error' || e.state === 'timedOut')
+          .map(([edge]) => edge)
+        await this.#driver(r.kind).finish(r.orgId, r.change, r.createdBy, unfinished)
         r.status = 'completed'
         this.#event(r, 'completed')
         await this.audit(r.orgId, 'css', 'rollout.complete', r.id)
@@ -280,6 +283,11 @@ export class RolloutEngine {
         if (r.policy.approval) {
           r.status = 'awaiting-approval'
           this.#event(r, 'awaiting approval')
+        } else {
+          // The next wave goes now, not at the next tick.
+          await this.#save(r)
+          await this.#advance(r)
+          return
         }
       }
       dirty = true
@@ -328,6 +336,8 @@ export class RolloutEngine {
     if (ready.length === 0) return dirty
     // Windows travel with the change only when the edge is to hold it until one opens.
     const held = r.policy.windows === 'hold' ? of : () => []
+    // When sending started: a wave's time runs from here, not from when its last edge was sent.
+    const startedAt = new Date().toISOString()
     const sent = await this.#driver(r.kind).send(r.orgId, r.change, ready, {
       actor: r.createdBy,
       rollout: r.id,
@@ -345,7 +355,7 @@ export class RolloutEngine {
       }
       Object.assign(
         rec,
-        { state: 'sent', key: s.key, instanceId: s.instanceId, sentAt: at },
+        { state: 'sent', key: s.key, instanceId: s.instanceId, sentAt: startedAt },
         s.from === undefined ? {} : { from: s.from },
         s.to === undefined ? {} : { to: s.to }
       )

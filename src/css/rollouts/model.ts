@@ -121,8 +121,11 @@ export interface RolloutDriver {
     edges: Array<{ edge: string; rec: EdgeRecord }>,
     actor: string
   ) => Promise<Map<string, { to?: number; error?: string }>>
-  /** After the last wave (EMS: the layer itself is written, so later changes build on it). */
-  finish: (orgId: string, change: unknown, actor: string) => Promise<void>
+  /**
+   * After the last wave (EMS: the layer itself is written, so later changes build on it; edges
+   * that failed or timed out under the thresholds, `unfinished`, get it again).
+   */
+  finish: (orgId: string, change: unknown, actor: string, unfinished: string[]) => Promise<void>
 }
 
 /** Splits sorted edges into waves. Percentages are cumulative shares (rounded down, at least one). */

@@ -336,12 +336,14 @@ export class EmsService {
   async #plan (
     orgId: string,
     ref: LayerRef,
-    doc: Obj
+    doc: Obj,
+    only?: ReadonlySet<string>
   ): Promise<Array<{ outcome: EdgeOutcome; next: Obj; currentVersion: number }>> {
     const out: Array<{ outcome: EdgeOutcome; next: Obj; currentVersion: number }> = []
     const cache = new Map<string, Obj | undefined>()
     const pins = await this.#pins(orgId)
     for (const n of await this.#affected(orgId, ref)) {
+      if (only !== undefined && !only.has(n.destinationId)) continue
       const next = mergeLayers(await this.#layersOf(orgId, n, { ref, doc }, cache)).config
       const cur = await this.current(orgId, n.destinationId)
       const changes = diff(cur === undefined ? {} : body(cur.config), next)
@@ -375,9 +377,44 @@ export class EmsService {
   async plan (
     orgId: string,
     ref: LayerRef,
-    doc: Obj
+    doc: Obj,
+    only?: ReadonlySet<string>
   ): Promise<Array<{ outcome: EdgeOutcome; next: Obj; currentVersion: number }>> {
-    return await this.#plan(orgId, ref, doc)
+    return await this.#plan(orgId, ref, doc, only)
+  }
+
+  /** Changes whenever any layer of the org changes (their instance ids): plans made under it still hold. */
+  async layerStamp (orgId: string): Promise<string> {
+    const ids: string[] = []
+    let cursor: string | undefined
+    do {
+      const page = await this.#store.objects.list({
+        orgId,
+        objectType: LAYER_TYPE,
+        limit: 1000,
+        ...(cursor === undefined ? {} : { cursor })
+      })
+      for (const o of page.items) ids.push(`${o.key.objectId}:${o.meta.instanceID}`)
+      cursor = page.next
+    } while (cursor !== undefined)
+    return ids.join(',')
+  }
+
+  /**
+   * Writes a layer without publishing anything (a rollout already sent each edge its config);
+   * audited as a layer change.
+   */
+  async writeLayer (orgId: string, ref: LayerRef, doc: Obj, actor: string, note: string): Promise<void> {
+    const before = (await this.getLayer(orgId, ref))?.doc ?? {}
+    await this.#putJson(layerKey(orgId, ref), doc, actor)
+    await this.#store.audit.append({
+      at: new Date().toISOString(),
+      orgId,
+      actor,
+      action: 'ems.layer.set',
+      target: layerName(ref),
+      detail: { diff: diff(before, doc), note }
+    })
   }
 
   /** Publishes `config` to one edge as its next version; its version and object instance. */

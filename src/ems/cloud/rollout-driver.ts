@@ -7,10 +7,13 @@
  */
 import type { RolloutDriver } from '../../css/rollouts/model.js'
 import { ValidationError } from '../../common/errors.js'
+import { forEachLimit } from '../../common/concurrency.js'
 import { setPath, type Json } from './layers.js'
 import { parseLayer, type EmsService, type LayerRef } from './config-service.js'
 
 type Obj = Record<string, Json>
+/** Configs published at once per wave (as a layer change does). */
+const PUBLISH_IN_FLIGHT = 32
 export type EmsChange =
   | { layer: string; doc: Obj }
   | { bulk: { path: string; value: Json; site?: string; selector?: Record<string, string> } }
@@ -57,13 +60,28 @@ export function emsRolloutDriver (ems: EmsService, edgeType: string): RolloutDri
     }
     return out
   }
+  /**
+   * The plan made when the rollout was created, reused by its waves while no layer of the org
+   * changed since (a wave then costs its publishes only); else each wave plans its own edges.
+   */
+  const made = new Map<string, { stamp: string, at: number, plans: Awaited<ReturnType<typeof plans>> }>()
+  const cacheKey = (orgId: string, change: unknown): string => `${orgId}\u0000${JSON.stringify(change)}`
+  const reuse = async (orgId: string, change: unknown, edges: string[]): Promise<Awaited<ReturnType<typeof plans>>> => {
+    const hit = made.get(cacheKey(orgId, change))
+    const fresh = hit !== undefined && hit.stamp === (await ems.layerStamp(orgId))
+    if (fresh && edges.every((e) => hit.plans.has(e))) return hit.plans
+    return await plans(orgId, change, new Set(edges))
+  }
+  /** Each edge's plan; with `only`, just those edges (a wave: the others cost nothing). */
   const plans = async (
     orgId: string,
-    change: unknown
+    change: unknown,
+    only?: ReadonlySet<string>
   ): Promise<Map<string, Awaited<ReturnType<EmsService['plan']>>[number]>> => {
     const out = new Map<string, Awaited<ReturnType<EmsService['plan']>>[number]>()
     for (const l of await layers(orgId, change)) {
-      for (const p of await ems.plan(orgId, l.ref, l.doc)) {
+      if (only !== undefined && l.only !== undefined && !only.has(l.only)) continue
+      for (const p of await ems.plan(orgId, l.ref, l.doc, only)) {
         if (l.only === undefined || l.only === p.outcome.edge) out.set(p.outcome.edge, p)
       }
     }
@@ -71,7 +89,11 @@ export function emsRolloutDriver (ems: EmsService, edgeType: string): RolloutDri
   }
   return {
     plan: async (orgId, change) => {
-      const all = [...(await plans(orgId, change)).values()]
+      const stamp = await ems.layerStamp(orgId)
+      const planned = await plans(orgId, change)
+      for (const [k, v] of made) if (Date.now() - v.at > 3_600_000) made.delete(k)
+      made.set(cacheKey(orgId, change), { stamp, at: Date.now(), plans: planned })
+      const all = [...planned.values()]
       const bad = all.filter((p) => p.outcome.problems !== undefined)
       if (bad.length > 0) {
         throw new ValidationError(
@@ -99,7 +121,7 @@ export function emsRolloutDriver (ems: EmsService, edgeType: string): RolloutDri
       return { edges, skipped }
     },
     send: async (orgId, change, edges, opts) => {
-      const by = await plans(orgId, change)
+      const by = await reuse(orgId, change, edges)
       const out = new Map<
         string,
         {
@@ -109,9 +131,10 @@ export function emsRolloutDriver (ems: EmsService, edgeType: string): RolloutDri
           to?: number
         }
       >()
-      for (const edge of edges) {
+      // As a layer change publishes: a few at once, so their writes share the store's commits.
+      await forEachLimit(edges, PUBLISH_IN_FLIGHT, async (edge) => {
         const p = by.get(edge)
-        if (p === undefined || p.outcome.changes.length === 0) continue
+        if (p === undefined || p.outcome.changes.length === 0) return
         const windows = opts
           .windows(edge)
           .map((w) => ({ cron: w.cron, duration_s: w.durationSeconds, time_zone: w.timeZone }))
@@ -128,7 +151,7 @@ export function emsRolloutDriver (ems: EmsService, edgeType: string): RolloutDri
           from: p.currentVersion,
           to: sent.version
         })
-      }
+      })
       return out
     },
     revert: async (orgId, _change, edges, actor) => {
@@ -146,8 +169,20 @@ export function emsRolloutDriver (ems: EmsService, edgeType: string): RolloutDri
       }
       return out
     },
-    finish: async (orgId, change, actor) => {
-      for (const l of await layers(orgId, change)) await ems.setLayer(orgId, l.ref, l.doc, actor)
+    finish: async (orgId, change, actor, unfinished) => {
+      made.delete(cacheKey(orgId, change))
+      // Every edge reached already has its config: the layer is written as it is, and only edges
+      // that failed or timed out (under the thresholds) get it again, as a plain change would.
+      for (const l of await layers(orgId, change)) {
+        await ems.writeLayer(orgId, l.ref, l.doc, actor, 'completed rollout')
+      }
+      if (unfinished.length === 0) return
+      for (const p of (await plans(orgId, change, new Set(unfinished))).values()) {
+        const ready = p.outcome.changes.length > 0 && p.outcome.problems === undefined
+        if (ready && p.outcome.pinned === undefined && p.outcome.incomplete === undefined) {
+          await ems.publishConfig(orgId, p.outcome.edge, p.next, actor)
+        }
+      }
     }
   }
 }

@@ -153,6 +153,18 @@ if (browser !== undefined) {
     t.equal(Buffer.from(await data.arrayBuffer()).length, 2048, 'the uploaded bytes are stored')
   })
 
+  t.test('rollouts: per-wave progress of a staged change', async (t) => {
+    const body = { id: 'soc', kind: 'ems', change: { bulk: { path: '/core_cycle/health_window_ms', value: 1200, site: 'site1' } }, waves: [{ count: 1 }, { count: 1 }] }
+    const r = await fetch(`${rest}/api/v1/rollouts/sim`, { method: 'POST', headers: { authorization: basic, 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    t.equal(r.status, 201)
+    await page.getByRole('link', { name: 'Rollouts' }).click()
+    const card = page.locator('[data-rollout="soc"]')
+    await waitFor('both waves applied on the page', async () =>
+      (await card.locator('.wave-consumed').allTextContents()).join(',') === '1,1' ? true : undefined, 30_000)
+    t.match(await card.textContent(), /completed/, 'completed, each wave 1 of 1 applied')
+    await screenshot(page, 'rollouts')
+  })
+
   let otherSecret = ''
   t.test('admin: enroll a node and copy its ESS config; add a key of another org', async (t) => {
     await page.getByRole('link', { name: 'Admin' }).click()

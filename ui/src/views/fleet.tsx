@@ -4,6 +4,7 @@ import { enc, get } from '../api.js'
 import { Badge, ErrorBox, Loading, ago, useFleetEvents, useLoad } from '../ui.js'
 
 export interface FleetNode {
+  /** EMS edges: ok, behind, error, or drift (runs other than what it should). */
   type: string
   id: string
   site: string
@@ -11,8 +12,8 @@ export interface FleetNode {
   online: boolean
   lastHeartbeat?: string
   plugins: Record<string, Record<string, unknown>>
-  state?: 'ok' | 'behind' | 'error'
-  ems?: { latest?: number, status?: string, behindSince?: string, message?: string, pinned?: unknown }
+  state?: 'ok' | 'behind' | 'error' | 'drift'
+  ems?: { latest?: number, status?: string, behindSince?: string, message?: string, pinned?: unknown, drift?: { kind: string, detail: string } }
 }
 interface FleetPage {
   total: number
@@ -30,7 +31,14 @@ export function troubles (n: FleetNode): string[] {
   const ems = n.plugins.ems ?? {}
   const alarms = Array.isArray(ems.activeAlarms) ? (ems.activeAlarms as string[]) : []
   const err = typeof ems.lastError === 'string' ? [ems.lastError] : []
-  return [...alarms.map((a) => `alarm ${a}`), ...err, ...(n.state === 'error' && n.ems?.message ? [n.ems.message] : [])]
+  const held = ems.heldForWindow as { version?: number } | undefined
+  return [
+    ...alarms.map((a) => `alarm ${a}`),
+    ...err,
+    ...(n.state === 'error' && n.ems?.message !== undefined && n.ems.message !== '' ? [n.ems.message] : []),
+    ...(n.ems?.drift === undefined ? [] : [`drift: ${n.ems.drift.detail}`]),
+    ...(held === undefined ? [] : [`v${held.version ?? '?'} held for its maintenance window`])
+  ]
 }
 
 export function Fleet ({ org }: { org: string }): preact.JSX.Element {
@@ -66,7 +74,7 @@ export function Fleet ({ org }: { org: string }): preact.JSX.Element {
           State
           <select name='state' value={state} onChange={(e) => { setState(e.currentTarget.value); setOffset(0) }}>
             <option value=''>all</option>
-            {['online', 'offline', 'ok', 'behind', 'error'].map((s) => <option key={s} value={s}>{s}</option>)}
+            {['online', 'offline', 'ok', 'behind', 'error', 'drift'].map((s) => <option key={s} value={s}>{s}</option>)}
           </select>
         </label>
         <label>Search <input
