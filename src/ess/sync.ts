@@ -3,6 +3,7 @@
  * chunks), deletes, and acks back to the CSS. Each CSS message kind has its handler in
  * `handlers/`; this class builds their context and offers this edge's own objects to the CSS.
  */
+import { createHash } from 'node:crypto'
 import type { Logger } from '../common/log.js'
 import type { DestinationKey, ObjectKey, StoredObject } from '../common/model.js'
 import { decodeDown, type DownMessage, type Holding } from '../common/protocol/messages.js'
@@ -22,6 +23,9 @@ import {
 import { Registration } from './registration.js'
 import type { TrustStore } from './trust.js'
 import type { Uplink } from './uplink.js'
+
+/** Objects up to this size are hashed from the store at each register (drift of content). */
+const HASH_HELD_UP_TO = 1024 * 1024
 
 export { CLOUD, STATE_OF }
 export type { Notices, PluginGate }
@@ -202,11 +206,20 @@ export class EdgeSync {
         const ids = { objectType: o.key.objectType, objectId: o.key.objectId, instanceId: o.meta.instanceID }
         // A version a plugin refused stays refused in the CSS's eyes after a reconnect.
         const refused = this.#o.plugins.refusal(ids.objectType, ids.objectId, ids.instanceId)
-        out.push(refused === undefined ? { ...ids, state } : { ...ids, state: 'error', message: refused })
+        const hash = await this.#heldHash(o)
+        const h = hash === undefined ? ids : { ...ids, hash }
+        out.push(refused === undefined ? { ...h, state } : { ...h, state: 'error', message: refused })
       }
       cursor = page.next
     } while (cursor !== undefined)
     return out
+  }
+
+  /** The hash of the bytes this edge really holds (small objects; large ones are not re-read). */
+  async #heldHash (o: { dataRef?: string, meta: { objectSize?: number } }): Promise<string | undefined> {
+    if (o.dataRef === undefined || (o.meta.objectSize ?? 0) > HASH_HELD_UP_TO) return undefined
+    const data = await readBlob(this.#o.store.blobs, o.dataRef).catch(() => undefined)
+    return data === undefined ? undefined : createHash('sha256').update(data).digest('hex')
   }
 
   /** One message from the CSS: decoded, then handed to the handler of its kind. */

@@ -21,6 +21,11 @@ export interface Holding {
   state: 'received' | 'consumed' | 'deleted' | 'error'
   /** With `error`: why. */
   message?: string
+  /**
+   * sha256 (hex) of the data the edge holds, hashed from its store at register (objects up to
+   * 1 MiB): the CSS compares it with the instance's, so content changed on the device shows.
+   */
+  hash?: string
 }
 
 export type UpMessage =
@@ -212,7 +217,8 @@ const upSchema = {
               objectId: name,
               instanceId: { type: 'integer', minimum: 1 },
               state: { enum: ['received', 'consumed', 'deleted', 'error'] },
-              message: { type: 'string', maxLength: 1024 }
+              message: { type: 'string', maxLength: 1024 },
+              hash: { type: 'string', pattern: '^[0-9a-f]{64}$' }
             }
           }
         }

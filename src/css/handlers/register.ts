@@ -75,7 +75,14 @@ export const onRegister: Handler<'register'> = async (ctx, node, msg, log) => {
     held.delete(id)
     // What the edge reports it holds is the truth: it rebuilds any status a crash lost.
     if (h !== undefined && h.instanceId <= obj.meta.instanceID) {
-      updates.push(holdingUpdate(node, h))
+      const drift = h.hash !== undefined && h.instanceId === obj.meta.instanceID &&
+        obj.meta.dataHash !== undefined && h.hash !== obj.meta.dataHash
+      // Drift: the edge holds other bytes than this instance (changed on the device). Shown as
+      // an error on its delivery; restoring the instance (a new one, same content) corrects it.
+      updates.push(drift
+        ? { ...holdingUpdate(node, h), status: 'error', detail: 'drift', message: `holds other content than instance ${h.instanceId} (sha256 ${(h.hash ?? '').slice(0, 12)}...)` }
+        : holdingUpdate(node, h))
+      if (drift) log.warn('Drift: an edge holds other content than it was sent', { object: id, instanceId: h.instanceId })
       accepted++
     }
     if (obj.meta.deleted === true) {

@@ -5,7 +5,7 @@
  * (the config in force changed behind the ESS's back) is reported within a heartbeat and
  * corrected on request; a CSS restart in the middle of a rollout continues it.
  */
-import { readFile, writeFile } from 'node:fs/promises'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
 import { freePort } from '../../../harness/ports.js'
@@ -125,6 +125,33 @@ t.test('drift: a config changed behind the ESS\'s back is reported within a hear
   await waitFor('corrected on the battery', async () => setpoint('n2') === 15_000 ? true : undefined, 15_000)
   await waitFor('no drift left', async () => (await api<unknown[]>('GET', '/api/v1/ems/org1/drift')).body.length === 0 ? true : undefined, 5_000)
   t.pass('the newest config runs again, and the CSS no longer reports drift')
+})
+
+t.test('drift of any object: bytes changed in the ESS\'s store show at its next register; a restore corrects it', async (t) => {
+  const data = Buffer.from('setpoint table v1, exactly as sent')
+  const put = await api('PUT', '/api/v1/objects/org1/table/t1', { meta: { destinationType: 'edge', destinationID: 'n1' }, data: data.toString('base64') })
+  t.equal(put.status, 204)
+  type Dest = Array<{ status: string, detail: string, message: string, instanceID: number }>
+  const dest = async (): Promise<Dest> => (await api<Dest>('GET', '/api/v1/objects/org1/table/t1/destinations')).body
+  const first = await waitFor('delivered', async () => { const d = await dest(); return d[0]?.status === 'delivered' ? d[0] : undefined }, 10_000)
+  await ess.get('n1')?.close()
+  // Someone edits the file in the edge's store (same size, other bytes).
+  const dir = path.join(essRoot, 'ess', 'org1-edge-n1')
+  const files = (await readdir(dir, { recursive: true })).map((f) => path.join(dir, String(f)))
+  let changed = 0
+  for (const f of files) {
+    const b = await readFile(f).catch(() => undefined)
+    if (b !== undefined && b.equals(data)) { await writeFile(f, Buffer.from('setpoint table v1, edited by hand!')); changed++ }
+  }
+  t.equal(changed, 1, 'the object\'s bytes found in the edge\'s store and changed')
+  ess.set('n1', await startEss(top, css, essRoot, node('n1'), secrets.get('n1'), essCfg))
+  const drift = await waitFor('drift on the delivery', async () => { const d = await dest(); return d[0]?.detail === 'drift' ? d[0] : undefined }, 15_000)
+  t.equal(drift.status, 'error')
+  t.match(drift.message, new RegExp(`holds other content than instance ${first.instanceID}`))
+  const restored = await api<{ instanceID: number }>('POST', `/api/v1/objects/org1/table/t1/instances/${first.instanceID}/restore`)
+  t.ok(restored.status === 200 || restored.status === 201, `restore: ${restored.status}`)
+  await waitFor('delivered again', async () => { const d = await dest(); return d[0]?.status === 'delivered' && d[0].instanceID > first.instanceID ? true : undefined }, 10_000)
+  t.pass('a new instance with the same content is delivered: the edge holds what it was sent again')
 })
 
 t.test('a CSS restart in the middle of a rollout continues it', async (t) => {
