@@ -105,7 +105,7 @@ export function registerRolloutRoutes (app: FastifyInstance, engine: RolloutEngi
               maxItems: 100,
               items: {
                 oneOf: [
-                  { type: 'object', required: ['percent'], additionalProperties: false, properties: { percent: { type: 'number', exclusiveMinimum: 0, maximum: 100 } } },
+                  { type: 'object', required: ['percent'], additionalProperties: false, properties: { percent: { type: 'number', minimum: 0.01, maximum: 100 } } },
                   { type: 'object', required: ['count'], additionalProperties: false, properties: { count: { type: 'integer', minimum: 1 } } }
                 ]
               }
