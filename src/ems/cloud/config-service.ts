@@ -55,6 +55,17 @@ const configKey = (orgId: string, edgeId: string): ObjectKey => ({
   objectId: edgeId
 })
 
+/** A copy of a layer document with one value set at a keyed path (a bulk change); a bad path is a 400. */
+export function withValueAt (doc: Obj, path: string, value: Json): Obj {
+  const next = structuredClone(doc)
+  try {
+    setPath(next, path, value)
+  } catch (err) {
+    throw new ValidationError(`/path: ${(err as Error).message}`)
+  }
+  return next
+}
+
 /** The config content without what changes with every version (or with how it is delivered). */
 function body (c: Obj): Obj {
   const { version: _v, timestamp: _t, edge_id: _e, apply_windows: _w, ...rest } = c
@@ -632,15 +643,7 @@ export class EmsService {
     if ((req.site === undefined) === (req.selector === undefined)) {
       throw new ValidationError('Give either site or selector')
     }
-    const patch = (doc: Obj): Obj => {
-      const next = structuredClone(doc)
-      try {
-        setPath(next, req.path, req.value)
-      } catch (err) {
-        throw new ValidationError(`/path: ${(err as Error).message}`)
-      }
-      return next
-    }
+    const patch = (doc: Obj): Obj => withValueAt(doc, req.path, req.value)
     if (req.site !== undefined) {
       const ref: LayerRef = { kind: 'site', id: req.site }
       const doc = patch((await this.getLayer(orgId, ref))?.doc ?? {})

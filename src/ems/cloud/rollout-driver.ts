@@ -8,8 +8,8 @@
 import type { RolloutDriver } from '../../css/rollouts/model.js'
 import { ValidationError } from '../../common/errors.js'
 import { forEachLimit } from '../../common/concurrency.js'
-import { setPath, type Json } from './layers.js'
-import { parseLayer, type EmsService, type LayerRef } from './config-service.js'
+import type { Json } from './layers.js'
+import { parseLayer, withValueAt, type EmsService, type LayerRef } from './config-service.js'
 
 type Obj = Record<string, Json>
 /** Configs published at once per wave (as a layer change does). */
@@ -39,15 +39,7 @@ export function emsRolloutDriver (ems: EmsService, edgeType: string): RolloutDri
     if ('layer' in change) return [{ ref: parseLayer(change.layer), doc: change.doc }]
     const b = change.bulk
     if ((b.site === undefined) === (b.selector === undefined)) { throw new ValidationError('ems bulk: give either site or selector') }
-    const patch = (doc: Obj): Obj => {
-      const next = structuredClone(doc)
-      try {
-        setPath(next, b.path, b.value)
-      } catch (err) {
-        throw new ValidationError(`/path: ${(err as Error).message}`)
-      }
-      return next
-    }
+    const patch = (doc: Obj): Obj => withValueAt(doc, b.path, b.value)
     if (b.site !== undefined) {
       const ref: LayerRef = { kind: 'site', id: b.site }
       return [{ ref, doc: patch((await ems.getLayer(orgId, ref))?.doc ?? {}) }]

@@ -8,7 +8,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from '../../common/log.js'
 import type { EdgePlugin, PluginAnswer, PluginContext, PluginObject, PluginVerdict } from '../../ess/plugins.js'
-import { EmsRuntime, type RuntimeStats } from './runtime.js'
+import { EmsRuntime, emptyStats, type RuntimeStats } from './runtime.js'
 import type { EmsConfig } from '../common/schema.js'
 import { validateEmsConfig } from '../common/validate.js'
 import { SyncError, SyncErrorCode } from '../../common/errors.js'
@@ -28,16 +28,7 @@ interface LastApply {
   reason?: string
 }
 
-const EMPTY_STATS: RuntimeStats = {
-  cycles: 0,
-  overruns: 0,
-  lastCycleMs: 0,
-  deviceErrors: 0,
-  deviceErrorsBy: {},
-  controllerErrors: 0,
-  activeAlarms: [],
-  setpoints: {}
-}
+const EMPTY_STATS: RuntimeStats = emptyStats()
 
 /**
  * The site's headline figures from the last poll (W, and % for SoC), by device profile: grid

@@ -37,8 +37,9 @@ interface Device {
   slow: string[]
 }
 
-export class EmsRuntime {
-  readonly stats: RuntimeStats = {
+/** Stats before any cycle ran. */
+export function emptyStats (): RuntimeStats {
+  return {
     cycles: 0,
     overruns: 0,
     lastCycleMs: 0,
@@ -48,6 +49,10 @@ export class EmsRuntime {
     activeAlarms: [],
     setpoints: {}
   }
+}
+
+export class EmsRuntime {
+  readonly stats: RuntimeStats = emptyStats()
 
   /** Latest value of every polled channel, by `device/Channel`. */
   readonly values = new Map<string, number>()
