@@ -23,6 +23,7 @@ interface CreateOpts {
   onError?: string
   approval?: boolean
   deadline?: string
+  minWave?: string
   windows?: string
   id?: string
   preview?: boolean
@@ -127,6 +128,7 @@ export function addRolloutCommand (program: Command, io: Io): void {
     .addOption(new Option('--on-error <action>', 'what the error threshold does').choices(['pause', 'abort']))
     .option('--approval', 'wait for `rollout approve` before each wave after the first')
     .option('--deadline <seconds>', 'a delivery not consumed within this is timed out (default 3600)')
+    .option('--min-wave <seconds>', 'a wave starts no sooner than this after the previous one (exponential: 60)')
     .addOption(
       new Option(
         '--windows <mode>',
@@ -150,6 +152,7 @@ export function addRolloutCommand (program: Command, io: Io): void {
       if (o.onError !== undefined) body.onError = o.onError
       if (o.approval === true) body.approval = true
       if (o.deadline !== undefined) body.deadlineSeconds = Number(o.deadline)
+      if (o.minWave !== undefined) body.minWaveSeconds = Number(o.minWave)
       if (o.windows !== undefined) body.windows = o.windows
       if (o.id !== undefined) body.id = o.id
       const r = (await call(

@@ -37,7 +37,6 @@ function parseField (text: string, f: Field, name: string): Set<number> {
     const step = stepText === undefined ? 1 : Number(stepText)
     let [lo, hi] = range === '*' ? [f.min, f.max] : range.split('-').map(Number) as [number, number?]
     hi ??= stepText === undefined ? lo : f.max
-    if (name === 'day of week' && hi === 7) hi = 6
     if (lo < f.min || hi > f.max + (name === 'day of week' ? 1 : 0) || lo > hi || step < 1) {
       throw new ValidationError(`cron: ${name} "${part}" is out of ${f.min}-${f.max}`)
     }

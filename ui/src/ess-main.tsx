@@ -22,6 +22,7 @@ function Status ({ me, out }: { me: Me, out: () => void }): preact.JSX.Element {
   const h = health.data
   const ems = h?.plugins.ems
   const r = (ems?.readings ?? {}) as { gridW?: number, pvW?: number, batteryW?: number, soc?: number }
+  const holding = ems?.heldForWindow as { version: number, nextOpen?: string } | undefined
   const last = ems?.lastApply as { version?: number, at?: string, outcome?: string, reason?: string } | undefined
   const act = async (name: string, action: string): Promise<void> => {
     setError(undefined)
@@ -54,6 +55,7 @@ function Status ({ me, out }: { me: Me, out: () => void }): preact.JSX.Element {
                   ['Grid', watts(r.gridW)], ['PV', watts(r.pvW)], ['Battery', watts(r.batteryW)],
                   ['State of charge', r.soc === undefined ? '-' : `${r.soc} %`],
                   ['Alarms', (ems.activeAlarms as string[] | undefined)?.join(', ') || 'none'],
+                  ['Held for a maintenance window', holding === undefined ? 'nothing' : `v${holding.version} until ${holding.nextOpen === undefined ? 'a window opens' : new Date(holding.nextOpen).toLocaleString()}`],
                   ['Last apply', last === undefined ? '-' : <span data-testid='ess-last-apply'>v{last.version ?? '?'} {last.outcome} {ago(last.at)}{last.reason === undefined ? '' : `: ${last.reason}`}</span>]
                 ]}
                 />

@@ -308,6 +308,11 @@ export class RolloutEngine {
       return s === 'pending' || s === 'waiting-window'
     })
     if (pending.length === 0) return false
+    const pace = r.policy.minWaveSeconds ?? 0
+    if (pace > 0 && r.wave > 0) {
+      const prev = (r.waves[r.wave - 1] ?? []).map((e) => Date.parse(r.edges[e]?.sentAt ?? '')).filter(Number.isFinite)
+      if (prev.length > 0 && Date.now() - Math.min(...prev) < pace * 1000) return false // paced: not yet
+    }
     const windows = r.policy.windows === 'ignore' ? [] : await this.#windows(r.orgId)
     const nodes = new Map<string, NodeRecord>()
     if (windows.length > 0) {

@@ -21,6 +21,11 @@ export interface RolloutPolicy {
   /** A delivery not consumed within this is `timedOut`. */
   deadlineSeconds: number
   /**
+   * A wave starts no sooner than this after the previous one started (the exponential mode's
+   * "N per minute": 60). 0: as soon as the previous one held.
+   */
+  minWaveSeconds?: number
+  /**
    * Edges outside their maintenance window: `hold` sends the change and the edge applies it
    * inside the window; `wait` sends it only when the window is open; `ignore` sends at once.
    */

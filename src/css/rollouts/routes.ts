@@ -80,6 +80,7 @@ interface CreateBody {
   onError?: RolloutPolicy['onError']
   approval?: boolean
   deadlineSeconds?: number
+  minWaveSeconds?: number
   windows?: RolloutPolicy['windows']
 }
 
@@ -121,6 +122,7 @@ export function registerRolloutRoutes (app: FastifyInstance, engine: RolloutEngi
             onError: { enum: ['pause', 'abort'] },
             approval: { type: 'boolean' },
             deadlineSeconds: { type: 'integer', minimum: 1, maximum: 30 * 86400 },
+            minWaveSeconds: { type: 'integer', minimum: 0, maximum: 86400 },
             windows: { enum: ['hold', 'wait', 'ignore'] }
           }
         }
@@ -140,6 +142,8 @@ export function registerRolloutRoutes (app: FastifyInstance, engine: RolloutEngi
           onError: b.onError ?? 'pause',
           approval: b.approval ?? false,
           deadlineSeconds: b.deadlineSeconds ?? 3600,
+          // Exponential waves are a rate: `start` edges in the first minute, then start * factor...
+          minWaveSeconds: b.minWaveSeconds ?? (b.exponential !== undefined ? 60 : 0),
           windows: b.windows ?? 'ignore'
         },
         ...(b.id === undefined ? {} : { id: b.id })
