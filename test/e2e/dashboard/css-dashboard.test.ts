@@ -147,7 +147,9 @@ if (browser !== undefined) {
     await page.getByText('Stored firmware/fw-1 (2048 bytes)').waitFor()
     await page.locator('select[name="object-type"]').selectOption('firmware')
     await page.getByRole('link', { name: 'fw-1' }).click()
-    await page.getByText('edge/edge1').waitFor()
+    // The object's own card (the list above names the destination too).
+    const detail = page.locator('.card', { has: page.getByRole('heading', { name: 'firmware/fw-1' }) })
+    await detail.getByRole('cell', { name: 'edge/edge1' }).waitFor()
     await screenshot(page, 'objects')
     const data = await fetch(`${rest}/api/v1/objects/sim/firmware/fw-1/data`, { headers: { authorization: basic } })
     t.equal(Buffer.from(await data.arrayBuffer()).length, 2048, 'the uploaded bytes are stored')
