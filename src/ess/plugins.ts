@@ -202,7 +202,12 @@ export class PluginHost {
       case 'start':
         if (was === 'running' || was === 'paused') return was
         await this.#want(name, undefined)
-        await this.#startOne(p)
+        try {
+          await this.#startOne(p)
+        } catch (err) {
+          // Its own error, said as ours: the operator sees why, and may start it again.
+          throw new SyncError(SyncErrorCode.UNAVAILABLE, `Plugin ${name} did not start: ${(err as Error).message}`, { cause: err })
+        }
         break
     }
     this.#deps.log.info('Plugin lifecycle', { plugin: name, action, from: was, to: fig.state })
