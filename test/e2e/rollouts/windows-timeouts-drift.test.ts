@@ -154,6 +154,26 @@ t.test('drift of any object: bytes changed in the ESS\'s store show at its next 
   t.pass('a new instance with the same content is delivered: the edge holds what it was sent again')
 })
 
+t.test('windows: wait: the CSS sends the change only when the edge\'s window opens', async (t) => {
+  const opensAt = Math.floor((Date.now() + 5000) / 1000) * 1000
+  const at = new Date(opensAt)
+  const cron = `${at.getUTCSeconds()} ${at.getUTCMinutes()} ${at.getUTCHours()} * * *`
+  t.equal((await api('PUT', '/api/v1/windows/org1/day-A', { cron, durationSeconds: 30, site: 'A' })).status, 200)
+  t.equal((await api('POST', '/api/v1/rollouts/org1', { id: 'waiting', kind: 'ems', change: withThreshold(42_000), windows: 'wait' })).status, 201)
+  const early = await waitFor('n3 applied, n1 waiting', async () => {
+    const r = await status('waiting')
+    const n1 = r.edges.find((e) => e.edge === 'n1')
+    return r.edges.find((e) => e.edge === 'n3')?.outcome === 'applied' && n1?.outcome === 'waiting for its maintenance window' ? r : undefined
+  }, 10_000)
+  t.ok(Date.now() < opensAt, 'seen before the window opened')
+  t.ok(early.edges.filter((e) => e.edge !== 'n3').every((e) => e.state === 'waiting-window'), 'site A\'s edges wait; nothing was sent to them')
+  t.equal(setpoint('n1'), 15_000, 'n1 keeps its setpoint')
+  await waitFor('completed', async () => (await status('waiting')).status === 'completed' ? true : undefined, 20_000)
+  t.ok(Date.now() >= opensAt, 'completed once the window opened')
+  await waitFor('n1 at the new setpoint', async () => setpoint('n1') === 18_000 ? true : undefined, 10_000)
+  t.equal((await api('DELETE', '/api/v1/windows/org1/day-A')).status, 204)
+})
+
 t.test('a CSS restart in the middle of a rollout continues it', async (t) => {
   t.equal((await api('POST', '/api/v1/rollouts/org1', { id: 'restart', kind: 'ems', change: withThreshold(40_000), waves: [{ count: 1 }, { count: 1 }, { count: 1 }] })).status, 201)
   await waitFor('wave 2 sent', async () => { const r = await status('restart'); return r.wave === 2 && r.edges.some((e) => e.state === 'sent') ? true : undefined }, 20_000)
