@@ -3,6 +3,7 @@ import { runClusterBench } from './cluster.js'
 import { runFanoutBench, runRawBench } from './fanout.js'
 import { runEmsBench } from './ems.js'
 import { runRolloutBench } from './rollout.js'
+import { runFootprintBench } from './footprint.js'
 import { runLargeBench } from './large.js'
 import { runRestBench, runRestMetricsBench } from './rest.js'
 import { runStoreBench } from './store.js'
@@ -26,6 +27,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
   storm: async () => { await runStormBench(sizes(env.STORM_SIZES, '1000,10000'), variants(env.STORM_VARIANTS, 'aedes+local')) },
   ems: async () => { await runEmsBench(Number(env.EMS_EDGES ?? 100)) },
   rollout: async () => { await runRolloutBench(Number(env.ROLLOUT_EDGES ?? 1000)) },
+  footprint: async () => { await runFootprintBench(Number(env.FOOTPRINT_TOGETHER ?? 10), Number(env.FOOTPRINT_IDLE_S ?? 3)) },
   rest: async () => { await runRestBench(variants(env.REST_VARIANTS, 'aedes+local,mosquitto+mongo'), Number(env.REST_CONCURRENCY ?? 32), Number(env.REST_SECONDS ?? 10)) },
   'rest-metrics': async () => { await runRestMetricsBench(variants(env.REST_VARIANTS, 'aedes+local')[0] ?? 'aedes+local', Number(env.REST_ROUNDS ?? 3), Number(env.REST_CONCURRENCY ?? 32), Number(env.REST_SECONDS ?? 10)) },
   // 1 GiB to 10 edges on FerretDB takes hours: mongo only when asked (LARGE_BENCH_STORES=local,mongo).

@@ -2,7 +2,8 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Command } from 'commander'
-import { createCa, createClientCert, createServerCert, type PemPair } from '../security/index.js'
+// Straight from certs.js: node-forge is loaded only by those who make certificates.
+import { createCa, createClientCert, createServerCert, type PemPair } from '../security/certs.js'
 import { CliError, EXIT, type Io } from './client.js'
 
 async function writePair (

@@ -375,7 +375,7 @@ export async function startEdgeSyncService (
     })
     // The heartbeat after a verdict needs `sync`, built below with the host.
     let beatSoon = (): void => {}
-    const host = new PluginHost(createPlugins(cfg.Plugins, opts.plugins ?? {}), {
+    const host = new PluginHost(await createPlugins(cfg.Plugins, opts.plugins ?? {}), {
       store,
       orgId: node.orgId,
       report: (key, instanceId, v) => {

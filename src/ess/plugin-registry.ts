@@ -2,11 +2,14 @@
 import { ConfigError, SyncErrorCode } from '../common/errors.js'
 import type { EdgePlugin } from './plugins.js'
 
-/** Plugin factories by name (e.g. `ems`), handed to the ESS by the composition in src/app. */
-export type PluginFactories = Readonly<Record<string, () => EdgePlugin>>
+/**
+ * Plugin factories by name (e.g. `ems`), handed to the ESS by the composition in src/app. A
+ * factory may load its plugin's code when called: an edge without the plugin never loads it.
+ */
+export type PluginFactories = Readonly<Record<string, () => EdgePlugin | Promise<EdgePlugin>>>
 
-export function createPlugins (list: string, known: PluginFactories): EdgePlugin[] {
-  return list
+export async function createPlugins (list: string, known: PluginFactories): Promise<EdgePlugin[]> {
+  const made = list
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)
@@ -20,4 +23,5 @@ export function createPlugins (list: string, known: PluginFactories): EdgePlugin
       }
       return make()
     })
+  return await Promise.all(made)
 }

@@ -2,7 +2,6 @@ export { hashSecret, hashGeneratedSecret, verifySecret, generateSecret } from '.
 export { Authenticator, parseBasicAuth, type Identity } from './authenticator.js'
 export { mosquittoAclText, mosquittoPasswordLine } from './mosquitto.js'
 export { ensureBootstrapAdmin, type BootstrapResult } from './bootstrap.js'
-export { createCa, createServerCert, createClientCert, type PemPair } from './certs.js'
 export { serverTls, clientTls } from './tls-files.js'
 export { RateLimiter, LoginBackoff, LoginGuard } from './limits.js'
 export {
