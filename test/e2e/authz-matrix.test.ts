@@ -74,6 +74,7 @@ const RULES: Record<string, { rule: Rule, body?: unknown, query?: string, params
   'POST /api/v1/ems/{orgID}/bulk': { rule: 'admin', body: { path: '/core_cycle/period_ms', value: 1000, site: 'A' } },
   'GET /api/v1/ems/{orgID}/status': { rule: 'org' },
   'GET /api/v1/ems/{orgID}/edges/{edgeID}/versions/{version}': { rule: 'org', params: { version: '1' } },
+  'GET /api/v1/ems/{orgID}/edges/{edgeID}/versions/{version}/diff': { rule: 'org', params: { version: '1' }, query: '?from=0' },
   'GET /api/v1/ems/{orgID}/drift': { rule: 'org' },
   'POST /api/v1/ems/{orgID}/edges/{edgeID}/drift/correct': { rule: 'admin' },
   // Rollouts and maintenance windows: org admins change them, the org reads them.

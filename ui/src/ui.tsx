@@ -2,7 +2,9 @@
 import type { ComponentChildren } from 'preact'
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks'
 import { ApiError, enc } from './api.js'
-import type { Change } from './diff.js'
+
+/** One leaf that changed between two configs (as the EMS service's diff reports it). */
+export interface Change { path: string, from?: unknown, to?: unknown }
 
 /** Runs `load` when `deps` change; `reload` runs it again. */
 export function useLoad<T> (load: () => Promise<T>, deps: unknown[]): { data?: T, error?: unknown, reload: () => void } {

@@ -485,7 +485,7 @@ export const CONFIG_KEYS: Readonly<Record<keyof SyncConfig, KeySchema>> = {
     type: 'boolean',
     default: false,
     for: 'CSS',
-    description: 'Resend the newest EMS config to an edge found drifting (checked every 15 s); otherwise drift is only reported'
+    description: 'Resend the newest EMS config to an edge found drifting (checked every 15 s, at most once per edge per 10 min); otherwise drift is only reported'
   },
   UiSessionMinutes: {
     type: 'integer',

@@ -418,13 +418,25 @@ export class EmsService {
   async writeLayer (orgId: string, ref: LayerRef, doc: Obj, actor: string, note: string): Promise<void> {
     const before = (await this.getLayer(orgId, ref))?.doc ?? {}
     await this.#putJson(layerKey(orgId, ref), doc, actor)
+    await this.#auditLayerSet(orgId, actor, ref, before, doc, { note })
+  }
+
+  /** One audit entry per layer change: who, which layer, the diff, and what came of it. */
+  async #auditLayerSet (
+    orgId: string,
+    actor: string,
+    ref: LayerRef,
+    before: Obj,
+    doc: Obj,
+    detail: Record<string, unknown>
+  ): Promise<void> {
     await this.#store.audit.append({
       at: new Date().toISOString(),
       orgId,
       actor,
       action: 'ems.layer.set',
       target: layerName(ref),
-      detail: { diff: diff(before, doc), note }
+      detail: { diff: diff(before, doc), ...detail }
     })
   }
 
@@ -439,6 +451,20 @@ export class EmsService {
     const version = await this.#publish(orgId, edgeId, { ...config, ...extra }, actor)
     const cur = await this.current(orgId, edgeId)
     return { version, instanceId: cur?.instanceId ?? 0 }
+  }
+
+  /**
+   * What changed from version `from` to version `to` of an edge's config (content only: not the
+   * version number or timestamp); `from` 0 is the empty config.
+   */
+  async versionDiff (orgId: string, edgeId: string, from: number, to: number): Promise<Change[]> {
+    const load = async (v: number): Promise<Obj> => {
+      if (v === 0) return {}
+      const c = await this.at(orgId, edgeId, v)
+      if (c === undefined) throw new NotFoundError(`Version ${v} of ${edgeId}'s config is not retained`)
+      return body(c)
+    }
+    return diff(await load(from), await load(to))
   }
 
   /** Publishes the content of an earlier version again, as a new version (no pin: a rollout's revert). */
@@ -476,16 +502,8 @@ export class EmsService {
     await forEachLimit(todo, PUBLISH_IN_FLIGHT, async (p) => {
       p.outcome.version = await this.#publish(orgId, p.outcome.edge, p.next, actor, p.currentVersion)
     })
-    await this.#store.audit.append({
-      at: new Date().toISOString(),
-      orgId,
-      actor,
-      action: 'ems.layer.set',
-      target: layerName(ref),
-      detail: {
-        diff: diff(before, doc),
-        edges: outcomes.map((o) => ({ edge: o.edge, version: o.version, changes: o.changes.length }))
-      }
+    await this.#auditLayerSet(orgId, actor, ref, before, doc, {
+      edges: outcomes.map((o) => ({ edge: o.edge, version: o.version, changes: o.changes.length }))
     })
     return outcomes
   }

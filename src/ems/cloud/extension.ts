@@ -53,6 +53,7 @@ export function emsCloudExtension (): CssExtension {
 
 const FRESHNESS_CHECK_MS = 60_000
 const DRIFT_CHECK_MS = 15_000
+const DRIFT_RETRY_MS = 10 * 60_000
 
 /** On the lease holder: edges found drifting get their newest config again (audited as css). */
 function correctDrift (
@@ -61,11 +62,17 @@ function correctDrift (
   sweep: (work: () => Promise<void>) => Promise<boolean>,
   log: Logger
 ): NodeJS.Timeout {
+  // An edge that keeps reporting drift (a broken one, or a hostile one lying about its hash) gets
+  // one correction per interval, not a new version every check.
+  const last = new Map<string, number>()
   const timer = setInterval(() => {
     sweep(async () => {
       for (const org of await store.objects.orgs()) {
         for (const s of await ems.status(org)) {
           if (s.drift === undefined) continue
+          const k = `${org}/${String(s.edge)}`
+          if (Date.now() - (last.get(k) ?? 0) < DRIFT_RETRY_MS) continue
+          last.set(k, Date.now())
           log.warn('EMS drift: resending the newest config', { org, edge: s.edge, drift: s.drift })
           await ems.correctDrift(org, String(s.edge), 'css')
         }

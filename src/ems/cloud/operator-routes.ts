@@ -149,6 +149,29 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
       return config
     }
   )
+  app.get<{ Params: { orgID: string; edgeID: string; version: number }; Querystring: { from: number } }>(
+    '/api/v1/ems/:orgID/edges/:edgeID/versions/:version/diff',
+    {
+      schema: {
+        summary: "What changed in an edge's config from version `from` (0: nothing) to this one, leaf by leaf",
+        params: {
+          type: 'object',
+          properties: { orgID: nameSchema, edgeID: nameSchema, version: { type: 'integer', minimum: 1 } },
+          required: ['orgID', 'edgeID', 'version']
+        },
+        querystring: {
+          type: 'object',
+          required: ['from'],
+          properties: { from: { type: 'integer', minimum: 0 } }
+        }
+      }
+    },
+    async (req) => {
+      const p = req.params
+      requireOrg(req.identity, p.orgID)
+      return await ems.versionDiff(p.orgID, p.edgeID, req.query.from, p.version)
+    }
+  )
   app.post<{ Params: { orgID: string; edgeID: string }; Body: { version: number } }>(
     '/api/v1/ems/:orgID/edges/:edgeID/rollback',
     {

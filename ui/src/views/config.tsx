@@ -6,7 +6,7 @@
  */
 import { useState } from 'preact/hooks'
 import { ApiError, call, enc, getOr } from '../api.js'
-import type { Change } from '../diff.js'
+import type { Change } from '../ui.js'
 import { DiffTable, ErrorBox } from '../ui.js'
 
 interface Problem { path: string, rule: string, message: string }

@@ -5,7 +5,7 @@
  */
 import { useState } from 'preact/hooks'
 import { call, enc, get, getOr } from '../api.js'
-import { diff, type Change } from '../diff.js'
+import type { Change } from '../ui.js'
 import { Badge, Confirm, DiffTable, ErrorBox, Kv, Loading, ago, useFleetEvents, useLoad, watts } from '../ui.js'
 import { troubles, type FleetNode } from './fleet.js'
 
@@ -132,11 +132,9 @@ function EmsConfig ({ org, id, admin, n, reload }: { org: string, id: string, ad
   const [shown, setShown] = useState<{ version: number, changes: Change[] }>()
   const [ask, setAsk] = useState<{ version: number, changes: Change[] }>()
   const [error, setError] = useState<unknown>()
-  const versionDiff = async (from: number | undefined, to: number): Promise<Change[]> => {
-    const b = await get<unknown>(`${e}/versions/${to}`)
-    const a = from === undefined ? {} : await get<unknown>(`${e}/versions/${from}`)
-    return diff(a, b)
-  }
+  // The server's diff (the EMS service's own rules: list items by id), not a copy of them here.
+  const versionDiff = async (from: number | undefined, to: number): Promise<Change[]> =>
+    await get<Change[]>(`${e}/versions/${to}/diff?from=${from ?? 0}`)
   const latest = hist.data?.[0]?.version
   const explain = async (i: number): Promise<void> => {
     const h = hist.data ?? []
