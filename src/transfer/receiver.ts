@@ -70,6 +70,8 @@ class Transfer {
   /** Multiplier of the re-request timeout; doubles on timeouts, back to 1 when chunks arrive. */
   backoff = 1
   lastCheckpoint = Date.now()
+  /** Whether this transfer reported progress yet (its first chunk is reported at once). */
+  reported = false
   checkpointing = false
   finishing = false
   cancelled = false
@@ -263,7 +265,9 @@ export class TransferManager {
     }
     this.#fill(t)
     // The first chunk is reported at once: a transfer that ends within 500 ms is still seen going.
-    if (t.done === 1 || Date.now() - t.lastCheckpoint >= CHECKPOINT_EVERY_MS) await this.#checkpoint(t)
+    // (Not `done === 1`: chunks complete concurrently, and the handler of the first may already
+    // see two done, so a short transfer under load reported nothing.)
+    if (!t.reported || Date.now() - t.lastCheckpoint >= CHECKPOINT_EVERY_MS) await this.#checkpoint(t)
   }
 
   async close (): Promise<void> {
@@ -343,6 +347,7 @@ export class TransferManager {
       await t.fd.datasync() // the data first: a checkpoint never claims bytes that are not on disk
       await writeJsonAtomic(`${t.base}.json`, { ...t.cp, done })
       t.lastCheckpoint = Date.now()
+      t.reported = true
       this.stats.progressSent++
       this.#opts.send(
         { v: 1, kind: 'progress', ...t.ids, bytes: Math.min(done * t.cp.chunkSize, t.meta.objectSize) },
