@@ -1,9 +1,14 @@
 #!/usr/bin/env node
 // sync-ess: load config, start the Edge Sync Service, stop cleanly on SIGINT/SIGTERM.
-import { loadConfig, redactedConfig } from '../src/common/config/load.js'
-import { ConfigError } from '../src/common/errors.js'
-import { createLogger } from '../src/common/log.js'
-import { startEss as startEdgeSyncService } from '../src/app/ess.js'
+import module from 'node:module'
+
+// V8's code cache for our modules and dependencies (in os.tmpdir(), or NODE_COMPILE_CACHE): a
+// restart skips most compiling (issue #22: start-to-ready). Enabled before anything else loads.
+module.enableCompileCache()
+const { loadConfig, redactedConfig } = await import('../src/common/config/load.js')
+const { ConfigError } = await import('../src/common/errors.js')
+const { createLogger } = await import('../src/common/log.js')
+const { startEss: startEdgeSyncService } = await import('../src/app/ess.js')
 
 const file = process.argv.includes('-c')
   ? process.argv[process.argv.indexOf('-c') + 1]

@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 // syncctl: see `syncctl --help` for commands and exit codes.
-import { createProgram } from '../src/admin/program.js'
+import module from 'node:module'
+
+// V8's code cache (see cmd/css.ts): syncctl is started for every command.
+module.enableCompileCache()
+const { createProgram } = await import('../src/admin/program.js')
 
 // `syncctl ... | head`: a reader that stops early is not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {

@@ -4,9 +4,41 @@
  * base units (`_seconds`, `_bytes`), `_total` for counters. No label grows with the fleet.
  */
 import { createRequire } from 'node:module'
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type * as Prom from 'prom-client'
+import { SyncError } from './errors.js'
 
-export { Counter, Gauge, Histogram, Registry }
+export type Counter = Prom.Counter
+export type Gauge = Prom.Gauge
+export type Histogram = Prom.Histogram
+export type Registry = Prom.Registry
+
+/**
+ * prom-client and what it loads (about 80 modules, 13 MB of RSS, tens of ms at start) are loaded
+ * only by a service with metrics on (issue #22: an edge loads what it uses).
+ */
+let prom: typeof Prom | undefined
+
+function promClient (): typeof Prom {
+  if (prom === undefined) throw new SyncError('SYNC_ERR_INTERNAL', 'prom-client used before serviceMetrics loaded it')
+  return prom
+}
+
+/**
+ * With metrics off, every series is this: it takes any update and keeps nothing, so the code that
+ * records needs no test of its own for "metrics on".
+ */
+const nullSeries = {
+  inc () {},
+  dec () {},
+  set () {},
+  observe () {},
+  reset () {},
+  labels () {
+    return nullSeries
+  }
+}
+const offRegistry = Object.freeze({ off: true }) as unknown as Registry
+const off = (r: Registry): boolean => r === offRegistry
 
 /** Latency buckets from 1 ms to 5 min: a REST call, an MQTT round trip, a fleet's catch-up. */
 export const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
@@ -41,14 +73,15 @@ function processFigures (registry: Registry): void {
 }
 
 export function createRegistry (service: 'css' | 'ess'): Registry {
-  const registry = new Registry()
+  const registry = new (promClient().Registry)()
   registry.setDefaultLabels({ service })
   processFigures(registry)
   return registry
 }
 
 export function counter (registry: Registry, name: string, help: string, labelNames: string[] = []): Counter {
-  return new Counter({ name, help, labelNames, registers: [registry] })
+  if (off(registry)) return nullSeries as unknown as Counter
+  return new (promClient().Counter)({ name, help, labelNames, registers: [registry] })
 }
 
 /**
@@ -77,7 +110,8 @@ export function mirroredSeries (
   labelNames: string[],
   read: () => Iterable<[Record<string, string>, number]>
 ): Counter {
-  return new Counter({
+  if (off(registry)) return nullSeries as unknown as Counter
+  return new (promClient().Counter)({
     name,
     help,
     labelNames,
@@ -96,7 +130,8 @@ export function gauge (
   labelNames: string[] = [],
   collect?: (g: Gauge) => void | Promise<void>
 ): Gauge {
-  return new Gauge({
+  if (off(registry)) return nullSeries as unknown as Gauge
+  return new (promClient().Gauge)({
     name,
     help,
     labelNames,
@@ -118,7 +153,8 @@ export function histogram (
   labelNames: string[] = [],
   buckets = LATENCY_BUCKETS
 ): Histogram {
-  return new Histogram({ name, help, labelNames, buckets, registers: [registry] })
+  if (off(registry)) return nullSeries as unknown as Histogram
+  return new (promClient().Histogram)({ name, help, labelNames, buckets, registers: [registry] })
 }
 
 /** Store operations by backend and `part.method`, one call in 8 (see storage/timed.ts). */
@@ -130,11 +166,12 @@ export function storeHistogram (r: Registry): Histogram {
 }
 
 /**
- * What a service records into: its registry when metrics are on; when off, a registry nobody
- * reads (series are only computed when scraped) and no timing of store calls.
+ * What a service records into: its registry when metrics are on; when off, a registry whose series
+ * keep nothing, no timing of store calls, and prom-client never loaded.
  */
-export function serviceMetrics (service: 'css' | 'ess', on: boolean): { registry: Registry; store?: Histogram } {
-  if (!on) return { registry: new Registry() }
+export async function serviceMetrics (service: 'css' | 'ess', on: boolean): Promise<{ registry: Registry; store?: Histogram }> {
+  if (!on) return { registry: offRegistry }
+  prom ??= await import('prom-client')
   const registry = createRegistry(service)
   return { registry, store: storeHistogram(registry) }
 }

@@ -184,7 +184,7 @@ export async function startCloudSyncService (
   const extensions = opts.extensions ?? []
   const ownsType = ownedTypeCheck(extensions)
   const startedAt = Date.now()
-  const { registry, store: storeTimes } = serviceMetrics('css', cfg.Metrics)
+  const { registry, store: storeTimes } = await serviceMetrics('css', cfg.Metrics)
   const opened = await openStore(cfg, 'css', log.child({ component: 'css.store' }))
   const store = storeTimes === undefined ? opened : timedStore(opened, storeTimes)
   const cleanups: Array<() => Promise<void>> = [

@@ -332,7 +332,7 @@ export async function startEdgeSyncService (
     destinationId: cfg.DestinationID ?? ''
   }
   const sub = path.join('ess', `${node.orgId}-${node.destinationType}-${node.destinationId}`)
-  const { registry, store: storeTimes } = serviceMetrics('ess', cfg.Metrics)
+  const { registry, store: storeTimes } = await serviceMetrics('ess', cfg.Metrics)
   const opened = await openStore(cfg, sub, log.child({ component: 'ess.store' }))
   const store = storeTimes === undefined ? opened : timedStore(opened, storeTimes)
   const cleanups: Array<() => Promise<void>> = [

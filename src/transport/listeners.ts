@@ -7,8 +7,11 @@ import https from 'node:https'
 import net from 'node:net'
 import tls from 'node:tls'
 import type { Duplex } from 'node:stream'
-import { createWebSocketStream, WebSocketServer } from 'ws'
+import type * as Ws from 'ws'
 import { TransportError } from '../common/errors.js'
+
+/** ws loads with the first WebSocket listener: an ESS has none (start time and memory, #22). */
+const loadWs = async (): Promise<typeof Ws> => await import('ws')
 
 export interface TlsMaterial {
   cert: string
@@ -92,6 +95,7 @@ export async function listenWebSocket (
   handle: StreamHandler
 ): Promise<Listener> {
   const server = material === undefined ? http.createServer() : https.createServer(tlsOptions(material))
+  const { WebSocketServer, createWebSocketStream } = await loadWs()
   const wss = new WebSocketServer({ server, path: '/mqtt' })
   wss.on('connection', (socket, req) => {
     const stream = createWebSocketStream(socket)
@@ -128,12 +132,15 @@ export function acceptWebSockets (
   authorize: (req: http.IncomingMessage) => Promise<boolean>,
   onSocket: (s: AcceptedSocket, req: http.IncomingMessage) => void
 ): () => Promise<void> {
-  const wss = new WebSocketServer({ noServer: true })
+  let wss: Ws.WebSocketServer | undefined
+  let making: Promise<Ws.WebSocketServer> | undefined
+  const wsServer = async (): Promise<Ws.WebSocketServer> =>
+    await (making ??= loadWs().then((ws) => (wss = new ws.WebSocketServer({ noServer: true }))))
   server.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '').split('?')[0] ?? ''
     if (!match(path)) return
-    authorize(req).then(
-      (ok) => {
+    Promise.all([authorize(req), wsServer()]).then(
+      ([ok, wss]) => {
         if (!ok) {
           socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n')
           return
@@ -161,7 +168,9 @@ export function acceptWebSockets (
     )
   })
   return async () => {
-    for (const c of wss.clients) c.terminate()
-    await new Promise<void>((resolve) => wss.close(() => resolve()))
+    if (wss === undefined) return
+    const open = wss
+    for (const c of open.clients) c.terminate()
+    await new Promise<void>((resolve) => open.close(() => resolve()))
   }
 }

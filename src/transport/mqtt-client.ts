@@ -59,7 +59,9 @@ function clientOptions (opts: LinkOptions): IClientOptions {
     connectTimeout: 10_000,
     keepalive: 30,
     resubscribe: false,
-    rejectUnauthorized: true
+    rejectUnauthorized: true,
+    // No table of 65,536 packet-id Buffers (7-10 MB of heap for life; see embedded-broker.ts).
+    writeCache: false
   }
   if (opts.username !== undefined) options.username = opts.username
   if (opts.password !== undefined) options.password = opts.password
@@ -318,7 +320,8 @@ function openFollower (opts: {
       reconnectPeriod: 1000,
       connectTimeout: 10_000,
       keepalive: 30,
-      rejectUnauthorized: true
+      rejectUnauthorized: true,
+      writeCache: false
     })
     c.on('message', (topic, payload) => {
       deliver?.(topic, Buffer.from(payload))

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto'
 import { ProtocolError } from '../errors.js'
 import type { ObjectMetadata } from '../model.js'
-import { createAjv, describeErrors } from '../validate.js'
+import { createAjv, describeErrors, type ValidateFunction } from '../validate.js'
 
 export const PROTOCOL_VERSION = 1
 
@@ -371,9 +371,14 @@ const chunkHeaderSchema = {
 }
 
 const ajv = createAjv({ strict: false })
-const validateUp = ajv.compile<UpMessage>(upSchema)
-const validateDown = ajv.compile<DownMessage>(downSchema)
-const validateChunkHeader = ajv.compile<Omit<ChunkMessage, 'data'>>(chunkHeaderSchema)
+/** Compiled on first use: an ESS never decodes up messages, nor a CSS down ones (start time, #22). */
+function lazily<T> (schema: object): () => ValidateFunction<T> {
+  let compiled: ValidateFunction<T> | undefined
+  return () => (compiled ??= ajv.compile<T>(schema))
+}
+const upValidator = lazily<UpMessage>(upSchema)
+const downValidator = lazily<DownMessage>(downSchema)
+const chunkHeaderValidator = lazily<Omit<ChunkMessage, 'data'>>(chunkHeaderSchema)
 
 /**
  * Chunk frame: byte 0x00 (JSON never starts with it), a 4-byte big-endian header length, the JSON
@@ -422,6 +427,7 @@ function decodeChunk (payload: Buffer): ChunkMessage {
     throw new ProtocolError('Chunk frame header length is out of bounds')
   }
   const header = parse(payload.subarray(5, 5 + len))
+  const validateChunkHeader = chunkHeaderValidator()
   if (!validateChunkHeader(header)) {
     throw new ProtocolError(
       `Invalid chunk header: ${describeErrors(validateChunkHeader.errors).slice(0, 5).join('; ')}`
@@ -432,7 +438,9 @@ function decodeChunk (payload: Buffer): ChunkMessage {
 
 function parse (payload: Buffer | Uint8Array): unknown {
   try {
-    return JSON.parse(Buffer.from(payload).toString('utf8'))
+    // A Buffer is read in place (Buffer.from would copy every message first).
+    const b = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)
+    return JSON.parse(b.toString('utf8'))
   } catch (err) {
     throw new ProtocolError('Message is not valid JSON', { cause: err })
   }
@@ -443,6 +451,7 @@ export function decodeUp (payload: Buffer | Uint8Array): UpMessage {
     return decodeChunk(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength))
   }
   const msg = parse(payload)
+  const validateUp = upValidator()
   if (!validateUp(msg)) {
     throw new ProtocolError(`Invalid message: ${describeErrors(validateUp.errors).slice(0, 5).join('; ')}`)
   }
@@ -454,6 +463,7 @@ export function decodeDown (payload: Buffer | Uint8Array): DownMessage {
     return decodeChunk(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength))
   }
   const msg = parse(payload)
+  const validateDown = downValidator()
   if (!validateDown(msg)) {
     throw new ProtocolError(`Invalid message: ${describeErrors(validateDown.errors).slice(0, 5).join('; ')}`)
   }
