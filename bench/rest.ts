@@ -3,11 +3,16 @@
  * sending its next request when the previous answer arrived, `REST_SECONDS` per scenario): object
  * puts (1,000 ids, each put a new version), metadata gets, data gets and status queries.
  */
+import { spawn } from 'node:child_process'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { ADMIN_AUTH, cpuSeconds, rssMB, startBenchCss, type Variant } from './lib/css.js'
 import { runLoad } from './lib/load.js'
 import { printTable, writeResult } from './lib/report.js'
 
 const IDS = 1000
+/** One object's metadata as the CSS answers it: the bare route's body (same bytes on the wire). */
+let lastMetadataBody = '{}'
 
 type Row = Record<string, string | number>
 
@@ -33,6 +38,7 @@ async function measure (variant: Variant, env: Record<string, string>, concurren
       const setup = await runLoad({ base, method: 'PUT', path: (i) => obj(i), headers: json, body: put.body, concurrency, seconds: 3600, ok: [204], count: IDS })
       if (setup.errors > 0) throw new Error(`${setup.errors} of ${IDS} setup puts failed`)
     }
+    lastMetadataBody = await (await fetch(`${base}${obj(0)}`, { headers: { authorization: ADMIN_AUTH } })).text()
     // REST_ONLY: scenarios whose name contains it (e.g. "status"), for a quicker look at one path.
     const only = process.env.REST_ONLY
     for (const s of scenarios.filter((x) => only === undefined || x.name.includes(only))) {
@@ -48,9 +54,44 @@ async function measure (variant: Variant, env: Record<string, string>, concurren
   return rows
 }
 
+const BARE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'lib', 'bare-rest.js')
+
+/**
+ * The same metadata GET against a bare Fastify route with the same Basic-auth check (bench/lib/
+ * bare-rest.ts), answering the CSS's own body: the limit our GET is measured against (#22).
+ */
+async function measureBare (body: string, concurrency: number, seconds: number): Promise<Row> {
+  const child = spawn(process.execPath, [BARE], { env: { ...process.env, BARE_BODY: body }, stdio: ['ignore', 'pipe', 'inherit'] })
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        const m = /ready (\d+)/.exec(d.toString())
+        if (m !== null) resolve(Number(m[1]))
+      })
+      child.once('exit', (code) => { reject(new Error(`bare-rest exited with ${String(code)}`)) })
+    })
+    const pid = child.pid ?? 0
+    const cpu0 = await cpuSeconds(pid)
+    const r = await runLoad({ base: `http://127.0.0.1:${port}`, method: 'GET', path: (i) => `/api/v1/objects/bench/conf/o${i % IDS}`, headers: { authorization: ADMIN_AUTH }, concurrency, seconds, ok: [200] })
+    const cpu = (await cpuSeconds(pid)) - cpu0
+    return { variant: 'bare Fastify', scenario: 'GET, same Basic auth, fixed body', ...r, cssCpuPct: Math.round((100 * cpu) / seconds), cssCpuUsPerReq: Math.round((1e6 * cpu) / Math.max(1, r.requests)), cssRssMB: await rssMB(pid) }
+  } finally {
+    child.kill('SIGTERM')
+  }
+}
+
 export async function runRestBench (variants: Variant[], concurrency: number, seconds: number): Promise<void> {
   const rows: Row[] = []
   for (const variant of variants) rows.push(...await measure(variant, {}, concurrency, seconds))
+  if (process.env.REST_BARE !== '0') {
+    process.stderr.write('rest: bare Fastify route with the same Basic auth...\n')
+    const bare = await measureBare(lastMetadataBody, concurrency, seconds)
+    rows.push(bare)
+    // Our metadata GET as a share of the bare route's requests/s (goal: >= 50%).
+    for (const r of rows) {
+      if (r.scenario === 'GET object metadata') r.ofBarePct = Math.round((100 * Number(r.perS)) / Math.max(1, Number(bare.perS)))
+    }
+  }
   printTable(`rest: CSS REST API, ${concurrency} keep-alive connections, ${seconds} s per scenario (Basic auth on every request)`, rows)
   await writeResult('rest', { concurrency, seconds, rows })
 }

@@ -1,5 +1,5 @@
-/** E-mail over SMTP: the only `nodemailer` import. */
-import nodemailer from 'nodemailer'
+/** E-mail over SMTP: the only `nodemailer` import, loaded with the first mail (a CSS without alerts never does). */
+import type { Transporter } from 'nodemailer'
 
 export interface Mail {
   from: string
@@ -22,13 +22,20 @@ export function smtpMailer (smtpUrl: string, timeoutMs: number): Mailer {
   url.searchParams.set('connectionTimeout', String(timeoutMs))
   url.searchParams.set('greetingTimeout', String(timeoutMs))
   url.searchParams.set('socketTimeout', String(timeoutMs))
-  const transport = nodemailer.createTransport(url.toString())
+  let transport: Transporter | undefined
+  let closed = false
   return {
     send: async (m) => {
+      if (transport === undefined) {
+        const made = (await import('nodemailer')).default.createTransport(url.toString())
+        if (closed) made.close()
+        transport ??= made
+      }
       await transport.sendMail({ from: m.from, to: m.to.join(', '), subject: m.subject, text: m.text })
     },
     close: () => {
-      transport.close()
+      closed = true
+      transport?.close()
     }
   }
 }

@@ -253,6 +253,9 @@ export class CloudSync {
       await this.#status.deliveries(targets.map((n) => rec(n, 'pending', why)))
       return targets.length
     }
+    // Nobody to send to yet (edges of the type register later and are sent it then): no read of
+    // the data, no signature.
+    if (targets.length === 0) return 0
     const { payload, error } = await this.#updatePayload(obj)
     if (payload === undefined) {
       await this.#status.deliveries(targets.map((n) => rec(n, 'error', 'rejected: data missing', error)))

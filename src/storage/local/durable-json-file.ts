@@ -32,6 +32,40 @@ export async function fsyncDir (dir: string): Promise<void> {
   }
 }
 
+/**
+ * Directory fsyncs shared by concurrent callers (group commit): a caller's rename is durable once a
+ * directory fsync that started after it completes, so callers arriving while one runs share the
+ * next. 32 concurrent object puts then cost a few directory fsyncs, not 32 (#22).
+ */
+export class DirSync {
+  readonly #dir: string
+  #running: Promise<void> | undefined
+  #next: Promise<void> | undefined
+
+  constructor (dir: string) {
+    this.#dir = dir
+  }
+
+  async sync (): Promise<void> {
+    if (this.#running === undefined) return await this.#start()
+    this.#next ??= this.#running.catch(() => {}).then(async () => {
+      this.#next = undefined
+      await this.#start()
+    })
+    return await this.#next
+  }
+
+  async #start (): Promise<void> {
+    const run = fsyncDir(this.#dir)
+    this.#running = run
+    try {
+      await run
+    } finally {
+      if (this.#running === run) this.#running = undefined
+    }
+  }
+}
+
 export async function writeFileDurable (file: string, text: string): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp`)
   const fh = await open(tmp, 'w', 0o600)

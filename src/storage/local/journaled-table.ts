@@ -44,6 +44,18 @@ async function readIfExists (file: string): Promise<string | undefined> {
   }
 }
 
+/**
+ * How the table's records live in memory. By default a flat `id -> record` object (`data`); a
+ * table whose in-memory shape is another (the object table) maps ids to records itself.
+ */
+export interface TableView<R> {
+  get: (id: string) => R | undefined
+  /** `undefined`: the id is deleted. */
+  set: (id: string, record: R | undefined) => void
+  /** Every record, for a snapshot. */
+  all: () => Record<string, R>
+}
+
 /** What `open` had to repair. */
 export interface JournalRecovery {
   /** Bytes of an unterminated last line that were cut off. */
@@ -57,6 +69,7 @@ export interface JournalRecovery {
 export class JournaledTable<R> {
   readonly data: Record<string, R> = {}
   recovered: JournalRecovery = { tornBytes: 0, corruptLines: [] }
+  readonly #view: TableView<R>
   readonly #snapshot: string
   readonly #journal: string
   #fh: FileHandle | undefined
@@ -65,8 +78,19 @@ export class JournaledTable<R> {
   #pending = new Set<string>()
   #waiters: Waiter[] = []
   #running = false
+  /** An append failed part-way (a full disk): the journal must be cut back before the next one. */
+  #torn = false
 
-  constructor (snapshotFile: string) {
+  constructor (snapshotFile: string, view?: TableView<R>) {
+    const data = this.data
+    this.#view = view ?? {
+      get: (id) => data[id],
+      set: (id, r) => {
+        if (r === undefined) Reflect.deleteProperty(data, id)
+        else data[id] = r
+      },
+      all: () => data
+    }
     this.#snapshot = snapshotFile
     this.#journal = snapshotFile.replace(/\.json$/, '') + '.journal'
   }
@@ -76,7 +100,7 @@ export class JournaledTable<R> {
     try {
       const snap = await readIfExists(this.#snapshot)
       if (snap !== undefined) {
-        Object.assign(this.data, JSON.parse(snap) as Record<string, R>)
+        for (const [id, r] of Object.entries(JSON.parse(snap) as Record<string, R>)) this.#view.set(id, r)
         this.#snapshotBytes = Buffer.byteLength(snap)
       }
       let journal = (await readIfExists(this.#journal)) ?? ''
@@ -95,8 +119,7 @@ export class JournaledTable<R> {
           this.recovered.corruptLines.push(i + 1)
           return
         }
-        if (entry[1] === null) Reflect.deleteProperty(this.data, entry[0])
-        else this.data[entry[0]] = entry[1]
+        this.#view.set(entry[0], entry[1] ?? undefined)
       })
       this.#journalBytes = Buffer.byteLength(journal)
       this.#fh = await open(this.#journal, 'a', 0o600)
@@ -131,11 +154,18 @@ export class JournaledTable<R> {
       try {
         const fh = this.#fh
         if (fh === undefined) throw new StorageError('Store is closed')
+        if (this.#torn) {
+          // Bytes of a failed append would glue onto the next line and corrupt it: cut them off.
+          await fh.truncate(this.#journalBytes)
+          this.#torn = false
+        }
         if (ids.size > 0) {
           let text = ''
-          for (const id of ids) text += JSON.stringify([id, this.data[id] ?? null]) + '\n'
+          for (const id of ids) text += JSON.stringify([id, this.#view.get(id) ?? null]) + '\n'
+          this.#torn = true
           await fh.appendFile(text)
           await fh.datasync()
+          this.#torn = false
           this.#journalBytes += Buffer.byteLength(text)
           if (this.#journalBytes > Math.max(MIN_COMPACT_BYTES, this.#snapshotBytes)) await this.#compact(fh)
         }
@@ -152,7 +182,7 @@ export class JournaledTable<R> {
   }
 
   async #compact (fh: FileHandle): Promise<void> {
-    const text = JSON.stringify(this.data)
+    const text = JSON.stringify(this.#view.all())
     await writeFileDurable(this.#snapshot, text)
     await fh.truncate(0)
     await fh.datasync()

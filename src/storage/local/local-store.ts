@@ -14,10 +14,19 @@ import type { AuditEntry } from '../../common/model.js'
 import type { AuditLog, Store, StoreOptions } from '../types.js'
 import { DeliveryTable, type DeliveryTableData } from '../memory/delivery-table.js'
 import { NodeTable, type NodeTableData } from '../memory/node-table.js'
-import { assertSeqSane, emptyObjectTable, ObjectTable, type ObjectTableData } from '../memory/object-table.js'
+import {
+  assertSeqSane,
+  emptyObjectTable,
+  historyId,
+  objectEntries,
+  ObjectTable,
+  SEQ_ID,
+  type ObjectEntry,
+  type ObjectTableData
+} from '../memory/object-table.js'
 import { UserTable, type UserTableData } from '../memory/user-table.js'
 import { WebhookTable, type WebhookTableData } from '../memory/webhook-table.js'
-import { DurableJsonFile } from './durable-json-file.js'
+import { DurableJsonFile, removeIfExists } from './durable-json-file.js'
 import { FileBlobStore } from './file-blob-store.js'
 import { JournaledTable } from './journaled-table.js'
 
@@ -82,19 +91,45 @@ async function openTable<T> (dir: string, name: string, empty: T): Promise<Low<T
   return db
 }
 
+/**
+ * Stores written before the object table was journaled kept it whole in `objects.json`: its
+ * entries are committed to the journal (durable), then the old file is removed. A crash in between
+ * leaves both, and the next open commits the same entries again (harmless).
+ */
+async function migrateObjects (root: string, into: ObjectTableData, table: JournaledTable<ObjectEntry>): Promise<void> {
+  const legacy = path.join(root, 'objects.json')
+  const old = await new DurableJsonFile<ObjectTableData>(legacy).read()
+  if (old === null) return
+  into.seq = Math.max(into.seq, old.seq)
+  for (const [id, current] of Object.entries(old.current)) {
+    into.current[id] = current
+    into.history[id] = old.history[id] ?? []
+  }
+  const history = Object.entries(into.history).flatMap(([id, list]) =>
+    list.map((o) => historyId(id, o.meta.instanceID))
+  )
+  await table.commit([SEQ_ID, ...Object.keys(old.current), ...history])
+  await removeIfExists(legacy)
+}
+
 export async function openLocalStore (root: string, opts: StoreOptions): Promise<Store> {
   try {
     await mkdir(root, { recursive: true, mode: 0o700 })
     const blobs = new FileBlobStore(path.join(root, 'blobs'))
     await blobs.init()
-    const objects = await openTable<ObjectTableData>(root, 'objects', emptyObjectTable())
-    assertSeqSane(objects.data)
+    // Journaled: a put appends its object's entry instead of rewriting every object (#22).
+    const objectData = emptyObjectTable()
+    const objects = new JournaledTable<ObjectEntry>(path.join(root, 'object-entries.json'), objectEntries(() => objectData))
+    await objects.open()
+    await migrateObjects(root, objectData, objects)
+    assertSeqSane(objectData)
     // The two tables every ack and heartbeat writes are journaled: a commit costs its change, not the table.
     const deliveries = new JournaledTable<DeliveryTableData[string]>(path.join(root, 'deliveries.json'))
     await deliveries.open()
     const nodes = new JournaledTable<NodeTableData[string]>(path.join(root, 'nodes.json'))
     await nodes.open()
     for (const [name, table] of [
+      ['objects', objects],
       ['deliveries', deliveries],
       ['nodes', nodes]
     ] as const) {
@@ -124,7 +159,7 @@ export async function openLocalStore (root: string, opts: StoreOptions): Promise
       await db.write()
     }
     const journal =
-      (t: JournaledTable<unknown>) =>
+      (t: { commit: (ids: string[]) => Promise<void> }) =>
         async (ids: string[]): Promise<void> => {
           if (closed) throw new StorageError('Store is closed')
           await t.commit(ids)
@@ -132,8 +167,8 @@ export async function openLocalStore (root: string, opts: StoreOptions): Promise
     return {
       kind: 'local',
       objects: new ObjectTable(
-        () => objects.data,
-        commit(objects),
+        () => objectData,
+        journal(objects),
         opts,
         async (refs) => {
           for (const r of refs) await blobs.remove(r)
@@ -159,7 +194,8 @@ export async function openLocalStore (root: string, opts: StoreOptions): Promise
         closed = true
         // Writes already acknowledged are on disk; this only settles any in flight.
         await Promise.allSettled([
-          objects.write(),
+          objects.close(),
+          blobs.close(),
           deliveries.close(),
           nodes.close(),
           users.write(),

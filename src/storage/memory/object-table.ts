@@ -31,6 +31,78 @@ export interface ObjectTableData {
   history: Record<string, StoredObject[]>
 }
 
+/** The id a commit names for the sequence counter (no object's id is empty). */
+export const SEQ_ID = ''
+
+/**
+ * A journal record: an object's current instance (under the object's id), one older instance kept
+ * (under `historyId`), or the counter (under SEQ_ID). Each instance is its own record, so a put
+ * writes the new instance and the one it moved to history, not every instance kept (EMS types
+ * keep all of them).
+ */
+export type ObjectEntry = StoredObject | { seq: number }
+
+export function historyId (id: string, instanceId: number): string {
+  return `${id}\u0002${instanceId}`
+}
+
+/** The ids a change to `id` must make durable, besides `id` itself: its history as it is now. */
+function historyIds (data: ObjectTableData, id: string): string[] {
+  return (data.history[id] ?? []).map((o) => historyId(id, o.meta.instanceID))
+}
+
+/** The object table seen as `id -> record`, for a journal (see storage/local/journaled-table.ts). */
+export function objectEntries (data: () => ObjectTableData): {
+  get: (id: string) => ObjectEntry | undefined
+  set: (id: string, e: ObjectEntry | undefined) => void
+  all: () => Record<string, ObjectEntry>
+} {
+  const split = (rid: string): [string, number] | undefined => {
+    const i = rid.lastIndexOf('\u0002')
+    return i < 0 ? undefined : [rid.slice(0, i), Number(rid.slice(i + 1))]
+  }
+  return {
+    get: (rid) => {
+      const d = data()
+      if (rid === SEQ_ID) return { seq: d.seq }
+      const h = split(rid)
+      if (h === undefined) return d.current[rid]
+      return d.history[h[0]]?.find((o) => o.meta.instanceID === h[1])
+    },
+    set: (rid, e) => {
+      const d = data()
+      if (e !== undefined && 'seq' in e) {
+        d.seq = Math.max(d.seq, e.seq)
+        return
+      }
+      const h = split(rid)
+      if (h === undefined) {
+        if (e === undefined) Reflect.deleteProperty(d.current, rid)
+        else d.current[rid] = e
+        return
+      }
+      const [id, instance] = h
+      const list = (d.history[id] ?? []).filter((o) => o.meta.instanceID !== instance)
+      if (e !== undefined) {
+        // Newest first, as the table keeps it.
+        const at = list.findIndex((o) => o.meta.instanceID < instance)
+        list.splice(at < 0 ? list.length : at, 0, e)
+      }
+      if (list.length === 0) Reflect.deleteProperty(d.history, id)
+      else d.history[id] = list
+    },
+    all: () => {
+      const d = data()
+      const out: Record<string, ObjectEntry> = { [SEQ_ID]: { seq: d.seq } }
+      for (const [id, o] of Object.entries(d.current)) out[id] = o
+      for (const [id, list] of Object.entries(d.history)) {
+        for (const o of list) out[historyId(id, o.meta.instanceID)] = o
+      }
+      return out
+    }
+  }
+}
+
 export function emptyObjectTable (): ObjectTableData {
   return { seq: 0, current: {}, history: {} }
 }
@@ -45,13 +117,14 @@ function clone<T> (v: T): T {
 
 export class ObjectTable implements ObjectStore {
   readonly #data: () => ObjectTableData
-  readonly #commit: () => Promise<void>
+  /** Makes the given objects' entries (and the sequence counter) durable. */
+  readonly #commit: (ids: string[]) => Promise<void>
   readonly #opts: StoreOptions
   readonly #release: (refs: string[]) => Promise<void>
 
   constructor (
     data: () => ObjectTableData,
-    commit: () => Promise<void>,
+    commit: (ids: string[]) => Promise<void>,
     opts: StoreOptions,
     release: (refs: string[]) => Promise<void>
   ) {
@@ -100,8 +173,9 @@ export class ObjectTable implements ObjectStore {
     const before = { current: data.current[id], history: data.history[id] }
     data.current[id] = next
     data.history[id] = kept
+    const moved = [...kept.slice(0, 1), ...dropped].map((o) => historyId(id, o.meta.instanceID))
     // All or nothing: a change whose commit failed is never seen, nor made durable by a later one.
-    await this.#commitOrUndo(() => {
+    await this.#commitOrUndo([id, SEQ_ID, ...moved], () => {
       restore(data, id, before)
     })
     const live = new Set([next, ...kept].map((o) => o.dataRef))
@@ -126,7 +200,7 @@ export class ObjectTable implements ObjectStore {
     if (cur.status !== status) {
       const was = cur.status
       cur.status = status
-      await this.#commitOrUndo(() => {
+      await this.#commitOrUndo([objectId(key)], () => {
         cur.status = was
       })
     }
@@ -138,16 +212,16 @@ export class ObjectTable implements ObjectStore {
     if (cur === undefined) return undefined
     if (cur.policyReceived !== true) {
       cur.policyReceived = true
-      await this.#commitOrUndo(() => {
+      await this.#commitOrUndo([objectId(key)], () => {
         delete cur.policyReceived
       })
     }
     return clone(cur)
   }
 
-  async #commitOrUndo (undo: () => void): Promise<void> {
+  async #commitOrUndo (ids: string[], undo: () => void): Promise<void> {
     try {
-      await this.#commit()
+      await this.#commit(ids)
     } catch (err) {
       undo()
       throw err
@@ -208,9 +282,10 @@ export class ObjectTable implements ObjectStore {
     if (all.length === 0) return []
 
     const before = { current: data.current[id], history: data.history[id] }
+    const ids = [id, ...historyIds(data, id)]
     delete data.current[id]
     delete data.history[id]
-    await this.#commitOrUndo(() => {
+    await this.#commitOrUndo(ids, () => {
       restore(data, id, before)
     })
     return [...new Set(all.map((o) => o.dataRef).filter((r): r is string => r !== undefined))]
