@@ -6,7 +6,7 @@
  * on the same broker software and the same topics: one QoS 1 publish to N subscribers, each
  * answering with one QoS 1 publish; `fanout` reports our rate as a share of it.
  */
-import { fork, type ChildProcess } from 'node:child_process'
+import { fork, spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { silentLogger } from '../src/common/log.js'
@@ -168,18 +168,33 @@ export async function raw (variant: Variant, n: number): Promise<Record<string, 
   }
 }
 
-export async function runFanoutBench (sizes: number[], variants: Variant[], withRaw = true): Promise<void> {
+/**
+ * `--contended`: a fixed CPU load beside a run, `hogs` processes each spinning on a core, started
+ * before the run (ours, and the raw baseline alike) and killed after it. A CSS in production never
+ * has the machine to itself; with scarce CPU, the sync path's own CPU per delivery decides.
+ */
+export async function withCpuHogs<T> (hogs: number, run: () => Promise<T>): Promise<T> {
+  const procs = Array.from({ length: hogs }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }))
+  try {
+    return await run()
+  } finally {
+    for (const p of procs) p.kill('SIGKILL')
+  }
+}
+
+export async function runFanoutBench (sizes: number[], variants: Variant[], withRaw = true, hogs = 0): Promise<void> {
   const rows: Array<Record<string, string | number>> = []
   for (const variant of variants) {
     for (const n of sizes) {
-      process.stderr.write(`fanout: ${variant}, N=${n}...\n`)
-      const s = await sync(variant, n)
-      const r = withRaw ? await raw(variant, n) : {}
-      rows.push({ variant, edges: n, ...s, ...r, ...(r.rawPerS === undefined ? {} : { ofRawPct: Math.round((100 * (s.deliveriesPerS ?? 0)) / r.rawPerS) }) })
+      process.stderr.write(`fanout: ${variant}, N=${n}${hogs > 0 ? `, ${hogs} CPU hog(s) running` : ''}...\n`)
+      const s = await withCpuHogs(hogs, async () => await sync(variant, n))
+      const r = withRaw ? await withCpuHogs(hogs, async () => await raw(variant, n)) : {}
+      rows.push({ variant, edges: n, hogs, ...s, ...r, ...(r.rawPerS === undefined ? {} : { ofRawPct: Math.round((100 * (s.deliveriesPerS ?? 0)) / r.rawPerS) }) })
     }
   }
-  printTable('fanout: one small object to N edges, publish -> consumed at the CSS (lightweight edges in worker processes)', rows)
-  await writeResult('fanout', { edgesPerWorker: EDGES_PER_WORKER, rows })
+  const load = hogs > 0 ? `, contended: ${hogs} process(es) spinning beside both runs` : ''
+  printTable(`fanout: one small object to N edges, publish -> consumed at the CSS (lightweight edges in worker processes${load})`, rows)
+  await writeResult(hogs > 0 ? 'fanout-contended' : 'fanout', { edgesPerWorker: EDGES_PER_WORKER, hogs, rows })
 }
 
 export async function runRawBench (sizes: number[], variants: Variant[]): Promise<void> {

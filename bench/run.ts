@@ -11,6 +11,8 @@ import { runStormBench } from './storm.js'
 import type { Variant } from './lib/css.js'
 
 const env = process.env
+/** `--contended` (or the name `fanout-contended`): fan-out with a CPU load beside it (#22). */
+let contended = process.argv.includes('--contended')
 const list = (v: string | undefined, d: string): string[] => (v ?? d).split(',').map((s) => s.trim()).filter((s) => s !== '')
 const sizes = (v: string | undefined, d: string): number[] => list(v, d).map(Number)
 const variants = (v: string | undefined, d: string): Variant[] => list(v, d) as Variant[]
@@ -18,6 +20,11 @@ const variants = (v: string | undefined, d: string): Variant[] => list(v, d) as 
 const BENCHES: Record<string, () => Promise<void>> = {
   store: async () => { await runStoreBench(list(env.STORE_BACKENDS, 'local,mongo')) },
   fanout: async () => {
+    if (contended) {
+      // Our fan-out and the raw one, each beside BENCH_HOGS (1) processes spinning on a core.
+      await runFanoutBench(sizes(env.FANOUT_SIZES, '1000,10000'), variants(env.FANOUT_VARIANTS, 'aedes+local'), true, Number(env.BENCH_HOGS ?? 1))
+      return
+    }
     await runFanoutBench(sizes(env.FANOUT_SIZES, '100,1000,10000'), variants(env.FANOUT_VARIANTS, 'aedes+local'))
     // FerretDB answers about 50 delivery updates a second: 1,000 edges did not finish in 15 minutes.
     if (env.FANOUT_VARIANTS === undefined) await runFanoutBench(sizes(env.FANOUT_MONGO_SIZES, '100'), ['mosquitto+mongo'])
@@ -34,8 +41,14 @@ const BENCHES: Record<string, () => Promise<void>> = {
   large: async () => { await runLargeBench(list(env.LARGE_BENCH_STORES, 'local') as Array<'local' | 'mongo'>) }
 }
 
-const names = process.argv.slice(2)
-for (const n of names.length === 0 ? Object.keys(BENCHES) : names) {
+const names = process.argv.slice(2).filter((a) => a !== '--contended')
+for (const n of names.length === 0 ? [...Object.keys(BENCHES), 'fanout-contended'] : names) {
+  if (n === 'fanout-contended') {
+    contended = true
+    await BENCHES.fanout?.()
+    contended = false
+    continue
+  }
   const b = BENCHES[n]
   if (b === undefined) {
     process.stderr.write(`Unknown benchmark "${n}". Known: ${Object.keys(BENCHES).join(', ')}\n`)

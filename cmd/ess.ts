@@ -4,7 +4,8 @@ import module from 'node:module'
 
 // V8's code cache for our modules and dependencies (in os.tmpdir(), or NODE_COMPILE_CACHE): a
 // restart skips most compiling (issue #22: start-to-ready). Enabled before anything else loads.
-module.enableCompileCache()
+// (Node 22.1 and later; on an older Node the service starts without it.)
+if (typeof module.enableCompileCache === 'function') module.enableCompileCache()
 const { loadConfig, redactedConfig } = await import('../src/common/config/load.js')
 const { ConfigError } = await import('../src/common/errors.js')
 const { createLogger } = await import('../src/common/log.js')

@@ -3,7 +3,8 @@
 import module from 'node:module'
 
 // V8's code cache (see cmd/css.ts): syncctl is started for every command.
-module.enableCompileCache()
+// (Node 22.1 and later; on an older Node the service starts without it.)
+if (typeof module.enableCompileCache === 'function') module.enableCompileCache()
 const { createProgram } = await import('../src/admin/program.js')
 
 // `syncctl ... | head`: a reader that stops early is not an error.

@@ -45,7 +45,11 @@ if (browser !== undefined) {
   org.core_cycle.health_window_ms = 600
   const peak = org.scheduler.controllers[1]
   org.scheduler.controllers[0]!.enabled = false // peak shaving alone: its threshold shows in the setpoint
-  await layer('edge:n1', deviceLayer(devices.ports))
+  // 200 ms cycles poll with a 200 ms Modbus timeout by default: a poll slowed past it by a busy
+  // CI machine would fail v1 in its health window (runtime stopped, nothing in force). 1 s here.
+  const slowOk = deviceLayer(devices.ports) as { modbus_devices: Array<{ connection: Record<string, unknown> }> }
+  for (const d of slowOk.modbus_devices) d.connection.timeout_ms = 1000
+  await layer('edge:n1', slowOk)
   await layer('org', org)
   const lastSetpoint = (): number | undefined => devices.battery.writes.at(-1)?.value
   await waitFor('v1 drives the battery', async () => lastSetpoint() === 10_000 ? true : undefined, 20_000)
