@@ -261,8 +261,17 @@ export class CloudSync {
       await this.#status.deliveries(targets.map((n) => rec(n, 'error', 'rejected: data missing', error)))
       return targets.length
     }
-    await this.#status.deliveries(targets.map((n) => rec(n, 'delivering', 'sent')))
-    await this.#sendAll(obj, targets, payload)
+    // Sent while `delivering` is being written, not after: the object is durable already, and a
+    // record never moves backwards (an edge's ack that lands first is not undone by `delivering`,
+    // queued before it anyway), so waiting for this write only delayed every delivery (#22).
+    const recorded = this.#status.deliveries(targets.map((n) => rec(n, 'delivering', 'sent')))
+    // Handled below, after the send; this only keeps an early failure from counting as unhandled.
+    recorded.catch(() => {})
+    try {
+      await this.#sendAll(obj, targets, payload)
+    } finally {
+      await recorded
+    }
     return targets.length
   }
 
