@@ -83,7 +83,7 @@ export async function publish (base: string, id: string, body = '{"threshold":45
   if (put.status !== 204) throw new Error(`publish failed: ${put.status} ${await put.text()}`)
 }
 
-async function sync (variant: Variant, n: number): Promise<Record<string, number>> {
+async function sync (variant: Variant, n: number): Promise<Record<string, number | string>> {
   const css = await startBenchCss(variant)
   try {
     const idleRss = await rssMB(css.pid)
@@ -94,23 +94,31 @@ async function sync (variant: Variant, n: number): Promise<Record<string, number
     process.stderr.write(`fanout: ${n} edges connected and registered in ${((Date.now() - c0) / 1000).toFixed(1)} s (50 connects in flight per worker)\n`)
     await sleep(1000)
     const connectedRss = await rssMB(css.pid)
-    const cpu0 = await cpuSeconds(css.pid)
-    const t0 = Date.now()
-    await publish(css.base, 'c1')
-    const lat = (await waitConsumed(css.base, 'c1', n, 600_000)).map((t) => t - t0).sort((a, b) => a - b)
-    const cpu = (await cpuSeconds(css.pid)) - cpu0
+    // ROUNDS objects one after another to the same connected fleet; the median round (by
+    // deliveries/s) is reported, the same as for raw: single rounds on 2 shared cores vary by ±10%.
+    const rounds: Array<Record<string, number>> = []
+    for (let r = 1; r <= ROUNDS; r++) {
+      const cpu0 = await cpuSeconds(css.pid)
+      const t0 = Date.now()
+      await publish(css.base, `c${r}`)
+      const lat = (await waitConsumed(css.base, `c${r}`, n, 600_000)).map((t) => t - t0).sort((a, b) => a - b)
+      const cpu = (await cpuSeconds(css.pid)) - cpu0
+      rounds.push({
+        p50Ms: pct(lat, 0.5),
+        p99Ms: pct(lat, 0.99),
+        maxMs: lat.at(-1) ?? 0,
+        consumed: lat.length,
+        deliveriesPerS: Math.round(n / ((lat.at(-1) ?? 1) / 1000)),
+        cssCpuS: Number(cpu.toFixed(2))
+      })
+    }
     const peakRss = await rssMB(css.pid)
     await stopEdgeWorkers(workers)
     return {
-      p50Ms: pct(lat, 0.5),
-      p99Ms: pct(lat, 0.99),
-      maxMs: lat.at(-1) ?? 0,
-      consumed: lat.length,
-      deliveriesPerS: Math.round(n / ((lat.at(-1) ?? 1) / 1000)),
+      ...median(rounds, 'deliveriesPerS'),
       cssIdleRssMB: idleRss,
       cssRssMB: peakRss,
-      kBPerEdge: Math.round(((connectedRss - idleRss) * 1024) / n),
-      cssCpuS: Number(cpu.toFixed(2))
+      kBPerEdge: Math.round(((connectedRss - idleRss) * 1024) / n)
     }
   } catch (err) {
     // Said at once: stopping the CSS after a failure may take a while.
@@ -121,8 +129,18 @@ async function sync (variant: Variant, n: number): Promise<Record<string, number
   }
 }
 
+/** FANOUT_ROUNDS (3): fan-outs per connected fleet, ours and raw's; the median is reported. */
+const ROUNDS = Math.max(1, Number(process.env.FANOUT_ROUNDS ?? 3))
+
+/** The round with the median `key`. */
+function median (rounds: Array<Record<string, number>>, key: string): Record<string, number | string> {
+  const sorted = [...rounds].sort((a, b) => (a[key] ?? 0) - (b[key] ?? 0))
+  // Every round's figure too, in order, so the spread is on record.
+  return { ...sorted[Math.floor(sorted.length / 2)], [`${key}Rounds`]: rounds.map((r) => r[key]).join('/') }
+}
+
 /** The raw baseline on the variant's broker software, same topics and per-node credentials. */
-export async function raw (variant: Variant, n: number): Promise<Record<string, number>> {
+export async function raw (variant: Variant, n: number): Promise<Record<string, number | string>> {
   const nodes = Array.from({ length: n }, (_, i) => ({ id: `r${i}`, secret: `raw-secret-${i}` }))
   let url: string
   let publisher: { username?: string, password?: string } = {}
@@ -143,10 +161,9 @@ export async function raw (variant: Variant, n: number): Promise<Record<string, 
   }
   try {
     const workers = await startEdgeWorkers('raw', url, nodes)
-    const lat: number[] = []
+    let lat: number[] = []
     let t0 = 0
     let done: () => void = () => {}
-    const all = new Promise<void>((resolve) => { done = resolve })
     const pub = await connectMqtt({
       url,
       clientId: 'raw-publisher',
@@ -155,14 +172,20 @@ export async function raw (variant: Variant, n: number): Promise<Record<string, 
       log: silentLogger,
       onMessage: async () => { lat.push(performance.now() - t0); if (lat.length === n) done() }
     })
-    t0 = performance.now()
-    await pub.publish(typeDownTopic('bench', 'edge'), Buffer.from(JSON.stringify({ v: 1, kind: 'update', meta: { objectID: 'x', objectType: 'conf' }, data: 'eyJ0aHJlc2hvbGQiOjQ1MDAwfQ==' })))
-    await all
-    const total = performance.now() - t0
+    const rounds: Array<Record<string, number>> = []
+    for (let r = 1; r <= ROUNDS; r++) {
+      lat = []
+      const all = new Promise<void>((resolve) => { done = resolve })
+      t0 = performance.now()
+      await pub.publish(typeDownTopic('bench', 'edge'), Buffer.from(JSON.stringify({ v: 1, kind: 'update', meta: { objectID: `x${r}`, objectType: 'conf' }, data: 'eyJ0aHJlc2hvbGQiOjQ1MDAwfQ==' })))
+      await all
+      const total = performance.now() - t0
+      lat.sort((a, b) => a - b)
+      rounds.push({ rawP50Ms: Math.round(pct(lat, 0.5)), rawP99Ms: Math.round(pct(lat, 0.99)), rawMaxMs: Math.round(lat.at(-1) ?? 0), rawPerS: Math.round(n / (total / 1000)) })
+    }
     await pub.close()
     await stopEdgeWorkers(workers)
-    lat.sort((a, b) => a - b)
-    return { rawP50Ms: Math.round(pct(lat, 0.5)), rawP99Ms: Math.round(pct(lat, 0.99)), rawMaxMs: Math.round(lat.at(-1) ?? 0), rawPerS: Math.round(n / (total / 1000)) }
+    return median(rounds, 'rawPerS')
   } finally {
     await stopBroker()
   }
@@ -189,7 +212,7 @@ export async function runFanoutBench (sizes: number[], variants: Variant[], with
       process.stderr.write(`fanout: ${variant}, N=${n}${hogs > 0 ? `, ${hogs} CPU hog(s) running` : ''}...\n`)
       const s = await withCpuHogs(hogs, async () => await sync(variant, n))
       const r = withRaw ? await withCpuHogs(hogs, async () => await raw(variant, n)) : {}
-      rows.push({ variant, edges: n, hogs, ...s, ...r, ...(r.rawPerS === undefined ? {} : { ofRawPct: Math.round((100 * (s.deliveriesPerS ?? 0)) / r.rawPerS) }) })
+      rows.push({ variant, edges: n, hogs, ...s, ...r, ...(r.rawPerS === undefined ? {} : { ofRawPct: Math.round((100 * Number(s.deliveriesPerS ?? 0)) / Number(r.rawPerS)) }) })
     }
   }
   const load = hogs > 0 ? `, contended: ${hogs} process(es) spinning beside both runs` : ''

@@ -50,8 +50,15 @@ const redactFormat = winston.format((info) => {
 
 class WinstonLogger implements Logger {
   readonly #w: winston.Logger
+  /**
+   * winston builds and streams a line before its level filter drops it, and its own level check
+   * walks the transports on every call: asked once (the level is fixed at creation; hot paths log
+   * at debug on every request and ack).
+   */
+  readonly #debug: boolean
   constructor (w: winston.Logger) {
     this.#w = w
+    this.#debug = w.isDebugEnabled()
   }
 
   error (msg: string, meta?: LogMeta): void {
@@ -67,9 +74,7 @@ class WinstonLogger implements Logger {
   }
 
   debug (msg: string, meta?: LogMeta): void {
-    // winston builds and streams a line before its level filter drops it: ask first (hot paths
-    // log at debug on every request and ack).
-    if (this.#w.isDebugEnabled()) this.#w.debug(msg, meta)
+    if (this.#debug) this.#w.debug(msg, meta)
   }
 
   child (bindings: LogMeta): Logger {
