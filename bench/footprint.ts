@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { rssMB, startBenchCss, type BenchCss, type BenchNode } from './lib/css.js'
+import { privateMB, pssMB, rssMB, startBenchCss, type BenchCss, type BenchNode } from './lib/css.js'
 import { printTable, writeResult } from './lib/report.js'
 import { sleep } from './fanout.js'
 
@@ -17,6 +17,12 @@ const HERE = path.dirname(fileURLToPath(import.meta.url))
 const ESS = path.join(HERE, '..', 'cmd', 'ess.js')
 
 interface Started { child: ChildProcess, ms: number }
+
+/**
+ * The node flags the ESS ships with (Dockerfile.ess, `npm run start:ess`): V8's young generation
+ * capped at 1 MB a half instead of growing to 16 MB, the largest part of an idle edge's own memory.
+ */
+export const ESS_NODE_FLAGS = ['--max-semi-space-size=1']
 
 /** Spawns a process and resolves when its stdout says `ready` (ms from spawn). */
 async function startReady (args: string[], env: Record<string, string>): Promise<Started> {
@@ -43,8 +49,9 @@ async function stopAll (list: ChildProcess[]): Promise<void> {
   }))
 }
 
-async function startEss (css: BenchCss, node: BenchNode, dir: string): Promise<Started> {
-  return await startReady([ESS], {
+async function startEss (css: BenchCss, node: BenchNode, dir: string, flags: string[] = ESS_NODE_FLAGS, env: Record<string, string> = {}): Promise<Started> {
+  return await startReady([...flags, ESS], {
+    ...env,
     SYNC_CONF: '/nonexistent',
     LOG_LEVEL: 'error',
     PERSISTENCE_ROOT_PATH: dir,
@@ -61,12 +68,18 @@ async function startEss (css: BenchCss, node: BenchNode, dir: string): Promise<S
 
 const mean = (v: number[]): number => Math.round(v.reduce((a, b) => a + b, 0) / Math.max(1, v.length))
 
+/** RSS, the process's own (anonymous) part, and its proportional share (PSS), in MB. */
+async function memory (pids: number[]): Promise<Record<string, number>> {
+  const each = async (f: (pid: number) => Promise<number>): Promise<number> => mean(await Promise.all(pids.map(f)))
+  return { 'idle RSS (MB)': await each(rssMB), 'own (anon) MB': await each(privateMB), 'PSS (MB)': await each(pssMB) }
+}
+
 export async function runFootprintBench (together: number, idleS: number): Promise<void> {
   const rows: Array<Record<string, string | number>> = []
   // The floor: a bare Node process that only stays alive.
   const bare = await startReady(['-e', "process.stdout.write('ready\\n'); setInterval(() => {}, 1000)"], {})
   await sleep(idleS * 1000)
-  rows.push({ what: 'bare node (floor)', processes: 1, 'start to ready (ms)': bare.ms, 'idle RSS (MB)': await rssMB(bare.child.pid ?? 0) })
+  rows.push({ what: 'bare node (floor)', processes: 1, 'start to ready (ms)': bare.ms, ...await memory([bare.child.pid ?? 0]) })
   await stopAll([bare.child])
 
   const t0 = performance.now()
@@ -75,18 +88,25 @@ export async function runFootprintBench (together: number, idleS: number): Promi
   const dir = await mkdtemp(path.join(tmpdir(), 'edgesync-footprint-'))
   try {
     await sleep(idleS * 1000)
-    rows.push({ what: 'CSS (aedes+local)', processes: 1, 'start to ready (ms)': cssStart, 'idle RSS (MB)': await rssMB(css.pid) })
-    const nodes = await css.enroll(together + 1)
-    const alone = await startEss(css, nodes[0] as BenchNode, path.join(dir, 'alone'))
-    await sleep(idleS * 1000)
-    rows.push({ what: 'ESS alone (no plugin)', processes: 1, 'start to ready (ms)': alone.ms, 'idle RSS (MB)': await rssMB(alone.child.pid ?? 0) })
-    await stopAll([alone.child])
+    rows.push({ what: 'CSS (aedes+local)', processes: 1, 'start to ready (ms)': cssStart, ...await memory([css.pid]) })
+    const nodes = await css.enroll(together + 3)
+    // The same ESS three ways: as shipped, with Node's default young generation, without metrics.
+    const ways: Array<[string, string[], Record<string, string>]> = [
+      ['ESS alone (no plugin)', ESS_NODE_FLAGS, {}],
+      ['  same, node defaults (no flags)', [], {}],
+      ['  same, Metrics false', ESS_NODE_FLAGS, { METRICS: 'false' }]
+    ]
+    for (const [i, [what, flags, env]] of ways.entries()) {
+      const alone = await startEss(css, nodes[i] as BenchNode, path.join(dir, `alone${i}`), flags, env)
+      await sleep(idleS * 1000)
+      rows.push({ what, processes: 1, 'start to ready (ms)': alone.ms, ...await memory([alone.child.pid ?? 0]) })
+      await stopAll([alone.child])
+    }
     const t1 = performance.now()
-    const many = await Promise.all(nodes.slice(1).map(async (n) => await startEss(css, n, path.join(dir, n.id))))
+    const many = await Promise.all(nodes.slice(3).map(async (n) => await startEss(css, n, path.join(dir, n.id))))
     const allReady = Math.round(performance.now() - t1)
     await sleep(idleS * 1000)
-    const rss = await Promise.all(many.map(async (m) => await rssMB(m.child.pid ?? 0)))
-    rows.push({ what: `ESS, ${together} started at once`, processes: together, 'start to ready (ms)': `${allReady} (all)`, 'idle RSS (MB)': `${mean(rss)} each` })
+    rows.push({ what: `ESS, ${together} started at once (each)`, processes: together, 'start to ready (ms)': `${allReady} (all)`, ...await memory(many.map((m) => m.child.pid ?? 0)) })
     await stopAll(many.map((m) => m.child))
   } finally {
     await css.stop()

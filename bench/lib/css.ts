@@ -32,7 +32,7 @@ export interface BenchCss {
   stop: () => Promise<void>
 }
 
-export { cpuSeconds, rssMB } from '../../src/common/proc-stats.js'
+export { cpuSeconds, privateMB, pssMB, rssMB } from '../../src/common/proc-stats.js'
 
 function need (name: string): string {
   const bin = findBinary(name)
