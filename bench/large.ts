@@ -6,14 +6,14 @@
  * whatever the object size and node count.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, open, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { findBinary } from '../harness/find-binary.js'
 import { ferretBackend, startFerretDb } from '../harness/ferretdb.js'
-import { peakRssMB } from '../src/common/proc-stats.js'
+import { cpuSeconds, peakRssMB } from '../src/common/proc-stats.js'
 import { freePort } from '../harness/ports.js'
 import { printTable, writeResult } from './lib/report.js'
 
@@ -38,6 +38,48 @@ async function * data (size: number): AsyncGenerator<Buffer> {
     const b = Buffer.from(block.subarray(0, Math.min(block.length, size - off)))
     b.writeUInt32BE(off / block.length, 0) // every block differs
     yield b
+  }
+}
+
+const COPY = path.join(HERE, 'lib', 'http-copy.js')
+
+/** Runs a child to its end; its stdout. */
+async function runChild (args: string[]): Promise<string> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+  if (code !== 0) throw new Error(`${args.join(' ')} exited with ${String(code)}`)
+  return out
+}
+
+/**
+ * The limit on this machine, in the same run: the same bytes downloaded by EDGES processes at once
+ * over plain HTTP from one server process, each writing, hashing and fsyncing its copy.
+ */
+async function plainHttp (): Promise<Record<string, string | number>> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'edgesync-large-http-'))
+  let server: ChildProcess | undefined
+  try {
+    const file = path.join(dir, 'object')
+    const fh = await open(file, 'w', 0o600)
+    for await (const b of data(MB * 1024 * 1024)) await fh.write(b)
+    await fh.sync()
+    await fh.close()
+    const srv = spawn(process.execPath, [COPY, 'serve', file], { stdio: ['ignore', 'pipe', 'inherit'] })
+    server = srv
+    const port = await new Promise<number>((resolve, reject) => {
+      srv.stdout.on('data', (d: Buffer) => { const m = /ready (\d+)/.exec(d.toString()); if (m !== null) resolve(Number(m[1])) })
+      srv.once('exit', (code) => { reject(new Error(`http server exited with ${String(code)}`)) })
+    })
+    process.stderr.write(`large bench: ${EDGES} plain HTTP downloads of ${MB} MiB at once (the limit)...\n`)
+    const t0 = Date.now()
+    await Promise.all(Array.from({ length: EDGES }, async (_, i) => await runChild([COPY, 'fetch', `http://127.0.0.1:${port}/`, path.join(dir, `copy${i}`)])))
+    const s = (Date.now() - t0) / 1000
+    return { storage: 'plain HTTP (limit)', MiB: MB, edges: EDGES, deliverS: Number(s.toFixed(1)), deliveredMBps: Math.round((MB * EDGES) / s) }
+  } finally {
+    server?.kill('SIGTERM')
+    await rm(dir, { recursive: true, force: true })
   }
 }
 
@@ -75,7 +117,11 @@ async function run (storage: 'local' | 'mongo'): Promise<Record<string, string |
     const up = await fetch(`${base}/api/v1/objects/bench/firmware/fw/data`, { method: 'PUT', headers: { authorization: ADMIN, 'content-type': 'application/octet-stream' }, body: Readable.from(data(size)) as unknown as RequestInit['body'], duplex: 'half' } as RequestInit)
     if (up.status !== 204) throw new Error(`data put: ${up.status} ${await up.text()}`)
     const uploadS = (Date.now() - u0) / 1000
+    // Which phase sets the CSS's peak: the upload, or serving the edges.
+    const uploadPeak = await peakRssMB(css.pid ?? 0)
     const t0 = Date.now()
+    const cpu0 = await cpuSeconds(css.pid ?? 0)
+    const essCpu0 = await Promise.all(edges.map(async (e) => await cpuSeconds(e.pid ?? 0)))
     let lastReport = 0
     for (;;) {
       const list = await (await fetch(`${base}/api/v1/objects/bench/firmware/fw/destinations`, { headers: { authorization: ADMIN } })).json() as Array<{ status: string, bytesReceived?: number }>
@@ -90,6 +136,8 @@ async function run (storage: 'local' | 'mongo'): Promise<Record<string, string |
       await new Promise((resolve) => setTimeout(resolve, 500))
     }
     const totalS = (Date.now() - t0) / 1000
+    const cssCpuS = (await cpuSeconds(css.pid ?? 0)) - cpu0
+    const essCpuS = (await Promise.all(edges.map(async (e) => await cpuSeconds(e.pid ?? 0)))).reduce((a, c, i) => a + c - (essCpu0[i] ?? 0), 0)
     const essPeaks = await Promise.all(edges.map(async (e) => await peakRssMB(e.pid ?? 0)))
     return {
       storage,
@@ -99,6 +147,9 @@ async function run (storage: 'local' | 'mongo'): Promise<Record<string, string |
       deliverS: Number(totalS.toFixed(1)),
       deliveredMBps: Math.round((MB * EDGES) / totalS),
       cssPeakRssMB: await peakRssMB(css.pid ?? 0),
+      cssPeakAtUploadMB: uploadPeak,
+      cssCpuS: Number(cssCpuS.toFixed(1)),
+      essCpuS: Number(essCpuS.toFixed(1)),
       essPeakRssMB: Math.max(...essPeaks)
     }
   } finally {
@@ -115,12 +166,17 @@ async function run (storage: 'local' | 'mongo'): Promise<Record<string, string |
 
 export async function runLargeBench (storages: Array<'local' | 'mongo'>): Promise<void> {
   const rows: Array<Record<string, string | number>> = []
+  const limit = await plainHttp()
+  rows.push(limit)
   for (const s of storages) {
     try {
       rows.push(await run(s))
     } catch (err) {
       rows.push({ storage: s, error: (err as Error).message })
     }
+  }
+  for (const r of rows) {
+    if (r !== limit && typeof r.deliveredMBps === 'number') r.ofLimitPct = Math.round((100 * r.deliveredMBps) / Number(limit.deliveredMBps))
   }
   printTable(`Large object: ${MB} MiB to ${EDGES} edges (embedded broker)`, rows)
   await writeResult('large', { rows })

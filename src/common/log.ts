@@ -49,36 +49,44 @@ const redactFormat = winston.format((info) => {
 })
 
 class WinstonLogger implements Logger {
-  readonly #w: winston.Logger
+  #w: winston.Logger | undefined
+  readonly #make: () => winston.Logger
   /**
-   * winston builds and streams a line before its level filter drops it, and its own level check
-   * walks the transports on every call: asked once (the level is fixed at creation; hot paths log
-   * at debug on every request and ack).
+   * Which levels are on. winston builds and streams a line before its level filter drops it, and
+   * its own level check walks the transports on every call: asked once at the root (the level is
+   * fixed at creation; hot paths log on every request, ack and register), children inherit it.
    */
-  readonly #debug: boolean
-  constructor (w: winston.Logger) {
-    this.#w = w
-    this.#debug = w.isDebugEnabled()
+  readonly #on: Readonly<Record<LogLevel, boolean>>
+
+  /** `make` runs at the first line logged: a child made per message costs nothing unless it logs. */
+  constructor (make: () => winston.Logger, on: Readonly<Record<LogLevel, boolean>>) {
+    this.#make = make
+    this.#on = on
+  }
+
+  #logger (): winston.Logger {
+    this.#w ??= this.#make()
+    return this.#w
   }
 
   error (msg: string, meta?: LogMeta): void {
-    this.#w.error(msg, meta)
+    if (this.#on.error) this.#logger().error(msg, meta)
   }
 
   warn (msg: string, meta?: LogMeta): void {
-    this.#w.warn(msg, meta)
+    if (this.#on.warn) this.#logger().warn(msg, meta)
   }
 
   info (msg: string, meta?: LogMeta): void {
-    this.#w.info(msg, meta)
+    if (this.#on.info) this.#logger().info(msg, meta)
   }
 
   debug (msg: string, meta?: LogMeta): void {
-    if (this.#debug) this.#w.debug(msg, meta)
+    if (this.#on.debug) this.#logger().debug(msg, meta)
   }
 
   child (bindings: LogMeta): Logger {
-    return new WinstonLogger(this.#w.child(bindings))
+    return new WinstonLogger(() => this.#logger().child(bindings), this.#on)
   }
 }
 
@@ -96,7 +104,13 @@ export function createLogger (opts: LoggerOptions): Logger {
     format: winston.format.combine(redactFormat(), winston.format.timestamp(), winston.format.json()),
     transports: [transport]
   })
-  return new WinstonLogger(w)
+  const on = {
+    error: w.isErrorEnabled(),
+    warn: w.isWarnEnabled(),
+    info: w.isInfoEnabled(),
+    debug: w.isDebugEnabled()
+  }
+  return new WinstonLogger(() => w, on)
 }
 
 /** A logger that drops everything, for library callers that pass none. */

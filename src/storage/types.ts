@@ -45,6 +45,12 @@ export interface BlobStore {
   /** Streams a blob or a byte range of it; `undefined` when the blob does not exist. */
   read: (ref: string, range?: ByteRange) => Promise<Readable | undefined>
   size: (ref: string) => Promise<number | undefined>
+  /**
+   * Reads `target.length` bytes at `offset` straight into `target`; the bytes read (fewer only at
+   * the end), or undefined when the blob does not exist. Optional: a store that has it serves
+   * chunks without a stream per chunk (#22); callers fall back to `read`.
+   */
+  readInto?: (ref: string, offset: number, target: Buffer) => Promise<number | undefined>
   /** Idempotent. */
   remove: (ref: string) => Promise<void>
   /**

@@ -18,9 +18,17 @@ export interface ChunkServerOptions {
   reply: (peer: string, payload: Buffer, qos: 0 | 1) => Promise<void>
 }
 
+/** Chunk hashes kept (about 150 bytes each): 4,096 cover 1 GiB in 256 KiB chunks. */
+const HASHES_KEPT = 4096
+
 export class ChunkServer {
   /** Bytes served since start, for health and benchmarks. */
   bytesServed = 0
+  /**
+   * sha256 of chunks already served, by blob, offset and length: when ten edges fetch the same
+   * object each chunk is hashed once, not ten times (blobs never change under a ref).
+   */
+  readonly #hashes = new Map<string, string>()
   readonly #active = new Map<string, number>() // peer + object -> last fetch time
   /** Fetches being served: a receiver that timed out asks again, and a slow store must not serve both. */
   readonly #inflight = new Set<string>()
@@ -71,6 +79,24 @@ export class ChunkServer {
     }
   }
 
+  /** Reads a chunk straight into `into` (one read where the store can), else from a range stream. */
+  async #read (ref: string, offset: number, into: Buffer): Promise<number | undefined> {
+    const blobs = this.#store.blobs
+    if (blobs.readInto !== undefined) return await blobs.readInto(ref, offset, into)
+    const stream = await blobs.read(ref, { start: offset, end: offset + into.length - 1 })
+    if (stream === undefined) return undefined
+    let pos = 0
+    for await (const c of stream) {
+      const b = c as Uint8Array
+      if (pos + b.length > into.length) {
+        throw new StorageError('Storage returned more bytes than the range asked for')
+      }
+      into.set(b, pos)
+      pos += b.length
+    }
+    return pos
+  }
+
   async #serve (peer: string, orgId: string, msg: FetchMessage): Promise<void> {
     const key: ObjectKey = { orgId, objectType: msg.objectType, objectId: msg.objectId }
     const ids = { objectType: msg.objectType, objectId: msg.objectId, instanceId: msg.instanceId }
@@ -100,25 +126,24 @@ export class ChunkServer {
       return
     }
     const end = Math.min(msg.offset + msg.length, size) - 1
-    const stream = await this.#store.blobs.read(obj.dataRef, { start: msg.offset, end })
-    if (stream === undefined) {
+    const frame = allocChunkFrame(ids, msg.offset, end - msg.offset + 1)
+    const pos = await this.#read(obj.dataRef, msg.offset, frame.data)
+    if (pos === undefined) {
       await this.#opts.reply(peer, encode({ v: 1, kind: 'gone', ...ids }), 1)
       return
-    }
-    const frame = allocChunkFrame(ids, msg.offset, end - msg.offset + 1)
-    let pos = 0
-    for await (const c of stream) {
-      const b = c as Uint8Array
-      if (pos + b.length > frame.data.length) {
-        throw new StorageError('Storage returned more bytes than the range asked for')
-      }
-      frame.data.set(b, pos)
-      pos += b.length
     }
     if (pos !== frame.data.length) {
       throw new StorageError(`Storage returned ${pos} of ${frame.data.length} bytes`)
     }
-    frame.seal()
+    const hashKey = `${obj.dataRef}@${msg.offset}+${pos}`
+    const known = this.#hashes.get(hashKey)
+    if (known === undefined) {
+      frame.seal()
+      if (this.#hashes.size >= HASHES_KEPT) this.#hashes.delete(this.#hashes.keys().next().value ?? '')
+      this.#hashes.set(hashKey, frame.sha256())
+    } else {
+      frame.seal(known)
+    }
     this.bytesServed += pos
     // QoS 0: a broker never queues chunks for a receiver that went away (memory stays flat); the
     // receiver asks again for whatever did not arrive.

@@ -403,7 +403,7 @@ export function allocChunkFrame (
   ids: { objectType: string; objectId: string; instanceId: number },
   offset: number,
   length: number
-): { frame: Buffer; data: Buffer; seal: () => void } {
+): { frame: Buffer; data: Buffer; seal: (sha256?: string) => void; sha256: () => string } {
   const header = Buffer.from(JSON.stringify({ v: 1, kind: 'chunk', ...ids, offset, sha256: '0'.repeat(64) }))
   const frame = Buffer.allocUnsafe(5 + header.length + length)
   frame[0] = FRAME_MARK
@@ -414,9 +414,11 @@ export function allocChunkFrame (
   return {
     frame,
     data,
-    seal: () => {
-      frame.write(createHash('sha256').update(data).digest('hex'), slot, 'latin1')
-    }
+    // `sha256`: the data's hash when the sender knows it already (the same chunk sent again).
+    seal: (sha256?: string) => {
+      frame.write(sha256 ?? createHash('sha256').update(data).digest('hex'), slot, 'latin1')
+    },
+    sha256: () => frame.toString('latin1', slot, slot + 64)
   }
 }
 

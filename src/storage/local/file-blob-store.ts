@@ -28,7 +28,14 @@ async function writeAll (fh: FileHandle, chunk: Uint8Array): Promise<void> {
   }
 }
 
+/** How long an open handle for chunk reads stays open unused. */
+const HANDLE_IDLE_MS = 10_000
+const MAX_HANDLES = 64
+
 export class FileBlobStore implements BlobStore {
+  /** Open handles of blobs being served in chunks: no open, stat and close per chunk. */
+  readonly #handles = new Map<string, { fh: Promise<FileHandle>; used: number }>()
+  #sweeper: NodeJS.Timeout | undefined
   readonly #dir: string
   readonly #tmp: string
   readonly #dirSync: DirSync
@@ -46,7 +53,56 @@ export class FileBlobStore implements BlobStore {
   }
 
   async close (): Promise<void> {
+    await this.#closeHandles(() => true)
     await this.#small.close()
+  }
+
+  async #closeHandles (which: (ref: string, used: number) => boolean): Promise<void> {
+    const closing: Array<Promise<void>> = []
+    for (const [ref, h] of this.#handles) {
+      if (!which(ref, h.used)) continue
+      this.#handles.delete(ref)
+      closing.push(h.fh.then(async (fh) => { await fh.close() }, () => {}))
+    }
+    await Promise.all(closing)
+    if (this.#handles.size === 0 && this.#sweeper !== undefined) {
+      clearInterval(this.#sweeper)
+      this.#sweeper = undefined
+    }
+  }
+
+  async readInto (ref: string, offset: number, target: Buffer): Promise<number | undefined> {
+    const small = this.#smallBytes(ref)
+    if (small !== undefined) return small.copy(target, 0, Math.min(offset, small.length))
+    let h = this.#handles.get(ref)
+    if (h === undefined) {
+      if (this.#handles.size >= MAX_HANDLES) {
+        const oldest = [...this.#handles].sort((a, b) => a[1].used - b[1].used)[0]?.[0]
+        await this.#closeHandles((r) => r === oldest)
+      }
+      h = { fh: open(this.#path(ref), 'r'), used: Date.now() }
+      h.fh.catch(() => {}) // awaited below; a missing file is answered there
+      this.#handles.set(ref, h)
+      this.#sweeper ??= setInterval(() => {
+        void this.#closeHandles((_r, used) => Date.now() - used > HANDLE_IDLE_MS)
+      }, HANDLE_IDLE_MS).unref()
+    }
+    h.used = Date.now()
+    let fh: FileHandle
+    try {
+      fh = await h.fh
+    } catch (err) {
+      this.#handles.delete(ref)
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw new StorageError('Cannot open object data', { cause: err })
+    }
+    let done = 0
+    while (done < target.length) {
+      const { bytesRead } = await fh.read(target, done, target.length - done, offset + done)
+      if (bytesRead === 0) break
+      done += bytesRead
+    }
+    return done
   }
 
   #smallBytes (ref: string): Buffer | undefined {
@@ -154,6 +210,7 @@ export class FileBlobStore implements BlobStore {
   }
 
   async remove (ref: string): Promise<void> {
+    await this.#closeHandles((r) => r === ref)
     if (Object.hasOwn(this.#small.data, ref)) {
       Reflect.deleteProperty(this.#small.data, ref)
       await this.#small.commit([ref])
