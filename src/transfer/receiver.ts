@@ -57,6 +57,9 @@ function slug (orgId: string, objectType: string, objectId: string): string {
 }
 const metaSlug = (m: ObjectMetadata): string => slug(m.destinationOrgID, m.objectType, m.objectID)
 
+/** Out-of-order chunks kept in memory for the running hash (see Transfer.unhashed). */
+const UNHASHED_KEPT = 16
+
 class Transfer {
   readonly chunks: number
   readonly received = new Set<number>()
@@ -66,6 +69,11 @@ class Transfer {
   /** Running sha256 over chunks [0, hashed): the whole data is hashed as it arrives, not re-read. */
   hash = createHash('sha256')
   hashed = 0
+  /**
+   * Chunks written but not hashed yet (they arrived ahead of a missing one), kept to hash without
+   * reading them back from disk; at most UNHASHED_KEPT (the receiver's window is far smaller).
+   */
+  readonly unhashed = new Map<number, Buffer>()
   pausedUntil = 0
   /** Multiplier of the re-request timeout; doubles on timeouts, back to 1 when chunks arrive. */
   backoff = 1
@@ -257,7 +265,9 @@ export class TransferManager {
     if (idx === t.hashed) {
       t.hash.update(c.data)
       t.hashed++
-    } // in order: no read-back
+    } else if (t.unhashed.size < UNHASHED_KEPT) {
+      t.unhashed.set(idx, c.data) // ahead of a missing chunk: hashed from memory when it arrives
+    }
     await this.#advanceHash(t)
     if (t.done >= t.chunks) {
       await this.#finish(s, t)
@@ -283,6 +293,13 @@ export class TransferManager {
   /** Hashes chunks that are on disk but not yet hashed (they arrived out of order, or before a restart). */
   async #advanceHash (t: Transfer): Promise<void> {
     while (t.hashed < t.done && !t.cancelled) {
+      const held = t.unhashed.get(t.hashed)
+      if (held !== undefined) {
+        t.unhashed.delete(t.hashed)
+        t.hash.update(held)
+        t.hashed++
+        continue
+      }
       const offset = t.hashed * t.cp.chunkSize
       const len = Math.min(t.cp.chunkSize, t.meta.objectSize - offset)
       const buf = Buffer.allocUnsafe(len)
