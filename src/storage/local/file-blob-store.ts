@@ -97,10 +97,15 @@ export class FileBlobStore implements BlobStore {
       throw new StorageError('Cannot open object data', { cause: err })
     }
     let done = 0
-    while (done < target.length) {
-      const { bytesRead } = await fh.read(target, done, target.length - done, offset + done)
-      if (bytesRead === 0) break
-      done += bytesRead
+    try {
+      while (done < target.length) {
+        const { bytesRead } = await fh.read(target, done, target.length - done, offset + done)
+        if (bytesRead === 0) break
+        done += bytesRead
+      }
+    } catch (err) {
+      // Closed under us (the blob removed meanwhile), or the disk failed: the receiver asks again.
+      throw new StorageError('Cannot read object data', { cause: err })
     }
     return done
   }
@@ -127,12 +132,18 @@ export class FileBlobStore implements BlobStore {
     })()
     // Read up to the small limit first: what ends within it never touches a file of its own.
     const head: Uint8Array[] = []
-    for (;;) {
-      if (counter.size > SMALL_BLOB_BYTES) break
-      const next = await chunks.next()
-      if (next.done === true) return await this.#writeSmall(ref, head, counter)
-      counter.add(next.value)
-      head.push(next.value)
+    try {
+      for (;;) {
+        if (counter.size > SMALL_BLOB_BYTES) break
+        const next = await chunks.next()
+        if (next.done === true) return await this.#writeSmall(ref, head, counter)
+        counter.add(next.value)
+        head.push(next.value)
+      }
+    } catch (err) {
+      // Refused (too large) or failed: the source is released as a for-await would release it.
+      await chunks.return(undefined).catch(() => {})
+      throw err
     }
     const tmp = path.join(this.#tmp, ref)
     const fh = await open(tmp, 'w', 0o600)
@@ -152,6 +163,7 @@ export class FileBlobStore implements BlobStore {
       await rename(tmp, this.#path(ref))
       await this.#dirSync.sync()
     } catch (err) {
+      await chunks.return(undefined).catch(() => {})
       await fh.close().catch(() => {})
       await removeIfExists(tmp)
       if (isSyncError(err)) throw err
