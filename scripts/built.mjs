@@ -29,6 +29,8 @@ if (changed > built || process.argv.includes('--force')) {
   if (r.status !== 0) process.exit(r.status ?? 1)
   const ui = spawnSync(process.execPath, [path.join(root, 'scripts', 'build-ui.mjs')], { stdio: 'inherit' })
   if (ui.status !== 0) process.exit(ui.status ?? 1)
+  const v = spawnSync(process.execPath, [path.join(root, 'scripts', 'build-validators.mjs')], { stdio: 'inherit' })
+  if (v.status !== 0) process.exit(v.status ?? 1)
   writeFileSync(stamp, new Date().toISOString() + '\n')
 }
 

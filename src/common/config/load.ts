@@ -1,8 +1,9 @@
 /** sync.conf -> environment overlay -> one ajv validation -> frozen config (anchor-aesthetics 3.7). */
 import { readFile } from 'node:fs/promises'
 import { ConfigError, SyncErrorCode } from '../errors.js'
-import { createAjv, describeErrors } from '../validate.js'
-import { CONFIG_KEYS, configJsonSchema, type SyncConfig } from './schema.js'
+import { describeErrors } from '../validate.js'
+import { CONFIG_KEYS, type SyncConfig } from './schema.js'
+import { configValidators } from './validators.js'
 
 /** Parses the Go original's `Key value` lines; `#` starts a comment. */
 export function parseConfText (text: string, source = 'sync.conf'): Record<string, string> {
@@ -60,10 +61,7 @@ export async function loadConfig (opts: LoadOptions = {}): Promise<Readonly<Sync
 // Two passes: the first coerces env and file strings to their types and fills defaults; the
 // conditional rules then see `RequireTls: true`, not the string "true" (in one pass ajv may
 // evaluate `allOf` before `properties` has coerced the value, and the rule silently never fires).
-const { allOf, ...baseSchema } = configJsonSchema()
-const ajv = createAjv({ coerceTypes: true, useDefaults: true, strictRequired: false })
-const validateBase = ajv.compile(baseSchema)
-const validateRules = ajv.compile({ type: 'object', allOf })
+const { base: validateBase, rules: validateRules } = await configValidators()
 const validate = Object.assign(
   (data: unknown): boolean => {
     const ok = validateBase(data) && validateRules(data)
