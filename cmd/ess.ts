@@ -1,11 +1,8 @@
 #!/usr/bin/env node
 // sync-ess: load config, start the Edge Sync Service, stop cleanly on SIGINT/SIGTERM.
-import module from 'node:module'
+import './compile-cache.js'
+// The rest loads after the cache is on: static imports would be compiled before any module runs.
 
-// V8's code cache for our modules and dependencies (in os.tmpdir(), or NODE_COMPILE_CACHE): a
-// restart skips most compiling (issue #22: start-to-ready). Enabled before anything else loads.
-// (Node 22.1 and later; on an older Node the service starts without it.)
-if (typeof module.enableCompileCache === 'function') module.enableCompileCache()
 const { loadConfig, redactedConfig } = await import('../src/common/config/load.js')
 const { ConfigError } = await import('../src/common/errors.js')
 const { createLogger } = await import('../src/common/log.js')

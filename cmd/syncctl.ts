@@ -1,10 +1,8 @@
 #!/usr/bin/env node
 // syncctl: see `syncctl --help` for commands and exit codes.
-import module from 'node:module'
+import './compile-cache.js'
+// The rest loads after the cache is on: static imports would be compiled before any module runs.
 
-// V8's code cache (see cmd/css.ts): syncctl is started for every command.
-// (Node 22.1 and later; on an older Node the service starts without it.)
-if (typeof module.enableCompileCache === 'function') module.enableCompileCache()
 const { createProgram } = await import('../src/admin/program.js')
 
 // `syncctl ... | head`: a reader that stops early is not an error.

@@ -17,6 +17,12 @@ const edgeParams = {
   properties: { orgID: nameSchema, edgeID: nameSchema },
   required: ['orgID', 'edgeID']
 } as const
+/** An edge and one version of its published config. */
+const versionParams = {
+  type: 'object',
+  properties: { ...edgeParams.properties, version: { type: 'integer', minimum: 1 } },
+  required: [...edgeParams.required, 'version']
+} as const
 type Obj = Record<string, Json>
 
 export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void {
@@ -134,11 +140,7 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
     {
       schema: {
         summary: "One retained version of an edge's published config (for diffs and before a rollback)",
-        params: {
-          type: 'object',
-          properties: { orgID: nameSchema, edgeID: nameSchema, version: { type: 'integer', minimum: 1 } },
-          required: ['orgID', 'edgeID', 'version']
-        }
+        params: versionParams
       }
     },
     async (req) => {
@@ -154,11 +156,7 @@ export function registerEmsRoutes (app: FastifyInstance, ems: EmsService): void 
     {
       schema: {
         summary: "What changed in an edge's config from version `from` (0: nothing) to this one, leaf by leaf",
-        params: {
-          type: 'object',
-          properties: { orgID: nameSchema, edgeID: nameSchema, version: { type: 'integer', minimum: 1 } },
-          required: ['orgID', 'edgeID', 'version']
-        },
+        params: versionParams,
         querystring: {
           type: 'object',
           required: ['from'],

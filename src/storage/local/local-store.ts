@@ -102,6 +102,9 @@ async function migrateObjects (root: string, into: ObjectTableData, table: Journ
   if (old === null) return
   into.seq = Math.max(into.seq, old.seq)
   for (const [id, current] of Object.entries(old.current)) {
+    // The journal wins where it has the object already (an earlier migration that crashed before
+    // the old file was removed): the old file never holds anything newer.
+    if (into.current[id] !== undefined) continue
     into.current[id] = current
     into.history[id] = old.history[id] ?? []
   }

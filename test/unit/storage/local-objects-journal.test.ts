@@ -24,11 +24,12 @@ t.test('a store from before the journal opens with every object, its history and
   const SEP = '\u0001' // storage/common.ts
   const id = (o: string): string => ['org1', 'conf', o].join(SEP)
   // The legacy lowdb file, as 0.1 wrote it: the counter is past every id kept (o3 was removed).
-  await writeFile(path.join(dir, 'objects.json'), JSON.stringify({
+  const legacy = JSON.stringify({
     seq: 7,
     current: { [id('a')]: obj('a', 5, 'a2'), [id('b')]: obj('b', 6, 'b1') },
     history: { [id('a')]: [obj('a', 2, 'a1')] }
-  }))
+  })
+  await writeFile(path.join(dir, 'objects.json'), legacy)
   const s = await openLocalStore(dir, { historyRetention: 3 })
   t.equal((await s.objects.get(key('a')))?.meta.version, 'a2')
   t.same((await s.objects.history(key('a'))).map((o) => o.meta.version), ['a2', 'a1'], 'history kept')
@@ -39,7 +40,16 @@ t.test('a store from before the journal opens with every object, its history and
   await t.rejects(stat(path.join(dir, 'objects.json')), { code: 'ENOENT' }, 'the legacy file is gone once migrated')
   const again = await openLocalStore(dir, { historyRetention: 3 })
   t.same((await again.objects.list({ orgId: 'org1' })).items.map((o) => o.meta.version), ['a2', 'b1', 'c1'])
+  await again.objects.put(key('a'), draft('a', 'a3'))
   await again.close()
+  // Killed after the journal took the old table but before the old file was removed: the old
+  // file is back beside a journal that has moved on. Nothing goes back.
+  await writeFile(path.join(dir, 'objects.json'), legacy)
+  const crashed = await openLocalStore(dir, { historyRetention: 3 })
+  t.equal((await crashed.objects.get(key('a')))?.meta.version, 'a3', 'the newer instance in the journal is kept')
+  t.same((await crashed.objects.history(key('a'))).map((o) => o.meta.version), ['a3', 'a2', 'a1'])
+  t.equal((await crashed.objects.put(key('d'), draft('d', 'd1'))).meta.instanceID, 10, 'the counter did not go back')
+  await crashed.close()
 })
 
 t.test('instance ids never go back after a removal and a reopen', async (t) => {
